@@ -1,0 +1,79 @@
+"""The loaded-model objects carried between stages (and on ComfyUI sockets, wrapped)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+@dataclass(eq=False)
+class Detector:
+    """A transformers object detector (``AutoModelForObjectDetection``) and its image processor.
+
+    Attributes:
+        model: the detector in eval mode; its parameters' device/dtype are where inputs go.
+        processor: the matching image processor (resizing, normalisation, post-processing).
+        name: folder name shown to users, e.g. ``"detr-resnet-50"``.
+        path: the model folder.
+    """
+
+    model: torch.nn.Module
+    processor: Any
+    name: str
+    path: Path
+
+    @property
+    def labels(self) -> dict[int, str]:
+        """Class id → class name, from the model config's ``id2label``."""
+        return {int(k): str(v) for k, v in self.model.config.id2label.items()}
+
+
+@dataclass(eq=False)
+class ClipMatcher:
+    """A transformers ``CLIPModel`` with its processor (tokenizer + image processor)."""
+
+    model: torch.nn.Module
+    processor: Any
+    name: str
+    path: Path
+
+
+@dataclass(eq=False)
+class InpaintPipe:
+    """A diffusers inpainting pipeline (SD 1.x/2.x or SDXL inpaint).
+
+    Attributes:
+        pipe: the pipeline; its components live on the same device.
+        native_size: the resolution the UNet was trained at, in pixels (512 for SD 1.5),
+            ``unet.config.sample_size * vae_scale_factor``.
+        multiple: crop sizes are rounded to this many pixels (the VAE scale factor, at least 8).
+    """
+
+    pipe: Any
+    name: str
+    path: Path
+    native_size: int
+    multiple: int
+
+    @property
+    def modules(self) -> list[torch.nn.Module]:
+        """The pipeline's torch modules (UNet, VAE, text encoders), for device management."""
+        return [m for m in self.pipe.components.values() if isinstance(m, torch.nn.Module)]
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """The device of ``module``'s first parameter (CPU for a parameter-less module)."""
+    for parameter in module.parameters():
+        return parameter.device
+    return torch.device("cpu")
+
+
+def module_dtype(module: torch.nn.Module) -> torch.dtype:
+    """The floating dtype of ``module``'s first floating parameter (float32 if none)."""
+    for parameter in module.parameters():
+        if parameter.is_floating_point():
+            return parameter.dtype
+    return torch.float32

@@ -1,0 +1,207 @@
+"""Match: score every candidate region against a text with CLIP and choose the best.
+
+All crops of all images go through CLIP's image tower in one batched forward pass (chunked only
+for very many crops); the text is encoded once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .boxes import pad_box, pixel_bounds
+from .images import check_image, check_prompt
+from .loading.models import ClipMatcher, module_device, module_dtype
+from .progress import Progress, no_progress
+from .regions import ImageRegions, Region, RegionBatch, resolve_nothing_found
+
+MAX_CROPS_PER_FORWARD = 256
+"""Crops per CLIP forward pass; only batches larger than this are split."""
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """Attributes:
+    scored: every candidate with ``similarity``, ``probability`` and ``score`` set, best first.
+    chosen: the selected regions per image (top-k above ``min_probability``, or the
+        "nothing found" policy's result).
+    """
+
+    scored: RegionBatch
+    chosen: RegionBatch
+
+
+def crop_regions(image: torch.Tensor, found: ImageRegions, context_pad: float) -> list[np.ndarray]:
+    """Cut each region's box, padded by ``context_pad`` of its larger side, out of ``[H, W, 3]``.
+
+    Returns:
+        One ``[h, w, 3]`` uint8 array per region, in region order.
+    """
+    pixels = (image.detach().to("cpu", torch.float32).clamp(0, 1) * 255.0).round().to(torch.uint8)
+    crops = []
+    for region in found.regions:
+        box = pad_box(region.box, context_pad, found.width, found.height)
+        x0, y0, x1, y1 = pixel_bounds(box, found.width, found.height)
+        crops.append(pixels[y0:y1, x0:x1].numpy())
+    return crops
+
+
+def _embed(
+    clip: ClipMatcher, crops: list[np.ndarray], text: str, progress: Progress
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """L2-normalised image embeddings ``[N, D]``, text embedding ``[D]`` and CLIP's logit scale."""
+    model = clip.model
+    device, dtype = module_device(model), module_dtype(model)
+    tokens = clip.processor.tokenizer([text], padding=True, truncation=True, return_tensors="pt")
+    chunks = range(0, len(crops), MAX_CROPS_PER_FORWARD)
+    embeddings = []
+    with torch.inference_mode():
+        text_out = model.text_model(
+            input_ids=tokens["input_ids"].to(device),
+            attention_mask=tokens["attention_mask"].to(device),
+        )
+        text_embedding = model.text_projection(text_out.pooler_output)[0].float()
+        for done, start in enumerate(chunks, start=1):
+            pixel_values = clip.processor.image_processor(
+                images=crops[start : start + MAX_CROPS_PER_FORWARD], return_tensors="pt"
+            )["pixel_values"].to(device, dtype)
+            vision_out = model.vision_model(pixel_values=pixel_values)
+            embeddings.append(model.visual_projection(vision_out.pooler_output).float())
+            progress(done, len(chunks))
+        scale = float(model.logit_scale.exp().float())
+    image_embeddings = (
+        torch.cat(embeddings) if embeddings else torch.zeros(0, text_embedding.shape[-1])
+    )
+    image_embeddings = torch.nn.functional.normalize(image_embeddings, dim=-1)
+    return (
+        image_embeddings.cpu(),
+        torch.nn.functional.normalize(text_embedding, dim=-1).cpu(),
+        scale,
+    )
+
+
+def score_candidates(
+    regions: tuple[Region, ...],
+    similarities: torch.Tensor,
+    logit_scale: float,
+    confidence_weight: float,
+) -> tuple[Region, ...]:
+    """Attach match scores to one image's candidates and sort them best first.
+
+    Args:
+        regions: the image's candidates.
+        similarities: ``[N]`` cosine similarity of each candidate's crop to the text.
+        logit_scale: CLIP's temperature (``exp(logit_scale)``, about 100 for trained CLIP).
+        confidence_weight: ``w`` in ``score = (1 - w) * probability + w * confidence``.
+
+    Returns:
+        Regions with ``similarity``, ``probability`` (softmax of ``logit_scale * similarity``
+        over the candidates) and ``score`` set, sorted by ``score`` descending.
+    """
+    probabilities = torch.softmax(logit_scale * similarities.double(), dim=0)
+    scored = [
+        region.with_scores(
+            similarity=float(similarity),
+            probability=float(probability),
+            score=(1.0 - confidence_weight) * float(probability)
+            + confidence_weight * region.confidence,
+        )
+        for region, similarity, probability in zip(
+            regions, similarities, probabilities, strict=True
+        )
+    ]
+    return tuple(sorted(scored, key=lambda region: region.score, reverse=True))
+
+
+def match_text(
+    clip: ClipMatcher,
+    images: torch.Tensor,
+    regions: RegionBatch,
+    text: str,
+    context_pad: float = 0.1,
+    confidence_weight: float = 0.0,
+    top_k: int = 1,
+    min_probability: float = 0.0,
+    if_nothing_found: str = "error",
+    progress: Progress = no_progress,
+    where: str = "Match",
+) -> MatchResult:
+    """Score each image's candidates against ``text`` and choose the best ``top_k``.
+
+    Args:
+        clip: from :func:`pinpoint.loading.load_clip`.
+        images: IMAGE ``[B, H, W, 3]`` the regions were found on.
+        regions: candidates per image (e.g. from :func:`pinpoint.detect.detect_objects`).
+        text: what to find, e.g. ``"the red car"``.
+        context_pad: each crop is the box grown by this fraction of its larger side, so CLIP
+            sees some surroundings.
+        confidence_weight: blend of detector confidence into the ranking (0 = CLIP only).
+        top_k: how many regions to choose per image.
+        min_probability: candidates whose CLIP probability is below this are never chosen.
+        if_nothing_found: policy when an image has no candidate or none passes
+            ``min_probability``.
+        progress: called as ``progress(chunks_done, chunks)`` over the CLIP forward passes.
+
+    Returns:
+        :class:`MatchResult` with all scored candidates and the chosen ones.
+    """
+    check_image(images, where)
+    text = check_prompt(text, where, "text", "the red car")
+    regions.check_matches(images, where, "Detect Objects (Pinpoint)")
+    crops: list[np.ndarray] = []
+    for image, found in zip(images, regions, strict=True):
+        crops.extend(crop_regions(image, found, context_pad))
+    embeddings, text_embedding, logit_scale = _embed(clip, crops, text, progress)
+    similarities = embeddings @ text_embedding
+    scored, chosen = [], []
+    start = 0
+    for index, found in enumerate(regions):
+        count = len(found.regions)
+        ranked = score_candidates(
+            found.regions, similarities[start : start + count], logit_scale, confidence_weight
+        )
+        start += count
+        scored.append(dataclasses.replace(found, regions=ranked))
+        picked = tuple(r for r in ranked if (r.probability or 0.0) >= min_probability)[:top_k]
+        if count == 0:
+            reason = f"nothing to match '{text}' against (no candidate regions)"
+            fix = "lower the detector threshold or widen its label filter"
+        else:
+            reason = f"no region matched '{text}' with probability >= {min_probability:.2f}"
+            fix = "lower min_probability"
+        chosen.append(
+            resolve_nothing_found(
+                dataclasses.replace(found, regions=picked),
+                if_nothing_found,
+                where,
+                reason=reason,
+                fix=fix,
+                index=index,
+                batch_size=regions.batch_size,
+            )
+        )
+    return MatchResult(RegionBatch(tuple(scored)), RegionBatch(tuple(chosen)))
+
+
+def format_scores(scored: RegionBatch, chosen: RegionBatch) -> str:
+    """A plain-text table of every candidate's scores, marking the chosen ones with ``*``."""
+    lines = []
+    for index, (candidates, picked) in enumerate(zip(scored, chosen, strict=True), start=1):
+        header = f"image {index}: {len(candidates)} candidate(s), {len(picked)} chosen"
+        lines.append(header + (f" - {picked.note}" if picked.note else ""))
+        picked_boxes = {region.box for region in picked.regions}
+        for rank, region in enumerate(candidates.regions, start=1):
+            x0, y0, x1, y1 = (round(v) for v in region.box)
+            mark = "*" if region.box in picked_boxes else " "
+            lines.append(
+                f" {mark}#{rank} {region.label:<14} score={region.score:.3f} "
+                f"p={region.probability or 0.0:.3f} sim={region.similarity or 0.0:+.3f} "
+                f"det={region.confidence:.2f} box=({x0},{y0},{x1},{y1})"
+            )
+        for region in picked.regions:
+            if region.box not in {r.box for r in candidates.regions}:
+                lines.append(f" *   {region.label} box=(0,0,{picked.width},{picked.height})")
+    return "\n".join(lines)

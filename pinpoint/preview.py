@@ -1,0 +1,95 @@
+"""Preview images: boxes, labels, scores and masks drawn over the input, plus notes."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+from PIL import ImageDraw, ImageFont
+
+from .images import from_pil, to_pil
+from .regions import ImageRegions, Region, RegionBatch
+
+CHOSEN = (40, 220, 90)
+CANDIDATE = (255, 160, 40)
+NOTE_BACKGROUND = (200, 30, 30)
+MASK_TINT = torch.tensor([1.0, 0.15, 0.15])
+
+
+@lru_cache(maxsize=16)
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has only the fixed-size bitmap font
+        return ImageFont.load_default()
+
+
+def _caption(region: Region) -> str:
+    if region.probability is None:
+        return f"{region.label} {region.confidence:.2f}"
+    return f"{region.label} p={region.probability:.2f}"
+
+
+def _draw_one(
+    image: torch.Tensor, found: ImageRegions, chosen: ImageRegions | None
+) -> torch.Tensor:
+    height, width = int(image.shape[0]), int(image.shape[1])
+    tinted = image.to(torch.float32).clone()
+    for region in found.regions:
+        if region.mask is not None:
+            alpha = 0.4 * region.mask.to(torch.float32).reshape(height, width, 1)
+            tinted = tinted * (1 - alpha) + MASK_TINT * alpha
+    picture = to_pil(tinted)
+    draw = ImageDraw.Draw(picture)
+    font = _font(max(10, min(height, width) // 32))
+    line = max(1, min(height, width) // 200)
+    chosen_boxes = {region.box for region in chosen.regions} if chosen is not None else set()
+    ordered = sorted(found.regions, key=lambda region: region.box in chosen_boxes)
+    for region in ordered:
+        colour = CHOSEN if region.box in chosen_boxes else CANDIDATE
+        thickness = line * 3 if region.box in chosen_boxes else line
+        x0, y0, x1, y1 = region.box
+        draw.rectangle([x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], outline=colour, width=thickness)
+        text = _caption(region)
+        left, top, right, bottom = draw.textbbox((x0, y0), text, font=font)
+        label_top = y0 - (bottom - top) - 2 * line if y0 - (bottom - top) - 2 * line >= 0 else y0
+        draw.rectangle(
+            [x0, label_top, x0 + (right - left) + 2 * line, label_top + (bottom - top) + 2 * line],
+            fill=colour,
+        )
+        draw.text((x0 + line, label_top + line - (top - y0)), text, fill=(0, 0, 0), font=font)
+    note = chosen.note if chosen is not None and chosen.note else found.note
+    if note:
+        left, top, right, bottom = draw.textbbox((0, 0), note, font=font)
+        draw.rectangle([0, 0, width, (bottom - top) + 4 * line], fill=NOTE_BACKGROUND)
+        draw.text((2 * line, 2 * line - top), note, fill=(255, 255, 255), font=font)
+    return from_pil(picture)
+
+
+def draw_regions(
+    images: torch.Tensor, regions: RegionBatch, chosen: RegionBatch | None = None
+) -> torch.Tensor:
+    """Draw every region's box and caption over its image.
+
+    Args:
+        images: IMAGE ``[B, H, W, 3]`` the regions belong to.
+        regions: candidates to draw (orange, thin); captions show the detector confidence, or
+            the CLIP probability once matched.
+        chosen: optional selection drawn in green, thick; its notes (e.g. "whole image used")
+            are printed in a red band at the top.
+
+    Returns:
+        ``[B, H, W, 3]`` float32 preview.
+    """
+    return torch.stack(
+        [
+            _draw_one(image, found, chosen[index] if chosen is not None else None)
+            for index, (image, found) in enumerate(zip(images, regions, strict=True))
+        ]
+    )
+
+
+def overlay_mask(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Tint ``[B, H, W, 3]`` red where ``masks`` ``[B, H, W]`` is set (50 % at mask = 1)."""
+    alpha = 0.5 * masks.to(torch.float32)[..., None]
+    return images.to(torch.float32) * (1 - alpha) + MASK_TINT * alpha

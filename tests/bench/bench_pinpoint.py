@@ -1,0 +1,199 @@
+"""Pinpoint benchmarks: print time ratios measured in one run on this machine.
+
+    python tests/bench/bench_pinpoint.py          # ViT-B/32-sized CLIP, 512-px SD-shaped pipeline
+    python tests/bench/bench_pinpoint.py --quick  # tiny models only (a smoke run)
+
+1. CLIP matching: per-crop forward passes vs one batched pass, for 1, 8 and 32 regions.
+2. Inpaint (crop & stitch): a 64x64 object in a 2048x2048 image vs the same object in a
+   512x512 image; crop/stitch should make the ratio close to 1.
+3. Model cache: second load of the same folder vs the first.
+
+Random weights: timings are real (the same layers and sizes as the real models where stated);
+the pictures are noise. Nothing here asserts; read the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from pinpoint.inpaint import inpaint_masked  # noqa: E402
+from pinpoint.loading import load_clip, load_detector, load_inpaint_pipeline  # noqa: E402
+from pinpoint.match import match_text  # noqa: E402
+from pinpoint.regions import ImageRegions, Region, RegionBatch  # noqa: E402
+from pinpoint.tiny import build_tiny_clip, build_tiny_detector, build_tiny_inpaint  # noqa: E402
+
+
+def timed(fn, repeat: int) -> float:
+    """Median wall time of ``fn()`` over ``repeat`` runs after one warm-up."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def base_clip(folder: Path) -> Path:
+    """A CLIP with openai/clip-vit-base-patch32's architecture and random weights."""
+    from transformers import CLIPConfig, CLIPModel, CLIPProcessor
+
+    build_tiny_clip(folder / "tiny")  # borrow the tokenizer / image processor files
+    processor = CLIPProcessor.from_pretrained(folder / "tiny")
+    processor.image_processor.size = {"shortest_edge": 224}
+    processor.image_processor.crop_size = {"height": 224, "width": 224}
+    config = CLIPConfig(
+        text_config={
+            "vocab_size": 514,
+            "bos_token_id": 512,
+            "eos_token_id": 513,
+            "pad_token_id": 513,
+        },
+        vision_config={"image_size": 224, "patch_size": 32},
+        projection_dim=512,
+    )
+    torch.manual_seed(0)
+    CLIPModel(config).save_pretrained(folder / "base")
+    processor.save_pretrained(folder / "base")
+    return folder / "base"
+
+
+def medium_inpaint(folder: Path) -> Path:
+    """An SD-1.5-shaped inpaint pipeline (9-channel UNet, 8x VAE, 512 px native), narrow layers."""
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        StableDiffusionInpaintPipeline,
+        UNet2DConditionModel,
+    )
+
+    tiny = load_inpaint_pipeline(build_tiny_inpaint(folder / "tiny"))
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(
+        block_out_channels=(32, 64, 64, 64),
+        layers_per_block=1,
+        sample_size=64,
+        in_channels=9,
+        out_channels=4,
+        cross_attention_dim=32,
+        attention_head_dim=8,
+        norm_num_groups=32,
+        down_block_types=(
+            "DownBlock2D",
+            "CrossAttnDownBlock2D",
+            "CrossAttnDownBlock2D",
+            "DownBlock2D",
+        ),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    )
+    vae = AutoencoderKL(
+        block_out_channels=[32, 32, 64, 64],
+        down_block_types=["DownEncoderBlock2D"] * 4,
+        up_block_types=["UpDecoderBlock2D"] * 4,
+        latent_channels=4,
+        norm_num_groups=32,
+        sample_size=512,
+    )
+    pipe = StableDiffusionInpaintPipeline(
+        vae=vae,
+        text_encoder=tiny.pipe.text_encoder,
+        tokenizer=tiny.pipe.tokenizer,
+        unet=unet,
+        scheduler=DDIMScheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.save_pretrained(folder / "medium")
+    return folder / "medium"
+
+
+def bench_clip(folder: Path, quick: bool) -> None:
+    path = build_tiny_clip(folder / "tiny") if quick else base_clip(folder)
+    clip = load_clip(path)
+    print(f"\n1. CLIP matching ({'tiny' if quick else 'ViT-B/32-sized'} random CLIP, CPU)")
+    print(f"   {'regions':>7} {'batched s':>10} {'per-crop s':>11} {'per-crop / batched':>19}")
+    image = torch.rand(1, 512, 768, 3)
+    for count in (1, 8, 32):
+        regions = tuple(
+            Region(
+                (
+                    float(20 * i % 700),
+                    float(10 * i % 400),
+                    float(20 * i % 700 + 60),
+                    float(10 * i % 400 + 90),
+                ),
+                "obj",
+                0.9,
+                "bench",
+            )
+            for i in range(count)
+        )
+        batch = RegionBatch((ImageRegions(768, 512, regions),))
+        singles = [RegionBatch((ImageRegions(768, 512, (region,)),)) for region in regions]
+        batched = timed(
+            lambda b=batch, k=count: match_text(clip, image, b, "a red car", top_k=k), 3
+        )
+        separate = timed(
+            lambda ones=singles: [match_text(clip, image, one, "a red car") for one in ones], 3
+        )
+        print(f"   {count:>7} {batched:>10.4f} {separate:>11.4f} {separate / batched:>19.2f}")
+
+
+def bench_inpaint(folder: Path, quick: bool) -> None:
+    path = build_tiny_inpaint(folder / "tiny") if quick else medium_inpaint(folder)
+    pipe = load_inpaint_pipeline(path)
+    kind = "tiny" if quick else "SD-shaped"
+    print(f"\n2. Inpaint a 64x64 object ({pipe.native_size}-px {kind} random pipeline, 10 steps)")
+    results = {}
+    for size in (512, 2048):
+        images = torch.rand(1, size, size, 3)
+        masks = torch.zeros(1, size, size)
+        masks[:, size // 2 : size // 2 + 64, size // 3 : size // 3 + 64] = 1
+        results[size] = timed(
+            lambda i=images, m=masks: inpaint_masked(pipe, i, m, "a cat", steps=10), 2
+        )
+        print(f"   {size}x{size}: {results[size]:.3f} s")
+    ratio = results[2048] / results[512]
+    print(f"   2048 / 512 ratio: {ratio:.2f} (close to 1: cost follows the object, not the image)")
+
+
+def bench_cache(folder: Path) -> None:
+    path = build_tiny_detector(folder / "detector")
+    start = time.perf_counter()
+    first = load_detector(path)
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    second = load_detector(path)
+    warm = time.perf_counter() - start
+    print("\n3. Model cache (tiny detector)")
+    print(
+        f"   first load {cold:.4f} s, second load {warm:.6f} s, same object: {first is second}, "
+        f"second / first: {warm / cold:.5f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny models only")
+    args = parser.parse_args()
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        bench_clip(folder / "clip", args.quick)
+        bench_inpaint(folder / "inpaint", args.quick)
+        bench_cache(folder / "cache")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Shared test setup: import ``pinpoint`` without ComfyUI, stay offline, build tiny models once.
+
+The repository root is the ComfyUI pack, whose ``__init__.py`` imports ComfyUI; putting the
+root on ``sys.path`` makes ``import pinpoint`` load only the core library.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+# Before anything imports huggingface_hub: a test that reaches for the network must fail.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+collect_ignore = ["bench"]  # benchmark scripts, run by hand
+
+
+class _RepoRootIsNotATestPackage:
+    """Collect the repository root as a plain directory, not a package.
+
+    pytest turns every directory holding ``__init__.py`` into a ``Package`` and imports that
+    file when setting it up; ours is ComfyUI's entry point and needs ComfyUI. A conftest hook
+    cannot reach the root (hooks apply below their own folder), so a plugin registered here does.
+    """
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collect_directory(self, path: Path, parent: pytest.Collector) -> pytest.Dir | None:
+        if path == REPO:
+            return pytest.Dir.from_parent(parent, path=path)
+        return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin("pinpoint-repo-root"):
+        config.pluginmanager.register(_RepoRootIsNotATestPackage(), "pinpoint-repo-root")
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """``{"detector", "clip", "inpaint"}`` → tiny random-weight model folders, laid out as
+    ``<models_root>/pinpoint_detectors/tiny-random-detr`` etc. Built once per session."""
+    from pinpoint.tiny import build_tiny_models
+
+    return build_tiny_models(tmp_path_factory.mktemp("models"))
+
+
+@pytest.fixture(scope="session")
+def models_root(tiny_models: dict[str, Path]) -> Path:
+    """The models root holding the tiny models (like ``ComfyUI/models``)."""
+    return tiny_models["detector"].parents[1]

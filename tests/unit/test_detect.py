@@ -1,0 +1,113 @@
+"""Detect: a tiny random DETR whose heads are set to a known answer, run through the real path."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+
+import pytest
+import torch
+
+from pinpoint.detect import detect_objects, parse_labels
+from pinpoint.errors import PinpointError
+from pinpoint.loading import load_detector
+
+KNOWN_BOX = (0.55, 0.40, 0.30, 0.50)  # normalised cx, cy, w, h
+
+
+def logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+@pytest.fixture
+def rigged_detector(tiny_models):
+    """Tiny DETR whose every query predicts ``dog`` at KNOWN_BOX, probability e^4/(e^4+5) ~ 0.92.
+
+    The weights of the last class and box layers are zeroed and their biases set, so the answer
+    is known; the backbone, transformer and the image processor stay real and random.
+    """
+    detector = load_detector(tiny_models["detector"])
+    detector = dataclasses.replace(detector, model=copy.deepcopy(detector.model))
+    dog = {name: index for index, name in detector.labels.items()}["dog"]
+    with torch.no_grad():
+        classifier = detector.model.class_labels_classifier
+        classifier.weight.zero_()
+        classifier.bias.fill_(0.0)
+        classifier.bias[dog] = 4.0
+        last = detector.model.bbox_predictor.layers[-1]
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([logit(v) for v in KNOWN_BOX]))
+    return detector
+
+
+@pytest.mark.parametrize("height, width", [(60, 150), (150, 60), (97, 97), (33, 211)])
+def test_boxes_are_mapped_to_original_pixels(rigged_detector, height, width):
+    images = torch.rand(2, height, width, 3)
+    found = detect_objects(rigged_detector, images, threshold=0.5, max_detections=3)
+    cx, cy, w, h = KNOWN_BOX
+    expected = (
+        (cx - w / 2) * width,
+        (cy - h / 2) * height,
+        (cx + w / 2) * width,
+        (cy + h / 2) * height,
+    )
+    assert found.batch_size == 2
+    for item in found:
+        assert (item.width, item.height) == (width, height)
+        assert len(item.regions) == 3
+        for region in item.regions:
+            assert region.label == "dog"
+            assert region.box == pytest.approx(expected, abs=1e-3)
+            assert 0.9 < region.confidence <= 1.0 and region.score == region.confidence
+            assert region.source == f"detector:{rigged_detector.name}"
+
+
+def test_threshold_label_filter_and_policies(rigged_detector):
+    images = torch.rand(1, 40, 64, 3)
+    with pytest.raises(
+        PinpointError,
+        match="Detect: nothing detected above threshold 0.95. Fix: lower the threshold",
+    ):
+        detect_objects(rigged_detector, images, threshold=0.95)
+    with pytest.raises(
+        PinpointError, match="among cat. Fix: lower the threshold or widen the label filter"
+    ):
+        detect_objects(rigged_detector, images, threshold=0.5, labels=["cat"])
+    empty = detect_objects(rigged_detector, images, threshold=0.95, if_nothing_found="empty mask")
+    assert empty[0].regions == () and "empty mask" in empty[0].note
+    whole = detect_objects(rigged_detector, images, threshold=0.95, if_nothing_found="whole image")
+    assert [r.box for r in whole[0].regions] == [(0.0, 0.0, 64.0, 40.0)]
+    kept = detect_objects(rigged_detector, images, threshold=0.5, labels=["DOG"], max_detections=50)
+    assert len(kept[0].regions) == rigged_detector.model.config.num_queries
+
+
+def test_unknown_label_lists_the_known_ones(rigged_detector):
+    with pytest.raises(
+        PinpointError,
+        match=r"no class named 'zebra'.*Fix: use class names of this detector \(bicycle, car, cat",
+    ):
+        detect_objects(rigged_detector, torch.rand(1, 32, 32, 3), labels=["zebra"])
+
+
+def test_batches_larger_than_a_chunk_and_progress(rigged_detector):
+    seen = []
+    found = detect_objects(
+        rigged_detector,
+        torch.rand(6, 32, 48, 3),
+        threshold=0.5,
+        max_detections=1,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    assert found.batch_size == 6 and all(len(item) == 1 for item in found)
+    assert seen == [(4, 6), (6, 6)]
+
+
+def test_rgba_is_refused(rigged_detector):
+    with pytest.raises(PinpointError, match="RGBA"):
+        detect_objects(rigged_detector, torch.rand(1, 32, 32, 4))
+
+
+def test_parse_labels():
+    assert parse_labels(" Car, ,person ,") == ["car", "person"]
+    assert parse_labels("") == []

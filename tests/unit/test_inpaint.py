@@ -1,0 +1,122 @@
+"""Inpaint: the tiny random SD inpainting pipeline through crop → diffusers → stitch."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pinpoint.errors import PinpointError
+from pinpoint.inpaint import inpaint_masked
+from pinpoint.loading import load_inpaint_pipeline
+from pinpoint.loading.models import InpaintPipe
+from pinpoint.masks import feather_mask
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_models) -> InpaintPipe:
+    return load_inpaint_pipeline(tiny_models["inpaint"])
+
+
+def box_mask(
+    height: int, width: int, box: tuple[int, int, int, int], batch: int = 1
+) -> torch.Tensor:
+    x0, y0, x1, y1 = box
+    mask = torch.zeros(batch, height, width)
+    mask[:, y0:y1, x0:x1] = 1
+    return mask
+
+
+class Recorder:
+    """Stands in front of the real pipeline and records each call's keyword arguments."""
+
+    def __init__(self, real):
+        self.real, self.calls = real, []
+
+    def __call__(self, **kwargs):
+        self.calls.append(kwargs)
+        return self.real(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "height, width, box",
+    [(70, 130, (80, 10, 110, 40)), (200, 90, (5, 150, 40, 195)), (64, 64, (0, 0, 64, 64))],
+)
+def test_outside_feathered_mask_is_bit_identical(pipe, height, width, box):
+    images = torch.rand(1, height, width, 3)
+    masks = box_mask(height, width, box)
+    out = inpaint_masked(pipe, images, masks, "a cat", steps=2, feather_px=6, seed=1)
+    assert out.images.shape == images.shape and out.images.dtype == torch.float32
+    assert out.images.min() >= 0 and out.images.max() <= 1
+    outside = feather_mask(masks, 6)[0] == 0
+    assert torch.equal(out.images[0][outside], images[0][outside])
+    inside = masks[0] == 1
+    assert not torch.equal(out.images[0][inside], images[0][inside])
+
+
+def test_same_seed_same_output_other_seed_differs(pipe):
+    images = torch.rand(1, 48, 80, 3)
+    masks = box_mask(48, 80, (20, 10, 50, 40))
+    first = inpaint_masked(pipe, images, masks, "a cat", steps=2, seed=7).images
+    again = inpaint_masked(pipe, images, masks, "a cat", steps=2, seed=7).images
+    other = inpaint_masked(pipe, images, masks, "a cat", steps=2, seed=8).images
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+
+
+def test_batch_items_match_single_runs_and_empty_masks_pass_through(pipe):
+    images = torch.rand(3, 40, 56, 3)
+    masks = torch.zeros(3, 40, 56)
+    masks[0, 5:20, 5:20] = 1
+    masks[2, 20:38, 30:50] = 1
+    result = inpaint_masked(pipe, images, masks, "a dog", steps=2, seed=3)
+    assert torch.equal(result.images[1], images[1])
+    assert result.notes == ("image 2: empty mask, left unchanged",)
+    alone = inpaint_masked(pipe, images[2:3], masks[2:3], "a dog", steps=2, seed=5).images
+    assert torch.equal(result.images[2], alone[0])
+
+
+def test_crop_is_processed_at_native_size_keeping_aspect(pipe):
+    recorder = Recorder(pipe.pipe)
+    spied = InpaintPipe(recorder, pipe.name, pipe.path, pipe.native_size, pipe.multiple)
+    images = torch.rand(1, 300, 500, 3)
+    # a 60x30 box padded by 0.5 x 60 on every side: a 120x90 window, processed at 64x48
+    mask = box_mask(300, 500, (100, 100, 160, 130))
+    inpaint_masked(spied, images, mask, "a cat", steps=1, context=0.5, feather_px=0)
+    call = recorder.calls[0]
+    assert (call["width"], call["height"]) == (pipe.native_size, pipe.native_size * 3 // 4)
+    assert tuple(call["image"].shape) == (1, 3, call["height"], call["width"])
+    assert tuple(call["mask_image"].shape) == (1, 1, call["height"], call["width"])
+
+
+def test_progress_counts_steps_and_cancel_stops(pipe):
+    seen = []
+    images = torch.rand(2, 32, 32, 3)
+    masks = box_mask(32, 32, (8, 8, 24, 24), batch=2)
+    inpaint_masked(pipe, images, masks, "a cat", steps=3, progress=lambda d, t: seen.append((d, t)))
+    totals = {total for _, total in seen}
+    assert len(totals) == 1 and seen[-1][0] == seen[-1][1] == totals.pop()
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel(done, total):
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        inpaint_masked(pipe, images, masks, "a cat", steps=3, progress=cancel)
+
+
+def test_user_errors_are_clear(pipe):
+    images = torch.rand(1, 32, 48, 3)
+    masks = box_mask(32, 48, (4, 4, 20, 20))
+    with pytest.raises(PinpointError, match="Inpaint: the prompt is empty. Fix:"):
+        inpaint_masked(pipe, images, masks, "")
+    with pytest.raises(PinpointError, match="the mask is 64x64 but the image is 48x32"):
+        inpaint_masked(pipe, images, torch.zeros(1, 64, 64), "a cat")
+    with pytest.raises(PinpointError, match="grayscale"):
+        inpaint_masked(pipe, images[..., :1], masks, "a cat")
+    with pytest.raises(PinpointError, match="RGBA"):
+        inpaint_masked(pipe, torch.rand(1, 32, 48, 4), masks, "a cat")
+    with pytest.raises(PinpointError, match="leaves no denoising step"):
+        inpaint_masked(pipe, images, masks, "a cat", steps=2, strength=0.2)
