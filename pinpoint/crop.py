@@ -129,7 +129,7 @@ def stitch(
     if bool((blend[~inside] > 0).any()):
         raise ValueError("stitch: the blend mask reaches outside the crop window")
     source_w, source_h = window.source_size
-    back = resize_image(generated, source_h, source_w).to(original.dtype)
+    back = resize_image(generated, source_h, source_w).to(original.device, original.dtype)
     out = original.clone()
     area = original[window.y0 : window.y1, window.x0 : window.x1]
     weight = blend[window.y0 : window.y1, window.x0 : window.x1, None].to(original.dtype)

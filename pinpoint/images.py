@@ -50,7 +50,7 @@ def as_mask_batch(mask: torch.Tensor, image: torch.Tensor, where: str) -> torch.
     an error, never a silent resize (ComfyUI's 'Load Image' gives a 64x64 empty mask for images
     without alpha, which must not be mistaken for a real one).
     """
-    mask = mask.reshape((-1, mask.shape[-2], mask.shape[-1])).to(torch.float32)
+    mask = mask.reshape((-1, mask.shape[-2], mask.shape[-1])).to(image.device, torch.float32)
     batch, height, width = int(image.shape[0]), int(image.shape[1]), int(image.shape[2])
     if tuple(mask.shape[-2:]) != (height, width):
         raise PinpointError(

@@ -187,21 +187,27 @@ def match_text(
 
 
 def format_scores(scored: RegionBatch, chosen: RegionBatch) -> str:
-    """A plain-text table of every candidate's scores, marking the chosen ones with ``*``."""
+    """A plain-text table of every candidate's scores, marking the chosen ones with ``*``.
+
+    Chosen regions are recognised by identity (``match_text`` returns the scored objects), so
+    two candidates with the same box are told apart.
+    """
     lines = []
     for index, (candidates, picked) in enumerate(zip(scored, chosen, strict=True), start=1):
         header = f"image {index}: {len(candidates)} candidate(s), {len(picked)} chosen"
         lines.append(header + (f" - {picked.note}" if picked.note else ""))
-        picked_boxes = {region.box for region in picked.regions}
+        picked_ids = {id(region) for region in picked.regions}
         for rank, region in enumerate(candidates.regions, start=1):
             x0, y0, x1, y1 = (round(v) for v in region.box)
-            mark = "*" if region.box in picked_boxes else " "
+            mark = "*" if id(region) in picked_ids else " "
             lines.append(
                 f" {mark}#{rank} {region.label:<14} score={region.score:.3f} "
                 f"p={region.probability or 0.0:.3f} sim={region.similarity or 0.0:+.3f} "
                 f"det={region.confidence:.2f} box=({x0},{y0},{x1},{y1})"
             )
+        candidate_ids = {id(region) for region in candidates.regions}
         for region in picked.regions:
-            if region.box not in {r.box for r in candidates.regions}:
-                lines.append(f" *   {region.label} box=(0,0,{picked.width},{picked.height})")
+            if id(region) not in candidate_ids:
+                x0, y0, x1, y1 = (round(v) for v in region.box)
+                lines.append(f" *   {region.label} box=({x0},{y0},{x1},{y1})")
     return "\n".join(lines)

@@ -43,11 +43,16 @@ def _draw_one(
     draw = ImageDraw.Draw(picture)
     font = _font(max(10, min(height, width) // 32))
     line = max(1, min(height, width) // 200)
-    chosen_boxes = {region.box for region in chosen.regions} if chosen is not None else set()
-    ordered = sorted(found.regions, key=lambda region: region.box in chosen_boxes)
+    picked = chosen.regions if chosen is not None else ()
+    chosen_ids = {id(region) for region in picked}
+    found_ids = {id(region) for region in found.regions}
+    extra = [region for region in picked if id(region) not in found_ids]  # e.g. "whole image"
+    # candidates first, chosen ones last so their thick green boxes stay on top
+    ordered = sorted([*found.regions, *extra], key=lambda region: id(region) in chosen_ids)
     for region in ordered:
-        colour = CHOSEN if region.box in chosen_boxes else CANDIDATE
-        thickness = line * 3 if region.box in chosen_boxes else line
+        is_chosen = id(region) in chosen_ids
+        colour = CHOSEN if is_chosen else CANDIDATE
+        thickness = line * 3 if is_chosen else line
         x0, y0, x1, y1 = region.box
         draw.rectangle([x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], outline=colour, width=thickness)
         text = _caption(region)

@@ -1,7 +1,8 @@
 """Shared test setup: import ``pinpoint`` without ComfyUI, stay offline, build tiny models once.
 
-The repository root is the ComfyUI pack, whose ``__init__.py`` imports ComfyUI; putting the
-root on ``sys.path`` makes ``import pinpoint`` load only the core library.
+The repository root is the ComfyUI pack; its ``__init__.py`` imports ComfyUI only when ComfyUI
+calls ``comfy_entrypoint``, so pytest may import it. Putting the root on ``sys.path`` makes
+``import pinpoint`` load the core library alone.
 """
 
 from __future__ import annotations
@@ -22,26 +23,6 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 collect_ignore = ["bench"]  # benchmark scripts, run by hand
-
-
-class _RepoRootIsNotATestPackage:
-    """Collect the repository root as a plain directory, not a package.
-
-    pytest turns every directory holding ``__init__.py`` into a ``Package`` and imports that
-    file when setting it up; ours is ComfyUI's entry point and needs ComfyUI. A conftest hook
-    cannot reach the root (hooks apply below their own folder), so a plugin registered here does.
-    """
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_collect_directory(self, path: Path, parent: pytest.Collector) -> pytest.Dir | None:
-        if path == REPO:
-            return pytest.Dir.from_parent(parent, path=path)
-        return None
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if not config.pluginmanager.has_plugin("pinpoint-repo-root"):
-        config.pluginmanager.register(_RepoRootIsNotATestPackage(), "pinpoint-repo-root")
 
 
 @pytest.fixture(scope="session")

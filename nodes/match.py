@@ -1,0 +1,148 @@
+"""Match Text to Regions: CLIP picks the candidate(s) that fit a description."""
+
+from __future__ import annotations
+
+import comfy.model_management as mm
+import torch
+from comfy_api.latest import io, ui
+
+from ..pinpoint.errors import reported_as
+from ..pinpoint.images import check_image
+from ..pinpoint.loading.models import ClipMatcher
+from ..pinpoint.masks import regions_to_mask
+from ..pinpoint.match import format_scores, match_text
+from ..pinpoint.preview import draw_regions
+from ..pinpoint.regions import IF_NOTHING_FOUND_CHOICES, RegionBatch
+from . import sockets
+from ._common import MB, check_choice, comfy_progress, description, log, show_on_node
+from .managed import managed
+
+TITLE = "Match Text to Regions (Pinpoint)"
+
+ACTIVATION_MB = 256
+"""CLIP sees 224x224 crops; a ViT-B/L batch of a few dozen crops stays well under 256 MB."""
+
+
+class PinpointMatchText(io.ComfyNode):
+    """Scores every candidate region against a text with CLIP and keeps the best match(es)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PinpointMatchText",
+            display_name=TITLE,
+            category="pinpoint/match",
+            description=description(cls),
+            inputs=[
+                sockets.ClipMatcher.Input("clip", tooltip="From 'Load CLIP Matcher (Pinpoint)'."),
+                io.Image.Input(
+                    "image", tooltip="The same IMAGE that went into 'Detect Objects (Pinpoint)'."
+                ),
+                sockets.Regions.Input(
+                    "regions", tooltip="Candidates from 'Detect Objects (Pinpoint)'."
+                ),
+                io.String.Input(
+                    "text",
+                    default="",
+                    multiline=True,
+                    placeholder="the red car",
+                    tooltip="Describe the one object to edit; colour, position or size words help.",
+                ),
+                io.Int.Input(
+                    "top_k",
+                    default=1,
+                    min=1,
+                    max=64,
+                    step=1,
+                    tooltip="How many of the best-matching regions to keep per image.",
+                ),
+                io.Float.Input(
+                    "context_pad",
+                    default=0.1,
+                    min=0.0,
+                    max=2.0,
+                    step=0.01,
+                    tooltip="Extra margin around each box, as a fraction of its size, that CLIP "
+                    "sees.",
+                ),
+                io.Float.Input(
+                    "confidence_weight",
+                    default=0.0,
+                    min=0.0,
+                    max=1.0,
+                    step=0.01,
+                    tooltip="Blend the detector's confidence into the ranking (0 = CLIP only).",
+                ),
+                io.Float.Input(
+                    "min_probability",
+                    default=0.0,
+                    min=0.0,
+                    max=1.0,
+                    step=0.01,
+                    tooltip="Drop matches whose CLIP probability (among this image's candidates) "
+                    "is lower.",
+                ),
+                io.Combo.Input(
+                    "if_nothing_found",
+                    options=IF_NOTHING_FOUND_CHOICES,
+                    default="error",
+                    tooltip="error: stop with a message; empty mask: edit nothing in that image; "
+                    "whole image: use the whole image.",
+                ),
+            ],
+            outputs=[
+                sockets.Regions.Output(
+                    display_name="regions", tooltip="The chosen region(s) per image."
+                ),
+                io.Mask.Output(
+                    display_name="mask", tooltip="Boxes of the chosen regions, [B,H,W], 1 = edit."
+                ),
+                io.String.Output(
+                    display_name="scores", tooltip="Every candidate's CLIP score, as a table."
+                ),
+                io.Image.Output(
+                    display_name="preview",
+                    tooltip="Candidates with probabilities; chosen ones in green.",
+                ),
+            ],
+        )
+
+    @classmethod
+    def execute(
+        cls,
+        clip: ClipMatcher,
+        image: torch.Tensor,
+        regions: RegionBatch,
+        text: str,
+        top_k: int,
+        context_pad: float,
+        confidence_weight: float,
+        min_probability: float,
+        if_nothing_found: str,
+    ) -> io.NodeOutput:
+        check_image(image, TITLE)
+        check_choice(if_nothing_found, IF_NOTHING_FOUND_CHOICES, "if_nothing_found", TITLE)
+        regions.check_matches(image, TITLE, "Detect Objects (Pinpoint)")
+        managed(clip).acquire(ACTIVATION_MB * MB)
+        with reported_as(TITLE):
+            result = match_text(
+                clip,
+                image,
+                regions,
+                text,
+                context_pad=context_pad,
+                confidence_weight=confidence_weight,
+                top_k=top_k,
+                min_probability=min_probability,
+                if_nothing_found=if_nothing_found,
+                progress=comfy_progress(int(image.shape[0])),
+                where=TITLE,
+            )
+        device = mm.intermediate_device()
+        mask = regions_to_mask(result.chosen).to(device)
+        scores = format_scores(result.scored, result.chosen)
+        preview = draw_regions(image, result.scored, result.chosen).to(device)
+        log.info("%s:\n%s", TITLE, scores)
+        show_on_node(scores)
+        shown = ui.PreviewImage(preview, cls=cls).as_dict() | {"text": [scores]}
+        return io.NodeOutput(result.chosen, mask, scores, preview, ui=shown)

@@ -1,0 +1,168 @@
+"""Fixtures for the ComfyUI tests (in-process nodes and a real headless server).
+
+These tests need a ComfyUI checkout (0.3.64 or later) whose requirements are installed in the
+Python running pytest; point COMFYUI_DIR at it. Without COMFYUI_DIR every test here is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import shutil
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
+SKIP_REASON = (
+    "COMFYUI_DIR is not set: the ComfyUI tests need a ComfyUI checkout (>= 0.3.64) with its "
+    "requirements installed, e.g. COMFYUI_DIR=/path/to/ComfyUI python -m pytest tests/comfy"
+)
+
+KNOWN_BOX = (0.55, 0.40, 0.30, 0.50)
+"""Normalised (cx, cy, w, h) that the rigged tiny detector finds in every image."""
+RIGGED_DETECTOR = "tiny-rigged-detr"
+
+EXPECTED_NODES = {
+    # node id: (category, [input names in order], [output types])
+    "PinpointLoadDetector": (
+        "pinpoint/loaders",
+        ["model_name", "precision"],
+        ["PINPOINT_DETECTOR"],
+    ),
+    "PinpointLoadCLIP": ("pinpoint/loaders", ["model_name", "precision"], ["PINPOINT_CLIP"]),
+    "PinpointLoadInpaintPipeline": (
+        "pinpoint/loaders",
+        ["model_name", "precision"],
+        ["PINPOINT_INPAINT_PIPE"],
+    ),
+    "PinpointDetect": (
+        "pinpoint/detect",
+        ["detector", "image", "threshold", "max_detections", "labels", "if_nothing_found"],
+        ["PINPOINT_REGIONS", "IMAGE"],
+    ),
+    "PinpointMatchText": (
+        "pinpoint/match",
+        ["clip", "image", "regions", "text", "top_k", "context_pad", "confidence_weight",
+         "min_probability", "if_nothing_found"],
+        ["PINPOINT_REGIONS", "MASK", "STRING", "IMAGE"],
+    ),
+    "PinpointRegionsToMask": ("pinpoint/mask", ["regions", "grow_px", "feather_px"], ["MASK"]),
+    "PinpointInpaintDiffusers": (
+        "pinpoint/inpaint",
+        ["pipe", "image", "mask", "prompt", "negative_prompt", "seed", "steps", "cfg", "strength",
+         "context", "feather_px"],
+        ["IMAGE"],
+    ),
+}
+
+
+def comfyui_root() -> Path:
+    """The ComfyUI checkout named by COMFYUI_DIR (test modules skip themselves when it is unset)."""
+    if not COMFYUI_DIR:
+        pytest.skip(SKIP_REASON)
+    root = Path(COMFYUI_DIR).resolve()
+    if not (root / "main.py").is_file() or not (root / "comfy_api").is_dir():
+        raise RuntimeError(f"COMFYUI_DIR={COMFYUI_DIR} is not a ComfyUI checkout (no main.py)")
+    return root
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+@pytest.fixture(scope="session")
+def facts() -> SimpleNamespace:
+    """What the tests expect: node schemas, the rigged detector's box, paths."""
+    return SimpleNamespace(
+        comfyui=comfyui_root(),
+        repo=REPO,
+        nodes=EXPECTED_NODES,
+        known_box=KNOWN_BOX,
+        rigged_detector=RIGGED_DETECTOR,
+    )
+
+
+@pytest.fixture(scope="session")
+def comfy_models(tiny_models, tmp_path_factory) -> dict[str, Path]:
+    """A models root laid out as ComfyUI's: ``<root>/<folder>/<model>``.
+
+    Holds the tiny random CLIP and inpaint pipeline, plus a copy of the tiny DETR rigged so that
+    every query predicts ``dog`` at :data:`KNOWN_BOX` with probability ~0.99 (its last class and
+    box layers are zeroed and their biases set), which makes the mask position known.
+    """
+    from pinpoint.loading import load_detector
+
+    root = tmp_path_factory.mktemp("comfy-models")
+    source = tiny_models["detector"]
+    rigged = root / source.parent.name / RIGGED_DETECTOR
+    shutil.copytree(source, rigged)
+    detector = load_detector(rigged)
+    dog = {name: index for index, name in detector.labels.items()}["dog"]
+    with torch.no_grad():
+        classifier = detector.model.class_labels_classifier
+        classifier.weight.zero_()
+        classifier.bias.fill_(-5.0)
+        classifier.bias[dog] = 5.0
+        last = detector.model.bbox_predictor.layers[-1]
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([_logit(v) for v in KNOWN_BOX]))
+    detector.model.save_pretrained(rigged)
+    models = {"root": root, "detector": rigged}
+    for key in ("clip", "inpaint"):
+        link = root / tiny_models[key].parent.name / tiny_models[key].name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(tiny_models[key], target_is_directory=True)
+        models[key] = link
+    return models
+
+
+@pytest.fixture(scope="session")
+def comfy(facts, comfy_models, tmp_path_factory) -> SimpleNamespace:
+    """ComfyUI imported in this process on CPU, with the pack loaded the way ComfyUI loads it.
+
+    Returns a namespace with ``nodes`` (ComfyUI's nodes module), ``pack`` (our package module),
+    ``node(id)`` (a registered node class), ``mm``, ``folder_paths`` and ``utils``.
+    """
+    root = facts.comfyui
+    sys.path.insert(0, str(root))
+    ours = sys.modules.get("nodes")
+    if ours is not None and Path(getattr(ours, "__file__", "")).resolve().parent != root:
+        del sys.modules["nodes"]  # this repo's nodes/ package shadows ComfyUI's nodes.py
+    from comfy.cli_args import args
+
+    args.cpu = True  # before comfy.model_management picks the device
+    import comfy.model_management as mm
+    import comfy.utils
+    import folder_paths
+
+    import nodes
+
+    assert Path(nodes.__file__).resolve().parent == root, nodes.__file__
+    scratch = tmp_path_factory.mktemp("comfy-dirs")
+    for name in ("output", "temp", "input"):
+        (scratch / name).mkdir()
+    folder_paths.set_output_directory(str(scratch / "output"))
+    folder_paths.set_temp_directory(str(scratch / "temp"))
+    folder_paths.set_input_directory(str(scratch / "input"))
+    # as an extra_model_paths.yaml would, before the pack registers its own folders
+    for key in ("detector", "clip", "inpaint"):
+        folder = comfy_models[key].parent
+        folder_paths.add_model_folder_path(folder.name, str(folder))
+    loaded = asyncio.run(nodes.load_custom_node(str(REPO), module_parent="custom_nodes"))
+    assert loaded, "ComfyUI failed to load the pack; see the warnings above"
+    pack = sys.modules[str(REPO).replace(".", "_x_")]
+    return SimpleNamespace(
+        nodes=nodes,
+        pack=pack,
+        node=lambda node_id: nodes.NODE_CLASS_MAPPINGS[node_id],
+        mm=mm,
+        utils=comfy.utils,
+        folder_paths=folder_paths,
+        models=comfy_models,
+    )

@@ -1,0 +1,294 @@
+"""The nodes in-process: ComfyUI imported on CPU, the pack loaded by ComfyUI's own loader, each
+node's ``execute`` called with tiny random models and small tensors."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import logging
+import os
+import re
+
+import pytest
+import torch
+
+if not os.environ.get("COMFYUI_DIR"):
+    pytest.skip(
+        "COMFYUI_DIR is not set: these tests import ComfyUI (>= 0.3.64) in-process",
+        allow_module_level=True,
+    )
+
+DETECT = "Detect Objects (Pinpoint)"
+MATCH = "Match Text to Regions (Pinpoint)"
+INPAINT = "Inpaint Region · diffusers (Pinpoint)"
+
+
+def run(comfy, node_id: str, **inputs):
+    """Call a node the way ComfyUI's executor does and return its ``NodeOutput``."""
+    cls = comfy.node(node_id)
+    cls.GET_SCHEMA()
+    return cls.EXECUTE_NORMALIZED(**inputs)
+
+
+def error_of(comfy, node_id: str, **inputs) -> str:
+    with pytest.raises(Exception) as caught:
+        run(comfy, node_id, **inputs)
+    return str(caught.value)
+
+
+def assert_house_error(message: str, title: str, *fragments: str) -> None:
+    assert message.startswith(f"{title}: "), message
+    assert ". Fix: " in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def ui_dict(output) -> dict:
+    return output.ui if isinstance(output.ui, dict) else output.ui.as_dict()
+
+
+def pack_module(comfy, name: str):
+    return importlib.import_module(f"{comfy.pack.__name__}.{name}")
+
+
+def assert_image(comfy, tensor: torch.Tensor, shape: tuple[int, ...]) -> None:
+    assert tuple(tensor.shape) == shape
+    assert tensor.dtype == torch.float32
+    assert tensor.device == comfy.mm.intermediate_device()
+    assert 0.0 <= float(tensor.min()) and float(tensor.max()) <= 1.0
+
+
+@pytest.fixture(scope="module")
+def models(comfy, facts):
+    def load(node_id: str, name: str):
+        return run(comfy, node_id, model_name=name, precision="auto")[0]
+
+    return {
+        "detector": load("PinpointLoadDetector", facts.rigged_detector),
+        "clip": load("PinpointLoadCLIP", comfy.models["clip"].name),
+        "pipe": load("PinpointLoadInpaintPipeline", comfy.models["inpaint"].name),
+    }
+
+
+def detect_inputs(models, image, **overrides) -> dict:
+    inputs = dict(detector=models["detector"], image=image, threshold=0.5, max_detections=3,
+                  labels="", if_nothing_found="error")
+    return inputs | overrides
+
+
+def match_inputs(models, image, regions, **overrides) -> dict:
+    inputs = dict(clip=models["clip"], image=image, regions=regions, text="the dog", top_k=1,
+                  context_pad=0.1, confidence_weight=0.0, min_probability=0.0,
+                  if_nothing_found="error")
+    return inputs | overrides
+
+
+def inpaint_inputs(models, image, mask, **overrides) -> dict:
+    inputs = dict(pipe=models["pipe"], image=image, mask=mask, prompt="a cat", negative_prompt="",
+                  seed=3, steps=2, cfg=7.5, strength=1.0, context=0.5, feather_px=8)
+    return inputs | overrides
+
+
+# --- registration and schema -------------------------------------------------------------------
+
+
+def test_pack_registers_every_node_through_the_v3_entrypoint(comfy, facts):
+    assert not hasattr(comfy.pack, "NODE_CLASS_MAPPINGS")  # V1 would shadow comfy_entrypoint
+    for node_id in facts.nodes:
+        cls = comfy.nodes.NODE_CLASS_MAPPINGS[node_id]
+        assert cls.__module__.startswith(comfy.pack.__name__ + ".nodes.")
+        assert comfy.nodes.NODE_DISPLAY_NAME_MAPPINGS[node_id].endswith("(Pinpoint)")
+    assert str(facts.repo / "js") in comfy.nodes.EXTENSION_WEB_DIRS.values()
+
+
+def test_schemas_follow_the_house_rules(comfy, facts):
+    listed = json.loads((facts.repo / "node_list.json").read_text())
+    assert set(listed) == set(facts.nodes)
+    titles = set()
+    for node_id, (category, input_names, output_types) in facts.nodes.items():
+        cls = comfy.node(node_id)
+        schema = cls.GET_SCHEMA()  # also validates unique ids across inputs and outputs
+        source = inspect.getsource(cls.define_schema)
+        assert re.search(rf'node_id="{node_id}"', source), "node_id must be a literal string"
+        assert schema.category == category and schema.description
+        assert schema.display_name.endswith("(Pinpoint)") and schema.display_name not in titles
+        titles.add(schema.display_name)
+        assert [item.id for item in schema.inputs] == input_names
+        assert [output.io_type for output in schema.outputs] == output_types
+        for item in schema.inputs:
+            assert item.tooltip, f"{node_id}.{item.id} has no tooltip"
+        for output in schema.outputs:
+            assert output.tooltip and output.display_name, f"{node_id} output {output.id}"
+            assert output.id not in input_names
+        assert cls.GET_NODE_INFO_V1()["input_order"]["required"] == input_names
+
+
+def test_model_folders_keep_paths_registered_before_the_pack(comfy):
+    fp = comfy.folder_paths
+    for key, folder in (
+        ("detector", "pinpoint_detectors"),
+        ("clip", "pinpoint_clip"),
+        ("inpaint", "pinpoint_inpaint"),
+    ):
+        paths = fp.get_folder_paths(folder)
+        assert str(comfy.models[key].parent) in paths
+        assert any(path.startswith(fp.models_dir) for path in paths)
+        assert fp.folder_names_and_paths[folder][1] is not fp.supported_pt_extensions
+
+
+def test_loaders_list_model_folders_and_survive_an_empty_folder(comfy, facts, tmp_path,
+                                                                monkeypatch):
+    cls = comfy.node("PinpointLoadDetector")
+    assert facts.rigged_detector in cls.GET_SCHEMA().inputs[0].options
+    (tmp_path / "pinpoint_detectors").mkdir()
+    empty = ([str(tmp_path / "pinpoint_detectors")], set())
+    monkeypatch.setitem(comfy.folder_paths.folder_names_and_paths, "pinpoint_detectors", empty)
+    assert cls.GET_SCHEMA().inputs[0].options == []
+    assert cls.GET_NODE_INFO_V1()["input"]["required"]["model_name"][1]["options"] == []
+    message = error_of(comfy, "PinpointLoadDetector", model_name="detr-resnet-50",
+                       precision="auto")
+    assert_house_error(message, "Load Detector (Pinpoint)", "'detr-resnet-50' was not found",
+                       "pinpoint_detectors", "download facebook/detr-resnet-50")
+
+
+def test_loader_refuses_an_unknown_precision(comfy):
+    message = error_of(comfy, "PinpointLoadCLIP", model_name=comfy.models["clip"].name,
+                       precision="fp8")
+    assert_house_error(message, "Load CLIP Matcher (Pinpoint)", "precision", "'fp8'")
+
+
+def test_precision_auto_is_fp32_on_cpu(comfy):
+    precision_dtype = pack_module(comfy, "nodes._common").precision_dtype
+    cpu = torch.device("cpu")
+    assert precision_dtype("auto", cpu) == torch.float32
+    assert precision_dtype("fp16", cpu) == torch.float16
+    assert precision_dtype("bf16", cpu) == torch.bfloat16
+
+
+def test_one_managed_wrapper_per_model_and_modules_on_the_load_device(comfy, models):
+    managed = pack_module(comfy, "nodes.managed").managed
+    module_device = pack_module(comfy, "pinpoint.loading.models").module_device
+    for key in ("detector", "clip", "pipe"):
+        wrapper = managed(models[key])
+        assert managed(models[key]) is wrapper
+        wrapper.acquire(0)
+        assert any(loaded.model is wrapper.patcher for loaded in comfy.mm.current_loaded_models)
+        modules = models[key].modules if key == "pipe" else [models[key].model]
+        for module in modules:
+            assert module_device(module) == comfy.mm.get_torch_device()
+
+
+# --- the chain ---------------------------------------------------------------------------------
+
+
+def test_detect_match_mask_inpaint_chain(comfy, facts, models):
+    torch.manual_seed(0)
+    image = torch.rand(2, 96, 128, 3)
+    found = run(comfy, "PinpointDetect", **detect_inputs(models, image))
+    regions, preview = found.result
+    assert regions.batch_size == 2
+    assert_image(comfy, preview, (2, 96, 128, 3))
+    assert len(ui_dict(found)["images"]) == 2
+
+    matched = run(comfy, "PinpointMatchText", **match_inputs(models, image, regions))
+    chosen, mask, scores, preview = matched.result
+    assert [len(item.regions) for item in chosen] == [1, 1]
+    assert tuple(mask.shape) == (2, 96, 128) and mask.dtype == torch.float32
+    assert mask.device == comfy.mm.intermediate_device()
+    cx, cy = facts.known_box[:2]
+    assert mask[0, int(cy * 96), int(cx * 128)] == 1 and mask[0, 0, 0] == 0
+    assert isinstance(scores, str) and scores
+    assert_image(comfy, preview, (2, 96, 128, 3))
+    shown = ui_dict(matched)
+    assert len(shown["images"]) == 2 and shown["text"] == [scores]
+
+    grown = run(comfy, "PinpointRegionsToMask", regions=chosen, grow_px=4, feather_px=0)
+    grown_mask = grown.result[0]
+    assert tuple(grown_mask.shape) == (2, 96, 128) and grown_mask.dtype == torch.float32
+    assert grown_mask.device == comfy.mm.intermediate_device()
+    assert grown_mask.sum() > mask.sum()
+    assert len(ui_dict(grown)["images"]) == 2
+
+    edited = run(comfy, "PinpointInpaintDiffusers", **inpaint_inputs(models, image, grown_mask))
+    edited = edited.result[0]
+    assert_image(comfy, edited, (2, 96, 128, 3))
+    outside = pack_module(comfy, "pinpoint.masks").feather_mask(grown_mask, 8) == 0
+    assert outside.any()
+    assert torch.equal(edited[outside], image[outside])
+    assert not torch.equal(edited[~outside], image[~outside])
+
+
+def test_inpaint_notes_are_shown_and_logged(comfy, models, caplog):
+    image = torch.rand(2, 40, 56, 3)
+    mask = torch.zeros(2, 40, 56)
+    mask[0, 10:30, 10:30] = 1
+    with caplog.at_level(logging.INFO, logger="pinpoint"):
+        out = run(comfy, "PinpointInpaintDiffusers", **inpaint_inputs(models, image, mask))
+    note = "image 2: empty mask, left unchanged"
+    assert note in ui_dict(out)["text"]
+    assert any(note in record.getMessage() for record in caplog.records)
+    assert torch.equal(out.result[0][1], image[1])
+
+
+def test_progress_covers_every_step_and_cancel_stops_sampling(comfy, models, monkeypatch):
+    calls = []
+
+    def record(value, total, preview, node_id=None):
+        calls.append((value, total))
+
+    monkeypatch.setattr(comfy.utils, "PROGRESS_BAR_HOOK", record)
+    image = torch.rand(1, 40, 56, 3)
+    mask = torch.zeros(1, 40, 56)
+    mask[0, 5:20, 5:25] = 1
+    run(comfy, "PinpointInpaintDiffusers", **inpaint_inputs(models, image, mask, steps=3))
+    done, total = calls[-1]
+    assert done == total >= 3  # the scheduler may add warm-up steps (PNDM)
+    assert [value for value, _ in calls] == sorted(value for value, _ in calls)
+
+    def press_cancel(value, total, preview, node_id=None):
+        comfy.mm.interrupt_current_processing(True)
+
+    monkeypatch.setattr(comfy.utils, "PROGRESS_BAR_HOOK", press_cancel)
+    try:
+        with pytest.raises(comfy.mm.InterruptProcessingException):
+            run(comfy, "PinpointInpaintDiffusers", **inpaint_inputs(models, image, mask, steps=4))
+    finally:
+        comfy.mm.interrupt_current_processing(False)
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+def test_detect_errors_name_the_node_and_say_how_to_fix(comfy, models):
+    image = torch.rand(1, 48, 64, 3)
+    cases = [
+        (dict(threshold=1.0), "nothing detected"),
+        (dict(labels="zebra"), "zebra"),
+        (dict(if_nothing_found="skip"), "if_nothing_found"),
+        (dict(image=torch.rand(1, 48, 64, 4)), "RGB"),
+    ]
+    for overrides, fragment in cases:
+        message = error_of(comfy, "PinpointDetect", **(detect_inputs(models, image) | overrides))
+        assert_house_error(message, DETECT, fragment)
+
+
+def test_match_and_inpaint_errors_name_the_node_and_say_how_to_fix(comfy, models):
+    image = torch.rand(1, 48, 64, 3)
+    regions = run(comfy, "PinpointDetect", **detect_inputs(models, image)).result[0]
+    empty_text = error_of(comfy, "PinpointMatchText",
+                          **match_inputs(models, image, regions, text="  "))
+    assert_house_error(empty_text, MATCH, "text")
+    other_image = error_of(comfy, "PinpointMatchText",
+                           **match_inputs(models, torch.rand(1, 50, 64, 3), regions))
+    assert_house_error(other_image, MATCH, "Detect Objects (Pinpoint)")
+
+    mask = torch.zeros(1, 48, 64)
+    mask[0, 10:20, 10:20] = 1
+    empty_prompt = error_of(comfy, "PinpointInpaintDiffusers",
+                            **inpaint_inputs(models, image, mask, prompt=""))
+    assert_house_error(empty_prompt, INPAINT, "prompt")
+    load_image_default_mask = torch.zeros(1, 64, 64)  # 'Load Image' on a picture without alpha
+    wrong_size = error_of(comfy, "PinpointInpaintDiffusers",
+                          **inpaint_inputs(models, image, load_image_default_mask))
+    assert_house_error(wrong_size, INPAINT, "64x64")

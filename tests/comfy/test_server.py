@@ -1,0 +1,321 @@
+"""End to end: a real headless ComfyUI server (CPU) with the pack, driven over HTTP.
+
+Starts ``main.py`` from COMFYUI_DIR with the Python running pytest, in temporary input/output/temp/
+user directories, an extra_model_paths.yaml naming a custom_nodes folder that links to this repo
+and the tiny models, and runs the shipped example workflow.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+if not os.environ.get("COMFYUI_DIR"):
+    pytest.skip(
+        "COMFYUI_DIR is not set: these tests start a ComfyUI (>= 0.3.64) server",
+        allow_module_level=True,
+    )
+
+START_TIMEOUT_S = 300
+PROMPT_TIMEOUT_S = 600
+INPAINT = "Inpaint Region · diffusers (Pinpoint)"
+WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Client:
+    def __init__(self, url: str):
+        self.url = url
+
+    def get(self, path: str) -> bytes:
+        with urllib.request.urlopen(self.url + path, timeout=60) as response:
+            return response.read()
+
+    def get_json(self, path: str):
+        return json.loads(self.get(path))
+
+    def post_json(self, path: str, body: dict) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            self.url + path, data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def run_prompt(self, prompt: dict) -> dict:
+        """Queue ``prompt`` and return its /history entry once it finished (success or error)."""
+        body = {"prompt": prompt, "client_id": uuid.uuid4().hex}
+        status, answer = self.post_json("/prompt", body)
+        assert status == 200 and not answer.get("node_errors"), answer
+        prompt_id = answer["prompt_id"]
+        deadline = time.monotonic() + PROMPT_TIMEOUT_S
+        while time.monotonic() < deadline:
+            entry = self.get_json(f"/history/{prompt_id}").get(prompt_id)
+            if entry:  # written once the prompt finished, successfully or not
+                return entry
+            time.sleep(0.5)
+        raise TimeoutError(f"prompt {prompt_id} did not finish within {PROMPT_TIMEOUT_S} s")
+
+    def image(self, saved: dict) -> np.ndarray:
+        query = urllib.parse.urlencode(saved)
+        return np.asarray(Image.open(io.BytesIO(self.get(f"/view?{query}"))).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def server(facts, comfy_models, tmp_path_factory):
+    base = tmp_path_factory.mktemp("comfy-server")
+    for name in ("custom_nodes", "input", "output", "temp", "user"):
+        (base / name).mkdir()
+    (base / "custom_nodes" / "pinpoint").symlink_to(facts.repo, target_is_directory=True)
+    folders = {comfy_models[key].parent.name: comfy_models[key].parent
+               for key in ("detector", "clip", "inpaint")}
+    lines = ["pinpoint_tests:", f"  custom_nodes: {base / 'custom_nodes'}"]
+    lines += [f"  {name}: {path}" for name, path in folders.items()]
+    config = base / "extra_model_paths.yaml"
+    config.write_text("\n".join(lines) + "\n")
+    port = free_port()
+    log_path = base / "server.log"
+    command = [
+        os.environ.get("COMFYUI_PYTHON", sys.executable), "main.py", "--cpu",
+        "--listen", "127.0.0.1", "--port", str(port), "--disable-auto-launch",
+        "--disable-api-nodes", "--extra-model-paths-config", str(config),
+        "--input-directory", str(base / "input"), "--output-directory", str(base / "output"),
+        "--temp-directory", str(base / "temp"), "--user-directory", str(base / "user"),
+        "--database-url", "sqlite:///:memory:",
+        "--disable-all-custom-nodes", "--whitelist-custom-nodes", "pinpoint",
+    ]
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, cwd=facts.comfyui, stdout=log, stderr=subprocess.STDOUT)
+    client = Client(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"ComfyUI exited with {process.returncode}:\n{log_path.read_text()}")
+            try:
+                client.get("/system_stats")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"ComfyUI did not start in {START_TIMEOUT_S} s:\n"
+                                f"{log_path.read_text()[-5000:]}")
+                time.sleep(1)
+        startup_log = log_path.read_text()
+        yield SimpleNamespace(client=client, startup_log=startup_log, input=base / "input")
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def object_info(server) -> dict:
+    return server.client.get_json("/object_info")
+
+
+def load_workflow(facts, relative: str) -> dict:
+    return json.loads((facts.repo / "workflows" / relative).read_text())
+
+
+def widget_names(info: dict) -> list[tuple[str, int]]:
+    """(input name, number of widgets_values entries) for each widget input of a node, in order.
+
+    Mirrors the frontend: a seed with control_after_generate adds its control value ("fixed"),
+    an image_upload combo adds the upload button's value ("image").
+    """
+    names = []
+    for section in ("required", "optional"):
+        for name in info["input_order"].get(section, []):
+            kind, options = (info["input"][section][name] + [{}])[:2]
+            if not (isinstance(kind, list) or kind in WIDGET_TYPES) or options.get("forceInput"):
+                continue
+            extra = int(bool(options.get("control_after_generate"))) + int(
+                bool(options.get("image_upload")))
+            names.append((name, 1 + extra))
+    return names
+
+
+def ui_to_api(workflow: dict, object_info: dict) -> dict:
+    """Convert a UI-format workflow to the API prompt the frontend would queue."""
+    links = {link[0]: link for link in workflow["links"]}
+    prompt = {}
+    for node in workflow["nodes"]:
+        info = object_info[node["type"]]
+        inputs = {}
+        values = list(node.get("widgets_values", []))
+        for name, width in widget_names(info):
+            inputs[name] = values[0]
+            values = values[width:]
+        assert values == [], f"node {node['id']}: unused widgets_values {values}"
+        for socket_input in node.get("inputs", []):
+            if socket_input.get("link") is not None:
+                _, source, slot, target, _, _ = links[socket_input["link"]]
+                assert target == node["id"]
+                inputs[socket_input["name"]] = [str(source), slot]
+        prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
+    return prompt
+
+
+def strip_meta(prompt: dict) -> dict:
+    return {key: {"class_type": node["class_type"], "inputs": node["inputs"]}
+            for key, node in prompt.items()}
+
+
+# --- registration ------------------------------------------------------------------------------
+
+
+def test_pack_imports_without_failure(server):
+    log = server.startup_log
+    ours = [line for line in log.splitlines() if "custom_nodes/pinpoint" in line]
+    assert ours, log
+    failures = ("IMPORT FAILED", "Cannot import", "Error while calling comfy_entrypoint")
+    assert not [line for line in ours if any(failure in line for failure in failures)], log
+    assert "Pinpoint failed to load" not in log, log
+
+
+def test_object_info_lists_every_node_with_the_documented_inputs(object_info, facts):
+    for node_id, (category, input_names, output_types) in facts.nodes.items():
+        info = object_info[node_id]
+        assert info["category"] == category
+        assert info["display_name"].endswith("(Pinpoint)")
+        assert info["input_order"]["required"] == input_names
+        assert info["output"] == output_types
+        for name in input_names:
+            assert info["input"]["required"][name][1].get("tooltip"), (node_id, name)
+        assert all(info["output_tooltips"]), node_id
+
+
+def test_js_extension_is_served(server):
+    listed = json.loads(server.client.get("/extensions"))
+    ours = [path for path in listed if path.endswith("/pinpoint.js")]
+    assert ours, listed
+    assert b"pinpoint.core" in server.client.get(ours[0])
+
+
+def test_example_workflow_is_offered_as_a_template(server):
+    templates = server.client.get_json("/workflow_templates")
+    assert templates.get("pinpoint") == ["detect_match_inpaint"], templates
+
+
+# --- workflows ---------------------------------------------------------------------------------
+
+
+def test_ui_workflow_matches_its_api_twin_and_has_no_missing_nodes(object_info, facts):
+    ui = load_workflow(facts, "detect_match_inpaint.json")
+    api = load_workflow(facts, "api/detect_match_inpaint.json")
+    missing = {node["type"] for node in ui["nodes"]} - set(object_info)
+    assert not missing, f"missing node types: {missing}"
+    assert ui_to_api(ui, object_info) == strip_meta(api)
+    assert ui["last_node_id"] == max(node["id"] for node in ui["nodes"])
+    assert ui["last_link_id"] == max(link[0] for link in ui["links"])
+    for link in ui["links"]:
+        link_id, source, slot, target, target_slot, kind = link
+        source_node = next(node for node in ui["nodes"] if node["id"] == source)
+        target_node = next(node for node in ui["nodes"] if node["id"] == target)
+        assert link_id in source_node["outputs"][slot]["links"]
+        assert target_node["inputs"][target_slot]["link"] == link_id
+        assert kind == source_node["outputs"][slot]["type"]
+        assert kind == target_node["inputs"][target_slot]["type"]
+
+
+def node_of(prompt: dict, class_type: str) -> str:
+    (key,) = [key for key, node in prompt.items() if node["class_type"] == class_type]
+    return key
+
+
+def example_prompt(facts, comfy_models, image_name: str) -> tuple[dict, dict[str, str]]:
+    """The shipped API workflow on the tiny models, plus SaveImage of the input and the mask.
+
+    Returns the prompt and the ids of its nodes by role.
+    """
+    prompt = strip_meta(load_workflow(facts, "api/detect_match_inpaint.json"))
+    ids = {role: node_of(prompt, class_type) for role, class_type in (
+        ("edited", "SaveImage"), ("inpaint", "PinpointInpaintDiffusers"),
+        ("detect", "PinpointDetect"), ("match", "PinpointMatchText"),
+    )}
+    names = {
+        "PinpointLoadDetector": facts.rigged_detector,
+        "PinpointLoadCLIP": comfy_models["clip"].name,
+        "PinpointLoadInpaintPipeline": comfy_models["inpaint"].name,
+    }
+    for class_type, name in names.items():
+        prompt[node_of(prompt, class_type)]["inputs"]["model_name"] = name
+    prompt[node_of(prompt, "LoadImage")]["inputs"]["image"] = image_name
+    prompt[node_of(prompt, "PinpointInpaintDiffusers")]["inputs"]["steps"] = 2
+    load = node_of(prompt, "LoadImage")
+    to_mask = node_of(prompt, "PinpointRegionsToMask")
+    prompt["900"] = {"class_type": "SaveImage",
+                     "inputs": {"images": [load, 0], "filename_prefix": "input"}}
+    prompt["901"] = {"class_type": "MaskToImage", "inputs": {"mask": [to_mask, 0]}}
+    prompt["902"] = {"class_type": "SaveImage",
+                     "inputs": {"images": ["901", 0], "filename_prefix": "mask"}}
+    return prompt, ids | {"input": "900", "mask": "902"}
+
+
+def test_example_workflow_edits_only_inside_the_mask(server, facts, comfy_models):
+    from pinpoint.masks import feather_mask
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(96, 128, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(server.input / "pinpoint-test.png")
+    prompt, ids = example_prompt(facts, comfy_models, "pinpoint-test.png")
+    entry = server.client.run_prompt(prompt)
+    assert entry["status"]["status_str"] == "success", entry["status"]
+    outputs = entry["outputs"]
+    edited, original, mask = (server.client.image(outputs[ids[role]]["images"][0])
+                              for role in ("edited", "input", "mask"))
+    assert np.array_equal(original, pixels)
+    assert edited.shape == original.shape
+
+    feather = prompt[ids["inpaint"]]["inputs"]["feather_px"]
+    hard = torch.from_numpy(mask[..., 0] > 127).to(torch.float32)[None]
+    outside = (feather_mask(hard, feather)[0] == 0).numpy()
+    assert 0 < outside.sum() < outside.size
+    assert np.array_equal(edited[outside], original[outside])
+    assert not np.array_equal(edited[~outside], original[~outside])
+
+    match = outputs[ids["match"]]
+    assert match["text"] and match["images"]
+    assert outputs[ids["detect"]]["images"]
+
+
+def test_empty_prompt_fails_with_the_node_title_and_a_fix(server, facts, comfy_models):
+    image = Image.fromarray(np.full((64, 80, 3), 120, dtype=np.uint8))
+    image.save(server.input / "pinpoint-gray.png")
+    prompt, ids = example_prompt(facts, comfy_models, "pinpoint-gray.png")
+    broken = copy.deepcopy(prompt)
+    broken[ids["inpaint"]]["inputs"]["prompt"] = ""
+    entry = server.client.run_prompt(broken)
+    assert entry["status"]["status_str"] == "error"
+    errors = [data for kind, data in entry["status"]["messages"] if kind == "execution_error"]
+    assert len(errors) == 1, entry["status"]
+    message = errors[0]["exception_message"]
+    assert errors[0]["node_type"] == "PinpointInpaintDiffusers"
+    assert message.startswith(f"{INPAINT}: ") and "Fix:" in message, message

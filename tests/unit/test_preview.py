@@ -1,0 +1,74 @@
+"""Previews and the score table: what the user sees about candidates and choices."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pinpoint.match import format_scores
+from pinpoint.preview import CANDIDATE, CHOSEN, NOTE_BACKGROUND, draw_regions, overlay_mask
+from pinpoint.regions import ImageRegions, Region, RegionBatch
+
+
+def colour_present(image: torch.Tensor, rgb: tuple[int, int, int]) -> bool:
+    pixels = (image * 255).round().to(torch.int64)
+    return bool((pixels == torch.tensor(rgb)).all(dim=-1).any())
+
+
+def twins() -> tuple[Region, Region]:
+    """Two candidates with the same box: only identity tells them apart."""
+    first = Region(
+        (10.0, 10.0, 40.0, 30.0), "car", 0.9, "t", similarity=0.3, probability=0.6, score=0.6
+    )
+    second = Region(
+        (10.0, 10.0, 40.0, 30.0), "car", 0.8, "t", similarity=0.2, probability=0.4, score=0.4
+    )
+    return first, second
+
+
+def test_chosen_and_candidates_are_drawn_in_their_colours():
+    first, second = twins()
+    other = Region((50.0, 5.0, 90.0, 55.0), "dog", 0.7, "t", probability=0.1)
+    scored = RegionBatch((ImageRegions(100, 60, (first, second, other)),))
+    chosen = RegionBatch((ImageRegions(100, 60, (first,)),))
+    image = torch.zeros(1, 60, 100, 3)
+    preview = draw_regions(image, scored, chosen)
+    assert preview.shape == image.shape and preview.dtype == torch.float32
+    assert colour_present(preview[0], CHOSEN) and colour_present(preview[0], CANDIDATE)
+    assert not colour_present(preview[0], NOTE_BACKGROUND)
+
+
+def test_nothing_found_note_is_shown_as_a_banner():
+    whole = Region((0.0, 0.0, 100.0, 60.0), "whole image", 0.0, "if_nothing_found")
+    scored = RegionBatch((ImageRegions(100, 60, ()),))
+    chosen = RegionBatch(
+        (ImageRegions(100, 60, (whole,), note="nothing detected: whole image used"),)
+    )
+    preview = draw_regions(torch.zeros(1, 60, 100, 3), scored, chosen)
+    assert colour_present(preview[0], NOTE_BACKGROUND)
+    assert colour_present(preview[0], CHOSEN)  # the whole-image box itself
+    assert "whole image" in format_scores(scored, chosen)
+
+
+def test_score_table_marks_only_the_chosen_twin():
+    first, second = twins()
+    scored = RegionBatch((ImageRegions(100, 60, (first, second)),))
+    chosen = RegionBatch((ImageRegions(100, 60, (first,)),))
+    table = format_scores(scored, chosen).splitlines()
+    assert table[0] == "image 1: 2 candidate(s), 1 chosen"
+    assert table[1].startswith(" *#1 car") and "p=0.600" in table[1] and "det=0.90" in table[1]
+    assert table[2].startswith("  #2 car")
+
+
+def test_region_masks_are_tinted_and_overlay_keeps_range():
+    mask = torch.zeros(40, 60)
+    mask[10:30, 10:30] = 1
+    region = Region((10.0, 10.0, 30.0, 30.0), "x", 0.5, "t", mask=mask)
+    image = torch.full((1, 40, 60, 3), 0.5)
+    preview = draw_regions(image, RegionBatch((ImageRegions(60, 40, (region,)),)))
+    grey = round(0.5 * 255) / 255  # previews are 8-bit pictures
+    assert preview[0, 26, 26, 0] > grey + 0.1  # tinted inside the mask only
+    assert preview[0, 35, 50].tolist() == pytest.approx([grey] * 3)
+    tinted = overlay_mask(image, mask[None])
+    assert tinted.min() >= 0 and tinted.max() <= 1
+    assert torch.equal(tinted[0, 35, 50], image[0, 35, 50])
