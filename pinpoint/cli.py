@@ -169,12 +169,11 @@ def _run_edit(args: argparse.Namespace) -> int:
     )
 
     def show_progress(done: int, total: int) -> None:
-        print(
-            f"\rinpainting: step {done}/{total}",
-            end="\n" if done >= total else "",
-            file=sys.stderr,
-            flush=True,
-        )
+        last = done >= total
+        if sys.stderr.isatty():
+            print(f"\rinpainting: step {done}/{total}", end="\n" if last else "", file=sys.stderr)
+        elif last:
+            print(f"inpainting: {total} steps done", file=sys.stderr)
 
     settings = EditSettings(
         threshold=threshold,

@@ -292,3 +292,19 @@ def test_match_and_inpaint_errors_name_the_node_and_say_how_to_fix(comfy, models
     wrong_size = error_of(comfy, "PinpointInpaintDiffusers",
                           **inpaint_inputs(models, image, load_image_default_mask))
     assert_house_error(wrong_size, INPAINT, "64x64")
+
+
+def test_loader_fingerprint_follows_the_folder_files(comfy, tmp_path, monkeypatch):
+    import shutil
+
+    folder = tmp_path / "pinpoint_clip"
+    shutil.copytree(comfy.models["clip"], folder / "copy")
+    monkeypatch.setitem(comfy.folder_paths.folder_names_and_paths, "pinpoint_clip",
+                        ([str(folder)], set()))
+    cls = comfy.node("PinpointLoadCLIP")
+    before = cls.fingerprint_inputs(model_name="copy", precision="auto")
+    assert before == cls.fingerprint_inputs(model_name="copy", precision="auto")
+    config = folder / "copy" / "config.json"
+    config.write_text(config.read_text() + "\n")  # a re-download changes size and mtime
+    assert cls.fingerprint_inputs(model_name="copy", precision="auto") != before
+    assert cls.fingerprint_inputs(model_name="gone", precision="auto") == ("gone", "auto")

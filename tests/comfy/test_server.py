@@ -1,25 +1,16 @@
 """End to end: a real headless ComfyUI server (CPU) with the pack, driven over HTTP.
 
-Starts ``main.py`` from COMFYUI_DIR with the Python running pytest, in temporary input/output/temp/
-user directories, an extra_model_paths.yaml naming a custom_nodes folder that links to this repo
-and the tiny models, and runs the shipped example workflow.
+The ``server`` fixture (conftest.py) starts ``main.py`` from COMFYUI_DIR with the Python running
+pytest, in temporary input/output/temp/user directories, an extra_model_paths.yaml naming a
+custom_nodes folder that links to this repo and the tiny models; these tests check registration
+and run the shipped example workflow.
 """
 
 from __future__ import annotations
 
 import copy
-import io
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
-import uuid
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -32,112 +23,8 @@ if not os.environ.get("COMFYUI_DIR"):
         allow_module_level=True,
     )
 
-START_TIMEOUT_S = 300
-PROMPT_TIMEOUT_S = 600
 INPAINT = "Inpaint Region · diffusers (Pinpoint)"
 WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Client:
-    def __init__(self, url: str):
-        self.url = url
-
-    def get(self, path: str) -> bytes:
-        with urllib.request.urlopen(self.url + path, timeout=60) as response:
-            return response.read()
-
-    def get_json(self, path: str):
-        return json.loads(self.get(path))
-
-    def post_json(self, path: str, body: dict) -> tuple[int, dict]:
-        request = urllib.request.Request(
-            self.url + path, data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
-
-    def run_prompt(self, prompt: dict) -> dict:
-        """Queue ``prompt`` and return its /history entry once it finished (success or error)."""
-        body = {"prompt": prompt, "client_id": uuid.uuid4().hex}
-        status, answer = self.post_json("/prompt", body)
-        assert status == 200 and not answer.get("node_errors"), answer
-        prompt_id = answer["prompt_id"]
-        deadline = time.monotonic() + PROMPT_TIMEOUT_S
-        while time.monotonic() < deadline:
-            entry = self.get_json(f"/history/{prompt_id}").get(prompt_id)
-            if entry:  # written once the prompt finished, successfully or not
-                return entry
-            time.sleep(0.5)
-        raise TimeoutError(f"prompt {prompt_id} did not finish within {PROMPT_TIMEOUT_S} s")
-
-    def image(self, saved: dict) -> np.ndarray:
-        query = urllib.parse.urlencode(saved)
-        return np.asarray(Image.open(io.BytesIO(self.get(f"/view?{query}"))).convert("RGB"))
-
-
-@pytest.fixture(scope="module")
-def server(facts, comfy_models, tmp_path_factory):
-    base = tmp_path_factory.mktemp("comfy-server")
-    for name in ("custom_nodes", "input", "output", "temp", "user"):
-        (base / name).mkdir()
-    (base / "custom_nodes" / "pinpoint").symlink_to(facts.repo, target_is_directory=True)
-    folders = {comfy_models[key].parent.name: comfy_models[key].parent
-               for key in ("detector", "clip", "inpaint")}
-    lines = ["pinpoint_tests:", f"  custom_nodes: {base / 'custom_nodes'}"]
-    lines += [f"  {name}: {path}" for name, path in folders.items()]
-    config = base / "extra_model_paths.yaml"
-    config.write_text("\n".join(lines) + "\n")
-    port = free_port()
-    log_path = base / "server.log"
-    command = [
-        os.environ.get("COMFYUI_PYTHON", sys.executable), "main.py", "--cpu",
-        "--listen", "127.0.0.1", "--port", str(port), "--disable-auto-launch",
-        "--disable-api-nodes", "--extra-model-paths-config", str(config),
-        "--input-directory", str(base / "input"), "--output-directory", str(base / "output"),
-        "--temp-directory", str(base / "temp"), "--user-directory", str(base / "user"),
-        "--database-url", "sqlite:///:memory:",
-        "--disable-all-custom-nodes", "--whitelist-custom-nodes", "pinpoint",
-    ]
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(command, cwd=facts.comfyui, stdout=log, stderr=subprocess.STDOUT)
-    client = Client(f"http://127.0.0.1:{port}")
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"ComfyUI exited with {process.returncode}:\n{log_path.read_text()}")
-            try:
-                client.get("/system_stats")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"ComfyUI did not start in {START_TIMEOUT_S} s:\n"
-                                f"{log_path.read_text()[-5000:]}")
-                time.sleep(1)
-        startup_log = log_path.read_text()
-        yield SimpleNamespace(client=client, startup_log=startup_log, input=base / "input")
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=30)
-
-
-@pytest.fixture(scope="module")
-def object_info(server) -> dict:
-    return server.client.get_json("/object_info")
 
 
 def load_workflow(facts, relative: str) -> dict:
