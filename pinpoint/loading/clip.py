@@ -9,8 +9,7 @@ import torch
 
 from ..errors import PinpointError
 from .cache import cached, model_key
-from .folders import (
-    CLIP,
+from .checks import (
     WEIGHT_FILES,
     belongs_elsewhere,
     check_model_dir,
@@ -21,6 +20,7 @@ from .folders import (
     redownload_fix,
     require_any,
 )
+from .folders import CLIP
 from .models import ClipMatcher
 
 

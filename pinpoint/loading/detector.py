@@ -10,8 +10,7 @@ import torch
 
 from ..errors import PinpointError
 from .cache import cached, model_key
-from .folders import (
-    DETECTOR,
+from .checks import (
     WEIGHT_FILES,
     belongs_elsewhere,
     check_model_dir,
@@ -21,6 +20,7 @@ from .folders import (
     read_json,
     require_any,
 )
+from .folders import DETECTOR
 from .models import Detector
 
 

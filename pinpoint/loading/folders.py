@@ -1,20 +1,18 @@
-"""Where model folders live, how they are listed and found, and the checks shared by the loaders.
+"""Where model folders live and how they are listed and found (checks of their contents: checks.py).
 
 Every model is a Hugging Face folder (what ``hf download <repo> --local-dir <folder>`` writes),
 kept under the ComfyUI models directory: ``models/pinpoint_detectors/detr-resnet-50``,
 ``models/pinpoint_clip/clip-vit-base-patch32``,
 ``models/pinpoint_inpaint/stable-diffusion-inpainting`` (or ``models/diffusers/...``).
-Nothing here imports diffusers; transformers only when a wrong folder is reported.
+Nothing here imports transformers or diffusers.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..errors import PinpointError
 
@@ -173,132 +171,3 @@ def find_model_dir(name: str, search_dirs: Sequence[Path], kind: ModelKind, wher
         f"{kind.title} folder {text!r} was not found (searched {searched})",
         choose + kind.download_hint(target_root / kind.example_dir),
     )
-
-
-# Checks shared by the loaders -----------------------------------------------------------------
-
-
-def redownload_fix(kind: ModelKind, path: Path) -> str:
-    """The remedy for an incomplete or damaged model folder."""
-    return (
-        f"re-download the model into {path}; the folder must hold {kind.expected_files} "
-        f"(e.g. `hf download <repo id> --local-dir {path}`)"
-    )
-
-
-def check_model_dir(path: Path, kind: ModelKind, where: str) -> Path:
-    """``path`` as a resolved, existing, non-empty folder; a PinpointError otherwise."""
-    path = Path(path).expanduser().resolve()
-    if not path.exists():
-        raise PinpointError(
-            where,
-            f"{kind.title} folder {str(path)!r} does not exist",
-            kind.download_hint(path.parent / kind.example_dir),
-        )
-    if not path.is_dir():
-        raise PinpointError(
-            where,
-            f"{str(path)!r} is a file, but a {kind.title} is a folder in the Hugging Face layout",
-            f"pass the folder that holds {kind.expected_files}",
-        )
-    if not any(entry for entry in path.iterdir() if not entry.name.startswith(".")):
-        raise PinpointError(
-            where,
-            f"{kind.title} folder '{path.name}' is empty ({path})",
-            redownload_fix(kind, path),
-        )
-    return path
-
-
-def folder_listing(path: Path, limit: int = 8) -> str:
-    """A short 'found: a, b, c' description of what ``path`` holds, for error messages."""
-    names = sorted(
-        entry.name + ("/" if entry.is_dir() else "")
-        for entry in path.iterdir()
-        if not entry.name.startswith(".")
-    )
-    more = f" and {len(names) - limit} more" if len(names) > limit else ""
-    return f"found: {', '.join(names[:limit])}{more}"
-
-
-def read_json(path: Path, file_name: str, kind: ModelKind, where: str) -> dict[str, Any]:
-    """Parse ``path/file_name`` as a JSON object; missing or malformed → PinpointError."""
-    file = path / file_name
-    if not file.is_file():
-        raise PinpointError(
-            where,
-            f"'{path.name}' has no {file_name} ({folder_listing(path)}), so it is not a "
-            f"complete {kind.title} ({path})",
-            redownload_fix(kind, path),
-        )
-    try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise PinpointError(
-            where,
-            f"{file_name} in '{path.name}' is not valid JSON ({err}); the download may be "
-            f"incomplete ({path})",
-            redownload_fix(kind, path),
-        ) from err
-    if not isinstance(data, dict):
-        raise PinpointError(
-            where,
-            f"{file_name} in '{path.name}' holds a JSON {type(data).__name__}, "
-            f"not an object ({path})",
-            redownload_fix(kind, path),
-        )
-    return data
-
-
-def describe_config(config: dict[str, Any]) -> str:
-    """``"a clip model (CLIPModel)"`` from a transformers config.json, for messages."""
-    model_type = config.get("model_type") or "unknown"
-    architectures = config.get("architectures") or []
-    names = f" ({', '.join(str(name) for name in architectures)})" if architectures else ""
-    return f"a {model_type} model{names}"
-
-
-def detection_model_types() -> set[str]:
-    """transformers' object-detection ``model_type`` names (imports transformers)."""
-    from transformers.models.auto.modeling_auto import MODEL_FOR_OBJECT_DETECTION_MAPPING_NAMES
-
-    return set(MODEL_FOR_OBJECT_DETECTION_MAPPING_NAMES)
-
-
-def belongs_elsewhere(path: Path, model_type: str | None) -> str:
-    """A hint naming the loader and folder a misplaced model belongs to ('' when unknown)."""
-    if (path / INPAINT.marker).is_file():
-        return "; diffusers pipelines go in models/pinpoint_inpaint and 'Load Inpaint Pipeline'"
-    if model_type == "clip":
-        return "; CLIP models go in models/pinpoint_clip and 'Load CLIP Matcher'"
-    if model_type and model_type in detection_model_types():
-        return "; object detectors go in models/pinpoint_detectors and 'Load Detector'"
-    return ""
-
-
-def require_any(path: Path, names: Sequence[str], what: str, kind: ModelKind, where: str) -> Path:
-    """The first of ``names`` that exists in ``path``; none → PinpointError naming them all."""
-    for name in names:
-        if (path / name).is_file():
-            return path / name
-    listed = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
-    raise PinpointError(
-        where,
-        f"'{path.name}' has no {what} ({listed}; {folder_listing(path)}) ({path})",
-        redownload_fix(kind, path),
-    )
-
-
-def load_failed(kind: ModelKind, path: Path, err: BaseException, where: str) -> PinpointError:
-    """The error for a folder that passed the checks but that the library failed to load."""
-    text = " ".join(str(err).split())[:400] or type(err).__name__
-    problem = f"'{path.name}' could not be loaded ({text})"
-    return PinpointError(where, problem, redownload_fix(kind, path))
-
-
-WEIGHT_FILES = (
-    "model.safetensors",
-    "model.safetensors.index.json",
-    "pytorch_model.bin",
-    "pytorch_model.bin.index.json",
-)

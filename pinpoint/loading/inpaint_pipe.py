@@ -10,14 +10,14 @@ import torch
 
 from ..errors import PinpointError
 from .cache import cached, model_key
-from .folders import (
-    INPAINT,
+from .checks import (
     check_model_dir,
     folder_listing,
     load_failed,
     read_json,
     redownload_fix,
 )
+from .folders import INPAINT
 from .models import InpaintPipe, module_device, module_dtype
 
 log = logging.getLogger("pinpoint")
