@@ -59,15 +59,35 @@ EXPECTED_NODES = {
     ),
     "PinpointMatchText": (
         "pinpoint/match",
-        ["clip", "image", "regions", "text", "top_k", "context_pad", "confidence_weight",
-         "min_probability", "if_nothing_found"],
+        [
+            "clip",
+            "image",
+            "regions",
+            "text",
+            "top_k",
+            "context_pad",
+            "confidence_weight",
+            "min_probability",
+            "if_nothing_found",
+        ],
         ["PINPOINT_REGIONS", "MASK", "STRING", "IMAGE"],
     ),
     "PinpointRegionsToMask": ("pinpoint/mask", ["regions", "grow_px", "feather_px"], ["MASK"]),
     "PinpointInpaintDiffusers": (
         "pinpoint/inpaint",
-        ["pipe", "image", "mask", "prompt", "negative_prompt", "seed", "steps", "cfg", "strength",
-         "context", "feather_px"],
+        [
+            "pipe",
+            "image",
+            "mask",
+            "prompt",
+            "negative_prompt",
+            "seed",
+            "steps",
+            "cfg",
+            "strength",
+            "context",
+            "feather_px",
+        ],
         ["IMAGE"],
     ),
 }
@@ -204,7 +224,8 @@ class Client:
 
     def post_json(self, path: str, body: dict) -> tuple[int, dict]:
         request = urllib.request.Request(
-            self.url + path, data=json.dumps(body).encode(),
+            self.url + path,
+            data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json"},
         )
         try:
@@ -238,8 +259,10 @@ def server(facts, comfy_models, tmp_path_factory):
     for name in ("custom_nodes", "input", "output", "temp", "user"):
         (base / name).mkdir()
     (base / "custom_nodes" / "pinpoint").symlink_to(facts.repo, target_is_directory=True)
-    folders = {comfy_models[key].parent.name: comfy_models[key].parent
-               for key in ("detector", "clip", "inpaint")}
+    folders = {
+        comfy_models[key].parent.name: comfy_models[key].parent
+        for key in ("detector", "clip", "inpaint")
+    }
     lines = ["pinpoint_tests:", f"  custom_nodes: {base / 'custom_nodes'}"]
     lines += [f"  {name}: {path}" for name, path in folders.items()]
     config = base / "extra_model_paths.yaml"
@@ -247,13 +270,30 @@ def server(facts, comfy_models, tmp_path_factory):
     port = free_port()
     log_path = base / "server.log"
     command = [
-        os.environ.get("COMFYUI_PYTHON", sys.executable), "main.py", "--cpu",
-        "--listen", "127.0.0.1", "--port", str(port), "--disable-auto-launch",
-        "--disable-api-nodes", "--extra-model-paths-config", str(config),
-        "--input-directory", str(base / "input"), "--output-directory", str(base / "output"),
-        "--temp-directory", str(base / "temp"), "--user-directory", str(base / "user"),
-        "--database-url", "sqlite:///:memory:",
-        "--disable-all-custom-nodes", "--whitelist-custom-nodes", "pinpoint",
+        os.environ.get("COMFYUI_PYTHON", sys.executable),
+        "main.py",
+        "--cpu",
+        "--listen",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--disable-auto-launch",
+        "--disable-api-nodes",
+        "--extra-model-paths-config",
+        str(config),
+        "--input-directory",
+        str(base / "input"),
+        "--output-directory",
+        str(base / "output"),
+        "--temp-directory",
+        str(base / "temp"),
+        "--user-directory",
+        str(base / "user"),
+        "--database-url",
+        "sqlite:///:memory:",
+        "--disable-all-custom-nodes",
+        "--whitelist-custom-nodes",
+        "pinpoint",
     ]
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, cwd=facts.comfyui, stdout=log, stderr=subprocess.STDOUT)
@@ -268,8 +308,10 @@ def server(facts, comfy_models, tmp_path_factory):
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    pytest.fail(f"ComfyUI did not start in {START_TIMEOUT_S} s:\n"
-                                f"{log_path.read_text()[-5000:]}")
+                    pytest.fail(
+                        f"ComfyUI did not start in {START_TIMEOUT_S} s:\n"
+                        f"{log_path.read_text()[-5000:]}"
+                    )
                 time.sleep(1)
         startup_log = log_path.read_text()
         yield SimpleNamespace(client=client, startup_log=startup_log, input=base / "input")

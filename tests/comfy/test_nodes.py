@@ -72,21 +72,46 @@ def models(comfy, facts):
 
 
 def detect_inputs(models, image, **overrides) -> dict:
-    inputs = dict(detector=models["detector"], image=image, threshold=0.5, max_detections=3,
-                  labels="", if_nothing_found="error")
+    inputs = dict(
+        detector=models["detector"],
+        image=image,
+        threshold=0.5,
+        max_detections=3,
+        labels="",
+        if_nothing_found="error",
+    )
     return inputs | overrides
 
 
 def match_inputs(models, image, regions, **overrides) -> dict:
-    inputs = dict(clip=models["clip"], image=image, regions=regions, text="the dog", top_k=1,
-                  context_pad=0.1, confidence_weight=0.0, min_probability=0.0,
-                  if_nothing_found="error")
+    inputs = dict(
+        clip=models["clip"],
+        image=image,
+        regions=regions,
+        text="the dog",
+        top_k=1,
+        context_pad=0.1,
+        confidence_weight=0.0,
+        min_probability=0.0,
+        if_nothing_found="error",
+    )
     return inputs | overrides
 
 
 def inpaint_inputs(models, image, mask, **overrides) -> dict:
-    inputs = dict(pipe=models["pipe"], image=image, mask=mask, prompt="a cat", negative_prompt="",
-                  seed=3, steps=2, cfg=7.5, strength=1.0, context=0.5, feather_px=8)
+    inputs = dict(
+        pipe=models["pipe"],
+        image=image,
+        mask=mask,
+        prompt="a cat",
+        negative_prompt="",
+        seed=3,
+        steps=2,
+        cfg=7.5,
+        strength=1.0,
+        context=0.5,
+        feather_px=8,
+    )
     return inputs | overrides
 
 
@@ -137,8 +162,9 @@ def test_model_folders_keep_paths_registered_before_the_pack(comfy):
         assert fp.folder_names_and_paths[folder][1] is not fp.supported_pt_extensions
 
 
-def test_loaders_list_model_folders_and_survive_an_empty_folder(comfy, facts, tmp_path,
-                                                                monkeypatch):
+def test_loaders_list_model_folders_and_survive_an_empty_folder(
+    comfy, facts, tmp_path, monkeypatch
+):
     cls = comfy.node("PinpointLoadDetector")
     assert facts.rigged_detector in cls.GET_SCHEMA().inputs[0].options
     (tmp_path / "pinpoint_detectors").mkdir()
@@ -146,15 +172,20 @@ def test_loaders_list_model_folders_and_survive_an_empty_folder(comfy, facts, tm
     monkeypatch.setitem(comfy.folder_paths.folder_names_and_paths, "pinpoint_detectors", empty)
     assert cls.GET_SCHEMA().inputs[0].options == []
     assert cls.GET_NODE_INFO_V1()["input"]["required"]["model_name"][1]["options"] == []
-    message = error_of(comfy, "PinpointLoadDetector", model_name="detr-resnet-50",
-                       precision="auto")
-    assert_house_error(message, "Load Detector (Pinpoint)", "'detr-resnet-50' was not found",
-                       "pinpoint_detectors", "download facebook/detr-resnet-50")
+    message = error_of(comfy, "PinpointLoadDetector", model_name="detr-resnet-50", precision="auto")
+    assert_house_error(
+        message,
+        "Load Detector (Pinpoint)",
+        "'detr-resnet-50' was not found",
+        "pinpoint_detectors",
+        "download facebook/detr-resnet-50",
+    )
 
 
 def test_loader_refuses_an_unknown_precision(comfy):
-    message = error_of(comfy, "PinpointLoadCLIP", model_name=comfy.models["clip"].name,
-                       precision="fp8")
+    message = error_of(
+        comfy, "PinpointLoadCLIP", model_name=comfy.models["clip"].name, precision="fp8"
+    )
     assert_house_error(message, "Load CLIP Matcher (Pinpoint)", "precision", "'fp8'")
 
 
@@ -276,21 +307,25 @@ def test_detect_errors_name_the_node_and_say_how_to_fix(comfy, models):
 def test_match_and_inpaint_errors_name_the_node_and_say_how_to_fix(comfy, models):
     image = torch.rand(1, 48, 64, 3)
     regions = run(comfy, "PinpointDetect", **detect_inputs(models, image)).result[0]
-    empty_text = error_of(comfy, "PinpointMatchText",
-                          **match_inputs(models, image, regions, text="  "))
+    empty_text = error_of(
+        comfy, "PinpointMatchText", **match_inputs(models, image, regions, text="  ")
+    )
     assert_house_error(empty_text, MATCH, "text")
-    other_image = error_of(comfy, "PinpointMatchText",
-                           **match_inputs(models, torch.rand(1, 50, 64, 3), regions))
+    other_image = error_of(
+        comfy, "PinpointMatchText", **match_inputs(models, torch.rand(1, 50, 64, 3), regions)
+    )
     assert_house_error(other_image, MATCH, "Detect Objects (Pinpoint)")
 
     mask = torch.zeros(1, 48, 64)
     mask[0, 10:20, 10:20] = 1
-    empty_prompt = error_of(comfy, "PinpointInpaintDiffusers",
-                            **inpaint_inputs(models, image, mask, prompt=""))
+    empty_prompt = error_of(
+        comfy, "PinpointInpaintDiffusers", **inpaint_inputs(models, image, mask, prompt="")
+    )
     assert_house_error(empty_prompt, INPAINT, "prompt")
     load_image_default_mask = torch.zeros(1, 64, 64)  # 'Load Image' on a picture without alpha
-    wrong_size = error_of(comfy, "PinpointInpaintDiffusers",
-                          **inpaint_inputs(models, image, load_image_default_mask))
+    wrong_size = error_of(
+        comfy, "PinpointInpaintDiffusers", **inpaint_inputs(models, image, load_image_default_mask)
+    )
     assert_house_error(wrong_size, INPAINT, "64x64")
 
 
@@ -299,8 +334,9 @@ def test_loader_fingerprint_follows_the_folder_files(comfy, tmp_path, monkeypatc
 
     folder = tmp_path / "pinpoint_clip"
     shutil.copytree(comfy.models["clip"], folder / "copy")
-    monkeypatch.setitem(comfy.folder_paths.folder_names_and_paths, "pinpoint_clip",
-                        ([str(folder)], set()))
+    monkeypatch.setitem(
+        comfy.folder_paths.folder_names_and_paths, "pinpoint_clip", ([str(folder)], set())
+    )
     cls = comfy.node("PinpointLoadCLIP")
     before = cls.fingerprint_inputs(model_name="copy", precision="auto")
     assert before == cls.fingerprint_inputs(model_name="copy", precision="auto")

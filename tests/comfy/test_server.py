@@ -44,7 +44,8 @@ def widget_names(info: dict) -> list[tuple[str, int]]:
             if not (isinstance(kind, list) or kind in WIDGET_TYPES) or options.get("forceInput"):
                 continue
             extra = int(bool(options.get("control_after_generate"))) + int(
-                bool(options.get("image_upload")))
+                bool(options.get("image_upload"))
+            )
             names.append((name, 1 + extra))
     return names
 
@@ -71,8 +72,10 @@ def ui_to_api(workflow: dict, object_info: dict) -> dict:
 
 
 def strip_meta(prompt: dict) -> dict:
-    return {key: {"class_type": node["class_type"], "inputs": node["inputs"]}
-            for key, node in prompt.items()}
+    return {
+        key: {"class_type": node["class_type"], "inputs": node["inputs"]}
+        for key, node in prompt.items()
+    }
 
 
 # --- registration ------------------------------------------------------------------------------
@@ -143,10 +146,15 @@ def example_prompt(facts, comfy_models, image_name: str) -> tuple[dict, dict[str
     Returns the prompt and the ids of its nodes by role.
     """
     prompt = strip_meta(load_workflow(facts, "api/detect_match_inpaint.json"))
-    ids = {role: node_of(prompt, class_type) for role, class_type in (
-        ("edited", "SaveImage"), ("inpaint", "PinpointInpaintDiffusers"),
-        ("detect", "PinpointDetect"), ("match", "PinpointMatchText"),
-    )}
+    ids = {
+        role: node_of(prompt, class_type)
+        for role, class_type in (
+            ("edited", "SaveImage"),
+            ("inpaint", "PinpointInpaintDiffusers"),
+            ("detect", "PinpointDetect"),
+            ("match", "PinpointMatchText"),
+        )
+    }
     names = {
         "PinpointLoadDetector": facts.rigged_detector,
         "PinpointLoadCLIP": comfy_models["clip"].name,
@@ -158,11 +166,15 @@ def example_prompt(facts, comfy_models, image_name: str) -> tuple[dict, dict[str
     prompt[node_of(prompt, "PinpointInpaintDiffusers")]["inputs"]["steps"] = 2
     load = node_of(prompt, "LoadImage")
     to_mask = node_of(prompt, "PinpointRegionsToMask")
-    prompt["900"] = {"class_type": "SaveImage",
-                     "inputs": {"images": [load, 0], "filename_prefix": "input"}}
+    prompt["900"] = {
+        "class_type": "SaveImage",
+        "inputs": {"images": [load, 0], "filename_prefix": "input"},
+    }
     prompt["901"] = {"class_type": "MaskToImage", "inputs": {"mask": [to_mask, 0]}}
-    prompt["902"] = {"class_type": "SaveImage",
-                     "inputs": {"images": ["901", 0], "filename_prefix": "mask"}}
+    prompt["902"] = {
+        "class_type": "SaveImage",
+        "inputs": {"images": ["901", 0], "filename_prefix": "mask"},
+    }
     return prompt, ids | {"input": "900", "mask": "902"}
 
 
@@ -176,8 +188,9 @@ def test_example_workflow_edits_only_inside_the_mask(server, facts, comfy_models
     entry = server.client.run_prompt(prompt)
     assert entry["status"]["status_str"] == "success", entry["status"]
     outputs = entry["outputs"]
-    edited, original, mask = (server.client.image(outputs[ids[role]]["images"][0])
-                              for role in ("edited", "input", "mask"))
+    edited, original, mask = (
+        server.client.image(outputs[ids[role]]["images"][0]) for role in ("edited", "input", "mask")
+    )
     assert np.array_equal(original, pixels)
     assert edited.shape == original.shape
 
