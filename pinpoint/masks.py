@@ -7,11 +7,12 @@ exactly 0, so "outside the mask" stays a hard, testable set.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
-from .boxes import pixel_bounds
+from .boxes import mask_bounds, pixel_bounds
 from .regions import ImageRegions, Region, RegionBatch
 
 
@@ -57,6 +58,26 @@ def _dilate_once(mask: torch.Tensor, square: bool) -> torch.Tensor:
     return torch.maximum(rows, cols)
 
 
+def _near_mask(
+    mask: torch.Tensor, margin: int, operation: Callable[[torch.Tensor], torch.Tensor]
+) -> torch.Tensor:
+    """Apply ``operation`` to the part of ``[B, H, W]`` within ``margin`` px of any set pixel.
+
+    Every operation here changes nothing farther than its reach from the mask, so running it on
+    that window (with its own zero/edge padding) gives exactly the full-image result, at a cost
+    that follows the mask's size instead of the image's.
+    """
+    bounds = mask_bounds(mask.amax(dim=0))
+    if bounds is None:
+        return operation(mask)
+    height, width = int(mask.shape[-2]), int(mask.shape[-1])
+    x0, y0 = max(0, bounds[0] - margin), max(0, bounds[1] - margin)
+    x1, y1 = min(width, bounds[2] + margin), min(height, bounds[3] + margin)
+    out = torch.zeros_like(mask, dtype=torch.float32)
+    out[:, y0:y1, x0:x1] = operation(mask[:, y0:y1, x0:x1])
+    return out
+
+
 def grow_mask(mask: torch.Tensor, px: int) -> torch.Tensor:
     """Grow (``px > 0``) or shrink (``px < 0``) ``[B, H, W]`` by ``|px|`` pixels.
 
@@ -65,11 +86,14 @@ def grow_mask(mask: torch.Tensor, px: int) -> torch.Tensor:
     """
     if px == 0:
         return mask.clone()
-    work = (mask if px > 0 else 1.0 - mask)[:, None].to(torch.float32)
-    for step in range(abs(px)):
-        work = _dilate_once(work, square=step % 2 == 1)
-    work = work[:, 0]
-    return work if px > 0 else 1.0 - work
+
+    def grow(part: torch.Tensor) -> torch.Tensor:
+        work = (part if px > 0 else 1.0 - part)[:, None].to(torch.float32)
+        for step in range(abs(px)):
+            work = _dilate_once(work, square=step % 2 == 1)
+        return work[:, 0] if px > 0 else 1.0 - work[:, 0]
+
+    return _near_mask(mask, abs(px), grow)
 
 
 def _gaussian_kernel(radius: int) -> torch.Tensor:
@@ -103,4 +127,8 @@ def feather_mask(mask: torch.Tensor, px: int) -> torch.Tensor:
     if px <= 0:
         return mask.clone()
     radius = math.ceil(px / 2)
-    return torch.maximum(blur_mask(grow_mask(mask, radius), radius), mask)
+
+    def feather(part: torch.Tensor) -> torch.Tensor:
+        return torch.maximum(blur_mask(grow_mask(part, radius), radius), part.to(torch.float32))
+
+    return _near_mask(mask, 2 * radius, feather)

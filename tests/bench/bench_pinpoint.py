@@ -108,7 +108,7 @@ def medium_inpaint(folder: Path) -> Path:
         text_encoder=tiny.pipe.text_encoder,
         tokenizer=tiny.pipe.tokenizer,
         unet=unet,
-        scheduler=DDIMScheduler(),
+        scheduler=DDIMScheduler(steps_offset=1),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
@@ -186,7 +186,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny models only")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # keep the printed table readable
+    transformers_logging.set_verbosity_error()
+    diffusers_logging.set_verbosity_error()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)

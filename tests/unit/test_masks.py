@@ -133,3 +133,38 @@ def test_regions_to_mask_uses_region_masks_and_fractional_boxes_cover_touched_pi
     mask = regions_to_mask(batch)[0]
     assert mask[0, 0] == 1 and mask[0, 1] == 0
     assert mask[2:4, 2:4].eq(1).all() and mask.sum() == 5
+
+
+def full_image_grow(mask: torch.Tensor, px: int) -> torch.Tensor:
+    """Oracle: the same alternating square/cross dilation, run over the whole image."""
+    import torch.nn.functional as F
+
+    work = (mask if px > 0 else 1.0 - mask)[:, None]
+    for step in range(abs(px)):
+        if step % 2 == 1:
+            work = F.max_pool2d(work, 3, 1, 1)
+        else:
+            rows = F.max_pool2d(work, (3, 1), 1, (1, 0))
+            work = torch.maximum(rows, F.max_pool2d(work, (1, 3), 1, (0, 1)))
+    return work[:, 0] if px > 0 else 1.0 - work[:, 0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    height=st.integers(4, 48),
+    width=st.integers(4, 48),
+    px=st.integers(-6, 6),
+    spot=st.booleans(),
+)
+def test_work_near_the_mask_equals_the_whole_image_result(seed, height, width, px, spot):
+    """grow/shrink/feather only touch the mask's neighbourhood; the result must be exact."""
+    mask = random_mask(seed, height, width)
+    if spot:  # a small blob away from the borders leaves most of the image out of the window
+        mask = torch.zeros(1, height, width)
+        mask[0, height // 2, width // 3] = 0.7
+    assert torch.equal(grow_mask(mask, px), full_image_grow(mask, px))
+    if px > 0:
+        radius = (px + 1) // 2
+        expected = torch.maximum(blur_mask(full_image_grow(mask, radius), radius), mask)
+        assert torch.equal(feather_mask(mask, px), expected)
