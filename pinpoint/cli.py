@@ -117,9 +117,7 @@ def _build_parser() -> argparse.ArgumentParser:
 def _resolve(kind_key: str, name: str | None, root: Path) -> Path:
     from .loading import folders
 
-    kind = {"detector": folders.DETECTOR, "clip": folders.CLIP, "inpaint": folders.INPAINT}[
-        kind_key
-    ]
+    kind = next(kind for kind in folders.KINDS if kind.key == kind_key)
     search = folders.default_search_dirs(kind, root)
     where = f"pinpoint edit ({kind.title})"
     if name is None:
@@ -143,19 +141,18 @@ def _run_edit(args: argparse.Namespace) -> int:
 
     device = _pick_device(args.device)
     dtype = _pick_dtype(args.precision, device)
-    threshold = args.threshold
     if args.tiny:
         from .tiny import build_tiny_models, default_tiny_root
 
         print(TINY_BANNER, file=sys.stderr)
         paths = build_tiny_models(default_tiny_root())
-        threshold = 0.0 if threshold is None else threshold
     else:
         root = _models_root(args.models_dir)
         paths = {
             key: _resolve(key, getattr(args, key), root) for key in ("detector", "clip", "inpaint")
         }
-    threshold = 0.7 if threshold is None else threshold
+    # random weights are never confident, so the tiny demo keeps every candidate by default
+    threshold = args.threshold if args.threshold is not None else (0.0 if args.tiny else 0.7)
 
     image = load_image(args.image, convert_rgb=args.convert_rgb, where="pinpoint edit")
     started = time.perf_counter()
@@ -210,7 +207,7 @@ def _run_models(args: argparse.Namespace) -> int:
     from .loading import folders
 
     root = _models_root(args.models_dir)
-    for kind in (folders.DETECTOR, folders.CLIP, folders.INPAINT):
+    for kind in folders.KINDS:
         search = folders.default_search_dirs(kind, root)
         found = folders.list_model_dirs(search, kind)
         print(f"{kind.title}: {', '.join(found) if found else 'none'}")

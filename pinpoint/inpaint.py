@@ -24,9 +24,12 @@ SEED_MODULUS = 2**64
 
 @dataclass(frozen=True)
 class InpaintResult:
-    """Attributes:
-    images: ``[B, H, W, 3]`` float32, the edited images.
-    notes: human-readable remarks, e.g. which images had an empty mask and were left unchanged.
+    """The outcome of :func:`inpaint_masked`.
+
+    Attributes:
+        images: ``[B, H, W, 3]`` float32, the edited images.
+        notes: human-readable remarks, e.g. which images had an empty mask and were left
+            unchanged.
     """
 
     images: torch.Tensor

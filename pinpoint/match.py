@@ -24,10 +24,13 @@ MAX_CROPS_PER_FORWARD = 256
 
 @dataclass(frozen=True)
 class MatchResult:
-    """Attributes:
-    scored: every candidate with ``similarity``, ``probability`` and ``score`` set, best first.
-    chosen: the selected regions per image (top-k above ``min_probability``, or the
-        "nothing found" policy's result).
+    """The outcome of :func:`match_text`.
+
+    Attributes:
+        scored: every candidate with ``similarity``, ``probability`` and ``score`` set, best
+            first.
+        chosen: the selected regions per image (top-k above ``min_probability``, or the
+            "nothing found" policy's result).
     """
 
     scored: RegionBatch

@@ -40,13 +40,15 @@ class EditSettings:
 
 @dataclass(frozen=True)
 class EditResult:
-    """Attributes:
-    images: ``[B, H, W, 3]`` edited images.
-    mask: ``[B, H, W]`` the mask that was inpainted (before feathering).
-    preview: ``[B, H, W, 3]`` candidates and the chosen region drawn over the input.
-    chosen: the chosen regions per image.
-    scores: the score table (see :func:`pinpoint.match.format_scores`).
-    notes: remarks from every stage (nothing found, empty masks).
+    """The outcome of :func:`edit`.
+
+    Attributes:
+        images: ``[B, H, W, 3]`` edited images.
+        mask: ``[B, H, W]`` the mask that was inpainted (before feathering).
+        preview: ``[B, H, W, 3]`` candidates and the chosen region drawn over the input.
+        chosen: the chosen regions per image.
+        scores: the score table (see :func:`pinpoint.match.format_scores`).
+        notes: remarks from every stage (nothing found, empty masks).
     """
 
     images: torch.Tensor

@@ -7,6 +7,7 @@ image of the IMAGE batch, each a tuple of :class:`Region` in that image's pixel 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -79,7 +80,7 @@ class RegionBatch:
     def batch_size(self) -> int:
         return len(self.images)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[ImageRegions]:
         return iter(self.images)
 
     def __getitem__(self, index: int) -> ImageRegions:
