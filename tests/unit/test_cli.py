@@ -20,6 +20,22 @@ def write_input(path: Path, height: int = 72, width: int = 120) -> Path:
     return path
 
 
+def edit_args(image: Path, out: Path, *options: str) -> list[str]:
+    """``edit`` arguments for ``image`` → ``out`` with a placeholder find/prompt."""
+    return [
+        "edit",
+        *options,
+        "--image",
+        str(image),
+        "--find",
+        "x",
+        "--prompt",
+        "y",
+        "--out",
+        str(out),
+    ]
+
+
 def test_tiny_default_runs_end_to_end_as_a_module(tmp_path, tiny_models):
     source = write_input(tmp_path / "in.png")
     env = dict(os.environ, PINPOINT_TINY_DIR=str(tmp_path / "tiny-cache"), HF_HUB_OFFLINE="1")
@@ -56,21 +72,7 @@ def test_tiny_default_runs_end_to_end_as_a_module(tmp_path, tiny_models):
 
 def test_missing_models_say_what_to_download(tmp_path, capsys):
     source = write_input(tmp_path / "in.png")
-    code = main(
-        [
-            "edit",
-            "--models-dir",
-            str(tmp_path / "models"),
-            "--image",
-            str(source),
-            "--find",
-            "x",
-            "--prompt",
-            "y",
-            "--out",
-            str(tmp_path / "out.png"),
-        ]
-    )
+    code = main(edit_args(source, tmp_path / "out.png", "--models-dir", str(tmp_path / "models")))
     err = capsys.readouterr().err
     assert code == 2
     assert "pinpoint_detectors" in err and "facebook/detr-resnet-50" in err
@@ -82,20 +84,7 @@ def test_grayscale_input_is_refused_with_the_flag_to_use(tmp_path, capsys):
     from PIL import Image
 
     Image.new("L", (40, 30), 100).save(tmp_path / "gray.png")
-    code = main(
-        [
-            "edit",
-            "--tiny",
-            "--image",
-            str(tmp_path / "gray.png"),
-            "--find",
-            "x",
-            "--prompt",
-            "y",
-            "--out",
-            str(tmp_path / "out.png"),
-        ]
-    )
+    code = main(edit_args(tmp_path / "gray.png", tmp_path / "out.png", "--tiny"))
     assert code == 2 and "--convert-rgb" in capsys.readouterr().err
 
 
