@@ -7,7 +7,7 @@ from comfy_api.latest import ComfyExtension, io
 from .detect import PinpointDetect
 from .inpaint import PinpointInpaintDiffusers
 from .loaders import PinpointLoadCLIP, PinpointLoadDetector, PinpointLoadInpaintPipeline
-from .mask import PinpointRegionsToMask
+from .mask import PinpointMaskOps, PinpointRegionsToMask
 from .match import PinpointMatchText
 
 NODES: list[type[io.ComfyNode]] = [
@@ -17,6 +17,7 @@ NODES: list[type[io.ComfyNode]] = [
     PinpointDetect,
     PinpointMatchText,
     PinpointRegionsToMask,
+    PinpointMaskOps,
     PinpointInpaintDiffusers,
 ]
 

@@ -1,4 +1,4 @@
-"""Masks from regions, and the grow / shrink / feather operations.
+"""Masks from regions, and the grow / shrink / feather / fill / island / combine operations.
 
 Every function keeps the mask shape and the [0, 1] range, and leaves pixels far from the mask at
 exactly 0, so "outside the mask" stays a hard, testable set.
@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .boxes import mask_bounds, pixel_bounds
+from .errors import PinpointError
 from .regions import ImageRegions, Region, RegionBatch
 
 
@@ -132,3 +133,184 @@ def feather_mask(mask: torch.Tensor, px: int) -> torch.Tensor:
         return torch.maximum(blur_mask(grow_mask(part, radius), radius), part.to(torch.float32))
 
     return _near_mask(mask, 2 * radius, feather)
+
+
+FOREGROUND = 0.5
+"""A pixel belongs to the mask's shape (for holes and islands) when its value is above this."""
+
+COMBINE_OPERATIONS = ("union", "intersect", "subtract")
+
+
+def _spread_along_rows(labels: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """Give every run of ``inside`` pixels along the last axis of ``[N, L]`` its smallest label."""
+    before = F.pad(inside[:, :-1], (1, 0), value=False)
+    starts = inside & ~before
+    run = torch.cumsum(starts.reshape(-1), dim=0) - 1
+    flat_inside = inside.reshape(-1)
+    run_ids, run_labels = run[flat_inside], labels.reshape(-1)[flat_inside]
+    count = int(starts.sum())
+    smallest = torch.full(
+        (count,), torch.iinfo(labels.dtype).max, dtype=labels.dtype, device=labels.device
+    )
+    smallest = smallest.scatter_reduce(0, run_ids, run_labels, reduce="amin")
+    out = labels.reshape(-1).clone()
+    out[flat_inside] = smallest[run_ids]
+    return out.reshape(labels.shape)
+
+
+def label_components(inside: torch.Tensor) -> torch.Tensor:
+    """4-connected components of a boolean ``[B, H, W]``.
+
+    Labels spread along whole row runs, then whole column runs, until nothing changes, so the
+    number of sweeps follows the number of turns in a component, not its length in pixels.
+
+    Returns:
+        ``[B, H, W]`` int64: 0 outside, and inside the smallest ``1 + flat index`` of the pixel's
+        component, so two pixels share a label exactly when they are connected (never across
+        images of the batch).
+    """
+    inside = inside.to(torch.bool)
+    batch, height, width = inside.shape
+    index = torch.arange(1, inside.numel() + 1, device=inside.device).reshape(inside.shape)
+    labels = torch.where(inside, index, torch.zeros_like(index))
+    if not bool(inside.any()):
+        return labels
+    columns_inside = inside.transpose(1, 2).reshape(batch * width, height)
+    rows_inside = inside.reshape(batch * height, width)
+    while True:
+        before = labels
+        labels = _spread_along_rows(labels.reshape(batch * height, width), rows_inside)
+        labels = labels.reshape(batch, height, width).transpose(1, 2)
+        labels = _spread_along_rows(labels.reshape(batch * width, height), columns_inside)
+        labels = labels.reshape(batch, width, height).transpose(1, 2).contiguous()
+        if torch.equal(labels, before):
+            return labels
+
+
+def fill_holes(mask: torch.Tensor) -> torch.Tensor:
+    """Set to 1 every background region of ``[B, H, W]`` enclosed by the mask.
+
+    Background is every pixel at or below :data:`FOREGROUND`; a 4-connected background region is
+    a hole when it touches no image border. Holes become exactly 1, every other pixel keeps its
+    value (soft edges stay soft), so the result is a superset of the input and filling twice
+    changes nothing.
+
+    Returns:
+        ``[B, H, W]`` float32 in [0, 1].
+    """
+
+    def fill(part: torch.Tensor) -> torch.Tensor:
+        part = part.to(torch.float32)
+        labels = label_components(part <= FOREGROUND)
+        edges = [labels[:, 0], labels[:, -1], labels[:, :, 0], labels[:, :, -1]]
+        holes = (labels > 0) & ~torch.isin(labels, torch.cat(edges, dim=1).unique())
+        return torch.where(holes, torch.ones_like(part), part)
+
+    # Outside the mask's box all is background joined to the image border, so a region touching
+    # the box's edge touches the border too: the box alone gives the exact result.
+    return _near_mask(mask, 0, fill)
+
+
+def drop_islands(mask: torch.Tensor, min_area_px: int) -> torch.Tensor:
+    """Remove the small pieces of ``[B, H, W]``: foreground components under ``min_area_px``.
+
+    Foreground is every pixel above :data:`FOREGROUND`, grouped 4-connected; the pixels of a
+    component with fewer than ``min_area_px`` pixels become 0, all others keep their value (a
+    soft rim at or below the threshold is not part of any component and is kept).
+
+    Returns:
+        ``[B, H, W]`` float32 in [0, 1], a subset of the input; unchanged when ``min_area_px <= 1``.
+    """
+    if min_area_px <= 1:
+        return mask.to(torch.float32).clone()
+
+    def drop(part: torch.Tensor) -> torch.Tensor:
+        part = part.to(torch.float32)
+        labels = label_components(part > FOREGROUND)
+        _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
+        small = (counts[inverse] < min_area_px) & (labels > 0)
+        return torch.where(small, torch.zeros_like(part), part)
+
+    return _near_mask(mask, 0, drop)
+
+
+def combine_masks(
+    a: torch.Tensor, b: torch.Tensor, operation: str, where: str = "Combine masks"
+) -> torch.Tensor:
+    """Pixel-wise ``union`` (max), ``intersect`` (min) or ``subtract`` (``clamp(a - b, 0, 1)``).
+
+    Args:
+        a, b: ``[B, H, W]`` masks of one size; a batch of 1 is used for every image of the other.
+        operation: one of :data:`COMBINE_OPERATIONS`.
+        where: the node title or stage named in a :class:`PinpointError`.
+
+    Returns:
+        ``[max(Ba, Bb), H, W]`` float32 in [0, 1].
+    """
+    if operation not in COMBINE_OPERATIONS:
+        raise PinpointError(
+            where,
+            f"operation is {operation!r}",
+            f"pick one of {', '.join(repr(name) for name in COMBINE_OPERATIONS)}",
+        )
+    if a.shape[-2:] != b.shape[-2:]:
+        raise PinpointError(
+            where,
+            f"the masks differ in size ({a.shape[-1]}x{a.shape[-2]} and "
+            f"{b.shape[-1]}x{b.shape[-2]}, width x height)",
+            "make both masks from images of the same size, or resize one first",
+        )
+    if a.shape[0] != b.shape[0] and 1 not in (a.shape[0], b.shape[0]):
+        raise PinpointError(
+            where,
+            f"the mask batches hold {a.shape[0]} and {b.shape[0]} masks",
+            "give both the same batch size, or a single mask to apply to every image",
+        )
+    a, b = a.to(torch.float32), b.to(device=a.device, dtype=torch.float32)
+    if operation == "union":
+        return torch.maximum(a, b)
+    if operation == "intersect":
+        return torch.minimum(a, b)
+    return (a - b).clamp(0.0, 1.0)
+
+
+def invert_mask(mask: torch.Tensor) -> torch.Tensor:
+    """``1 - mask`` for ``[B, H, W]`` in [0, 1]: the edit area becomes the kept area."""
+    return 1.0 - mask.to(torch.float32)
+
+
+def apply_mask_ops(
+    mask: torch.Tensor,
+    grow_px: int = 0,
+    feather_px: int = 0,
+    fill: bool = False,
+    min_island_px: int = 0,
+    invert: bool = False,
+    operation: str = "none",
+    other: torch.Tensor | None = None,
+    where: str = "Mask operations",
+) -> torch.Tensor:
+    """Clean up ``[B, H, W]`` and combine it with ``other``, in one fixed order.
+
+    Fill holes → drop islands → grow/shrink → combine with ``other`` (``operation`` "none" skips
+    it) → invert → feather. Cleaning first keeps growing from bridging a speck into the shape;
+    feathering last keeps the soft edge the final edge.
+
+    Returns:
+        ``[B, H, W]`` float32 in [0, 1].
+    """
+    if operation != "none" and other is None:
+        raise PinpointError(
+            where,
+            f"operation {operation!r} needs the other mask",
+            "connect a MASK to 'other' or set operation to 'none'",
+        )
+    out = mask.reshape(-1, *mask.shape[-2:]).to(torch.float32)
+    if fill:
+        out = fill_holes(out)
+    out = grow_mask(drop_islands(out, min_island_px), grow_px)
+    if operation != "none" and other is not None:
+        out = combine_masks(out, other.reshape(-1, *other.shape[-2:]), operation, where)
+    if invert:
+        out = invert_mask(out)
+    return feather_mask(out, feather_px)

@@ -73,6 +73,20 @@ EXPECTED_NODES = {
         ["PINPOINT_REGIONS", "MASK", "STRING", "IMAGE"],
     ),
     "PinpointRegionsToMask": ("pinpoint/mask", ["regions", "grow_px", "feather_px"], ["MASK"]),
+    "PinpointMaskOps": (
+        "pinpoint/mask",
+        [
+            "mask",
+            "grow_px",
+            "feather_px",
+            "fill_holes",
+            "min_island_px",
+            "invert",
+            "operation",
+            "other",
+        ],
+        ["MASK"],
+    ),
     "PinpointInpaintDiffusers": (
         "pinpoint/inpaint",
         [

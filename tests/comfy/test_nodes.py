@@ -22,6 +22,7 @@ if not os.environ.get("COMFYUI_DIR"):
 DETECT = "Detect Objects (Pinpoint)"
 MATCH = "Match Text to Regions (Pinpoint)"
 INPAINT = "Inpaint Region · diffusers (Pinpoint)"
+MASK_OPS = "Mask Operations (Pinpoint)"
 
 
 def run(comfy, node_id: str, **inputs):
@@ -146,7 +147,8 @@ def test_schemas_follow_the_house_rules(comfy, facts):
         for output in schema.outputs:
             assert output.tooltip and output.display_name, f"{node_id} output {output.id}"
             assert output.id not in input_names
-        assert cls.GET_NODE_INFO_V1()["input_order"]["required"] == input_names
+        order = cls.GET_NODE_INFO_V1()["input_order"]
+        assert order["required"] + order.get("optional", []) == input_names
 
 
 def test_model_folders_keep_paths_registered_before_the_pack(comfy):
@@ -344,3 +346,68 @@ def test_loader_fingerprint_follows_the_folder_files(comfy, tmp_path, monkeypatc
     config.write_text(config.read_text() + "\n")  # a re-download changes size and mtime
     assert cls.fingerprint_inputs(model_name="copy", precision="auto") != before
     assert cls.fingerprint_inputs(model_name="gone", precision="auto") == ("gone", "auto")
+
+
+# --- mask operations ---------------------------------------------------------------------------
+
+
+def mask_ops_inputs(mask, **overrides) -> dict:
+    inputs = dict(
+        mask=mask,
+        grow_px=0,
+        feather_px=0,
+        fill_holes=False,
+        min_island_px=0,
+        invert=False,
+        operation="none",
+    )
+    return inputs | overrides
+
+
+def test_mask_ops_apply_fill_islands_grow_combine_invert_feather_in_order(comfy):
+    from pinpoint.masks import feather_mask, grow_mask
+
+    mask = torch.zeros(1, 32, 32)
+    mask[0, 4:14, 4:14] = 1
+    mask[0, 7:11, 7:11] = 0  # a hole in the square
+    mask[0, 25, 25] = 1  # a one-pixel speck
+    other = torch.zeros(1, 32, 32)
+    other[0, 0:32, 0:9] = 1
+    output = run(
+        comfy,
+        "PinpointMaskOps",
+        **mask_ops_inputs(
+            mask,
+            grow_px=1,
+            feather_px=2,
+            fill_holes=True,
+            min_island_px=2,
+            invert=True,
+            operation="subtract",
+            other=other,
+        ),
+    )
+    (out,) = output.result
+    square = torch.zeros(1, 32, 32)
+    square[0, 4:14, 4:14] = 1  # hole filled, speck dropped (growing first would keep it)
+    expected = feather_mask(1 - (grow_mask(square, 1) - other).clamp(0, 1), 2)
+    assert_image(comfy, out, (1, 32, 32))
+    assert torch.equal(out, expected)
+    assert "images" in ui_dict(output)
+
+
+def test_mask_ops_errors_name_the_node_and_say_how_to_fix(comfy):
+    mask = torch.zeros(2, 16, 16)
+    missing = error_of(comfy, "PinpointMaskOps", **mask_ops_inputs(mask, operation="union"))
+    assert missing == (
+        "Mask Operations (Pinpoint): operation 'union' needs the other mask. "
+        "Fix: connect a MASK to 'other' or set operation to 'none'."
+    )
+    unknown = error_of(comfy, "PinpointMaskOps", **mask_ops_inputs(mask, operation="xor"))
+    assert_house_error(unknown, MASK_OPS, "'xor'")
+    other_size = error_of(
+        comfy,
+        "PinpointMaskOps",
+        **mask_ops_inputs(mask, operation="union", other=torch.zeros(1, 16, 20)),
+    )
+    assert_house_error(other_size, MASK_OPS, "20x16")

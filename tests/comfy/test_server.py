@@ -95,10 +95,12 @@ def test_object_info_lists_every_node_with_the_documented_inputs(object_info, fa
         info = object_info[node_id]
         assert info["category"] == category
         assert info["display_name"].endswith("(Pinpoint)")
-        assert info["input_order"]["required"] == input_names
+        order = info["input_order"]
+        assert order["required"] + order.get("optional", []) == input_names
         assert info["output"] == output_types
+        specs = info["input"]["required"] | info["input"].get("optional", {})
         for name in input_names:
-            assert info["input"]["required"][name][1].get("tooltip"), (node_id, name)
+            assert specs[name][1].get("tooltip"), (node_id, name)
         assert all(info["output_tooltips"]), node_id
 
 
