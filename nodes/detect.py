@@ -11,9 +11,9 @@ from ..pinpoint.errors import reported_as
 from ..pinpoint.images import check_image
 from ..pinpoint.loading.models import Detector
 from ..pinpoint.preview import draw_regions
-from ..pinpoint.regions import IF_NOTHING_FOUND_CHOICES, RegionBatch
+from ..pinpoint.regions import IF_NOTHING_FOUND_CHOICES, RegionBatch, check_if_nothing_found
 from . import sockets
-from ._common import MB, check_choice, comfy_progress, description
+from ._common import MB, comfy_progress, description
 from .managed import managed
 
 TITLE = "Detect Objects (Pinpoint)"
@@ -92,7 +92,7 @@ class PinpointDetect(io.ComfyNode):
         if_nothing_found: str,
     ) -> io.NodeOutput:
         check_image(image, TITLE)
-        check_choice(if_nothing_found, IF_NOTHING_FOUND_CHOICES, "if_nothing_found", TITLE)
+        check_if_nothing_found(if_nothing_found, TITLE)  # before a model is moved to the GPU
         managed(detector).acquire(MB_PER_IMAGE * MB * min(int(image.shape[0]), CHUNK))
         with reported_as(TITLE):
             regions: RegionBatch = detect_objects(

@@ -7,14 +7,13 @@ import torch
 from comfy_api.latest import io, ui
 
 from ..pinpoint.errors import reported_as
-from ..pinpoint.masks import COMBINE_OPERATIONS, apply_mask_ops, regions_to_mask
+from ..pinpoint.masks import MASK_OPS_OPERATIONS, apply_mask_ops, regions_to_mask
 from ..pinpoint.regions import RegionBatch
 from . import sockets
-from ._common import check_choice, description
+from ._common import description
 
 TITLE = "Regions to Mask (Pinpoint)"
 OPS_TITLE = "Mask Operations (Pinpoint)"
-OPERATIONS = ["none", *COMBINE_OPERATIONS]
 
 
 class PinpointRegionsToMask(io.ComfyNode):
@@ -114,7 +113,7 @@ class PinpointMaskOps(io.ComfyNode):
                 ),
                 io.Combo.Input(
                     "operation",
-                    options=OPERATIONS,
+                    options=list(MASK_OPS_OPERATIONS),
                     default="none",
                     tooltip="Step 4: union (either), intersect (both) or subtract ('other' "
                     "removed) with the 'other' mask; none ignores it.",
@@ -140,7 +139,6 @@ class PinpointMaskOps(io.ComfyNode):
         operation: str,
         other: torch.Tensor | None = None,
     ) -> io.NodeOutput:
-        check_choice(operation, OPERATIONS, "operation", OPS_TITLE)
         with reported_as(OPS_TITLE):
             out = apply_mask_ops(
                 mask,

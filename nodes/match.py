@@ -12,9 +12,9 @@ from ..pinpoint.loading.models import ClipMatcher
 from ..pinpoint.masks import regions_to_mask
 from ..pinpoint.match import format_scores, match_text
 from ..pinpoint.preview import draw_regions
-from ..pinpoint.regions import IF_NOTHING_FOUND_CHOICES, RegionBatch
+from ..pinpoint.regions import IF_NOTHING_FOUND_CHOICES, RegionBatch, check_if_nothing_found
 from . import sockets
-from ._common import MB, check_choice, comfy_progress, description, log, show_on_node
+from ._common import MB, comfy_progress, description, log, show_on_node
 from .managed import managed
 
 TITLE = "Match Text to Regions (Pinpoint)"
@@ -121,7 +121,7 @@ class PinpointMatchText(io.ComfyNode):
         if_nothing_found: str,
     ) -> io.NodeOutput:
         check_image(image, TITLE)
-        check_choice(if_nothing_found, IF_NOTHING_FOUND_CHOICES, "if_nothing_found", TITLE)
+        check_if_nothing_found(if_nothing_found, TITLE)  # before a model is moved to the GPU
         regions.check_matches(image, TITLE, "Detect Objects (Pinpoint)")
         managed(clip).acquire(ACTIVATION_MB * MB)
         with reported_as(TITLE):

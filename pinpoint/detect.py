@@ -11,7 +11,13 @@ from .errors import PinpointError
 from .images import check_image
 from .loading.models import Detector, module_device, module_dtype
 from .progress import Progress, no_progress
-from .regions import ImageRegions, Region, RegionBatch, resolve_nothing_found
+from .regions import (
+    ImageRegions,
+    Region,
+    RegionBatch,
+    check_if_nothing_found,
+    resolve_nothing_found,
+)
 
 CHUNK = 4
 """Images per detector forward pass: bounds activation memory for large batches."""
@@ -69,6 +75,7 @@ def detect_objects(
         y1``), sorted by confidence.
     """
     check_image(images, where)
+    check_if_nothing_found(if_nothing_found, where)
     wanted = _check_labels(detector, labels, where)
     device, dtype = module_device(detector.model), module_dtype(detector.model)
     batch, height, width = int(images.shape[0]), int(images.shape[1]), int(images.shape[2])

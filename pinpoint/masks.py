@@ -139,6 +139,7 @@ FOREGROUND = 0.5
 """A pixel belongs to the mask's shape (for holes and islands) when its value is above this."""
 
 COMBINE_OPERATIONS = ("union", "intersect", "subtract")
+MASK_OPS_OPERATIONS = ("none", *COMBINE_OPERATIONS)
 
 
 def _spread_along_rows(labels: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
@@ -299,6 +300,12 @@ def apply_mask_ops(
     Returns:
         ``[B, H, W]`` float32 in [0, 1].
     """
+    if operation not in MASK_OPS_OPERATIONS:
+        raise PinpointError(
+            where,
+            f"operation is {operation!r}",
+            f"pick one of {', '.join(repr(name) for name in MASK_OPS_OPERATIONS)}",
+        )
     if operation != "none" and other is None:
         raise PinpointError(
             where,

@@ -16,7 +16,13 @@ from .boxes import pad_box, pixel_bounds
 from .images import check_image, check_prompt
 from .loading.models import ClipMatcher, module_device, module_dtype
 from .progress import Progress, no_progress
-from .regions import ImageRegions, Region, RegionBatch, resolve_nothing_found
+from .regions import (
+    ImageRegions,
+    Region,
+    RegionBatch,
+    check_if_nothing_found,
+    resolve_nothing_found,
+)
 
 MAX_CROPS_PER_FORWARD = 256
 """Crops per CLIP forward pass; only batches larger than this are split."""
@@ -152,6 +158,7 @@ def match_text(
         :class:`MatchResult` with all scored candidates and the chosen ones.
     """
     check_image(images, where)
+    check_if_nothing_found(if_nothing_found, where)
     text = check_prompt(text, where, "text", "the red car")
     regions.check_matches(images, where, "Detect Objects (Pinpoint)")
     crops: list[np.ndarray] = []

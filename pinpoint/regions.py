@@ -122,6 +122,20 @@ class IfNothingFound(str, Enum):
 IF_NOTHING_FOUND_CHOICES = [choice.value for choice in IfNothingFound]
 
 
+def check_if_nothing_found(policy: IfNothingFound | str, where: str) -> IfNothingFound:
+    """``policy`` as an :class:`IfNothingFound`; an unknown value is a :class:`PinpointError`.
+
+    Stages call this before any work, so a typo fails at once, not only when nothing is found.
+    """
+    try:
+        return IfNothingFound(policy)
+    except ValueError:
+        choices = ", ".join(repr(choice) for choice in IF_NOTHING_FOUND_CHOICES)
+        raise PinpointError(
+            where, f"if_nothing_found is {policy!r}", f"pick one of {choices}"
+        ) from None
+
+
 def resolve_nothing_found(
     found: ImageRegions,
     policy: IfNothingFound | str,
@@ -151,7 +165,7 @@ def resolve_nothing_found(
     """
     if found.regions:
         return found
-    policy = IfNothingFound(policy)
+    policy = check_if_nothing_found(policy, where)
     where_in_batch = f" in image {index + 1} of {batch_size}" if batch_size > 1 else ""
     if policy is IfNothingFound.ERROR:
         raise PinpointError(

@@ -111,3 +111,13 @@ def test_rgba_is_refused(rigged_detector):
 def test_parse_labels():
     assert parse_labels(" Car, ,person ,") == ["car", "person"]
     assert parse_labels("") == []
+
+
+def test_an_unknown_policy_fails_before_any_work(rigged_detector):
+    # detections exist here, so only an up-front check can catch the typo
+    with pytest.raises(
+        PinpointError, match=r"if_nothing_found is 'skip'. Fix: pick one of 'error'"
+    ):
+        detect_objects(
+            rigged_detector, torch.rand(1, 32, 32, 3), threshold=0.5, if_nothing_found="skip"
+        )

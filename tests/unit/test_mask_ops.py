@@ -216,3 +216,10 @@ def test_apply_mask_ops_runs_the_steps_in_order_and_needs_other():
     assert out[0, 10, 10] == 1 and out[0, 20, 20] == 0 and out[0, 10, 2] == 0
     with pytest.raises(PinpointError, match="operation 'union' needs the other mask"):
         apply_mask_ops(mask, operation="union")
+
+
+def test_apply_mask_ops_refuses_an_unknown_operation_even_without_other():
+    with pytest.raises(
+        PinpointError, match=r"operation is 'xor'. Fix: pick one of 'none', 'union'"
+    ):
+        apply_mask_ops(torch.zeros(1, 8, 8), operation="xor")
