@@ -18,7 +18,7 @@ from .checks import (
     redownload_fix,
 )
 from .folders import INPAINT
-from .models import InpaintPipe, module_device, module_dtype
+from .models import InpaintPipe, module_device, module_dtype, pipeline_modules
 
 log = logging.getLogger("pinpoint")
 
@@ -169,10 +169,6 @@ def load_inpaint_pipeline(
     return cached(key, lambda: _load(path, index, variant, device, dtype, where))
 
 
-def _modules(pipe: Any) -> list[torch.nn.Module]:
-    return [m for m in pipe.components.values() if isinstance(m, torch.nn.Module)]
-
-
 def _dtype_argument() -> str:
     # diffusers renamed from_pretrained's torch_dtype to dtype (huggingface/diffusers#14205,
     # 2026); older releases only know torch_dtype.
@@ -219,11 +215,11 @@ def _load(
     target = torch.device(device)
     # diffusers loads onto the CPU; skipping a no-op move avoids its "fp16 cannot run on cpu"
     # warning when ComfyUI asks for fp16 weights on the offload device.
-    if any(module_device(module) != target for module in _modules(pipe)):
+    if any(module_device(module) != target for module in pipeline_modules(pipe)):
         pipe.to(target)
-    if any(module_dtype(module) != dtype for module in _modules(pipe)):
+    if any(module_dtype(module) != dtype for module in pipeline_modules(pipe)):
         pipe.to(dtype=dtype)  # a diffusers release that ignored the dtype argument
-    for module in _modules(pipe):
+    for module in pipeline_modules(pipe):
         module.eval().requires_grad_(False)
     if pipe.unet.config.in_channels != 9:
         log.warning(

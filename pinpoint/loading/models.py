@@ -61,7 +61,12 @@ class InpaintPipe:
     @property
     def modules(self) -> list[torch.nn.Module]:
         """The pipeline's torch modules (UNet, VAE, text encoders), for device management."""
-        return [m for m in self.pipe.components.values() if isinstance(m, torch.nn.Module)]
+        return pipeline_modules(self.pipe)
+
+
+def pipeline_modules(pipe: Any) -> list[torch.nn.Module]:
+    """The torch modules among a diffusers pipeline's components."""
+    return [m for m in pipe.components.values() if isinstance(m, torch.nn.Module)]
 
 
 def module_device(module: torch.nn.Module) -> torch.device:
