@@ -12,3 +12,11 @@ InpaintPipe = io.Custom("PINPOINT_INPAINT_PIPE")
 """A loaded ``pinpoint.loading.models.InpaintPipe``."""
 Regions = io.Custom("PINPOINT_REGIONS")
 """A ``pinpoint.regions.RegionBatch``: candidate boxes per image of the batch."""
+Sam = io.Custom("PINPOINT_SAM")
+"""A loaded ``pinpoint.loading.models.SamModel``."""
+Segmenter = io.Custom("PINPOINT_SEGMENTER")
+"""A loaded ``pinpoint.loading.models.Segmenter``."""
+ClipSeg = io.Custom("PINPOINT_CLIPSEG")
+"""A loaded ``pinpoint.loading.models.ClipSeg``."""
+Dino = io.Custom("PINPOINT_DINO")
+"""A loaded ``pinpoint.loading.models.Dino``."""

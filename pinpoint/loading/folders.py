@@ -90,7 +90,43 @@ INPAINT = ModelKind(
     example_dir="stable-diffusion-inpainting",
 )
 
-KINDS = (DETECTOR, CLIP, INPAINT)
+SEGMENTER = ModelKind(
+    key="segmenter",
+    title="semantic segmentation model",
+    folder="pinpoint_segmenters",
+    extra_folders=(),
+    marker="config.json",
+    expected_files="config.json, model.safetensors, preprocessor_config.json",
+    example_repo="nvidia/segformer-b0-finetuned-ade-512-512",
+    example_dir="segformer-b0-finetuned-ade-512-512",
+)
+
+CLIPSEG = ModelKind(
+    key="clipseg",
+    title="CLIPSeg model",
+    folder="pinpoint_clipseg",
+    extra_folders=(),
+    marker="config.json",
+    expected_files=(
+        "config.json, model.safetensors, preprocessor_config.json, "
+        "tokenizer files (vocab.json, merges.txt or tokenizer.json)"
+    ),
+    example_repo="CIDAS/clipseg-rd64-refined",
+    example_dir="clipseg-rd64-refined",
+)
+
+DINO = ModelKind(
+    key="dino",
+    title="self-supervised ViT (DINO)",
+    folder="pinpoint_dino",
+    extra_folders=(),
+    marker="config.json",
+    expected_files="config.json, model.safetensors, preprocessor_config.json",
+    example_repo="facebook/dino-vits16",
+    example_dir="dino-vits16",
+)
+
+KINDS = (DETECTOR, CLIP, INPAINT, SEGMENTER, CLIPSEG, DINO)
 
 
 def default_search_dirs(kind: ModelKind, models_root: Path) -> list[Path]:

@@ -18,12 +18,15 @@ class Detector:
         processor: the matching image processor (resizing, normalisation, post-processing).
         name: folder name shown to users, e.g. ``"detr-resnet-50"``.
         path: the model folder.
+        open_vocabulary: True for zero-shot detectors (OWL-ViT, OWLv2, Grounding DINO) that
+            take text queries instead of a fixed class list.
     """
 
     model: torch.nn.Module
     processor: Any
     name: str
     path: Path
+    open_vocabulary: bool = False
 
     @property
     def labels(self) -> dict[int, str]:
@@ -39,6 +42,61 @@ class ClipMatcher:
     processor: Any
     name: str
     path: Path
+
+
+@dataclass(eq=False)
+class Segmenter:
+    """A transformers semantic-segmentation model (``AutoModelForSemanticSegmentation``, e.g.
+    Segformer) and its image processor."""
+
+    model: torch.nn.Module
+    processor: Any
+    name: str
+    path: Path
+
+    @property
+    def labels(self) -> dict[int, str]:
+        """Class id → class name, from the model config's ``id2label``."""
+        return {int(k): str(v) for k, v in self.model.config.id2label.items()}
+
+
+@dataclass(eq=False)
+class ClipSeg:
+    """A transformers ``CLIPSegForImageSegmentation`` with its processor (text → heatmap)."""
+
+    model: torch.nn.Module
+    processor: Any
+    name: str
+    path: Path
+
+
+@dataclass(eq=False)
+class Dino:
+    """A self-supervised ViT (DINO / DINOv2, transformers ``AutoModel``) whose last-layer
+    attention gives anchor points, with its image processor."""
+
+    model: torch.nn.Module
+    processor: Any
+    name: str
+    path: Path
+
+
+@dataclass(eq=False)
+class SamModel:
+    """A ``segment_anything`` ``Sam`` model built from a single checkpoint file.
+
+    Attributes:
+        model: the ``segment_anything.modeling.Sam`` in eval mode.
+        name: the checkpoint's file name, e.g. ``"sam_vit_b_01ec64.pth"``.
+        path: the checkpoint file.
+        variant: ``"vit_b"``, ``"vit_l"``, ``"vit_h"`` (detected from the state dict), or a
+            description of a non-standard encoder.
+    """
+
+    model: torch.nn.Module
+    name: str
+    path: Path
+    variant: str
 
 
 @dataclass(eq=False)
