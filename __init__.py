@@ -21,9 +21,13 @@ def _register_model_folders() -> None:
 
     for kind in KINDS:
         default = os.path.join(folder_paths.models_dir, kind.folder)
+        known = kind.folder in folder_paths.folder_names_and_paths
         folder_paths.add_model_folder_path(kind.folder, default)
+        if kind.suffixes and known:
+            continue  # a folder shared with other packs (sams): keep their extensions
         paths, extensions = folder_paths.folder_names_and_paths[kind.folder]
-        folder_paths.folder_names_and_paths[kind.folder] = (paths, set(extensions))  # never shared
+        own = set(kind.suffixes) or set(extensions)  # never shared
+        folder_paths.folder_names_and_paths[kind.folder] = (paths, own)
 
 
 async def comfy_entrypoint():  # -> nodes.PinpointExtension (a comfy_api ComfyExtension)

@@ -4,20 +4,48 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
-from .detect import PinpointDetect
+from .anchors import PinpointAttentionAnchors
+from .detect import PinpointDetect, PinpointDetectByText
+from .heatmap import PinpointTextHeatmap
 from .inpaint import PinpointInpaintDiffusers
-from .loaders import PinpointLoadCLIP, PinpointLoadDetector, PinpointLoadInpaintPipeline
+from .loaders import (
+    PinpointLoadCLIP,
+    PinpointLoadCLIPSeg,
+    PinpointLoadDetector,
+    PinpointLoadDINO,
+    PinpointLoadInpaintPipeline,
+    PinpointLoadSAM,
+    PinpointLoadSegmenter,
+)
 from .mask import PinpointMaskOps, PinpointRegionsToMask
 from .match import PinpointMatchText
+from .refine import PinpointRefineSAM
+from .segment import PinpointSegment
+from .select import PinpointSelectRegions
 
 NODES: list[type[io.ComfyNode]] = [
+    # loaders
     PinpointLoadDetector,
     PinpointLoadCLIP,
+    PinpointLoadSAM,
+    PinpointLoadSegmenter,
+    PinpointLoadCLIPSeg,
+    PinpointLoadDINO,
     PinpointLoadInpaintPipeline,
+    # 1 detect: candidate regions
     PinpointDetect,
+    PinpointDetectByText,
+    PinpointSegment,
+    PinpointAttentionAnchors,
+    # 2 match: which candidate the text means
     PinpointMatchText,
+    PinpointTextHeatmap,
+    PinpointSelectRegions,
+    # 3 refine: pixel masks
+    PinpointRefineSAM,
     PinpointRegionsToMask,
     PinpointMaskOps,
+    # 4 inpaint
     PinpointInpaintDiffusers,
 ]
 

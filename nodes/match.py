@@ -10,11 +10,12 @@ from ..pinpoint.errors import reported_as
 from ..pinpoint.images import check_image
 from ..pinpoint.loading.models import ClipMatcher
 from ..pinpoint.masks import regions_to_mask
-from ..pinpoint.match import format_scores, match_text
+from ..pinpoint.match import BOX_CROP, CROP_CHOICES, format_scores, match_text
 from ..pinpoint.preview import draw_regions
 from ..pinpoint.regions import IF_NOTHING_FOUND_CHOICES, RegionBatch, check_if_nothing_found
+from ..pinpoint.select import BEST, PICK_CHOICES, PICK_TOOLTIP, check_pick
 from . import sockets
-from ._common import MB, comfy_progress, description, log, show_on_node
+from ._common import MB, check_choice, comfy_progress, description, log, show_on_node
 from .managed import managed
 
 TITLE = "Match Text to Regions (Pinpoint)"
@@ -39,22 +40,27 @@ class PinpointMatchText(io.ComfyNode):
                     "image", tooltip="The same IMAGE that went into 'Detect Objects (Pinpoint)'."
                 ),
                 sockets.Regions.Input(
-                    "regions", tooltip="Candidates from 'Detect Objects (Pinpoint)'."
+                    "regions",
+                    tooltip="Candidates, e.g. from 'Detect Objects (Pinpoint)' or 'Segment Image "
+                    "(Pinpoint)'.",
                 ),
                 io.String.Input(
                     "text",
                     default="",
                     multiline=True,
                     placeholder="the red car",
-                    tooltip="Describe the one object to edit; colour, position or size words help.",
+                    tooltip="Describe the object to edit, e.g. 'a red car'; colour and kind words "
+                    "help. CLIP reads position poorly: for 'the leftmost car' write 'a car' and "
+                    "set pick to leftmost.",
                 ),
+                io.Combo.Input("pick", options=PICK_CHOICES, default=BEST, tooltip=PICK_TOOLTIP),
                 io.Int.Input(
                     "top_k",
                     default=1,
                     min=1,
                     max=64,
                     step=1,
-                    tooltip="How many of the best-matching regions to keep per image.",
+                    tooltip="How many regions to keep per image (ignored by 'all matches').",
                 ),
                 io.Float.Input(
                     "context_pad",
@@ -64,6 +70,15 @@ class PinpointMatchText(io.ComfyNode):
                     step=0.01,
                     tooltip="Extra margin around each box, as a fraction of its size, that CLIP "
                     "sees.",
+                ),
+                io.Combo.Input(
+                    "crop",
+                    options=CROP_CHOICES,
+                    default=BOX_CROP,
+                    tooltip="box: CLIP sees each padded box as it is (detector boxes). masked: "
+                    "everything outside the region's mask is painted a neutral grey first, so "
+                    "CLIP judges the segment alone; use it for segments and SAM masks, whose "
+                    "boxes also hold neighbouring objects.",
                 ),
                 io.Float.Input(
                     "confidence_weight",
@@ -95,10 +110,14 @@ class PinpointMatchText(io.ComfyNode):
                     display_name="regions", tooltip="The chosen region(s) per image."
                 ),
                 io.Mask.Output(
-                    display_name="mask", tooltip="Boxes of the chosen regions, [B,H,W], 1 = edit."
+                    display_name="mask",
+                    tooltip="The chosen regions' masks (their boxes where they have none), "
+                    "[B,H,W], 1 = edit.",
                 ),
                 io.String.Output(
-                    display_name="scores", tooltip="Every candidate's CLIP score, as a table."
+                    display_name="scores",
+                    tooltip="Every candidate's CLIP score, as a table; p is the probability, a "
+                    "softmax over the candidates of the same image (they sum to 1).",
                 ),
                 io.Image.Output(
                     display_name="preview",
@@ -114,14 +133,18 @@ class PinpointMatchText(io.ComfyNode):
         image: torch.Tensor,
         regions: RegionBatch,
         text: str,
+        pick: str,
         top_k: int,
         context_pad: float,
+        crop: str,
         confidence_weight: float,
         min_probability: float,
         if_nothing_found: str,
     ) -> io.NodeOutput:
         check_image(image, TITLE)
         check_if_nothing_found(if_nothing_found, TITLE)  # before a model is moved to the GPU
+        check_choice(crop, CROP_CHOICES, "crop", TITLE)
+        check_pick(pick, TITLE)
         regions.check_matches(image, TITLE, "Detect Objects (Pinpoint)")
         managed(clip).acquire(ACTIVATION_MB * MB)
         with reported_as(TITLE):
@@ -135,6 +158,8 @@ class PinpointMatchText(io.ComfyNode):
                 top_k=top_k,
                 min_probability=min_probability,
                 if_nothing_found=if_nothing_found,
+                crop=crop,
+                pick=pick,
                 progress=comfy_progress(int(image.shape[0])),
                 where=TITLE,
             )

@@ -209,7 +209,7 @@ def _run_models(args: argparse.Namespace) -> int:
     root = _models_root(args.models_dir)
     for kind in folders.KINDS:
         search = folders.default_search_dirs(kind, root)
-        found = folders.list_model_dirs(search, kind)
+        found = folders.list_installed(search, kind)
         print(f"{kind.title}: {', '.join(found) if found else 'none'}")
         print(f"  searched: {', '.join(str(p) for p in search)}")
         if not found:

@@ -13,8 +13,10 @@ import numpy as np
 import torch
 
 from .boxes import pad_box, pixel_bounds
+from .errors import PinpointError
 from .images import check_image, check_prompt
 from .loading.models import ClipMatcher, module_device, module_dtype
+from .masks import box_mask
 from .progress import Progress, no_progress
 from .regions import (
     ImageRegions,
@@ -23,9 +25,16 @@ from .regions import (
     check_if_nothing_found,
     resolve_nothing_found,
 )
+from .select import BEST, check_pick, select_regions
 
 MAX_CROPS_PER_FORWARD = 256
 """Crops per CLIP forward pass; only batches larger than this are split."""
+
+BOX_CROP = "box"
+MASKED_CROP = "masked"
+CROP_CHOICES = [BOX_CROP, MASKED_CROP]
+"""What CLIP sees of a region: its padded box as is, or with everything outside the region's
+mask painted a neutral colour first (for segments and SAM masks, whose boxes hold neighbours)."""
 
 
 @dataclass(frozen=True)
@@ -43,18 +52,48 @@ class MatchResult:
     chosen: RegionBatch
 
 
-def crop_regions(image: torch.Tensor, found: ImageRegions, context_pad: float) -> list[np.ndarray]:
+def check_crop(crop: str, where: str) -> str:
+    """``crop`` if it is one of :data:`CROP_CHOICES`; a :class:`PinpointError` otherwise."""
+    if crop not in CROP_CHOICES:
+        choices = ", ".join(repr(choice) for choice in CROP_CHOICES)
+        raise PinpointError(where, f"crop is {crop!r}", f"pick one of {choices}")
+    return crop
+
+
+def crop_regions(
+    image: torch.Tensor,
+    found: ImageRegions,
+    context_pad: float,
+    crop: str = BOX_CROP,
+    neutral: tuple[float, float, float] = (0.5, 0.5, 0.5),
+    where: str = "Match",
+) -> list[np.ndarray]:
     """Cut each region's box, padded by ``context_pad`` of its larger side, out of ``[H, W, 3]``.
+
+    Args:
+        image: ``[H, W, 3]`` float in [0, 1].
+        found: the image's regions.
+        context_pad: padding as a fraction of each box's larger side.
+        crop: ``"box"`` cuts the padded box as it is; ``"masked"`` first blends every pixel
+            with ``neutral`` by the region's mask, ``m * image + (1 - m) * neutral`` (the box
+            stands in for a region without a mask), so CLIP sees the segment alone.
+        neutral: RGB fill in [0, 1] for ``"masked"``; CLIP's ``image_mean`` normalises to ~0.
 
     Returns:
         One ``[h, w, 3]`` uint8 array per region, in region order.
     """
-    pixels = (image.detach().to("cpu", torch.float32).clamp(0, 1) * 255.0).round().to(torch.uint8)
+    check_crop(crop, where)
+    pixels = image.detach().to("cpu", torch.float32).clamp(0, 1)
+    fill = torch.tensor(neutral, dtype=torch.float32)
     crops = []
     for region in found.regions:
         box = pad_box(region.box, context_pad, found.width, found.height)
         x0, y0, x1, y1 = pixel_bounds(box, found.width, found.height)
-        crops.append(pixels[y0:y1, x0:x1].numpy())
+        window = pixels[y0:y1, x0:x1]
+        if crop == MASKED_CROP:
+            mask = box_mask(region, found.height, found.width)[y0:y1, x0:x1, None].clamp(0, 1)
+            window = mask * window + (1.0 - mask) * fill
+        crops.append((window * 255.0).round().to(torch.uint8).numpy())
     return crops
 
 
@@ -135,10 +174,12 @@ def match_text(
     top_k: int = 1,
     min_probability: float = 0.0,
     if_nothing_found: str = "error",
+    crop: str = BOX_CROP,
+    pick: str = BEST,
     progress: Progress = no_progress,
     where: str = "Match",
 ) -> MatchResult:
-    """Score each image's candidates against ``text`` and choose the best ``top_k``.
+    """Score each image's candidates against ``text`` and choose ``top_k`` of them.
 
     Args:
         clip: from :func:`pinpoint.loading.load_clip`.
@@ -150,8 +191,12 @@ def match_text(
         confidence_weight: blend of detector confidence into the ranking (0 = CLIP only).
         top_k: how many regions to choose per image.
         min_probability: candidates whose CLIP probability is below this are never chosen.
+        pick: which of the candidates passing ``min_probability`` to choose: the best scores,
+            all of them, or by position/size (see :func:`pinpoint.select.select_regions`).
         if_nothing_found: policy when an image has no candidate or none passes
             ``min_probability``.
+        crop: ``"box"`` or ``"masked"`` (see :func:`crop_regions`); the neutral colour of a
+            masked crop is the CLIP processor's ``image_mean``.
         progress: called as ``progress(chunks_done, chunks)`` over the CLIP forward passes.
 
     Returns:
@@ -159,11 +204,15 @@ def match_text(
     """
     check_image(images, where)
     check_if_nothing_found(if_nothing_found, where)
+    check_crop(crop, where)
+    check_pick(pick, where)
     text = check_prompt(text, where, "text", "the red car")
     regions.check_matches(images, where, "Detect Objects (Pinpoint)")
+    mean = clip.processor.image_processor.image_mean
+    neutral = (float(mean[0]), float(mean[1]), float(mean[2]))
     crops: list[np.ndarray] = []
     for image, found in zip(images, regions, strict=True):
-        crops.extend(crop_regions(image, found, context_pad))
+        crops.extend(crop_regions(image, found, context_pad, crop, neutral, where))
     embeddings, text_embedding, logit_scale = _embed(clip, crops, text, progress)
     similarities = embeddings @ text_embedding
     scored, chosen = [], []
@@ -175,7 +224,10 @@ def match_text(
         )
         start += count
         scored.append(dataclasses.replace(found, regions=ranked))
-        picked = tuple(r for r in ranked if (r.probability or 0.0) >= min_probability)[:top_k]
+        passing = tuple(r for r in ranked if (r.probability or 0.0) >= min_probability)
+        picked = select_regions(
+            dataclasses.replace(found, regions=passing), pick, top_k, where
+        ).regions
         if count == 0:
             reason = f"nothing to match '{text}' against (no candidate regions)"
             fix = "lower the detector threshold or widen its label filter"

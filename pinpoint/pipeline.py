@@ -92,11 +92,11 @@ def edit(
         images,
         found,
         find,
-        s.context_pad,
-        s.confidence_weight,
-        s.top_k,
-        s.min_probability,
-        s.if_nothing_found,
+        context_pad=s.context_pad,
+        confidence_weight=s.confidence_weight,
+        top_k=s.top_k,
+        min_probability=s.min_probability,
+        if_nothing_found=s.if_nothing_found,
         where="Match",
     )
     mask = regions_to_mask(matched.chosen, grow_px=s.grow_px)

@@ -14,6 +14,19 @@ CHOSEN = (40, 220, 90)
 CANDIDATE = (255, 160, 40)
 NOTE_BACKGROUND = (200, 30, 30)
 MASK_TINT = torch.tensor([1.0, 0.15, 0.15])
+REGION_TINTS = torch.tensor(
+    [
+        [0.90, 0.10, 0.10],
+        [0.10, 0.45, 0.95],
+        [0.95, 0.80, 0.05],
+        [0.60, 0.15, 0.85],
+        [0.05, 0.80, 0.80],
+        [0.95, 0.45, 0.05],
+        [0.55, 0.85, 0.10],
+        [0.95, 0.30, 0.65],
+    ]
+)
+"""Mask colours, one per region in order (cycled), so neighbouring segments stay apart."""
 
 
 @lru_cache(maxsize=16)
@@ -25,9 +38,10 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 
 
 def _caption(region: Region) -> str:
+    iou = f" iou={region.mask_iou:.2f}" if region.mask_iou is not None else ""
     if region.probability is None:
-        return f"{region.label} {region.confidence:.2f}"
-    return f"{region.label} p={region.probability:.2f}"
+        return f"{region.label} {region.confidence:.2f}{iou}"
+    return f"{region.label} p={region.probability:.2f}{iou}"
 
 
 def _draw_one(
@@ -35,10 +49,11 @@ def _draw_one(
 ) -> torch.Tensor:
     height, width = int(image.shape[0]), int(image.shape[1])
     tinted = image.to(torch.float32).clone()
-    for region in found.regions:
+    for index, region in enumerate(found.regions):
         if region.mask is not None:
             alpha = 0.4 * region.mask.to(torch.float32).reshape(height, width, 1)
-            tinted = tinted * (1 - alpha) + MASK_TINT * alpha
+            tint = REGION_TINTS[index % len(REGION_TINTS)]
+            tinted = tinted * (1 - alpha) + tint * alpha
     picture = to_pil(tinted)
     draw = ImageDraw.Draw(picture)
     font = _font(max(10, min(height, width) // 32))
@@ -79,7 +94,7 @@ def draw_regions(
     Args:
         images: IMAGE ``[B, H, W, 3]`` the regions belong to.
         regions: candidates to draw (orange, thin); captions show the detector confidence, or
-            the CLIP probability once matched.
+            the CLIP probability once matched, and SAM's predicted IoU once refined.
         chosen: optional selection drawn in green, thick; its notes (e.g. "whole image used")
             are printed in a red band at the top.
 

@@ -32,6 +32,7 @@ class Region:
         similarity: CLIP cosine similarity to the match text, once matched.
         probability: softmax of the CLIP logits across this image's candidates, once matched.
         score: the ranking score: ``confidence`` before matching, the blended match score after.
+        mask_iou: Segment Anything's predicted IoU of ``mask``, once refined with SAM.
     """
 
     box: Box
@@ -42,6 +43,7 @@ class Region:
     similarity: float | None = None
     probability: float | None = None
     score: float = 0.0
+    mask_iou: float | None = None
 
     def with_scores(self, similarity: float, probability: float, score: float) -> Region:
         """A copy of this region carrying match scores."""

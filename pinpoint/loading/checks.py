@@ -99,6 +99,30 @@ def detection_model_types() -> set[str]:
     return set(MODEL_FOR_OBJECT_DETECTION_MAPPING_NAMES)
 
 
+def open_vocabulary_model_types() -> set[str]:
+    """transformers' zero-shot (text-query) object-detection ``model_type`` names: OWL-ViT,
+    OWLv2, Grounding DINO ... (imports transformers)."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_ZERO_SHOT_OBJECT_DETECTION_MAPPING_NAMES,
+    )
+
+    return set(MODEL_FOR_ZERO_SHOT_OBJECT_DETECTION_MAPPING_NAMES)
+
+
+def segmentation_model_types() -> set[str]:
+    """transformers' semantic-segmentation ``model_type`` names (imports transformers)."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES,
+    )
+
+    return set(MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES)
+
+
+DINO_MODEL_TYPES = ("vit", "dinov2", "dinov2_with_registers")
+"""config.json ``model_type`` values 'Load DINO' takes: facebook/dino-vits16, dino-vitb8 (``vit``),
+facebook/dinov2-small (``dinov2``) and facebook/dinov2-with-registers-small."""
+
+
 def belongs_elsewhere(path: Path, model_type: str | None) -> str:
     """A hint naming the loader and folder a misplaced model belongs to ('' when unknown)."""
     if (path / INPAINT.marker).is_file():
@@ -107,6 +131,17 @@ def belongs_elsewhere(path: Path, model_type: str | None) -> str:
         return "; CLIP models go in models/pinpoint_clip and 'Load CLIP Matcher'"
     if model_type and model_type in detection_model_types():
         return "; object detectors go in models/pinpoint_detectors and 'Load Detector'"
+    if model_type and model_type in open_vocabulary_model_types():
+        return (
+            "; open-vocabulary detectors go in models/pinpoint_detectors and 'Load Detector' "
+            "(then 'Detect by Text')"
+        )
+    if model_type and model_type in segmentation_model_types():
+        return "; segmentation models go in models/pinpoint_segmenters and 'Load Segmenter'"
+    if model_type == "clipseg":
+        return "; CLIPSeg models go in models/pinpoint_clipseg and 'Load CLIPSeg'"
+    if model_type in DINO_MODEL_TYPES:
+        return "; DINO/ViT backbones go in models/pinpoint_dino and 'Load DINO'"
     return ""
 
 

@@ -1,4 +1,5 @@
-"""Load a transformers object detector (DETR, YOLOS, RT-DETR, ...) from a local folder."""
+"""Load a transformers object detector from a local folder: a closed-set one (DETR, YOLOS,
+RT-DETR, ...) or an open-vocabulary one that takes text queries (OWL-ViT, OWLv2, Grounding DINO)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,27 @@ from .checks import (
     check_model_dir,
     describe_config,
     detection_model_types,
+    folder_listing,
     load_failed,
+    open_vocabulary_model_types,
     read_json,
+    redownload_fix,
     require_any,
 )
 from .folders import DETECTOR
 from .models import Detector
+
+QUERY_LOGITS = ("owlvit", "owlv2")
+"""Open-vocabulary families whose logits have one column per text query."""
+TOKEN_LOGITS = ("grounding-dino", "mm-grounding-dino")
+"""Open-vocabulary families whose logits score the tokens of the joined text ``"q1. q2."``."""
+OPEN_VOCABULARY = QUERY_LOGITS + TOKEN_LOGITS
+
+OPEN_VOCABULARY_EXAMPLE = "google/owlv2-base-patch16-ensemble"
+KINDS_HINT = (
+    "an object detector (DETR, YOLOS, RT-DETR, ...) or an open-vocabulary detector "
+    f"(OWL-ViT, OWLv2, Grounding DINO, e.g. {OPEN_VOCABULARY_EXAMPLE})"
+)
 
 
 def _uses_timm(config: dict[str, Any]) -> bool:
@@ -33,6 +49,8 @@ def _uses_timm(config: dict[str, Any]) -> bool:
 
 def check_detector_dir(path: Path, where: str) -> dict[str, Any]:
     """Validate a detector folder without loading it; returns its parsed config.json.
+
+    Open-vocabulary detectors also need their tokenizer files.
 
     Raises:
         PinpointError: missing folder or files, malformed config, or not an object detector.
@@ -47,16 +65,30 @@ def check_detector_dir(path: Path, where: str) -> dict[str, Any]:
         )
     config = read_json(path, "config.json", DETECTOR, where)
     model_type = config.get("model_type")
-    if model_type not in detection_model_types():
+    open_vocabulary = model_type in open_vocabulary_model_types()
+    if model_type not in detection_model_types() and not open_vocabulary:
         raise PinpointError(
             where,
             f"'{path.name}' is {describe_config(config)}, not an {DETECTOR.title} ({path})",
-            "pick a folder with an object-detection model (DETR, YOLOS, RT-DETR, ...); "
+            f"pick a folder with {KINDS_HINT}; "
             + DETECTOR.download_hint(path.parent / DETECTOR.example_dir)
             + belongs_elsewhere(path, model_type),
         )
+    if open_vocabulary and model_type not in OPEN_VOCABULARY:
+        target = path.parent / OPEN_VOCABULARY_EXAMPLE.split("/")[-1]
+        raise PinpointError(
+            where,
+            f"'{path.name}' is {describe_config(config)}, an open-vocabulary detector that "
+            f"Pinpoint cannot run yet ({path})",
+            "use an OWL-ViT, OWLv2 or Grounding DINO folder, e.g. "
+            f"`hf download {OPEN_VOCABULARY_EXAMPLE} --local-dir {target}`",
+        )
     require_any(path, WEIGHT_FILES, "weights", DETECTOR, where)
-    require_any(path, ["preprocessor_config.json"], "image processor config", DETECTOR, where)
+    processor_files = ["preprocessor_config.json"]
+    if open_vocabulary:
+        processor_files.append("processor_config.json")
+        _require_tokenizer(path, where)
+    require_any(path, processor_files, "image processor config", DETECTOR, where)
     if _uses_timm(config) and importlib.util.find_spec("timm") is None:
         raise PinpointError(
             where,
@@ -67,16 +99,35 @@ def check_detector_dir(path: Path, where: str) -> dict[str, Any]:
     return config
 
 
+def _require_tokenizer(path: Path, where: str) -> None:
+    """An open-vocabulary detector's tokenizer: CLIP BPE files (OWL), vocab.txt (BERT, Grounding
+    DINO) or tokenizer.json."""
+    has_bpe = (path / "vocab.json").is_file() and (path / "merges.txt").is_file()
+    if not (has_bpe or (path / "vocab.txt").is_file() or (path / "tokenizer.json").is_file()):
+        raise PinpointError(
+            where,
+            f"'{path.name}' is an open-vocabulary detector but has no tokenizer files "
+            f"(vocab.json and merges.txt, vocab.txt, or tokenizer.json; {folder_listing(path)}) "
+            f"({path})",
+            redownload_fix(DETECTOR, path),
+        )
+
+
 def load_detector(
     path: Path,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
     where: str = "Load Detector",
 ) -> Detector:
-    """Load an object detector and its image processor from a Hugging Face folder.
+    """Load an object detector and its processor from a Hugging Face folder.
+
+    Closed-set detectors (``AutoModelForObjectDetection``) get an image processor;
+    open-vocabulary ones (``AutoModelForZeroShotObjectDetection``: OWL-ViT, OWLv2, Grounding
+    DINO) get an ``AutoProcessor`` (tokenizer + image processor) and ``open_vocabulary=True``.
 
     Arguments:
-        path: the model folder (config.json, model.safetensors, preprocessor_config.json).
+        path: the model folder (config.json, model.safetensors, preprocessor_config.json, and
+            tokenizer files for open-vocabulary detectors).
         device: where the weights go.
         dtype: the weights' floating dtype.
         where: the node title / stage used in error messages.
@@ -89,13 +140,26 @@ def load_detector(
         PinpointError: the folder is missing, incomplete, not a detector, or fails to load.
     """
     path = check_model_dir(path, DETECTOR, where)
-    check_detector_dir(path, where)
+    open_vocabulary = check_detector_dir(path, where).get("model_type") in OPEN_VOCABULARY
     key = model_key(DETECTOR.key, path, device, dtype)
-    return cached(key, lambda: _load(path, device, dtype, where))
+    return cached(key, lambda: _load(path, device, dtype, open_vocabulary, where))
 
 
-def _load(path: Path, device: torch.device | str, dtype: torch.dtype, where: str) -> Detector:
-    from transformers import AutoConfig, AutoImageProcessor, AutoModelForObjectDetection
+def _load(
+    path: Path, device: torch.device | str, dtype: torch.dtype, open_vocabulary: bool, where: str
+) -> Detector:
+    from transformers import (
+        AutoConfig,
+        AutoImageProcessor,
+        AutoModelForObjectDetection,
+        AutoModelForZeroShotObjectDetection,
+        AutoProcessor,
+    )
+
+    auto_model = (
+        AutoModelForZeroShotObjectDetection if open_vocabulary else AutoModelForObjectDetection
+    )
+    auto_processor = AutoProcessor if open_vocabulary else AutoImageProcessor
 
     try:
         config = AutoConfig.from_pretrained(path, local_files_only=True)
@@ -104,10 +168,8 @@ def _load(path: Path, device: torch.device | str, dtype: torch.dtype, where: str
         for part in (config, getattr(config, "backbone_config", None)):
             if getattr(part, "use_pretrained_backbone", False):
                 part.use_pretrained_backbone = False
-        model = AutoModelForObjectDetection.from_pretrained(
-            path, config=config, local_files_only=True
-        )
-        processor = AutoImageProcessor.from_pretrained(path, local_files_only=True)
+        model = auto_model.from_pretrained(path, config=config, local_files_only=True)
+        processor = auto_processor.from_pretrained(path, local_files_only=True)
     except ImportError as err:
         if "timm" in str(err):
             raise PinpointError(
@@ -118,6 +180,21 @@ def _load(path: Path, device: torch.device | str, dtype: torch.dtype, where: str
         raise load_failed(DETECTOR, path, err, where) from err
     except Exception as err:
         raise load_failed(DETECTOR, path, err, where) from err
+    if open_vocabulary and not (
+        hasattr(processor, "tokenizer") and hasattr(processor, "image_processor")
+    ):
+        raise PinpointError(
+            where,
+            f"'{path.name}' loads a {type(processor).__name__}, not a processor with a "
+            f"tokenizer and an image processor ({path})",
+            redownload_fix(DETECTOR, path),
+        )
     model.eval().requires_grad_(False)
     model.to(device=torch.device(device), dtype=dtype)
-    return Detector(model=model, processor=processor, name=path.name, path=path)
+    return Detector(
+        model=model,
+        processor=processor,
+        name=path.name,
+        path=path,
+        open_vocabulary=open_vocabulary,
+    )

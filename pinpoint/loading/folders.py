@@ -1,10 +1,11 @@
 """Where model folders live and how they are listed and found (checks of their contents: checks.py).
 
-Every model is a Hugging Face folder (what ``hf download <repo> --local-dir <folder>`` writes),
+Most models are Hugging Face folders (what ``hf download <repo> --local-dir <folder>`` writes),
 kept under the ComfyUI models directory: ``models/pinpoint_detectors/detr-resnet-50``,
 ``models/pinpoint_clip/clip-vit-base-patch32``,
 ``models/pinpoint_inpaint/stable-diffusion-inpainting`` (or ``models/diffusers/...``).
-Nothing here imports transformers or diffusers.
+Segment Anything is one checkpoint file in ComfyUI's shared ``models/sams`` folder
+(``models/sams/sam_vit_b_01ec64.pth``). Nothing here imports transformers or diffusers.
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ class ModelKind:
         marker: the file whose presence makes a folder a candidate (``config.json``).
         expected_files: what a complete folder holds, as told to users.
         example_repo: a Hugging Face repo that works, for download hints.
-        example_dir: the folder name that repo is downloaded into.
+        example_dir: the folder name that repo is downloaded into (for a single-file kind: the
+            example file's name).
+        suffixes: for a single-file kind, the accepted file name endings (lower case); empty
+            for folder kinds.
+        download_url: for a single-file kind, where the example file is downloaded from.
     """
 
     key: str
@@ -42,9 +47,16 @@ class ModelKind:
     expected_files: str
     example_repo: str
     example_dir: str
+    suffixes: tuple[str, ...] = ()
+    download_url: str = ""
 
     def download_hint(self, target: Path) -> str:
         """How to download the example model into ``target``, as a sentence fragment."""
+        if self.download_url:
+            return (
+                f"download {self.download_url} into the folder {target.parent}, e.g. "
+                f"`curl -L --create-dirs -o {target} {self.download_url}`"
+            )
         return (
             f"download {self.example_repo} ({self.expected_files}) into {target}, "
             f"e.g. `hf download {self.example_repo} --local-dir {target}` "
@@ -126,7 +138,23 @@ DINO = ModelKind(
     example_dir="dino-vits16",
 )
 
-KINDS = (DETECTOR, CLIP, INPAINT, SEGMENTER, CLIPSEG, DINO)
+SAM = ModelKind(
+    key="sam",
+    title="Segment Anything (SAM) checkpoint",
+    folder="sams",  # shared with other packs (Impact Pack, ReActor ...)
+    extra_folders=(),
+    marker="",
+    expected_files=(
+        "one original SAM checkpoint file: sam_vit_b_01ec64.pth, sam_vit_l_0b3195.pth or "
+        "sam_vit_h_4b8939.pth"
+    ),
+    example_repo="",
+    example_dir="sam_vit_b_01ec64.pth",
+    suffixes=(".pth", ".safetensors"),
+    download_url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",
+)
+
+KINDS = (DETECTOR, CLIP, INPAINT, SEGMENTER, CLIPSEG, DINO, SAM)
 
 
 def default_search_dirs(kind: ModelKind, models_root: Path) -> list[Path]:
@@ -206,4 +234,76 @@ def find_model_dir(name: str, search_dirs: Sequence[Path], kind: ModelKind, wher
         where,
         f"{kind.title} folder {text!r} was not found (searched {searched})",
         choose + kind.download_hint(target_root / kind.example_dir),
+    )
+
+
+def list_model_files(search_dirs: Iterable[Path], kind: ModelKind) -> list[str]:
+    """Names of the files below ``search_dirs`` whose name ends in one of ``kind.suffixes``.
+
+    Files up to ``MAX_DEPTH`` levels below a search directory are considered (the names
+    ComfyUI's ``folder_paths.get_filename_list`` gives); missing search directories, hidden
+    files and hidden folders are skipped. Contents are checked when a file is loaded.
+
+    Returns:
+        sorted, de-duplicated names relative to their search directory, '/'-separated
+        (``"sam_vit_b_01ec64.pth"``, ``"sam/sam_vit_h_4b8939.pth"``).
+    """
+    names: set[str] = set()
+    for search_dir in search_dirs:
+        root = Path(search_dir)
+        if not root.is_dir():
+            continue
+        for current, subdirs, files in os.walk(root, followlinks=True):
+            relative = Path(current).relative_to(root)
+            names.update(
+                (relative / name).as_posix()
+                for name in files
+                if not name.startswith(".") and name.lower().endswith(kind.suffixes)
+            )
+            if len(relative.parts) >= MAX_DEPTH - 1:
+                subdirs.clear()
+            subdirs[:] = sorted(name for name in subdirs if not name.startswith("."))
+    return sorted(names)
+
+
+def list_installed(search_dirs: Iterable[Path], kind: ModelKind) -> list[str]:
+    """The models of ``kind`` below ``search_dirs``: files for a single-file kind, else folders."""
+    if kind.suffixes:
+        return list_model_files(search_dirs, kind)
+    return list_model_dirs(search_dirs, kind)
+
+
+def find_model_file(name: str, search_dirs: Sequence[Path], kind: ModelKind, where: str) -> Path:
+    """Resolve a single-file model from a name listed by :func:`list_model_files` or a path.
+
+    Names are looked up in ``search_dirs`` first (in order), then ``name`` is tried as an
+    absolute or working-directory-relative path. The file's contents are checked by the loader.
+
+    Raises:
+        PinpointError: naming every searched directory and what to download where.
+    """
+    text = str(name).strip()
+    search = [Path(directory) for directory in search_dirs]
+    target = (search[0] if search else Path("models") / kind.folder) / kind.example_dir
+    if not text:
+        raise PinpointError(where, f"no {kind.title} was given", kind.download_hint(target))
+    candidate = Path(text).expanduser()
+    candidates = [] if candidate.is_absolute() else [directory / candidate for directory in search]
+    candidates.append(candidate)
+    for path in candidates:
+        if path.is_file():
+            return path.resolve()
+    if any(path.is_dir() for path in candidates):
+        raise PinpointError(
+            where,
+            f"{text!r} is a folder, but a {kind.title} is a single file",
+            f"pick {kind.expected_files}; " + kind.download_hint(target),
+        )
+    searched = ", ".join(str(directory) for directory in search) or "no model folders"
+    installed = list_model_files(search, kind)
+    choose = f"pick one of {', '.join(installed)}, or " if installed else ""
+    raise PinpointError(
+        where,
+        f"{kind.title} {text!r} was not found (searched {searched})",
+        choose + kind.download_hint(target),
     )

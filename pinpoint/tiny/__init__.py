@@ -17,26 +17,41 @@ interrupted build never looks complete.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
-from ..loading.folders import CLIP, DETECTOR, INPAINT
+from ..loading.folders import CLIP, CLIPSEG, DETECTOR, DINO, INPAINT, SAM, SEGMENTER, ModelKind
 from ._build import BUILDER_VERSION, STAMP
 from .clip import build_tiny_clip
+from .clipseg import build_tiny_clipseg
 from .detr import DEFAULT_LABELS, build_tiny_detector
+from .dino import build_tiny_dino
+from .owlvit import build_tiny_owlv2
+from .sam import build_tiny_sam
 from .sd_inpaint import build_tiny_inpaint
+from .segformer import build_tiny_segformer
 from .text import bytes_to_unicode
 
-TINY_DIRS = {
-    "detector": "tiny-random-detr",
-    "clip": "tiny-random-clip",
-    "inpaint": "tiny-random-sd-inpaint",
+TINY_MODELS: dict[str, tuple[ModelKind, str, Callable[[Path], Path]]] = {
+    "detector": (DETECTOR, "tiny-random-detr", build_tiny_detector),
+    "clip": (CLIP, "tiny-random-clip", build_tiny_clip),
+    "inpaint": (INPAINT, "tiny-random-sd-inpaint", build_tiny_inpaint),
+    "open_vocabulary": (DETECTOR, "tiny-random-owlv2", build_tiny_owlv2),
+    "segmenter": (SEGMENTER, "tiny-random-segformer", build_tiny_segformer),
+    "clipseg": (CLIPSEG, "tiny-random-clipseg", build_tiny_clipseg),
+    "dino": (DINO, "tiny-random-dino", build_tiny_dino),
+    "sam": (SAM, "tiny-random-sam.pth", build_tiny_sam),
 }
+"""key → (kind, folder or file name under ``models/<kind.folder>``, builder)."""
+
+TINY_DIRS = {key: name for key, (_kind, name, _build) in TINY_MODELS.items()}
 
 __all__ = [
     "BUILDER_VERSION",
     "DEFAULT_LABELS",
     "STAMP",
     "TINY_DIRS",
+    "TINY_MODELS",
     "build_tiny_clip",
     "build_tiny_detector",
     "build_tiny_inpaint",
@@ -55,16 +70,14 @@ def default_tiny_root() -> Path:
 
 
 def build_tiny_models(models_root: Path) -> dict[str, Path]:
-    """Build (or reuse) the three tiny models where a ComfyUI user keeps real ones.
+    """Build (or reuse) every tiny model where a ComfyUI user keeps real ones.
 
     Returns:
-        ``{"detector": <root>/pinpoint_detectors/tiny-random-detr, "clip":
-        <root>/pinpoint_clip/tiny-random-clip, "inpaint":
-        <root>/pinpoint_inpaint/tiny-random-sd-inpaint}``.
+        key of :data:`TINY_MODELS` → its folder (or file, for SAM), e.g. ``"detector"`` →
+        ``<root>/pinpoint_detectors/tiny-random-detr``, ``"sam"`` →
+        ``<root>/sams/tiny-random-sam.pth``.
     """
     root = Path(models_root)
     return {
-        "detector": build_tiny_detector(root / DETECTOR.folder / TINY_DIRS["detector"]),
-        "clip": build_tiny_clip(root / CLIP.folder / TINY_DIRS["clip"]),
-        "inpaint": build_tiny_inpaint(root / INPAINT.folder / TINY_DIRS["inpaint"]),
+        key: build(root / kind.folder / name) for key, (kind, name, build) in TINY_MODELS.items()
     }

@@ -52,6 +52,63 @@ EXPECTED_NODES = {
         ["model_name", "precision"],
         ["PINPOINT_INPAINT_PIPE"],
     ),
+    "PinpointLoadSAM": ("pinpoint/loaders", ["model_name", "precision"], ["PINPOINT_SAM"]),
+    "PinpointLoadSegmenter": (
+        "pinpoint/loaders",
+        ["model_name", "precision"],
+        ["PINPOINT_SEGMENTER"],
+    ),
+    "PinpointLoadCLIPSeg": ("pinpoint/loaders", ["model_name", "precision"], ["PINPOINT_CLIPSEG"]),
+    "PinpointLoadDINO": ("pinpoint/loaders", ["model_name", "precision"], ["PINPOINT_DINO"]),
+    "PinpointDetectByText": (
+        "pinpoint/detect",
+        ["detector", "image", "queries", "threshold", "max_detections", "if_nothing_found"],
+        ["PINPOINT_REGIONS", "IMAGE"],
+    ),
+    "PinpointSegment": (
+        "pinpoint/detect",
+        [
+            "segmenter",
+            "image",
+            "labels",
+            "min_area",
+            "split_instances",
+            "max_regions",
+            "if_nothing_found",
+        ],
+        ["PINPOINT_REGIONS", "IMAGE"],
+    ),
+    "PinpointAttentionAnchors": (
+        "pinpoint/detect",
+        ["dino", "image", "anchors", "box_sizes", "min_distance"],
+        ["PINPOINT_REGIONS", "MASK", "IMAGE"],
+    ),
+    "PinpointTextHeatmap": (
+        "pinpoint/match",
+        [
+            "clipseg",
+            "image",
+            "text",
+            "threshold",
+            "min_area",
+            "max_regions",
+            "use_regions",
+            "heat_weight",
+            "if_nothing_found",
+            "regions",
+        ],
+        ["PINPOINT_REGIONS", "MASK", "MASK", "IMAGE"],
+    ),
+    "PinpointSelectRegions": (
+        "pinpoint/match",
+        ["image", "regions", "pick", "top_k", "min_score", "if_nothing_found"],
+        ["PINPOINT_REGIONS", "MASK", "IMAGE"],
+    ),
+    "PinpointRefineSAM": (
+        "pinpoint/refine",
+        ["sam", "image", "regions", "multimask", "points"],
+        ["PINPOINT_REGIONS", "MASK", "IMAGE"],
+    ),
     "PinpointDetect": (
         "pinpoint/detect",
         ["detector", "image", "threshold", "max_detections", "labels", "if_nothing_found"],
@@ -64,8 +121,10 @@ EXPECTED_NODES = {
             "image",
             "regions",
             "text",
+            "pick",
             "top_k",
             "context_pad",
+            "crop",
             "confidence_weight",
             "min_probability",
             "if_nothing_found",
@@ -137,7 +196,7 @@ def facts() -> SimpleNamespace:
 def comfy_models(tiny_models, tmp_path_factory) -> dict[str, Path]:
     """A models root laid out as ComfyUI's: ``<root>/<folder>/<model>``.
 
-    Holds the tiny random CLIP and inpaint pipeline, plus a copy of the tiny DETR rigged so that
+    Holds every tiny random model (links), plus a copy of the tiny DETR rigged so that
     every query predicts ``dog`` at :data:`KNOWN_BOX` with probability ~0.99 (its last class and
     box layers are zeroed and their biases set), which makes the mask position known.
     """
@@ -159,12 +218,18 @@ def comfy_models(tiny_models, tmp_path_factory) -> dict[str, Path]:
         last.bias.copy_(torch.tensor([_logit(v) for v in KNOWN_BOX]))
     detector.model.save_pretrained(rigged)
     models = {"root": root, "detector": rigged}
-    for key in ("clip", "inpaint"):
-        link = root / tiny_models[key].parent.name / tiny_models[key].name
-        link.parent.mkdir(parents=True, exist_ok=True)
-        link.symlink_to(tiny_models[key], target_is_directory=True)
-        models[key] = link
+    for key, source in tiny_models.items():
+        if key != "detector":
+            link = root / source.parent.name / source.name
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(source, target_is_directory=source.is_dir())
+            models[key] = link
     return models
+
+
+def model_folders(comfy_models: dict[str, Path]) -> dict[str, Path]:
+    """ComfyUI folder name → directory, for every tiny model (``pinpoint_detectors``, ``sams``)."""
+    return {path.parent.name: path.parent for key, path in comfy_models.items() if key != "root"}
 
 
 @pytest.fixture(scope="session")
@@ -196,8 +261,7 @@ def comfy(facts, comfy_models, tmp_path_factory) -> SimpleNamespace:
     folder_paths.set_temp_directory(str(scratch / "temp"))
     folder_paths.set_input_directory(str(scratch / "input"))
     # as an extra_model_paths.yaml would, before the pack registers its own folders
-    for key in ("detector", "clip", "inpaint"):
-        folder = comfy_models[key].parent
+    for folder in model_folders(comfy_models).values():
         folder_paths.add_model_folder_path(folder.name, str(folder))
     loaded = asyncio.run(nodes.load_custom_node(str(REPO), module_parent="custom_nodes"))
     assert loaded, "ComfyUI failed to load the pack; see the warnings above"
@@ -273,12 +337,8 @@ def server(facts, comfy_models, tmp_path_factory):
     for name in ("custom_nodes", "input", "output", "temp", "user"):
         (base / name).mkdir()
     (base / "custom_nodes" / "pinpoint").symlink_to(facts.repo, target_is_directory=True)
-    folders = {
-        comfy_models[key].parent.name: comfy_models[key].parent
-        for key in ("detector", "clip", "inpaint")
-    }
     lines = ["pinpoint_tests:", f"  custom_nodes: {base / 'custom_nodes'}"]
-    lines += [f"  {name}: {path}" for name, path in folders.items()]
+    lines += [f"  {name}: {path}" for name, path in model_folders(comfy_models).items()]
     config = base / "extra_model_paths.yaml"
     config.write_text("\n".join(lines) + "\n")
     port = free_port()

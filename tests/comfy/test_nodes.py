@@ -3,21 +3,14 @@ node's ``execute`` called with tiny random models and small tensors."""
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import logging
-import os
 import re
 
 import pytest
 import torch
-
-if not os.environ.get("COMFYUI_DIR"):
-    pytest.skip(
-        "COMFYUI_DIR is not set: these tests import ComfyUI (>= 0.3.64) in-process",
-        allow_module_level=True,
-    )
+from node_calls import assert_house_error, pack_module, ui_dict
 
 DETECT = "Detect Objects (Pinpoint)"
 MATCH = "Match Text to Regions (Pinpoint)"
@@ -36,21 +29,6 @@ def error_of(comfy, node_id: str, **inputs) -> str:
     with pytest.raises(Exception) as caught:
         run(comfy, node_id, **inputs)
     return str(caught.value)
-
-
-def assert_house_error(message: str, title: str, *fragments: str) -> None:
-    assert message.startswith(f"{title}: "), message
-    assert ". Fix: " in message, message
-    for fragment in fragments:
-        assert fragment in message, message
-
-
-def ui_dict(output) -> dict:
-    return output.ui if isinstance(output.ui, dict) else output.ui.as_dict()
-
-
-def pack_module(comfy, name: str):
-    return importlib.import_module(f"{comfy.pack.__name__}.{name}")
 
 
 def assert_image(comfy, tensor: torch.Tensor, shape: tuple[int, ...]) -> None:
@@ -90,8 +68,10 @@ def match_inputs(models, image, regions, **overrides) -> dict:
         image=image,
         regions=regions,
         text="the dog",
+        pick="best",
         top_k=1,
         context_pad=0.1,
+        crop="box",
         confidence_weight=0.0,
         min_probability=0.0,
         if_nothing_found="error",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,17 +112,33 @@ def test_js_extension_is_served(server):
     assert b"pinpoint.core" in server.client.get(ours[0])
 
 
-def test_example_workflow_is_offered_as_a_template(server):
+API_WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows" / "api"
+WORKFLOWS = sorted(path.stem for path in API_WORKFLOWS.glob("*.json"))
+"""Every shipped workflow, by name: ``workflows/<name>.json`` and ``workflows/api/<name>.json``."""
+
+
+def test_every_workflow_is_offered_as_a_template(server):
     templates = server.client.get_json("/workflow_templates")
-    assert templates.get("pinpoint") == ["detect_match_inpaint"], templates
+    assert sorted(templates.get("pinpoint", [])) == WORKFLOWS, templates
+    assert len(WORKFLOWS) >= 6
 
 
 # --- workflows ---------------------------------------------------------------------------------
 
 
-def test_ui_workflow_matches_its_api_twin_and_has_no_missing_nodes(object_info, facts):
-    ui = load_workflow(facts, "detect_match_inpaint.json")
-    api = load_workflow(facts, "api/detect_match_inpaint.json")
+def test_every_pinpoint_node_is_used_by_a_shipped_workflow(facts):
+    used = {
+        node["class_type"]
+        for name in WORKFLOWS
+        for node in load_workflow(facts, f"api/{name}.json").values()
+    }
+    assert set(facts.nodes) - used == set()
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_ui_workflow_matches_its_api_twin_and_has_no_missing_nodes(object_info, facts, name):
+    ui = load_workflow(facts, f"{name}.json")
+    api = load_workflow(facts, f"api/{name}.json")
     missing = {node["type"] for node in ui["nodes"]} - set(object_info)
     assert not missing, f"missing node types: {missing}"
     assert ui_to_api(ui, object_info) == strip_meta(api)
@@ -142,51 +159,100 @@ def node_of(prompt: dict, class_type: str) -> str:
     return key
 
 
-def example_prompt(facts, comfy_models, image_name: str) -> tuple[dict, dict[str, str]]:
-    """The shipped API workflow on the tiny models, plus SaveImage of the input and the mask.
+IMAGE_SIZE = (128, 96)
+"""(width, height) of the test picture."""
 
-    Returns the prompt and the ids of its nodes by role.
+TINY_FOR_LOADER = {
+    "PinpointLoadCLIP": "clip",
+    "PinpointLoadSAM": "sam",
+    "PinpointLoadSegmenter": "segmenter",
+    "PinpointLoadCLIPSeg": "clipseg",
+    "PinpointLoadDINO": "dino",
+    "PinpointLoadInpaintPipeline": "inpaint",
+}
+"""Loader class → the tiny model (key of the ``comfy_models`` fixture) it loads in these tests."""
+
+
+def tiny_prompt(
+    facts, comfy_models, name: str, image_name: str, size: tuple[int, int]
+) -> tuple[dict, dict[str, str]]:
+    """A shipped API workflow on the tiny models, plus SaveImage of the input and of the mask
+    that goes into the inpaint node.
+
+    The detector is the rigged DETR (a known box), or the tiny OWLv2 where it feeds 'Detect by
+    Text'; the Mask Operations node intersects the route's mask with the picture (``size`` =
+    width, height) less a border of an eighth of each side. Returns the prompt and the ids of
+    its nodes by role.
     """
-    prompt = strip_meta(load_workflow(facts, "api/detect_match_inpaint.json"))
-    ids = {
-        role: node_of(prompt, class_type)
-        for role, class_type in (
-            ("edited", "SaveImage"),
-            ("inpaint", "PinpointInpaintDiffusers"),
-            ("detect", "PinpointDetect"),
-            ("match", "PinpointMatchText"),
-        )
+    prompt = strip_meta(load_workflow(facts, f"api/{name}.json"))
+    open_vocabulary = {
+        node["inputs"]["detector"][0]
+        for node in prompt.values()
+        if node["class_type"] == "PinpointDetectByText"
     }
-    names = {
-        "PinpointLoadDetector": facts.rigged_detector,
-        "PinpointLoadCLIP": comfy_models["clip"].name,
-        "PinpointLoadInpaintPipeline": comfy_models["inpaint"].name,
-    }
-    for class_type, name in names.items():
-        prompt[node_of(prompt, class_type)]["inputs"]["model_name"] = name
-    prompt[node_of(prompt, "LoadImage")]["inputs"]["image"] = image_name
-    prompt[node_of(prompt, "PinpointInpaintDiffusers")]["inputs"]["steps"] = 2
+    for key, node in prompt.items():
+        kind = node["class_type"]
+        if kind == "PinpointLoadDetector":
+            tiny = comfy_models["open_vocabulary"].name if key in open_vocabulary else None
+            node["inputs"]["model_name"] = tiny or facts.rigged_detector
+        elif kind in TINY_FOR_LOADER:
+            node["inputs"]["model_name"] = comfy_models[TINY_FOR_LOADER[kind]].name
     load = node_of(prompt, "LoadImage")
-    to_mask = node_of(prompt, "PinpointRegionsToMask")
+    inpaint = node_of(prompt, "PinpointInpaintDiffusers")
+    prompt[load]["inputs"]["image"] = image_name
+    prompt[inpaint]["inputs"]["steps"] = 2
+    # Random SAM/CLIPSeg masks are noise that, grown and hole-filled, can cover the whole picture;
+    # intersecting with a known box (stock mask nodes) keeps "outside the mask" non-empty.
+    width, height = size
+    prompt["903"] = {
+        "class_type": "SolidMask",
+        "inputs": {"value": 0.0, "width": width, "height": height},
+    }
+    prompt["904"] = {
+        "class_type": "SolidMask",
+        "inputs": {"value": 1.0, "width": width - width // 4, "height": height - height // 4},
+    }
+    prompt["905"] = {
+        "class_type": "MaskComposite",
+        "inputs": {
+            "destination": ["903", 0],
+            "source": ["904", 0],
+            "x": width // 8,
+            "y": height // 8,
+            "operation": "add",
+        },
+    }
+    mask_ops = node_of(prompt, "PinpointMaskOps")
+    prompt[mask_ops]["inputs"] |= {"operation": "intersect", "other": ["905", 0]}
     prompt["900"] = {
         "class_type": "SaveImage",
         "inputs": {"images": [load, 0], "filename_prefix": "input"},
     }
-    prompt["901"] = {"class_type": "MaskToImage", "inputs": {"mask": [to_mask, 0]}}
+    prompt["901"] = {
+        "class_type": "MaskToImage",
+        "inputs": {"mask": prompt[inpaint]["inputs"]["mask"]},
+    }
     prompt["902"] = {
         "class_type": "SaveImage",
         "inputs": {"images": ["901", 0], "filename_prefix": "mask"},
     }
-    return prompt, ids | {"input": "900", "mask": "902"}
+    edited = next(
+        key
+        for key, node in prompt.items()
+        if node["class_type"] == "SaveImage" and node["inputs"]["images"] == [inpaint, 0]
+    )
+    return prompt, {"edited": edited, "inpaint": inpaint, "input": "900", "mask": "902"}
 
 
-def test_example_workflow_edits_only_inside_the_mask(server, facts, comfy_models):
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_workflow_edits_only_inside_the_mask(server, facts, comfy_models, name):
     from pinpoint.masks import feather_mask
 
     rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, size=(96, 128, 3), dtype=np.uint8)
+    width, height = IMAGE_SIZE
+    pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(server.input / "pinpoint-test.png")
-    prompt, ids = example_prompt(facts, comfy_models, "pinpoint-test.png")
+    prompt, ids = tiny_prompt(facts, comfy_models, name, "pinpoint-test.png", IMAGE_SIZE)
     entry = server.client.run_prompt(prompt)
     assert entry["status"]["status_str"] == "success", entry["status"]
     outputs = entry["outputs"]
@@ -197,21 +263,22 @@ def test_example_workflow_edits_only_inside_the_mask(server, facts, comfy_models
     assert edited.shape == original.shape
 
     feather = prompt[ids["inpaint"]]["inputs"]["feather_px"]
-    hard = torch.from_numpy(mask[..., 0] > 127).to(torch.float32)[None]
-    outside = (feather_mask(hard, feather)[0] == 0).numpy()
+    touched = torch.from_numpy(mask[..., 0] > 0).to(torch.float32)[None]
+    outside = (feather_mask(touched, feather)[0] == 0).numpy()
     assert 0 < outside.sum() < outside.size
+    assert not mask[: height // 8].any() and not mask[:, : width // 8].any()  # the bound held
     assert np.array_equal(edited[outside], original[outside])
     assert not np.array_equal(edited[~outside], original[~outside])
-
-    match = outputs[ids["match"]]
-    assert match["text"] and match["images"]
-    assert outputs[ids["detect"]]["images"]
+    previews = [key for key, node in prompt.items() if node["class_type"] == "PreviewImage"]
+    assert previews and all(outputs[key]["images"] for key in previews)
 
 
 def test_empty_prompt_fails_with_the_node_title_and_a_fix(server, facts, comfy_models):
     image = Image.fromarray(np.full((64, 80, 3), 120, dtype=np.uint8))
     image.save(server.input / "pinpoint-gray.png")
-    prompt, ids = example_prompt(facts, comfy_models, "pinpoint-gray.png")
+    prompt, ids = tiny_prompt(
+        facts, comfy_models, "detect_match_inpaint", "pinpoint-gray.png", (80, 64)
+    )
     broken = copy.deepcopy(prompt)
     broken[ids["inpaint"]]["inputs"]["prompt"] = ""
     entry = server.client.run_prompt(broken)
@@ -220,4 +287,4 @@ def test_empty_prompt_fails_with_the_node_title_and_a_fix(server, facts, comfy_m
     assert len(errors) == 1, entry["status"]
     message = errors[0]["exception_message"]
     assert errors[0]["node_type"] == "PinpointInpaintDiffusers"
-    assert message.startswith(f"{INPAINT}: ") and "Fix:" in message, message
+    assert message.startswith(f"{INPAINT}: ") and "Fix: " in message, message

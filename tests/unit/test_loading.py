@@ -220,15 +220,13 @@ def test_list_model_dirs_finds_nested_folders_and_skips_missing_dirs(tmp_path):
 
 
 def test_list_model_dirs_sees_the_tiny_models(models_root):
+    expected = {
+        "detector": ["tiny-random-detr", "tiny-random-owlv2"],
+        "clip": ["tiny-random-clip"],
+        "inpaint": ["tiny-random-sd-inpaint"],
+    }
     for key, kind in KIND_OF.items():
-        found = list_model_dirs(default_search_dirs(kind, models_root), kind)
-        assert found == [
-            {
-                "detector": "tiny-random-detr",
-                "clip": "tiny-random-clip",
-                "inpaint": "tiny-random-sd-inpaint",
-            }[key]
-        ]
+        assert list_model_dirs(default_search_dirs(kind, models_root), kind) == expected[key]
 
 
 def test_default_search_dirs(tmp_path):

@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
 from pinpoint.errors import PinpointError
 from pinpoint.loading import load_clip
-from pinpoint.match import format_scores, match_text, score_candidates
+from pinpoint.loading.models import ClipMatcher
+from pinpoint.match import crop_regions, format_scores, match_text, score_candidates
 from pinpoint.regions import ImageRegions, Region, RegionBatch
 
 COLOURS = {"red": (1.0, 0.0, 0.0), "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0)}
@@ -30,27 +32,31 @@ def squares_image(order: list[str], size: int = 96) -> tuple[torch.Tensor, tuple
     return image, tuple(regions)
 
 
-@pytest.fixture
-def clip_pointing_at_green(tiny_models):
-    """A tiny CLIP whose text tower maps the query exactly onto a solid green image's embedding.
+def point_text_at(clip: ClipMatcher, picture: np.ndarray, text: str) -> ClipMatcher:
+    """A copy of ``clip`` whose text tower maps ``text`` exactly onto ``picture``'s embedding.
 
     The image tower is untouched (random); only the text projection is set, by a rank-1 matrix,
-    so that text_projection(pooled("the green one")) == image embedding of a green picture.
+    so that text_projection(pooled(text)) == image embedding of ``picture`` (``[h, w, 3]`` uint8).
     """
-    clip = load_clip(tiny_models["clip"])
     clip = dataclasses.replace(clip, model=copy.deepcopy(clip.model))
     model = clip.model
-    green = torch.zeros(32, 32, 3, dtype=torch.uint8)
-    green[..., 1] = 255
     with torch.no_grad():
-        pixels = clip.processor.image_processor(images=[green.numpy()], return_tensors="pt")[
+        pixels = clip.processor.image_processor(images=[picture], return_tensors="pt")[
             "pixel_values"
         ]
         target = model.visual_projection(model.vision_model(pixel_values=pixels).pooler_output)[0]
-        tokens = clip.processor.tokenizer(["the green one"], return_tensors="pt")
+        tokens = clip.processor.tokenizer([text], return_tensors="pt")
         pooled = model.text_model(**tokens).pooler_output[0]
         model.text_projection.weight.copy_(torch.outer(target, pooled) / pooled.dot(pooled))
     return clip
+
+
+@pytest.fixture
+def clip_pointing_at_green(tiny_models):
+    """A tiny CLIP whose text tower maps "the green one" onto a solid green image's embedding."""
+    green = np.zeros((32, 32, 3), dtype=np.uint8)
+    green[..., 1] = 255
+    return point_text_at(load_clip(tiny_models["clip"]), green, "the green one")
 
 
 def test_matcher_picks_the_region_whose_embedding_matches(clip_pointing_at_green):
@@ -158,3 +164,109 @@ def test_score_candidates_math():
     assert scored[0].probability == pytest.approx(probability_a)
     assert scored[0].score == pytest.approx(0.5 * probability_a + 0.5 * 0.2)
     assert scored[1].score == pytest.approx(0.5 * (1 - probability_a) + 0.5 * 0.9)
+
+
+# Masked crops ---------------------------------------------------------------------------------
+
+
+def test_masked_crops_keep_the_mask_and_paint_the_rest_neutral():
+    torch.manual_seed(0)
+    image = torch.rand(40, 50, 3)
+    mask = torch.zeros(40, 50)
+    mask[10:30, 12:20] = 1
+    mask[14:18, 25:33] = 1  # two blobs: the box (12, 10, 33, 30) holds pixels of neither
+    box_area = torch.zeros(40, 50)
+    box_area[5:12, 5:15] = 1
+    found = ImageRegions(
+        50,
+        40,
+        (
+            Region((12.0, 10.0, 33.0, 30.0), "segment", 0.5, "test", mask=mask),
+            Region((5.0, 5.0, 15.0, 12.0), "box only", 0.5, "test"),
+        ),
+    )
+    neutral = (0.2, 0.4, 0.6)
+    fill = np.array([51, 102, 153], dtype=np.uint8)  # round(255 * neutral)
+    pixels = (image * 255).round().to(torch.uint8).numpy()
+    boxes = crop_regions(image, found, 0.25)
+    masked = crop_regions(image, found, 0.25, crop="masked", neutral=neutral)
+    # each box grown by 0.25 of its larger side (5.25 and 2.5 px), out to whole pixels
+    windows = [(6, 4, 39, 36), (2, 2, 18, 15)]
+    for (x0, y0, x1, y1), inside, box_crop, masked_crop in zip(
+        windows, (mask, box_area), boxes, masked, strict=True
+    ):
+        inside = inside[y0:y1, x0:x1].bool().numpy()
+        assert inside.any() and (~inside).any()
+        assert np.array_equal(box_crop, pixels[y0:y1, x0:x1])
+        assert masked_crop.shape == box_crop.shape and masked_crop.dtype == np.uint8
+        assert np.array_equal(masked_crop[inside], box_crop[inside])
+        assert (masked_crop[~inside] == fill).all()
+
+
+def test_masked_mode_shows_clip_the_segment_alone(tiny_models):
+    image = torch.full((96, 96, 3), 0.5)
+    image[4:28, 4:28] = torch.tensor(COLOURS["green"])
+    image[4:28, 36:60] = torch.tensor(COLOURS["red"])
+    mask = torch.zeros(96, 96)
+    mask[4:28, 4:28] = 1
+    segment = Region((4.0, 4.0, 60.0, 28.0), "segment", 0.5, "test", mask=mask)
+    red = Region((36.0, 4.0, 60.0, 28.0), "red", 0.5, "test")
+    batch = RegionBatch((ImageRegions(96, 96, (segment, red)),))
+    clip = load_clip(tiny_models["clip"])
+    mean = np.array(clip.processor.image_processor.image_mean)
+    alone = np.empty((24, 56, 3), dtype=np.uint8)
+    alone[:] = np.round(mean * 255).astype(np.uint8)  # CLIP's neutral colour
+    alone[:, :24] = (0, 255, 0)
+    clip = point_text_at(clip, alone, "the green segment")
+
+    def similarity(crop: str) -> float:
+        result = match_text(
+            clip, image[None], batch, "the green segment", context_pad=0.0, crop=crop
+        )
+        if crop == "masked":
+            assert [region.label for region in result.chosen[0].regions] == ["segment"]
+        (found,) = [r for r in result.scored[0].regions if r.label == "segment"]
+        return found.similarity
+
+    assert similarity("masked") == pytest.approx(1.0, abs=1e-4)
+    assert similarity("box") < 1.0 - 1e-3  # the box also holds the red square
+
+
+def test_unknown_crop_mode_is_refused_up_front(tiny_models):
+    clip = load_clip(tiny_models["clip"])
+    image, regions = squares_image(["red", "green", "blue"])
+    batch = RegionBatch((ImageRegions(96, 96, regions),))
+    expected = "Match: crop is 'tight'. Fix: pick one of 'box', 'masked'."
+    with pytest.raises(PinpointError) as refused:
+        match_text(clip, image[None], batch, "", crop="tight")
+    assert str(refused.value) == expected
+    with pytest.raises(PinpointError) as refused:
+        crop_regions(image, batch[0], 0.0, crop="tight")
+    assert str(refused.value) == expected
+
+
+def test_pick_chooses_among_the_candidates_passing_min_probability(clip_pointing_at_green):
+    image, regions = squares_image(["green", "red", "blue"])
+    batch = RegionBatch((ImageRegions(96, 96, regions),))
+
+    def chosen(pick: str, min_probability: float, top_k: int = 1) -> list[str]:
+        result = match_text(
+            clip_pointing_at_green,
+            image[None],
+            batch,
+            "the green one",
+            context_pad=0.0,
+            top_k=top_k,
+            min_probability=min_probability,
+            pick=pick,
+        )
+        return [region.label for region in result.chosen[0].regions]
+
+    assert chosen("rightmost", 0.0) == ["blue"]  # every candidate competes
+    assert chosen("all matches", 0.0) == chosen("best", 0.0, top_k=3)
+    scored = match_text(clip_pointing_at_green, image[None], batch, "the green one", 0.0)
+    second = scored.scored[0].regions[1].probability
+    assert len(chosen("all matches", second)) == 2  # the best two pass the threshold
+    assert chosen("rightmost", scored.scored[0].regions[0].probability) == ["green"]
+    with pytest.raises(PinpointError, match=r"^Match: pick is 'left'\. Fix: pick one of"):
+        chosen("left", 0.0)

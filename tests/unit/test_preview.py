@@ -72,3 +72,15 @@ def test_region_masks_are_tinted_and_overlay_keeps_range():
     tinted = overlay_mask(image, mask[None])
     assert tinted.min() >= 0 and tinted.max() <= 1
     assert torch.equal(tinted[0, 35, 50], image[0, 35, 50])
+
+
+def test_neighbouring_segments_get_different_tints():
+    left, right = torch.zeros(40, 60), torch.zeros(40, 60)
+    left[:, :30], right[:, 30:] = 1, 1
+    regions = tuple(
+        Region((x0, 0.0, x0 + 30.0, 40.0), "seg", 0.5, "t", mask=mask)
+        for x0, mask in ((0.0, left), (30.0, right))
+    )
+    image = torch.full((1, 40, 60, 3), 0.5)
+    preview = draw_regions(image, RegionBatch((ImageRegions(60, 40, regions),)))
+    assert (preview[0, 35, 10] - preview[0, 35, 50]).abs().max() > 0.2

@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 import pinpoint.tiny as tiny
 from pinpoint.errors import PinpointError
-from pinpoint.loading import CLIP, DETECTOR, INPAINT, default_search_dirs, list_model_dirs
+from pinpoint.loading.folders import default_search_dirs, list_installed
 
 
 def test_docstring_says_the_weights_are_random_and_outputs_noise():
@@ -20,16 +20,15 @@ def test_docstring_says_the_weights_are_random_and_outputs_noise():
 
 def test_models_sit_where_a_comfyui_user_keeps_real_ones(tiny_models, models_root):
     assert tiny_models == {
-        "detector": models_root / "pinpoint_detectors" / "tiny-random-detr",
-        "clip": models_root / "pinpoint_clip" / "tiny-random-clip",
-        "inpaint": models_root / "pinpoint_inpaint" / "tiny-random-sd-inpaint",
+        key: models_root / kind.folder / name for key, (kind, name, _) in tiny.TINY_MODELS.items()
     }
-    for key, kind in (("detector", DETECTOR), ("clip", CLIP), ("inpaint", INPAINT)):
-        assert list_model_dirs(default_search_dirs(kind, models_root), kind) == [
-            tiny.TINY_DIRS[key]
-        ]
-        stamp = json.loads((tiny_models[key] / tiny.STAMP).read_text())
-        assert stamp["version"] == tiny.BUILDER_VERSION and "noise" in stamp["note"]
+    assert tiny_models["detector"] == models_root / "pinpoint_detectors" / "tiny-random-detr"
+    assert tiny_models["sam"] == models_root / "sams" / "tiny-random-sam.pth"
+    for key, (kind, name, _) in tiny.TINY_MODELS.items():
+        assert name in list_installed(default_search_dirs(kind, models_root), kind), key
+        if key != "sam":  # a single file; its stamp is a sidecar (test_sam.py)
+            stamp = json.loads((tiny_models[key] / tiny.STAMP).read_text())
+            assert stamp["version"] == tiny.BUILDER_VERSION and "noise" in stamp["note"]
     assert {p.name for p in tiny_models["clip"].iterdir()} >= {
         "config.json",
         "model.safetensors",

@@ -1,0 +1,91 @@
+"""Select Regions: keep the best, all, or the leftmost/largest/... regions, with no model."""
+
+from __future__ import annotations
+
+import comfy.model_management as mm
+import torch
+from comfy_api.latest import io, ui
+
+from ..pinpoint.errors import reported_as
+from ..pinpoint.images import check_image
+from ..pinpoint.masks import regions_to_mask
+from ..pinpoint.preview import draw_regions
+from ..pinpoint.regions import IF_NOTHING_FOUND_CHOICES, RegionBatch
+from ..pinpoint.select import BEST, PICK_CHOICES, PICK_TOOLTIP, choose_regions
+from . import sockets
+from ._common import description
+
+TITLE = "Select Regions (Pinpoint)"
+
+
+class PinpointSelectRegions(io.ComfyNode):
+    """Keeps some of the regions by score, position or size (e.g. the leftmost detected car, every
+    segment above a confidence); runs no model, so changing the pick re-runs nothing upstream."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PinpointSelectRegions",
+            display_name=TITLE,
+            category="pinpoint/match",
+            description=description(cls),
+            inputs=[
+                io.Image.Input("image", tooltip="The IMAGE the regions were found on."),
+                sockets.Regions.Input(
+                    "regions", tooltip="Regions from any Pinpoint detect, segment or match node."
+                ),
+                io.Combo.Input("pick", options=PICK_CHOICES, default=BEST, tooltip=PICK_TOOLTIP),
+                io.Int.Input(
+                    "top_k",
+                    default=1,
+                    min=1,
+                    max=64,
+                    step=1,
+                    tooltip="How many regions to keep per image (ignored by 'all matches').",
+                ),
+                io.Float.Input(
+                    "min_score",
+                    default=0.0,
+                    min=0.0,
+                    max=1.0,
+                    step=0.01,
+                    tooltip="Drop regions scoring lower: the detector's confidence, or the match "
+                    "score after 'Match Text to Regions'.",
+                ),
+                io.Combo.Input(
+                    "if_nothing_found",
+                    options=IF_NOTHING_FOUND_CHOICES,
+                    default="error",
+                    tooltip="error: stop with a message; empty mask: edit nothing in that image; "
+                    "whole image: use the whole image.",
+                ),
+            ],
+            outputs=[
+                sockets.Regions.Output(display_name="regions", tooltip="The kept region(s)."),
+                io.Mask.Output(
+                    display_name="mask", tooltip="The kept regions' masks or boxes, [B,H,W]."
+                ),
+                io.Image.Output(
+                    display_name="preview", tooltip="Every region; the kept ones in green."
+                ),
+            ],
+        )
+
+    @classmethod
+    def execute(
+        cls,
+        image: torch.Tensor,
+        regions: RegionBatch,
+        pick: str,
+        top_k: int,
+        min_score: float,
+        if_nothing_found: str,
+    ) -> io.NodeOutput:
+        with reported_as(TITLE):
+            check_image(image, TITLE)
+            regions.check_matches(image, TITLE, "the node that made the regions")
+            chosen = choose_regions(regions, pick, top_k, min_score, if_nothing_found, TITLE)
+        device = mm.intermediate_device()
+        mask = regions_to_mask(chosen).to(device)
+        preview = draw_regions(image, regions, chosen).to(device)
+        return io.NodeOutput(chosen, mask, preview, ui=ui.PreviewImage(preview, cls=cls))

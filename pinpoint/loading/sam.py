@@ -1,0 +1,305 @@
+"""Load an original Segment Anything (SAM v1) checkpoint file: vit_b, vit_l, vit_h or custom.
+
+The file is read without unpickling code (safetensors, or ``torch.load(weights_only=True)``),
+the encoder's size is read off the state dict's shapes, and the model is built with
+segment_anything's own builder before the weights are loaded strictly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import PinpointError
+from .cache import ModelKey, cached
+from .folders import SAM
+from .models import SamModel
+
+PATCH_WEIGHT = "image_encoder.patch_embed.proj.weight"
+WINDOW_SIZE = 14
+"""Side of the windows of SAM's windowed-attention blocks, in patches."""
+GRID_SIZE = 64
+"""Side of SAM's patch grid: 1024-pixel input / 16-pixel patches; global blocks span it all."""
+_BLOCK = re.compile(r"image_encoder\.blocks\.(\d+)\.")
+_PREFIXES = ("module.", "model.")
+
+
+@dataclass(frozen=True)
+class SamArchitecture:
+    """The image-encoder hyper-parameters of ``segment_anything.build_sam._build_sam``.
+
+    Attributes:
+        embed_dim: width of the ViT (768 for vit_b).
+        depth: number of transformer blocks.
+        num_heads: attention heads per block.
+        global_attn_indexes: the blocks with global attention; the others use 14x14 windows.
+    """
+
+    embed_dim: int
+    depth: int
+    num_heads: int
+    global_attn_indexes: tuple[int, ...]
+
+    @property
+    def variant(self) -> str:
+        """``"vit_b"``, ``"vit_l"``, ``"vit_h"``, or ``"custom (dim 32, depth 2)"``."""
+        for name, standard in STANDARD.items():
+            if self == standard:
+                return name
+        return f"custom (dim {self.embed_dim}, depth {self.depth})"
+
+
+STANDARD = {
+    "vit_b": SamArchitecture(768, 12, 12, (2, 5, 8, 11)),
+    "vit_l": SamArchitecture(1024, 24, 16, (5, 11, 17, 23)),
+    "vit_h": SamArchitecture(1280, 32, 16, (7, 15, 23, 31)),
+}
+"""The three encoders of the official checkpoints (segment_anything/build_sam.py)."""
+
+
+def _file_fix(path: Path) -> str:
+    return f"use {SAM.expected_files}; " + SAM.download_hint(path.parent / SAM.example_dir)
+
+
+def _not_a_sam_fix(path: Path) -> str:
+    return (
+        "Pinpoint loads the original Segment Anything checkpoints (SAM-HQ, MobileSAM and SAM 2 "
+        "files are different models); " + _file_fix(path)
+    )
+
+
+def detect_architecture(
+    state_dict: Mapping[str, Any], path: Path, where: str = "Load SAM"
+) -> SamArchitecture:
+    """Read the encoder's hyper-parameters off a SAM state dict's tensor shapes.
+
+    ``state_dict`` must have passed :func:`check_sam_state_dict`. Only ``.shape`` is used, so
+    meta or empty tensors work: width from
+    ``image_encoder.patch_embed.proj.weight`` ``[dim, 3, 16, 16]``, depth from the block count,
+    head width from ``blocks.<i>.attn.rel_pos_h`` ``[2 * size - 1, dim / heads]``, and global
+    blocks from that length (``2 * 64 - 1``; windowed blocks have ``2 * 14 - 1``).
+
+    Raises:
+        PinpointError: a block has no relative position table, or one of an unknown size.
+    """
+    embed_dim = int(state_dict[PATCH_WEIGHT].shape[0])
+    depth = 1 + max((int(m.group(1)) for m in map(_BLOCK.match, state_dict) if m), default=-1)
+    head_dims, global_blocks = set(), []
+    for index in range(depth):
+        table = state_dict.get(f"image_encoder.blocks.{index}.attn.rel_pos_h")
+        if table is None or table.ndim != 2:
+            raise PinpointError(
+                where,
+                f"'{path.name}' has no relative position table for encoder block {index} "
+                f"(image_encoder.blocks.{index}.attn.rel_pos_h), so it is not a SAM v1 encoder",
+                _not_a_sam_fix(path),
+            )
+        length, head_dim = int(table.shape[0]), int(table.shape[1])
+        if length not in (2 * GRID_SIZE - 1, 2 * WINDOW_SIZE - 1):
+            raise PinpointError(
+                where,
+                f"'{path.name}' encoder block {index} has a {length}-long position table; SAM "
+                f"uses {2 * GRID_SIZE - 1} (global) or {2 * WINDOW_SIZE - 1} (windowed)",
+                _not_a_sam_fix(path),
+            )
+        head_dims.add(head_dim)
+        if length == 2 * GRID_SIZE - 1:
+            global_blocks.append(index)
+    if depth == 0 or len(head_dims) != 1 or embed_dim % min(head_dims):
+        raise PinpointError(
+            where,
+            f"'{path.name}' has an image encoder of width {embed_dim} with {depth} blocks and "
+            f"head widths {sorted(head_dims)}, which no SAM encoder has",
+            _not_a_sam_fix(path),
+        )
+    return SamArchitecture(embed_dim, depth, embed_dim // head_dims.pop(), tuple(global_blocks))
+
+
+def _unwrap(loaded: Any, path: Path, where: str) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint as a flat state dict without ``module.``/``model.`` prefixes."""
+    if isinstance(loaded, Mapping) and not any(str(k).startswith("image_encoder.") for k in loaded):
+        for key in ("model", "state_dict"):
+            if isinstance(loaded.get(key), Mapping):
+                loaded = loaded[key]
+                break
+    if not isinstance(loaded, Mapping):
+        raise PinpointError(
+            where,
+            f"'{path.name}' holds a {type(loaded).__name__}, not a state dict of tensors",
+            _file_fix(path),
+        )
+    state = {str(k): v for k, v in loaded.items() if isinstance(v, torch.Tensor)}
+    for prefix in _PREFIXES:
+        if state and all(key.startswith(prefix) for key in state):
+            state = {key[len(prefix) :]: value for key, value in state.items()}
+    return state
+
+
+def _describe_keys(state: Mapping[str, Any], limit: int = 6) -> str:
+    """'found 12 keys: a, b, c, ...' (or 'found no tensors') for error messages."""
+    if not state:
+        return "found no tensors"
+    names = sorted(state)
+    more = ", ..." if len(names) > limit else ""
+    return f"found {len(names)} keys: {', '.join(names[:limit])}{more}"
+
+
+def check_sam_state_dict(state: Mapping[str, Any], path: Path, where: str) -> None:
+    """Raise unless ``state`` has the three parts of an original SAM checkpoint.
+
+    A transformers ``SamModel`` (facebook/sam-vit-base, ``vision_encoder.*`` keys) and other
+    files get a message saying which file is needed instead.
+    """
+    if any(key.startswith("vision_encoder.") for key in state):
+        raise PinpointError(
+            where,
+            f"'{path.name}' holds the Hugging Face transformers SAM layout (vision_encoder.* "
+            "keys, as in facebook/sam-vit-base), but Pinpoint needs the original Segment "
+            "Anything checkpoint",
+            _file_fix(path),
+        )
+    parts = ("image_encoder.", "prompt_encoder.", "mask_decoder.")
+    missing = [part[:-1] for part in parts if not any(key.startswith(part) for key in state)]
+    if missing or PATCH_WEIGHT not in state:
+        lacking = ", ".join(missing) if missing else PATCH_WEIGHT
+        raise PinpointError(
+            where,
+            f"'{path.name}' is not a Segment Anything checkpoint (no {lacking}; "
+            f"{_describe_keys(state)})",
+            _not_a_sam_fix(path),
+        )
+
+
+def read_checkpoint(path: Path, where: str) -> dict[str, torch.Tensor]:
+    """The tensors of ``path`` on the CPU, read without running any code from the file.
+
+    ``.safetensors`` files go through ``safetensors.torch.load_file``; anything else through
+    ``torch.load(..., weights_only=True)``, which refuses pickled Python objects.
+
+    Raises:
+        PinpointError: the file is damaged, or holds Python objects (never unpickled here).
+    """
+    try:
+        if path.suffix.lower() == ".safetensors":
+            from safetensors.torch import load_file
+
+            loaded: Any = load_file(str(path), device="cpu")
+        else:
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # every reader reports damage with its own exception types
+        text = " ".join(str(err).split())
+        blocked = re.search(r"GLOBAL (\S+)", text)  # what weights_only refused to import
+        if blocked:
+            raise PinpointError(
+                where,
+                f"'{path.name}' holds pickled Python objects ({blocked.group(1)}), not just "
+                "tensors; Pinpoint never unpickles code from model files",
+                _file_fix(path),
+            ) from err
+        raise PinpointError(
+            where,
+            f"'{path.name}' could not be read ({text[:300] or type(err).__name__}); the file "
+            f"may be damaged or incomplete ({path})",
+            "download it again; " + SAM.download_hint(path.parent / SAM.example_dir),
+        ) from err
+    return _unwrap(loaded, path, where)
+
+
+def check_sam_file(path: Path, where: str) -> Path:
+    """``path`` as a resolved existing file; a PinpointError for a missing path or a folder.
+
+    A folder in the transformers layout (config.json with ``model_type: sam``) is named as such.
+    """
+    path = Path(path).expanduser().resolve()
+    if path.is_dir():
+        config = path / "config.json"
+        try:
+            is_hf_sam = json.loads(config.read_text(encoding="utf-8")).get("model_type") == "sam"
+        except (OSError, ValueError, AttributeError):
+            is_hf_sam = False
+        layout = (
+            "a Hugging Face transformers SAM folder (facebook/sam-vit-base layout)"
+            if is_hf_sam
+            else "a folder"
+        )
+        raise PinpointError(
+            where,
+            f"'{path.name}' is {layout}, but Pinpoint loads the original Segment Anything "
+            f"checkpoint, a single .pth file ({path})",
+            _file_fix(path),
+        )
+    if not path.is_file():
+        raise PinpointError(
+            where,
+            f"{SAM.title} {str(path)!r} does not exist",
+            SAM.download_hint(path.parent / SAM.example_dir),
+        )
+    return path
+
+
+def _file_key(path: Path, device: torch.device | str, dtype: torch.dtype) -> ModelKey:
+    stat = path.stat()
+    files = ((path.name, stat.st_mtime_ns, stat.st_size),)
+    return ModelKey(SAM.key, path, files, str(torch.device(device)), str(dtype))
+
+
+def load_sam(
+    path: Path,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    where: str = "Load SAM",
+) -> SamModel:
+    """Load an original Segment Anything checkpoint (``sam_vit_b_01ec64.pth`` ...).
+
+    Arguments:
+        path: the checkpoint file (``.pth`` state dict or ``.safetensors``); a ``model.`` or
+            ``module.`` key prefix and a ``{"model": state_dict}`` wrapper are accepted.
+        device: where the weights go.
+        dtype: the weights' floating dtype.
+        where: the node title / stage used in error messages.
+
+    Returns:
+        a :class:`SamModel` in eval mode with gradients off, whose ``variant`` is ``vit_b``,
+        ``vit_l``, ``vit_h`` or ``custom (dim D, depth N)``; shared with earlier calls for the
+        same unchanged file, device and dtype while that object is alive.
+
+    Raises:
+        PinpointError: the file is missing, a folder, damaged, holds pickled objects, or is not
+        a SAM v1 checkpoint.
+    """
+    path = check_sam_file(path, where)
+    return cached(_file_key(path, device, dtype), lambda: _load(path, device, dtype, where))
+
+
+def _load(path: Path, device: torch.device | str, dtype: torch.dtype, where: str) -> SamModel:
+    from segment_anything.build_sam import _build_sam
+
+    state = read_checkpoint(path, where)
+    check_sam_state_dict(state, path, where)
+    arch = detect_architecture(state, path, where)
+    model = _build_sam(
+        encoder_embed_dim=arch.embed_dim,
+        encoder_depth=arch.depth,
+        encoder_num_heads=arch.num_heads,
+        encoder_global_attn_indexes=list(arch.global_attn_indexes),
+        checkpoint=None,
+    )
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as err:
+        text = " ".join(str(err).split())[:400]
+        raise PinpointError(
+            where,
+            f"'{path.name}' looks like SAM {arch.variant} but its weights do not fit that "
+            f"model ({text})",
+            _not_a_sam_fix(path),
+        ) from err
+    model.eval().requires_grad_(False)
+    model.to(device=torch.device(device), dtype=dtype)
+    return SamModel(model=model, name=path.name, path=path, variant=arch.variant)

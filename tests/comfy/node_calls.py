@@ -1,0 +1,48 @@
+"""Calling Pinpoint nodes the way ComfyUI's executor does, for the in-process node tests.
+
+Importing this module skips the importing test module unless COMFYUI_DIR is set.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import pytest
+
+if not os.environ.get("COMFYUI_DIR"):
+    pytest.skip(
+        "COMFYUI_DIR is not set: these tests import ComfyUI (>= 0.3.64) in-process",
+        allow_module_level=True,
+    )
+
+
+def pack_module(comfy, name: str):
+    """A module of the pack as ComfyUI imported it, e.g. ``pack_module(comfy, "nodes.match")``."""
+    return importlib.import_module(f"{comfy.pack.__name__}.{name}")
+
+
+def run(cls, **inputs):
+    """Call a node class as ComfyUI's executor does and return its ``NodeOutput``."""
+    cls.GET_SCHEMA()
+    return cls.EXECUTE_NORMALIZED(**inputs)
+
+
+def error_of(cls, **inputs) -> str:
+    """The message of the exception a node raises for ``inputs``."""
+    with pytest.raises(Exception) as caught:
+        run(cls, **inputs)
+    return str(caught.value)
+
+
+def assert_house_error(message: str, title: str, *fragments: str) -> None:
+    """``message`` is ``"<title>: <problem>. Fix: <remedy>."`` and holds every fragment."""
+    assert message.startswith(f"{title}: "), message
+    assert ". Fix: " in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def ui_dict(output) -> dict:
+    """A ``NodeOutput``'s ui payload as the dict ComfyUI sends to the frontend."""
+    return output.ui if isinstance(output.ui, dict) else output.ui.as_dict()

@@ -1,0 +1,193 @@
+"""Load SAM and Refine with SAM in-process: ComfyUI imported on CPU, the tiny random SAM in a
+registered ``sams`` folder, each node's ``execute`` called the way ComfyUI's executor does."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+from node_calls import assert_house_error, pack_module, ui_dict
+
+from pinpoint.tiny.sam import TINY_SAM_FILE, build_tiny_sam  # noqa: E402
+
+LOAD = "Load SAM (Pinpoint)"
+REFINE = "Refine with SAM (Pinpoint)"
+URL = "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth"
+
+
+def node(comfy, node_id: str):
+    return comfy.node(node_id)
+
+
+def run(comfy, node_id: str, **inputs):
+    cls = node(comfy, node_id)
+    cls.GET_SCHEMA()
+    return cls.EXECUTE_NORMALIZED(**inputs)
+
+
+def error_of(comfy, node_id: str, **inputs) -> str:
+    with pytest.raises(Exception) as caught:
+        run(comfy, node_id, **inputs)
+    return str(caught.value)
+
+
+@pytest.fixture(scope="module")
+def sams(comfy, tmp_path_factory):
+    """A ``sams`` folder with the tiny SAM and a file of another type, registered with ComfyUI."""
+    folder = tmp_path_factory.mktemp("comfy-sams") / "sams"
+    build_tiny_sam(folder / TINY_SAM_FILE)
+    (folder / "readme.txt").write_text("not a model")
+    comfy.folder_paths.add_model_folder_path("sams", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def sam(comfy, sams):
+    return run(comfy, "PinpointLoadSAM", model_name=TINY_SAM_FILE, precision="auto")[0]
+
+
+def regions_for(comfy, image: torch.Tensor, boxes):
+    regions = pack_module(comfy, "pinpoint.regions")
+    height, width = int(image.shape[1]), int(image.shape[2])
+    found = regions.ImageRegions(
+        width, height, tuple(regions.Region(box, "dog", 0.9, "t") for box in boxes)
+    )
+    return regions.RegionBatch((found,) * int(image.shape[0]))
+
+
+def refine_inputs(sam, image, regions, **overrides) -> dict:
+    return dict(sam=sam, image=image, regions=regions, multimask=True, points="") | overrides
+
+
+def test_points_input_shows_its_syntax(comfy, sams):
+    points = node(comfy, "PinpointRefineSAM").GET_SCHEMA().inputs[-1]
+    assert points.default == "" and points.placeholder == "x,y; x,y,0"
+
+
+def test_sams_folder_is_registered_and_listed(comfy, sams):
+    fp = comfy.folder_paths
+    paths, _ = fp.folder_names_and_paths["sams"]
+    assert os.path.join(fp.models_dir, "sams") in paths and str(sams) in paths
+    options = node(comfy, "PinpointLoadSAM").GET_SCHEMA().inputs[0].options
+    assert options == [TINY_SAM_FILE]
+
+
+def test_a_sams_folder_the_pack_creates_lists_checkpoints_only(comfy, monkeypatch):
+    fp = comfy.folder_paths
+    monkeypatch.delitem(fp.folder_names_and_paths, "sams")
+    comfy.pack._register_model_folders()
+    paths, extensions = fp.folder_names_and_paths["sams"]
+    assert paths == [os.path.join(fp.models_dir, "sams")]
+    assert extensions == {".pth", ".safetensors"}
+
+
+def test_a_sams_folder_of_another_pack_keeps_its_paths_and_extensions(comfy, monkeypatch):
+    fp = comfy.folder_paths
+    theirs = (["/elsewhere/sams"], fp.supported_pt_extensions)
+    monkeypatch.setitem(fp.folder_names_and_paths, "sams", theirs)
+    comfy.pack._register_model_folders()
+    paths, extensions = fp.folder_names_and_paths["sams"]
+    assert paths == ["/elsewhere/sams", os.path.join(fp.models_dir, "sams")]
+    assert extensions is fp.supported_pt_extensions
+
+
+def test_load_sam_gives_a_managed_model(comfy, sam, sams):
+    assert sam.variant == "custom (dim 32, depth 2)" and sam.name == TINY_SAM_FILE
+    wrapper = pack_module(comfy, "nodes.managed").managed(sam)
+    wrapper.acquire(0)
+    module_device = pack_module(comfy, "pinpoint.loading.models").module_device
+    assert module_device(sam.model) == comfy.mm.get_torch_device()
+
+
+def test_refine_outputs_masks_union_and_preview(comfy, sam, monkeypatch):
+    calls = []
+    monkeypatch.setattr(
+        comfy.utils, "PROGRESS_BAR_HOOK", lambda v, t, p, node_id=None: calls.append((v, t))
+    )
+    torch.manual_seed(0)
+    image = torch.rand(2, 40, 56, 3)
+    boxes = [(4.0, 4.0, 30.0, 30.0), (20.0, 10.0, 50.0, 38.0)]
+    out = run(
+        comfy, "PinpointRefineSAM", **refine_inputs(sam, image, regions_for(comfy, image, boxes))
+    )
+    refined, mask, preview = out.result
+    intermediate = comfy.mm.intermediate_device()
+    assert refined.batch_size == 2
+    for found in refined:
+        assert len(found.regions) == 2
+        for region in found.regions:
+            assert region.mask.shape == (40, 56) and region.mask.device == torch.device("cpu")
+            assert isinstance(region.mask_iou, float)
+    assert tuple(mask.shape) == (2, 40, 56) and mask.dtype == torch.float32
+    assert mask.device == intermediate
+    for index, found in enumerate(refined):
+        union = torch.maximum(found.regions[0].mask, found.regions[1].mask)
+        assert torch.equal(mask[index].cpu(), union)
+    assert tuple(preview.shape) == (2, 40, 56, 3) and preview.dtype == torch.float32
+    assert preview.device == intermediate
+    assert 0.0 <= float(preview.min()) and float(preview.max()) <= 1.0
+    assert len(ui_dict(out)["images"]) == 2
+    assert calls[-1] == (2, 2)
+
+
+def test_points_reach_the_core_and_cancel_stops_refining(comfy, sam, monkeypatch):
+    image = torch.rand(2, 40, 56, 3)
+    empty = regions_for(comfy, image, [])
+    out = run(comfy, "PinpointRefineSAM", **refine_inputs(sam, image, empty, points="10,12; 3,3,0"))
+    assert [[region.label for region in found.regions] for found in out.result[0]] == [
+        ["points"],
+        ["points"],
+    ]
+
+    def press_cancel(value, total, preview, node_id=None):
+        comfy.mm.interrupt_current_processing(True)
+
+    monkeypatch.setattr(comfy.utils, "PROGRESS_BAR_HOOK", press_cancel)
+    try:
+        with pytest.raises(comfy.mm.InterruptProcessingException):
+            run(comfy, "PinpointRefineSAM", **refine_inputs(sam, image, empty, points="10,12"))
+    finally:
+        comfy.mm.interrupt_current_processing(False)
+
+
+def test_refine_errors_come_before_the_model_moves(comfy, sam, monkeypatch):
+    acquired = []
+    managed_type = pack_module(comfy, "nodes.managed").ManagedModel
+    monkeypatch.setattr(managed_type, "acquire", lambda self, n=0: acquired.append(n))
+    image = torch.rand(1, 40, 56, 3)
+    regions = regions_for(comfy, image, [(4.0, 4.0, 30.0, 30.0)])
+    cases = [
+        (dict(points="10"), "item 1 of points, '10', is not 'x,y'", "e.g. '120,80; 40,60,0'"),
+        (dict(points="56,3"), "point (56, 3) lies outside the 56x40 image", "0 <= x < 56"),
+        (dict(image=torch.rand(2, 40, 56, 3)), "regions cover 1", "same IMAGE"),
+        (dict(image=torch.rand(1, 40, 56, 4)), "RGB", "convert it to RGB"),
+    ]
+    for overrides, *fragments in cases:
+        inputs = refine_inputs(sam, image, regions) | overrides
+        message = error_of(comfy, "PinpointRefineSAM", **inputs)
+        assert_house_error(message, REFINE, *fragments)
+    assert acquired == []
+
+
+def test_load_sam_errors_and_fingerprint(comfy, sams, tmp_path, monkeypatch):
+    message = error_of(
+        comfy, "PinpointLoadSAM", model_name="sam_vit_b_01ec64.pth", precision="auto"
+    )
+    assert_house_error(message, LOAD, "'sam_vit_b_01ec64.pth' was not found", str(sams), URL)
+    message = error_of(comfy, "PinpointLoadSAM", model_name=TINY_SAM_FILE, precision="fp8")
+    assert_house_error(message, LOAD, "precision", "'fp8'")
+    folder = tmp_path / "sams"
+    folder.mkdir()
+    (folder / "copy.pth").write_bytes((sams / TINY_SAM_FILE).read_bytes())
+    monkeypatch.setitem(comfy.folder_paths.folder_names_and_paths, "sams", ([str(folder)], set()))
+    cls = node(comfy, "PinpointLoadSAM")
+    before = cls.fingerprint_inputs(model_name="copy.pth", precision="auto")
+    assert before == cls.fingerprint_inputs(model_name="copy.pth", precision="auto")
+    stat = (folder / "copy.pth").stat()
+    os.utime(folder / "copy.pth", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert cls.fingerprint_inputs(model_name="copy.pth", precision="auto") != before
+    assert cls.fingerprint_inputs(model_name="gone.pth", precision="auto") == ("gone.pth", "auto")
+    (folder / "broken.pth").write_bytes(b"not a checkpoint")
+    message = error_of(comfy, "PinpointLoadSAM", model_name="broken.pth", precision="auto")
+    assert_house_error(message, LOAD, "could not be read", "download it again")
