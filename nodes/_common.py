@@ -10,10 +10,12 @@ import comfy.model_management as mm
 import comfy.utils
 import folder_paths
 import torch
+from comfy_api.latest import io
 
 from ..pinpoint.errors import PinpointError
 from ..pinpoint.loading.folders import ModelKind
 from ..pinpoint.progress import Progress
+from ..pinpoint.regions import IF_NOTHING_FOUND_CHOICES
 
 log = logging.getLogger("pinpoint")
 
@@ -83,3 +85,14 @@ def show_on_node(text: str) -> None:
 def description(node: type) -> str:
     """A node's docstring as one line, for the schema's ``description`` (the node tooltip)."""
     return " ".join((node.__doc__ or "").split())
+
+
+def if_nothing_found_input(empty: str = "edit nothing in that image") -> io.Combo.Input:
+    """The ``if_nothing_found`` combo every node that can come up empty shares."""
+    return io.Combo.Input(
+        "if_nothing_found",
+        options=IF_NOTHING_FOUND_CHOICES,
+        default="error",
+        tooltip=f"error: stop with a message; empty mask: {empty}; whole image: use the whole "
+        "image as the only region.",
+    )

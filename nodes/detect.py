@@ -23,9 +23,9 @@ from ..pinpoint.images import check_image
 from ..pinpoint.loading.models import Detector
 from ..pinpoint.preview import draw_regions
 from ..pinpoint.progress import Progress
-from ..pinpoint.regions import IF_NOTHING_FOUND_CHOICES, RegionBatch, check_if_nothing_found
+from ..pinpoint.regions import RegionBatch, check_if_nothing_found
 from . import sockets
-from ._common import MB, comfy_progress, description
+from ._common import MB, comfy_progress, description, if_nothing_found_input
 from .managed import managed
 
 TITLE = "Detect Objects (Pinpoint)"
@@ -61,16 +61,6 @@ def _max_detections() -> io.Int.Input:
         max=300,
         step=1,
         tooltip="At most this many candidates per image, most confident first.",
-    )
-
-
-def _if_nothing_found() -> io.Combo.Input:
-    return io.Combo.Input(
-        "if_nothing_found",
-        options=IF_NOTHING_FOUND_CHOICES,
-        default="error",
-        tooltip="error: stop with a message; empty mask: edit nothing in that image; "
-        "whole image: use the whole image as the only candidate.",
     )
 
 
@@ -136,7 +126,7 @@ class PinpointDetect(io.ComfyNode):
                     tooltip="Comma-separated class names to keep (the detector's own names); "
                     "empty keeps every class.",
                 ),
-                _if_nothing_found(),
+                if_nothing_found_input(),
             ],
             outputs=_outputs("Candidate boxes per image, for 'Match Text to Regions'."),
         )
@@ -198,7 +188,7 @@ class PinpointDetectByText(io.ComfyNode):
                     "missed.",
                 ),
                 _max_detections(),
-                _if_nothing_found(),
+                if_nothing_found_input(),
             ],
             outputs=_outputs(
                 "Boxes per image labelled with their query, for 'Match Text to Regions' or a "

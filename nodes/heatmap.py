@@ -22,9 +22,9 @@ from ..pinpoint.heatmap import (
 from ..pinpoint.images import check_image
 from ..pinpoint.loading.models import ClipSeg
 from ..pinpoint.preview import draw_regions, overlay_mask
-from ..pinpoint.regions import IF_NOTHING_FOUND_CHOICES, RegionBatch, check_if_nothing_found
+from ..pinpoint.regions import RegionBatch, check_if_nothing_found
 from . import sockets
-from ._common import MB, check_choice, comfy_progress, description
+from ._common import MB, check_choice, comfy_progress, description, if_nothing_found_input
 from .managed import managed
 
 TITLE = "Text to Heatmap · CLIPSeg (Pinpoint)"
@@ -99,13 +99,7 @@ class PinpointTextHeatmap(io.ComfyNode):
                     step=0.01,
                     tooltip="rescore only: new score = (1 - weight) x score + weight x mean heat.",
                 ),
-                io.Combo.Input(
-                    "if_nothing_found",
-                    options=IF_NOTHING_FOUND_CHOICES,
-                    default="error",
-                    tooltip="error: stop with a message; empty mask: no region for that image; "
-                    "whole image: use the whole image.",
-                ),
+                if_nothing_found_input("no region for that image"),
                 sockets.Regions.Input(
                     "regions",
                     optional=True,

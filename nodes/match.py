@@ -12,10 +12,18 @@ from ..pinpoint.loading.models import ClipMatcher
 from ..pinpoint.masks import regions_to_mask
 from ..pinpoint.match import BOX_CROP, CROP_CHOICES, format_scores, match_text
 from ..pinpoint.preview import draw_regions
-from ..pinpoint.regions import IF_NOTHING_FOUND_CHOICES, RegionBatch, check_if_nothing_found
+from ..pinpoint.regions import RegionBatch, check_if_nothing_found
 from ..pinpoint.select import BEST, PICK_CHOICES, PICK_TOOLTIP, check_pick
 from . import sockets
-from ._common import MB, check_choice, comfy_progress, description, log, show_on_node
+from ._common import (
+    MB,
+    check_choice,
+    comfy_progress,
+    description,
+    if_nothing_found_input,
+    log,
+    show_on_node,
+)
 from .managed import managed
 
 TITLE = "Match Text to Regions (Pinpoint)"
@@ -97,13 +105,7 @@ class PinpointMatchText(io.ComfyNode):
                     tooltip="Drop matches whose CLIP probability (among this image's candidates) "
                     "is lower.",
                 ),
-                io.Combo.Input(
-                    "if_nothing_found",
-                    options=IF_NOTHING_FOUND_CHOICES,
-                    default="error",
-                    tooltip="error: stop with a message; empty mask: edit nothing in that image; "
-                    "whole image: use the whole image.",
-                ),
+                if_nothing_found_input(),
             ],
             outputs=[
                 sockets.Regions.Output(

@@ -11,10 +11,10 @@ from ..pinpoint.errors import reported_as
 from ..pinpoint.images import check_image
 from ..pinpoint.loading.models import Segmenter
 from ..pinpoint.preview import draw_regions
-from ..pinpoint.regions import IF_NOTHING_FOUND_CHOICES, RegionBatch, check_if_nothing_found
+from ..pinpoint.regions import RegionBatch, check_if_nothing_found
 from ..pinpoint.segments import CHUNK, segment_regions
 from . import sockets
-from ._common import MB, comfy_progress, description
+from ._common import MB, comfy_progress, description, if_nothing_found_input
 from .managed import managed
 
 TITLE = "Segment Image (Pinpoint)"
@@ -70,13 +70,7 @@ class PinpointSegment(io.ComfyNode):
                     step=1,
                     tooltip="At most this many regions per image, most confident first.",
                 ),
-                io.Combo.Input(
-                    "if_nothing_found",
-                    options=IF_NOTHING_FOUND_CHOICES,
-                    default="error",
-                    tooltip="error: stop with a message; empty mask: edit nothing in that image; "
-                    "whole image: use the whole image as the only candidate.",
-                ),
+                if_nothing_found_input(),
             ],
             outputs=[
                 sockets.Regions.Output(

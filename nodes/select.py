@@ -10,10 +10,10 @@ from ..pinpoint.errors import reported_as
 from ..pinpoint.images import check_image
 from ..pinpoint.masks import regions_to_mask
 from ..pinpoint.preview import draw_regions
-from ..pinpoint.regions import IF_NOTHING_FOUND_CHOICES, RegionBatch
+from ..pinpoint.regions import RegionBatch
 from ..pinpoint.select import BEST, PICK_CHOICES, PICK_TOOLTIP, choose_regions
 from . import sockets
-from ._common import description
+from ._common import description, if_nothing_found_input
 
 TITLE = "Select Regions (Pinpoint)"
 
@@ -52,13 +52,7 @@ class PinpointSelectRegions(io.ComfyNode):
                     tooltip="Drop regions scoring lower: the detector's confidence, or the match "
                     "score after 'Match Text to Regions'.",
                 ),
-                io.Combo.Input(
-                    "if_nothing_found",
-                    options=IF_NOTHING_FOUND_CHOICES,
-                    default="error",
-                    tooltip="error: stop with a message; empty mask: edit nothing in that image; "
-                    "whole image: use the whole image.",
-                ),
+                if_nothing_found_input(),
             ],
             outputs=[
                 sockets.Regions.Output(display_name="regions", tooltip="The kept region(s)."),

@@ -158,6 +158,23 @@ def require_any(path: Path, names: Sequence[str], what: str, kind: ModelKind, wh
     )
 
 
+def require_tokenizer(path: Path, kind: ModelKind, where: str, wordpiece: bool = False) -> None:
+    """Raise unless ``path`` holds tokenizer files: CLIP's BPE pair (vocab.json + merges.txt) or
+    tokenizer.json, or with ``wordpiece`` also BERT's vocab.txt (Grounding DINO)."""
+    has_bpe = (path / "vocab.json").is_file() and (path / "merges.txt").is_file()
+    has_wordpiece = wordpiece and (path / "vocab.txt").is_file()
+    if has_bpe or has_wordpiece or (path / "tokenizer.json").is_file():
+        return
+    listed = (
+        "vocab.json and merges.txt, " + ("vocab.txt, " if wordpiece else "") + "or tokenizer.json"
+    )
+    raise PinpointError(
+        where,
+        f"'{path.name}' has no tokenizer files ({listed}; {folder_listing(path)}) ({path})",
+        redownload_fix(kind, path),
+    )
+
+
 def load_failed(kind: ModelKind, path: Path, err: BaseException, where: str) -> PinpointError:
     """The error for a folder that passed the checks but that the library failed to load."""
     text = " ".join(str(err).split())[:400] or type(err).__name__

@@ -14,11 +14,11 @@ from .checks import (
     belongs_elsewhere,
     check_model_dir,
     describe_config,
-    folder_listing,
     load_failed,
     read_json,
     redownload_fix,
     require_any,
+    require_tokenizer,
 )
 from .folders import CLIPSEG
 from .models import ClipSeg
@@ -67,14 +67,7 @@ def check_clipseg_dir(path: Path, where: str) -> dict[str, Any]:
         CLIPSEG,
         where,
     )
-    has_bpe = (path / "vocab.json").is_file() and (path / "merges.txt").is_file()
-    if not has_bpe and not (path / "tokenizer.json").is_file():
-        raise PinpointError(
-            where,
-            f"'{path.name}' has no tokenizer files (vocab.json and merges.txt, or tokenizer.json; "
-            f"{folder_listing(path)}) ({path})",
-            redownload_fix(CLIPSEG, path),
-        )
+    require_tokenizer(path, CLIPSEG, where)
     return config
 
 

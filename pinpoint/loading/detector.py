@@ -17,12 +17,12 @@ from .checks import (
     check_model_dir,
     describe_config,
     detection_model_types,
-    folder_listing,
     load_failed,
     open_vocabulary_model_types,
     read_json,
     redownload_fix,
     require_any,
+    require_tokenizer,
 )
 from .folders import DETECTOR
 from .models import Detector
@@ -87,7 +87,7 @@ def check_detector_dir(path: Path, where: str) -> dict[str, Any]:
     processor_files = ["preprocessor_config.json"]
     if open_vocabulary:
         processor_files.append("processor_config.json")
-        _require_tokenizer(path, where)
+        require_tokenizer(path, DETECTOR, where, wordpiece=True)
     require_any(path, processor_files, "image processor config", DETECTOR, where)
     if _uses_timm(config) and importlib.util.find_spec("timm") is None:
         raise PinpointError(
@@ -97,20 +97,6 @@ def check_detector_dir(path: Path, where: str) -> dict[str, Any]:
             "run `pip install timm` in the Python environment that runs Pinpoint, then restart",
         )
     return config
-
-
-def _require_tokenizer(path: Path, where: str) -> None:
-    """An open-vocabulary detector's tokenizer: CLIP BPE files (OWL), vocab.txt (BERT, Grounding
-    DINO) or tokenizer.json."""
-    has_bpe = (path / "vocab.json").is_file() and (path / "merges.txt").is_file()
-    if not (has_bpe or (path / "vocab.txt").is_file() or (path / "tokenizer.json").is_file()):
-        raise PinpointError(
-            where,
-            f"'{path.name}' is an open-vocabulary detector but has no tokenizer files "
-            f"(vocab.json and merges.txt, vocab.txt, or tokenizer.json; {folder_listing(path)}) "
-            f"({path})",
-            redownload_fix(DETECTOR, path),
-        )
 
 
 def load_detector(

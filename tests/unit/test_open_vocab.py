@@ -106,7 +106,7 @@ def test_missing_tokenizer_files(folders, tmp_path, key, removed):
         load_detector(folder, where="Load Detector (Pinpoint)")
     text = str(excinfo.value)
     assert text.startswith("Load Detector (Pinpoint): 'tiny-random-")
-    assert "open-vocabulary detector but has no tokenizer files (vocab.json and merges.txt" in text
+    assert "has no tokenizer files (vocab.json and merges.txt, vocab.txt, or tokenizer.json" in text
     assert f"Fix: re-download the model into {folder}" in text
 
 
