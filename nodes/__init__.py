@@ -5,9 +5,11 @@ from __future__ import annotations
 from comfy_api.latest import ComfyExtension, io
 
 from .anchors import PinpointAttentionAnchors
+from .crop import PinpointCropForInpaint, PinpointStitch
 from .detect import PinpointDetect, PinpointDetectByText
 from .heatmap import PinpointTextHeatmap
 from .inpaint import PinpointInpaintDiffusers
+from .inpaint_comfy import PinpointInpaintComfy
 from .loaders import (
     PinpointLoadCLIP,
     PinpointLoadCLIPSeg,
@@ -46,6 +48,9 @@ NODES: list[type[io.ComfyNode]] = [
     PinpointRegionsToMask,
     PinpointMaskOps,
     # 4 inpaint
+    PinpointCropForInpaint,
+    PinpointStitch,
+    PinpointInpaintComfy,
     PinpointInpaintDiffusers,
 ]
 

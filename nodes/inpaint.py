@@ -6,12 +6,14 @@ import comfy.model_management as mm
 import torch
 from comfy_api.latest import io
 
+from ..pinpoint.crop import SPLIT_CHOICES
 from ..pinpoint.errors import reported_as
 from ..pinpoint.images import check_image, check_prompt
 from ..pinpoint.inpaint import inpaint_masked
 from ..pinpoint.loading.models import InpaintPipe
 from . import sockets
-from ._common import MB, comfy_progress, description, log, show_on_node
+from ._common import MB, check_choice, comfy_progress, description, log, show_on_node
+from .crop import crop_inputs, sampling_inputs
 from .managed import managed
 
 TITLE = "Inpaint Region · diffusers (Pinpoint)"
@@ -22,8 +24,9 @@ ACTIVATION_MB = 1024
 pixel count for other native sizes (4 GB for SDXL at 1024 px)."""
 
 
-def activation_bytes(pipe: InpaintPipe) -> int:
-    return int(ACTIVATION_MB * MB * (pipe.native_size / 512) ** 2)
+def activation_bytes(pipe: InpaintPipe, resolution: int = 0) -> int:
+    """The estimate above for crops whose longer side is ``resolution`` (0 = native)."""
+    return int(ACTIVATION_MB * MB * ((resolution or pipe.native_size) / 512) ** 2)
 
 
 class PinpointInpaintDiffusers(io.ComfyNode):
@@ -60,26 +63,7 @@ class PinpointInpaintDiffusers(io.ComfyNode):
                     placeholder="blurry, distorted",
                     tooltip="What to avoid; may be empty.",
                 ),
-                io.Int.Input(
-                    "seed",
-                    default=0,
-                    min=0,
-                    max=0xFFFFFFFFFFFFFFFF,
-                    control_after_generate=True,
-                    tooltip="Noise seed; image b of the batch uses seed + b.",
-                ),
-                io.Int.Input(
-                    "steps", default=20, min=1, max=200, step=1, tooltip="Sampling steps."
-                ),
-                io.Float.Input(
-                    "cfg",
-                    default=7.5,
-                    min=0.0,
-                    max=30.0,
-                    step=0.1,
-                    round=0.01,
-                    tooltip="Classifier-free guidance: how strongly to follow the prompt.",
-                ),
+                *sampling_inputs(cfg=7.5),
                 io.Float.Input(
                     "strength",
                     default=1.0,
@@ -88,24 +72,7 @@ class PinpointInpaintDiffusers(io.ComfyNode):
                     step=0.01,
                     tooltip="1 replaces the masked content; lower keeps more of the original.",
                 ),
-                io.Float.Input(
-                    "context",
-                    default=0.5,
-                    min=0.0,
-                    max=4.0,
-                    step=0.05,
-                    tooltip="Padding around the mask that the model sees, as a fraction of the "
-                    "mask's size.",
-                ),
-                io.Int.Input(
-                    "feather_px",
-                    default=8,
-                    min=0,
-                    max=256,
-                    step=1,
-                    tooltip="Blend width outside the mask in pixels; beyond it pixels stay "
-                    "bit-identical.",
-                ),
+                *crop_inputs(resolution=0),
             ],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The edited images, [B,H,W,3]."),
@@ -125,11 +92,14 @@ class PinpointInpaintDiffusers(io.ComfyNode):
         cfg: float,
         strength: float,
         context: float,
+        resolution: int,
         feather_px: int,
+        split: str,
     ) -> io.NodeOutput:
         check_image(image, TITLE)
         check_prompt(prompt, TITLE, "prompt", "a blue pickup truck")
-        managed(pipe).acquire(activation_bytes(pipe))
+        check_choice(split, SPLIT_CHOICES, "split", TITLE)
+        managed(pipe).acquire(activation_bytes(pipe, resolution))
         with reported_as(TITLE):
             result = inpaint_masked(
                 pipe,
@@ -143,6 +113,8 @@ class PinpointInpaintDiffusers(io.ComfyNode):
                 seed=seed,
                 context=context,
                 feather_px=feather_px,
+                resolution=resolution,
+                split=split,
                 progress=comfy_progress(steps),
                 where=TITLE,
             )

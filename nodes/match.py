@@ -10,10 +10,16 @@ from ..pinpoint.errors import reported_as
 from ..pinpoint.images import check_image
 from ..pinpoint.loading.models import ClipMatcher
 from ..pinpoint.masks import regions_to_mask
-from ..pinpoint.match import BOX_CROP, CROP_CHOICES, format_scores, match_text
+from ..pinpoint.match import (
+    BOX_CROP,
+    CROP_CHOICES,
+    candidate_rows,
+    format_scores,
+    match_text,
+)
 from ..pinpoint.preview import draw_regions
 from ..pinpoint.regions import RegionBatch, check_if_nothing_found
-from ..pinpoint.select import BEST, PICK_CHOICES, PICK_TOOLTIP, check_pick
+from ..pinpoint.select import BEST, PICK_CHOICES, PICK_TOOLTIP, check_pick, resolve_pin
 from . import sockets
 from ._common import (
     MB,
@@ -22,7 +28,6 @@ from ._common import (
     description,
     if_nothing_found_input,
     log,
-    show_on_node,
 )
 from .managed import managed
 
@@ -106,6 +111,20 @@ class PinpointMatchText(io.ComfyNode):
                     "is lower.",
                 ),
                 if_nothing_found_input(),
+                io.String.Input(
+                    "pin",
+                    default="",
+                    multiline=False,
+                    placeholder="e.g. 2 or 1, 3",
+                    optional=True,
+                    tooltip="Choose candidates yourself by their number (#) from the scores "
+                    "table, or click a row in the list this node shows after a run: '2' keeps "
+                    "candidate 2 of every image, '1, 3' keeps both, '2:1' keeps candidate 1 of "
+                    "image 2 only. Pinned candidates are chosen whatever their scores (pick, "
+                    "top_k and min_probability do not apply to that image). Changing pin re-runs "
+                    "only this node and what follows it: detection is cached, not re-run. Leave "
+                    "empty to let CLIP choose.",
+                ),
             ],
             outputs=[
                 sockets.Regions.Output(
@@ -142,12 +161,14 @@ class PinpointMatchText(io.ComfyNode):
         confidence_weight: float,
         min_probability: float,
         if_nothing_found: str,
+        pin: str = "",
     ) -> io.NodeOutput:
         check_image(image, TITLE)
         check_if_nothing_found(if_nothing_found, TITLE)  # before a model is moved to the GPU
         check_choice(crop, CROP_CHOICES, "crop", TITLE)
         check_pick(pick, TITLE)
         regions.check_matches(image, TITLE, "Detect Objects (Pinpoint)")
+        resolve_pin(pin, regions, TITLE)
         managed(clip).acquire(ACTIVATION_MB * MB)
         with reported_as(TITLE):
             result = match_text(
@@ -162,6 +183,7 @@ class PinpointMatchText(io.ComfyNode):
                 if_nothing_found=if_nothing_found,
                 crop=crop,
                 pick=pick,
+                pin=pin,
                 progress=comfy_progress(int(image.shape[0])),
                 where=TITLE,
             )
@@ -169,7 +191,9 @@ class PinpointMatchText(io.ComfyNode):
         mask = regions_to_mask(result.chosen).to(device)
         scores = format_scores(result.scored, result.chosen)
         preview = draw_regions(image, result.scored, result.chosen).to(device)
-        log.info("%s:\n%s", TITLE, scores)
-        show_on_node(scores)
-        shown = ui.PreviewImage(preview, cls=cls).as_dict() | {"text": [scores]}
+        log.info("%s:\n%s", TITLE, scores)  # on the node, js/pinpoint.js lists the candidates
+        shown = ui.PreviewImage(preview, cls=cls).as_dict() | {
+            "text": [scores],
+            "pinpoint_candidates": candidate_rows(result),  # the clickable list, js/pinpoint.js
+        }
         return io.NodeOutput(result.chosen, mask, scores, preview, ui=shown)

@@ -20,3 +20,5 @@ ClipSeg = io.Custom("PINPOINT_CLIPSEG")
 """A loaded ``pinpoint.loading.models.ClipSeg``."""
 Dino = io.Custom("PINPOINT_DINO")
 """A loaded ``pinpoint.loading.models.Dino``."""
+Stitch = io.Custom("PINPOINT_STITCH")
+"""A ``pinpoint.crop.StitchPlan``: the original images and where each crop goes back."""

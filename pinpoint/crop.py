@@ -1,80 +1,100 @@
-"""Crop a context window around a mask at the model's native size, and stitch the result back.
+"""Crop context windows around the masks at the model's size, and stitch the results back.
 
-The round trip only ever changes pixels where the blend mask is above 0: everything else in the
-output is the input tensor's own values, bit for bit.
+One plan serves every inpainting route: Crop for Inpaint → any sampler → Stitch (all crops of a
+batch share one size, as a latent batch must), and the one-node inpaint routes (each crop keeps
+its own shape). A crop that must take the batch's shared shape is first widened or heightened
+towards it (more context); where the image is too small for that it is padded with its edge
+pixels, and the padding is never pasted back.
+
+The round trip only changes pixels where a crop's feathered blend mask is above 0: everything
+else in the stitched images is the input tensor's own values, bit for bit.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from .boxes import mask_bounds
+from .errors import PinpointError
+from .images import as_mask_batch, check_image
+from .masks import feather_mask, label_components
+
+ONE_PER_IMAGE = "one per image"
+ONE_PER_AREA = "one per masked area"
+SPLIT_CHOICES = [ONE_PER_IMAGE, ONE_PER_AREA]
+
+TOUCHED = 0.01
+"""A crop pixel belongs to the area to regenerate when the resized blend support exceeds this."""
 
 
 @dataclass(frozen=True)
-class CropWindow:
-    """Where the crop sits in the source image and the size it is processed at.
+class CropPiece:
+    """One crop and where its pixels come from and go back to.
 
     Attributes:
+        image_index: which image of the batch it was cut from.
         x0, y0, x1, y1: the window in source pixels (right/bottom exclusive), inside the image.
-        width, height: the size of the crop as given to the model: multiples of the model's
-            ``multiple``, the longer side equal to the model's native size, aspect kept.
+        width, height: the crop's size, multiples of the plan's ``multiple``.
+        left, top, content_width, content_height: where the window's pixels sit inside the crop
+            (the rest is edge padding; the whole crop unless the window could not take the
+            crop's shape).
+        blend: ``[y1 - y0, x1 - x0]`` feathered mask inside the window: 1 takes the sampled
+            pixel, 0 keeps the original.
     """
 
+    image_index: int
     x0: int
     y0: int
     x1: int
     y1: int
     width: int
     height: int
+    left: int
+    top: int
+    content_width: int
+    content_height: int
+    blend: torch.Tensor
 
     @property
-    def source_size(self) -> tuple[int, int]:
-        """``(width, height)`` of the window in source pixels."""
-        return self.x1 - self.x0, self.y1 - self.y0
+    def window(self) -> tuple[int, int, int, int]:
+        """``(x0, y0, x1, y1)`` in source pixels."""
+        return self.x0, self.y0, self.x1, self.y1
 
 
-def _round_to_multiple(value: float, multiple: int) -> int:
-    return max(multiple, int(round(value / multiple)) * multiple)
+@dataclass(frozen=True)
+class StitchPlan:
+    """What Stitch needs: the untouched images and every crop's place in them.
 
-
-def plan_crop(
-    mask: torch.Tensor, context: float, native_size: int, multiple: int = 8
-) -> CropWindow | None:
-    """Choose the window around the non-zero pixels of ``mask``.
-
-    Args:
-        mask: ``[H, W]`` blend mask; the window contains every pixel where it is above 0.
-        context: padding added on every side, as a fraction of the mask's larger side
-            (0.5 → the window is about twice the object's size), clipped to the image.
-        native_size: the model's preferred resolution; the window's longer side is scaled to it
-            (small objects are upscaled, large ones downscaled).
-        multiple: the processing size is rounded to multiples of this (8 for SD's VAE).
-
-    Returns:
-        The window, or ``None`` when the mask is empty.
+    Attributes:
+        images: ``[B, H, W, 3]`` the images the crops were cut from.
+        pieces: one per crop, in the order of the crop batch.
+        notes: remarks for the user, e.g. images whose mask was empty.
     """
-    bounds = mask_bounds(mask)
-    if bounds is None:
-        return None
-    height, width = int(mask.shape[-2]), int(mask.shape[-1])
-    left, top, right, bottom = bounds
-    pad = int(math.ceil(context * max(right - left, bottom - top)))
-    x0, y0 = max(0, left - pad), max(0, top - pad)
-    x1, y1 = min(width, right + pad), min(height, bottom + pad)
-    scale = native_size / max(x1 - x0, y1 - y0)
-    return CropWindow(
-        x0,
-        y0,
-        x1,
-        y1,
-        width=_round_to_multiple((x1 - x0) * scale, multiple),
-        height=_round_to_multiple((y1 - y0) * scale, multiple),
-    )
+
+    images: torch.Tensor
+    pieces: tuple[CropPiece, ...]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Crops:
+    """The output of :func:`crop_for_inpaint`.
+
+    Attributes:
+        images: ``[N, h, w, 3]`` one crop per piece, all the same size.
+        masks: ``[N, h, w]`` binary: 1 wherever the blend takes sampled pixels, i.e. the area the
+            sampler must regenerate; 0 in padding.
+        plan: for :func:`stitch_crops`.
+    """
+
+    images: torch.Tensor
+    masks: torch.Tensor
+    plan: StitchPlan
 
 
 def resize_image(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -88,55 +108,244 @@ def resize_image(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return work[0].movedim(0, -1).clamp(0.0, 1.0)
 
 
-def crop_image(image: torch.Tensor, window: CropWindow) -> torch.Tensor:
-    """``[H, W, C]`` → the window's pixels resized to ``[window.height, window.width, C]``."""
-    pixels = image[window.y0 : window.y1, window.x0 : window.x1]
-    return resize_image(pixels, window.height, window.width)
+def check_split(split: str, where: str) -> str:
+    """``split`` if it is one of :data:`SPLIT_CHOICES`; a :class:`PinpointError` otherwise."""
+    if split not in SPLIT_CHOICES:
+        choices = ", ".join(repr(choice) for choice in SPLIT_CHOICES)
+        raise PinpointError(where, f"split is {split!r}", f"pick one of {choices}")
+    return split
 
 
-def crop_mask(mask: torch.Tensor, window: CropWindow) -> torch.Tensor:
-    """``[H, W]`` → binary ``[window.height, window.width]``: 1 wherever the mask touches.
-
-    This is the area the model regenerates; it covers every pixel the blend will take from the
-    model's output.
-    """
-    pixels = mask[window.y0 : window.y1, window.x0 : window.x1][..., None]
-    resized = resize_image((pixels > 0).to(torch.float32), window.height, window.width)[..., 0]
-    return (resized > 0.01).to(torch.float32)
+def _parts(blend: torch.Tensor, split: str) -> list[torch.Tensor]:
+    """``[H, W]`` blend → the non-empty parts that each get their own crop."""
+    if split == ONE_PER_IMAGE:
+        return [blend] if bool((blend > 0).any()) else []
+    labels = label_components(blend[None] > 0)[0]
+    return [torch.where(labels == label, blend, 0.0) for label in labels.unique() if label > 0]
 
 
-def stitch(
-    original: torch.Tensor, generated: torch.Tensor, window: CropWindow, blend: torch.Tensor
-) -> torch.Tensor:
-    """Paste ``generated`` back into ``original`` through the soft ``blend`` mask.
+def _window(part: torch.Tensor, context: float) -> tuple[int, int, int, int]:
+    """The non-zero pixels of ``[H, W]`` plus ``context`` times their larger side, in the image."""
+    left, top, right, bottom = mask_bounds(part)
+    pad = int(math.ceil(context * max(right - left, bottom - top)))
+    height, width = part.shape
+    return max(0, left - pad), max(0, top - pad), min(width, right + pad), min(height, bottom + pad)
+
+
+def _size(aspect: float, resolution: int, multiple: int) -> tuple[int, int]:
+    """``(width, height)``: multiples of ``multiple``, the longer side ``resolution``."""
+    long_side = max(multiple, resolution // multiple * multiple)
+    short = max(multiple, int(round(long_side / max(aspect, 1 / aspect) / multiple)) * multiple)
+    return (long_side, short) if aspect >= 1 else (short, long_side)
+
+
+def _widen(
+    window: tuple[int, int, int, int], aspect: float, width: int, height: int
+) -> tuple[int, int, int, int]:
+    """Grow the window's shorter dimension towards ``aspect`` (w/h), kept inside the image."""
+    x0, y0, x1, y1 = window
+    wide, high = x1 - x0, y1 - y0
+    if wide / high < aspect:
+        wanted = min(width, max(wide, int(round(high * aspect))))
+        x0 = min(max(0, x0 - (wanted - wide) // 2), width - wanted)
+        return x0, y0, x0 + wanted, y1
+    wanted = min(height, max(high, int(round(wide / aspect))))
+    y0 = min(max(0, y0 - (wanted - high) // 2), height - wanted)
+    return x0, y0, x1, y0 + wanted
+
+
+def _piece(
+    index: int,
+    window: tuple[int, int, int, int],
+    blend: torch.Tensor,
+    size: tuple[int, int],
+    multiple: int,
+) -> CropPiece:
+    """Place the window's pixels in a crop of ``size``, aspect kept; a shape within one
+    ``multiple`` of the crop's is stretched to fill it rather than padded."""
+    x0, y0, x1, y1 = window
+    width, height = size
+    scale = min(width / (x1 - x0), height / (y1 - y0))
+    content_w = min(width, max(1, int(round((x1 - x0) * scale))))
+    content_h = min(height, max(1, int(round((y1 - y0) * scale))))
+    if width - content_w < multiple and height - content_h < multiple:
+        content_w, content_h = width, height
+    left, top = (width - content_w) // 2, (height - content_h) // 2
+    local = blend[y0:y1, x0:x1].clone()
+    return CropPiece(index, x0, y0, x1, y1, width, height, left, top, content_w, content_h, local)
+
+
+def plan_crops(
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    context: float = 0.5,
+    resolution: int = 512,
+    feather_px: int = 8,
+    split: str = ONE_PER_IMAGE,
+    multiple: int = 8,
+    same_size: bool = True,
+    where: str = "Crop",
+) -> StitchPlan:
+    """Choose a window around each image's mask (or each separate masked area of it).
 
     Args:
-        original: ``[H, W, C]`` source image.
-        generated: ``[window.height, window.width, C]`` model output for the window.
-        window: from :func:`plan_crop` on ``blend``.
-        blend: ``[H, W]`` in [0, 1]; 1 takes the generated pixel, 0 keeps the original.
+        images: IMAGE ``[B, H, W, 3]`` float in [0, 1].
+        masks: MASK ``[B, H, W]`` (or one ``[H, W]`` for the whole batch), 1 = regenerate.
+        context: padding around each masked area that the model sees, as a fraction of the
+            area's larger side, clipped to the image.
+        resolution: the crops' longer side in pixels (512 for SD 1.5, 1024 for SDXL); small
+            objects are upscaled to it, large ones downscaled.
+        feather_px: width of the soft blend edge outside the mask; beyond it pixels stay
+            bit-identical.
+        split: :data:`ONE_PER_IMAGE`, or :data:`ONE_PER_AREA`: each 4-connected part of the
+            feathered mask gets its own crop, so two small objects far apart are not cut out
+            together with everything between them.
+        multiple: crop sizes are multiples of this (8 for SD's VAE).
+        same_size: every crop takes one shared size (the longer side ``resolution``, the aspect
+            the geometric mean of the windows'), as a sampler's latent batch needs; otherwise
+            each keeps its window's aspect.
 
     Returns:
-        ``[H, W, C]``: ``original * (1 - m) + generated * m`` where ``m > 0``, and exactly
-        ``original`` everywhere else.
-
-    Raises:
-        ValueError: if ``blend`` is non-zero outside ``window`` (the window was planned for
-            another mask).
+        The plan; images with an empty mask get no crop (a note says so).
     """
-    bounds = mask_bounds(blend)
-    if bounds is not None and not (
-        window.x0 <= bounds[0]
-        and window.y0 <= bounds[1]
-        and bounds[2] <= window.x1
-        and bounds[3] <= window.y1
-    ):
-        raise ValueError("stitch: the blend mask reaches outside the crop window")
-    source_w, source_h = window.source_size
-    back = resize_image(generated, source_h, source_w).to(original.device, original.dtype)
+    check_image(images, where)
+    masks = as_mask_batch(masks, images, where)
+    check_split(split, where)
+    if resolution < multiple:
+        raise PinpointError(
+            where,
+            f"resolution is {resolution}",
+            f"use at least {multiple} (512 for SD 1.5, 1024 for SDXL)",
+        )
+    height, width = int(images.shape[1]), int(images.shape[2])
+    found: list[tuple[int, torch.Tensor, tuple[int, int, int, int]]] = []
+    notes = []
+    for index, mask in enumerate(masks):
+        parts = _parts(feather_mask(mask[None].cpu(), feather_px)[0], split)
+        found.extend((index, part, _window(part, context)) for part in parts)
+        if not parts:
+            notes.append(f"image {index + 1}: empty mask, left unchanged")
+    if not found:
+        return StitchPlan(images, (), tuple(notes))
+
+    def aspect(window: tuple[int, int, int, int]) -> float:
+        return (window[2] - window[0]) / (window[3] - window[1])
+
+    pieces = []
+    if same_size:
+        mean = math.exp(sum(math.log(aspect(w)) for _, _, w in found) / len(found))
+        size = _size(mean, resolution, multiple)
+        for index, part, window in found:
+            if len(found) > 1:
+                window = _widen(window, size[0] / size[1], width, height)
+            pieces.append(_piece(index, window, part, size, multiple))
+    else:
+        for index, part, window in found:
+            size = _size(aspect(window), resolution, multiple)
+            pieces.append(_piece(index, window, part, size, multiple))
+    return StitchPlan(images, tuple(pieces), tuple(notes))
+
+
+def cut(plan: StitchPlan, piece: CropPiece) -> tuple[torch.Tensor, torch.Tensor]:
+    """The crop's pixels ``[height, width, 3]`` and its area to regenerate ``[height, width]``.
+
+    The area is 1 wherever the blend will take the model's output (binary, so a sampler
+    regenerates every pixel that is pasted back) and 0 in padding.
+    """
+    pixels = plan.images[piece.image_index, piece.y0 : piece.y1, piece.x0 : piece.x1]
+    inner = resize_image(pixels.to(torch.float32), piece.content_height, piece.content_width)
+    touched = (piece.blend > 0).to(torch.float32)[..., None]
+    support = resize_image(touched, piece.content_height, piece.content_width)[..., 0] > TOUCHED
+    right = piece.width - piece.left - piece.content_width
+    bottom = piece.height - piece.top - piece.content_height
+    padding = (piece.left, right, piece.top, bottom)
+    padded = F.pad(inner.movedim(-1, 0)[None], padding, mode="replicate")
+    crop = padded[0].movedim(0, -1).contiguous()  # [h, w, 3] laid out as a ComfyUI IMAGE
+    area = F.pad(support.to(torch.float32), padding, value=0.0)
+    return crop, area
+
+
+def crop_for_inpaint(
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    context: float = 0.5,
+    resolution: int = 512,
+    feather_px: int = 8,
+    split: str = ONE_PER_IMAGE,
+    multiple: int = 8,
+    where: str = "Crop for Inpaint",
+) -> Crops:
+    """Cut one crop per image (or per separate masked area) at one shared size.
+
+    Arguments as :func:`plan_crops`. When every mask is empty the batch holds one crop of the
+    whole first image with an empty mask (a sampler needs a non-empty batch), Stitch returns
+    the images unchanged, and the plan's notes say so.
+    """
+    plan = plan_crops(images, masks, context, resolution, feather_px, split, multiple, True, where)
+    if not plan.pieces:
+        height, width = int(images.shape[1]), int(images.shape[2])
+        size = _size(width / height, resolution, multiple)
+        whole = _piece(0, (0, 0, width, height), torch.zeros(height, width), size, multiple)
+        note = "every mask is empty: the crop is the whole first image, Stitch leaves all as is"
+        plan = StitchPlan(plan.images, (whole,), (*plan.notes, note))
+    pairs = [cut(plan, piece) for piece in plan.pieces]
+    crops = torch.stack([crop for crop, _ in pairs])
+    areas = torch.stack([area for _, area in pairs])
+    return Crops(crops, areas, plan)
+
+
+def paste(original: torch.Tensor, piece: CropPiece, sampled: torch.Tensor) -> torch.Tensor:
+    """``original`` ``[H, W, C]`` with one sampled crop ``[h, w, C]`` blended into its window.
+
+    ``sampled`` may have any size with the crop's aspect; it is resized to the crop's size, the
+    padding is dropped, and the content is resized back to the window.
+    """
+    canvas = resize_image(sampled.to(torch.float32), piece.height, piece.width)
+    content = canvas[
+        piece.top : piece.top + piece.content_height,
+        piece.left : piece.left + piece.content_width,
+    ]
+    back = resize_image(content, piece.y1 - piece.y0, piece.x1 - piece.x0)
+    back = back.to(original.device, original.dtype)
     out = original.clone()
-    area = original[window.y0 : window.y1, window.x0 : window.x1]
-    weight = blend[window.y0 : window.y1, window.x0 : window.x1, None].to(original.dtype)
+    area = original[piece.y0 : piece.y1, piece.x0 : piece.x1]
+    weight = piece.blend[..., None].to(original.device, original.dtype)
     mixed = area * (1.0 - weight) + back * weight
-    out[window.y0 : window.y1, window.x0 : window.x1] = torch.where(weight > 0, mixed, area)
+    out[piece.y0 : piece.y1, piece.x0 : piece.x1] = torch.where(weight > 0, mixed, area)
     return out
+
+
+def stitch_crops(
+    plan: StitchPlan, sampled: torch.Tensor | Sequence[torch.Tensor], where: str = "Stitch"
+) -> torch.Tensor:
+    """Paste the sampled crops back into the images through their feathered blend masks.
+
+    Args:
+        plan: from :func:`plan_crops` or :func:`crop_for_inpaint`.
+        sampled: IMAGE ``[N, h, w, 3]`` (or N tensors ``[h, w, 3]``): the crops after sampling,
+            in the plan's order, each any size with its crop's aspect.
+
+    Returns:
+        ``[B, H, W, 3]`` float32: ``original * (1 - m) + sampled * m`` where a blend ``m`` is
+        above 0, and exactly the original pixels everywhere else.
+    """
+    count = len(plan.pieces)
+    if len(sampled) != count:
+        raise PinpointError(
+            where,
+            f"got {len(sampled)} sampled image(s) for {count} crop(s)",
+            "feed Stitch the decoded crops of the same 'Crop for Inpaint', one per crop (keep "
+            "the sampler's latent batch as it came from the crop)",
+        )
+    outputs = [image.to(torch.float32) for image in plan.images]
+    for piece, generated in zip(plan.pieces, sampled, strict=True):
+        got_h, got_w = int(generated.shape[0]), int(generated.shape[1])
+        if abs(got_w * piece.height - piece.width * got_h) > 0.02 * piece.width * got_h:
+            raise PinpointError(
+                where,
+                f"a sampled crop is {got_w}x{got_h} but the crop was {piece.width}x{piece.height}",
+                "connect the decoded crops of this 'Crop for Inpaint' (resizing them is fine, "
+                "changing their shape is not)",
+            )
+        outputs[piece.image_index] = paste(outputs[piece.image_index], piece, generated)
+    return torch.stack(outputs)

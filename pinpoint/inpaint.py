@@ -12,11 +12,10 @@ from typing import Any
 
 import torch
 
-from .crop import crop_image, crop_mask, plan_crop, stitch
+from .crop import ONE_PER_IMAGE, cut, paste, plan_crops
 from .errors import PinpointError
 from .images import as_mask_batch, check_image, check_prompt
 from .loading.models import InpaintPipe
-from .masks import feather_mask
 from .progress import Progress, no_progress
 
 SEED_MODULUS = 2**64
@@ -59,6 +58,8 @@ def inpaint_masked(
     seed: int = 0,
     context: float = 0.5,
     feather_px: int = 8,
+    resolution: int = 0,
+    split: str = ONE_PER_IMAGE,
     progress: Progress = no_progress,
     where: str = "Inpaint",
 ) -> InpaintResult:
@@ -75,6 +76,9 @@ def inpaint_masked(
         seed: image ``b`` of the batch uses ``seed + b``, so results do not depend on batching.
         context: padding around the mask as a fraction of its larger side.
         feather_px: width of the soft blend edge outside the mask.
+        resolution: the crops' longer side; 0 = the pipeline's native size.
+        split: one crop per image or per separate masked area (see
+            :func:`pinpoint.crop.plan_crops`).
         progress: called as ``progress(steps_done, steps_total)`` over all images.
 
     Returns:
@@ -84,34 +88,39 @@ def inpaint_masked(
     masks = as_mask_batch(masks, images, where)
     prompt = check_prompt(prompt, where, "prompt", "a blue pickup truck")
     _check_settings(steps, strength, cfg, where)
-    # per image, so an image's result never depends on the batch it came in (kernels differ)
-    blends = [feather_mask(mask[None], feather_px)[0] for mask in masks]
-    plans = [plan_crop(blend, context, pipe.native_size, pipe.multiple) for blend in blends]
-    todo = [(index, window) for index, window in enumerate(plans) if window is not None]
-    notes = tuple(
-        f"image {index + 1}: empty mask, left unchanged"
-        for index, window in enumerate(plans)
-        if window is None
+    # each crop keeps its own shape, so an image's result never depends on its batch
+    plan = plan_crops(
+        images,
+        masks,
+        context,
+        resolution or pipe.native_size,
+        feather_px,
+        split,
+        multiple=pipe.multiple,
+        same_size=False,
+        where=where,
     )
     outputs = [image.to(torch.float32) for image in images]
-    for position, (index, window) in enumerate(todo):
-        generator = torch.Generator(device="cpu").manual_seed((seed + index) % SEED_MODULUS)
+    for position, piece in enumerate(plan.pieces):
+        generator = torch.Generator(device="cpu").manual_seed(
+            (seed + piece.image_index) % SEED_MODULUS
+        )
 
         def on_step(
             pipeline: Any, step: int, timestep: Any, kwargs: dict[str, Any], done: int = position
         ) -> dict[str, Any]:
-            per_image = max(1, int(getattr(pipeline, "num_timesteps", steps)))
-            progress(done * per_image + min(step + 1, per_image), len(todo) * per_image)
+            per_crop = max(1, int(getattr(pipeline, "num_timesteps", steps)))
+            progress(done * per_crop + min(step + 1, per_crop), len(plan.pieces) * per_crop)
             return kwargs
 
-        crop = crop_image(outputs[index], window)
+        crop, area = cut(plan, piece)
         result = pipe.pipe(
             prompt=prompt,
             negative_prompt=negative_prompt.strip() or None,
             image=crop.movedim(-1, 0)[None],
-            mask_image=crop_mask(blends[index], window)[None, None],
-            height=window.height,
-            width=window.width,
+            mask_image=area[None, None],
+            height=piece.height,
+            width=piece.width,
             num_inference_steps=steps,
             guidance_scale=cfg,
             strength=strength,
@@ -120,5 +129,5 @@ def inpaint_masked(
             callback_on_step_end=on_step,
         )
         generated = result.images[0].movedim(0, -1).to("cpu", torch.float32)
-        outputs[index] = stitch(outputs[index], generated, window, blends[index])
-    return InpaintResult(torch.stack(outputs), notes)
+        outputs[piece.image_index] = paste(outputs[piece.image_index], piece, generated)
+    return InpaintResult(torch.stack(outputs), plan.notes)

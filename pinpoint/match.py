@@ -25,7 +25,7 @@ from .regions import (
     check_if_nothing_found,
     resolve_nothing_found,
 )
-from .select import BEST, check_pick, select_regions
+from .select import BEST, apply_pin, check_pick, resolve_pin, select_regions
 
 MAX_CROPS_PER_FORWARD = 256
 """Crops per CLIP forward pass; only batches larger than this are split."""
@@ -42,14 +42,16 @@ class MatchResult:
     """The outcome of :func:`match_text`.
 
     Attributes:
-        scored: every candidate with ``similarity``, ``probability`` and ``score`` set, best
-            first.
-        chosen: the selected regions per image (top-k above ``min_probability``, or the
-            "nothing found" policy's result).
+        scored: every candidate with ``similarity``, ``probability``, ``score`` and ``number``
+            set, best first.
+        chosen: the selected regions per image (the pinned candidates, else top-k above
+            ``min_probability``, or the "nothing found" policy's result).
+        pinned: the candidate numbers pinned per image (empty sets where none).
     """
 
     scored: RegionBatch
     chosen: RegionBatch
+    pinned: tuple[frozenset[int], ...]
 
 
 def check_crop(crop: str, where: str) -> str:
@@ -147,7 +149,8 @@ def score_candidates(
 
     Returns:
         Regions with ``similarity``, ``probability`` (softmax of ``logit_scale * similarity``
-        over the candidates) and ``score`` set, sorted by ``score`` descending.
+        over the candidates), ``score`` and ``number`` (1-based position in ``regions``) set,
+        sorted by ``score`` descending.
     """
     probabilities = torch.softmax(logit_scale * similarities.double(), dim=0)
     scored = [
@@ -156,9 +159,10 @@ def score_candidates(
             probability=float(probability),
             score=(1.0 - confidence_weight) * float(probability)
             + confidence_weight * region.confidence,
+            number=number,
         )
-        for region, similarity, probability in zip(
-            regions, similarities, probabilities, strict=True
+        for number, (region, similarity, probability) in enumerate(
+            zip(regions, similarities, probabilities, strict=True), start=1
         )
     ]
     return tuple(sorted(scored, key=lambda region: region.score, reverse=True))
@@ -176,10 +180,11 @@ def match_text(
     if_nothing_found: str = "error",
     crop: str = BOX_CROP,
     pick: str = BEST,
+    pin: str = "",
     progress: Progress = no_progress,
     where: str = "Match",
 ) -> MatchResult:
-    """Score each image's candidates against ``text`` and choose ``top_k`` of them.
+    """Score each image's candidates against ``text`` and choose ``top_k`` of them (or the pinned).
 
     Args:
         clip: from :func:`pinpoint.loading.load_clip`.
@@ -193,6 +198,11 @@ def match_text(
         min_probability: candidates whose CLIP probability is below this are never chosen.
         pick: which of the candidates passing ``min_probability`` to choose: the best scores,
             all of them, or by position/size (see :func:`pinpoint.select.select_regions`).
+        pin: candidate numbers to choose whatever their scores, e.g. ``"2"`` or ``"2:1"``
+            (image 2, candidate 1; see :func:`pinpoint.select.parse_pin`). A candidate's number
+            is its position in ``regions`` (set as :attr:`Region.number`), so it does not
+            change with ``text``. An image with pinned numbers gets exactly those candidates:
+            ``pick``, ``top_k`` and ``min_probability`` do not apply to it.
         if_nothing_found: policy when an image has no candidate or none passes
             ``min_probability``.
         crop: ``"box"`` or ``"masked"`` (see :func:`crop_regions`); the neutral colour of a
@@ -208,6 +218,7 @@ def match_text(
     check_pick(pick, where)
     text = check_prompt(text, where, "text", "the red car")
     regions.check_matches(images, where, "Detect Objects (Pinpoint)")
+    pinned = resolve_pin(pin, regions, where)
     mean = clip.processor.image_processor.image_mean
     neutral = (float(mean[0]), float(mean[1]), float(mean[2]))
     crops: list[np.ndarray] = []
@@ -224,6 +235,9 @@ def match_text(
         )
         start += count
         scored.append(dataclasses.replace(found, regions=ranked))
+        if pinned[index]:
+            chosen.append(apply_pin(scored[-1], pinned[index], where, index, regions.batch_size))
+            continue
         passing = tuple(r for r in ranked if (r.probability or 0.0) >= min_probability)
         picked = select_regions(
             dataclasses.replace(found, regions=passing), pick, top_k, where
@@ -245,14 +259,16 @@ def match_text(
                 batch_size=regions.batch_size,
             )
         )
-    return MatchResult(RegionBatch(tuple(scored)), RegionBatch(tuple(chosen)))
+    return MatchResult(RegionBatch(tuple(scored)), RegionBatch(tuple(chosen)), pinned)
 
 
 def format_scores(scored: RegionBatch, chosen: RegionBatch) -> str:
-    """A plain-text table of every candidate's scores, marking the chosen ones with ``*``.
+    """A plain-text table of every candidate's scores, best first, marking the chosen with ``*``.
 
-    Chosen regions are recognised by identity (``match_text`` returns the scored objects), so
-    two candidates with the same box are told apart.
+    Each row starts with the candidate's number (``#2``, what a pin names; its position in the
+    list for regions that were never matched). Chosen regions are recognised by identity
+    (``match_text`` returns the scored objects), so two candidates with the same box are told
+    apart.
     """
     lines = []
     for index, (candidates, picked) in enumerate(zip(scored, chosen, strict=True), start=1):
@@ -262,8 +278,9 @@ def format_scores(scored: RegionBatch, chosen: RegionBatch) -> str:
         for rank, region in enumerate(candidates.regions, start=1):
             x0, y0, x1, y1 = (round(v) for v in region.box)
             mark = "*" if id(region) in picked_ids else " "
+            number = region.number if region.number is not None else rank
             lines.append(
-                f" {mark}#{rank} {region.label:<14} score={region.score:.3f} "
+                f" {mark}#{number} {region.label:<14} score={region.score:.3f} "
                 f"p={region.probability or 0.0:.3f} sim={region.similarity or 0.0:+.3f} "
                 f"det={region.confidence:.2f} box=({x0},{y0},{x1},{y1})"
             )
@@ -273,3 +290,31 @@ def format_scores(scored: RegionBatch, chosen: RegionBatch) -> str:
                 x0, y0, x1, y1 = (round(v) for v in region.box)
                 lines.append(f" *   {region.label} box=({x0},{y0},{x1},{y1})")
     return "\n".join(lines)
+
+
+def candidate_rows(result: MatchResult) -> list[dict[str, object]]:
+    """Every candidate of :func:`match_text`'s result as JSON-ready rows, best first per image.
+
+    Each row: ``image`` (1-based), ``number`` (what a pin names), ``label``, ``score``,
+    ``probability``, ``confidence``, ``chosen`` and ``pinned`` (booleans); the frontend lists
+    them on the node so a candidate can be pinned with a click.
+    """
+    rows: list[dict[str, object]] = []
+    for image, (candidates, picked, pinned) in enumerate(
+        zip(result.scored, result.chosen, result.pinned, strict=True), start=1
+    ):
+        picked_ids = {id(region) for region in picked.regions}
+        rows.extend(
+            {
+                "image": image,
+                "number": region.number,
+                "label": region.label,
+                "score": float(region.score),
+                "probability": float(region.probability or 0.0),
+                "confidence": float(region.confidence),
+                "chosen": id(region) in picked_ids,
+                "pinned": region.number in pinned,
+            }
+            for region in candidates.regions
+        )
+    return rows

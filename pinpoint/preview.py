@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import torch
 from PIL import ImageDraw, ImageFont
 
+from .crop import StitchPlan
 from .images import from_pil, to_pil
 from .regions import ImageRegions, Region, RegionBatch
 
@@ -38,14 +40,18 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 
 
 def _caption(region: Region) -> str:
+    number = f"#{region.number} " if region.number is not None else ""  # what Match's pin takes
     iou = f" iou={region.mask_iou:.2f}" if region.mask_iou is not None else ""
     if region.probability is None:
-        return f"{region.label} {region.confidence:.2f}{iou}"
-    return f"{region.label} p={region.probability:.2f}{iou}"
+        return f"{number}{region.label} {region.confidence:.2f}{iou}"
+    return f"{number}{region.label} p={region.probability:.2f}{iou}"
 
 
 def _draw_one(
-    image: torch.Tensor, found: ImageRegions, chosen: ImageRegions | None
+    image: torch.Tensor,
+    found: ImageRegions,
+    chosen: ImageRegions | None,
+    caption: Callable[[Region], str] = _caption,
 ) -> torch.Tensor:
     height, width = int(image.shape[0]), int(image.shape[1])
     tinted = image.to(torch.float32).clone()
@@ -70,7 +76,7 @@ def _draw_one(
         thickness = line * 3 if is_chosen else line
         x0, y0, x1, y1 = region.box
         draw.rectangle([x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)], outline=colour, width=thickness)
-        text = _caption(region)
+        text = caption(region)
         left, top, right, bottom = draw.textbbox((x0, y0), text, font=font)
         label_top = y0 - (bottom - top) - 2 * line if y0 - (bottom - top) - 2 * line >= 0 else y0
         draw.rectangle(
@@ -107,6 +113,28 @@ def draw_regions(
             for index, (image, found) in enumerate(zip(images, regions, strict=True))
         ]
     )
+
+
+def draw_crops(plan: StitchPlan) -> torch.Tensor:
+    """Each crop's window (green) and feathered blend mask over its image, captioned with the
+    crop's number and the size the sampler works at; the plan's notes in the red band.
+
+    Returns:
+        ``[B, H, W, 3]`` float32 preview of ``plan.images``.
+    """
+    height, width = int(plan.images.shape[1]), int(plan.images.shape[2])
+    per_image: list[list[Region]] = [[] for _ in range(int(plan.images.shape[0]))]
+    for number, piece in enumerate(plan.pieces, start=1):
+        mask = torch.zeros(height, width)
+        mask[piece.y0 : piece.y1, piece.x0 : piece.x1] = piece.blend
+        label = f"crop {number}: {piece.width}x{piece.height}"
+        per_image[piece.image_index].append(Region(piece.window, label, 1.0, "crop", mask=mask))
+    note = "; ".join(plan.notes)
+    pictures = []
+    for image, regions in zip(plan.images, per_image, strict=True):
+        found = ImageRegions(width, height, tuple(regions), note)
+        pictures.append(_draw_one(image, found, found, caption=lambda region: region.label))
+    return torch.stack(pictures)
 
 
 def overlay_mask(images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:

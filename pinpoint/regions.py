@@ -33,6 +33,9 @@ class Region:
         probability: softmax of the CLIP logits across this image's candidates, once matched.
         score: the ranking score: ``confidence`` before matching, the blended match score after.
         mask_iou: Segment Anything's predicted IoU of ``mask``, once refined with SAM.
+        number: once matched, the 1-based position of the candidate among its image's candidates
+            as they came into Match (detection order, so it stays the same while the detector's
+            output is cached and only the match text changes); what a pin names.
     """
 
     box: Box
@@ -44,11 +47,14 @@ class Region:
     probability: float | None = None
     score: float = 0.0
     mask_iou: float | None = None
+    number: int | None = None
 
-    def with_scores(self, similarity: float, probability: float, score: float) -> Region:
-        """A copy of this region carrying match scores."""
+    def with_scores(
+        self, similarity: float, probability: float, score: float, number: int
+    ) -> Region:
+        """A copy of this region carrying match scores and its candidate number."""
         return dataclasses.replace(
-            self, similarity=similarity, probability=probability, score=score
+            self, similarity=similarity, probability=probability, score=score, number=number
         )
 
 

@@ -1,13 +1,15 @@
 """Select: which of the scored candidates to keep — the best k, all of them, or by position/size.
 
 The spatial picks are explicit options a user chooses ("leftmost"), never words parsed out of the
-match text: "the leftmost car" is ``text="a car", pick="leftmost"``.
+match text: "the leftmost car" is ``text="a car", pick="leftmost"``. A pin overrides every pick:
+it names candidates by their number (:attr:`pinpoint.regions.Region.number`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Collection
 
 from .errors import PinpointError
 from .regions import (
@@ -140,3 +142,113 @@ def choose_regions(
             )
         )
     return RegionBatch(tuple(chosen))
+
+
+_PIN_ITEM = re.compile(r"(?:(\d+):)?(\d+)")
+"""One pin item: ``n`` (candidate n of every image) or ``b:n`` (candidate n of image b)."""
+
+
+def parse_pin(text: str, batch_size: int, where: str) -> tuple[frozenset[int], ...]:
+    """The candidate numbers a pin names, per image of a batch of ``batch_size``.
+
+    Args:
+        text: items separated by commas, semicolons or whitespace: ``n`` pins candidate ``n``
+            of every image, ``b:n`` candidate ``n`` of image ``b`` only (both 1-based), e.g.
+            ``"2"``, ``"1, 3"``, ``"1:2 2:1"``. Empty or blank: nothing is pinned.
+        batch_size: images in the batch.
+
+    Returns:
+        One set of candidate numbers per image (empty where nothing is pinned).
+
+    Raises:
+        PinpointError: for anything else, and for an image number outside ``1..batch_size``.
+    """
+    pinned: list[set[int]] = [set() for _ in range(batch_size)]
+    for item in re.split(r"[,;\s]+", re.sub(r"\s*:\s*", ":", text.strip())):
+        if not item:
+            continue
+        parsed = _PIN_ITEM.fullmatch(item)
+        if parsed is None or int(parsed[2]) < 1:
+            raise PinpointError(
+                where,
+                f"pin '{text.strip()}' is not a list of candidate numbers",
+                "write numbers from the scores table, e.g. '2', '1, 3' or '2:1' (image 2, "
+                "candidate 1), or leave it empty",
+            )
+        number = int(parsed[2])
+        if parsed[1] is None:
+            for numbers in pinned:
+                numbers.add(number)
+            continue
+        image = int(parsed[1])
+        if not 1 <= image <= batch_size:
+            others = f", or use an image number from 1 to {batch_size}" if batch_size > 1 else ""
+            raise PinpointError(
+                where,
+                f"pin '{item}' names image {image} but the batch has {batch_size} image(s)",
+                f"write '{number}' alone to pin candidate {number} in every image{others}",
+            )
+        pinned[image - 1].add(number)
+    return tuple(frozenset(numbers) for numbers in pinned)
+
+
+def _check_pinned(
+    pinned: frozenset[int],
+    available: Collection[int | None],
+    where: str,
+    index: int,
+    batch_size: int,
+) -> None:
+    """Raise unless every pinned number is among the ``available`` numbers of image ``index``."""
+    missing = sorted(pinned.difference(available))
+    if missing:
+        count = len(available)
+        of_batch = f" of {batch_size}" if batch_size > 1 else ""
+        raise PinpointError(
+            where,
+            f"pin names candidate #{missing[0]} but image {index + 1}{of_batch} has {count} "
+            "candidate(s)",
+            "pick a number from the scores table or clear pin",
+        )
+
+
+def resolve_pin(text: str, regions: RegionBatch, where: str) -> tuple[frozenset[int], ...]:
+    """:func:`parse_pin` for ``regions``' batch, checked against each image's candidate count.
+
+    Cheap (no model): callers run it before any CLIP work, so a stale pin fails at once.
+    """
+    pinned = parse_pin(text, regions.batch_size, where)
+    for index, (found, numbers) in enumerate(zip(regions, pinned, strict=True)):
+        count = len(found.regions)
+        _check_pinned(numbers, range(1, count + 1), where, index, regions.batch_size)
+    return pinned
+
+
+def apply_pin(
+    found: ImageRegions,
+    pinned: frozenset[int],
+    where: str,
+    index: int = 0,
+    batch_size: int = 1,
+) -> ImageRegions:
+    """Keep exactly the pinned candidates of one image, whatever their scores.
+
+    Args:
+        found: the image's scored candidates, best first, numbered ``1..len(found)`` (as
+            :func:`pinpoint.match.match_text` numbers them).
+        pinned: candidate numbers to keep (not empty).
+        index, batch_size: 0-based position of the image in its batch and the batch's size,
+            for messages.
+
+    Returns:
+        ``found`` with only the pinned regions, in score order (the same objects), and a note
+        saying which numbers are pinned.
+
+    Raises:
+        PinpointError: when a pinned number is not one of the image's candidates.
+    """
+    available = [region.number for region in found.regions]
+    _check_pinned(pinned, available, where, index, batch_size)
+    kept = tuple(region for region in found.regions if region.number in pinned)
+    listed = ", ".join(f"#{number}" for number in sorted(pinned))
+    return dataclasses.replace(found, regions=kept, note=f"pinned {listed}")

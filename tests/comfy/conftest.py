@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_checkpoint import write_tiny_sd15_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 COMFYUI_DIR = os.environ.get("COMFYUI_DIR", "")
@@ -38,6 +39,11 @@ SKIP_REASON = (
 KNOWN_BOX = (0.55, 0.40, 0.30, 0.50)
 """Normalised (cx, cy, w, h) that the rigged tiny detector finds in every image."""
 RIGGED_DETECTOR = "tiny-rigged-detr"
+CHECKPOINTS = (
+    ("checkpoint_inpainting", "tiny-sd15-inpainting.safetensors", True),
+    ("checkpoint", "tiny-sd15.safetensors", False),
+)
+"""(``comfy_models`` key, file name, inpainting model?) of the tiny SD 1.5 checkpoints."""
 
 EXPECTED_NODES = {
     # node id: (category, [input names in order], [output types])
@@ -128,6 +134,7 @@ EXPECTED_NODES = {
             "confidence_weight",
             "min_probability",
             "if_nothing_found",
+            "pin",
         ],
         ["PINPOINT_REGIONS", "MASK", "STRING", "IMAGE"],
     ),
@@ -159,7 +166,38 @@ EXPECTED_NODES = {
             "cfg",
             "strength",
             "context",
+            "resolution",
             "feather_px",
+            "split",
+        ],
+        ["IMAGE"],
+    ),
+    "PinpointCropForInpaint": (
+        "pinpoint/inpaint",
+        ["image", "mask", "context", "resolution", "feather_px", "split", "model"],
+        ["IMAGE", "MASK", "PINPOINT_STITCH"],
+    ),
+    "PinpointStitch": ("pinpoint/inpaint", ["stitch", "image"], ["IMAGE"]),
+    "PinpointInpaintComfy": (
+        "pinpoint/inpaint",
+        [
+            "model",
+            "vae",
+            "positive",
+            "negative",
+            "image",
+            "mask",
+            "seed",
+            "steps",
+            "cfg",
+            "sampler_name",
+            "scheduler",
+            "denoise",
+            "masked_start",
+            "context",
+            "resolution",
+            "feather_px",
+            "split",
         ],
         ["IMAGE"],
     ),
@@ -196,7 +234,9 @@ def facts() -> SimpleNamespace:
 def comfy_models(tiny_models, tmp_path_factory) -> dict[str, Path]:
     """A models root laid out as ComfyUI's: ``<root>/<folder>/<model>``.
 
-    Holds every tiny random model (links), plus a copy of the tiny DETR rigged so that
+    Holds every tiny random model (links), two tiny random SD 1.5 checkpoints that ComfyUI's
+    own checkpoint loader reads (an inpainting one and a regular one, ``checkpoints/``), and a
+    copy of the tiny DETR rigged so that
     every query predicts ``dog`` at :data:`KNOWN_BOX` with probability ~0.99 (its last class and
     box layers are zeroed and their biases set), which makes the mask position known.
     """
@@ -224,6 +264,8 @@ def comfy_models(tiny_models, tmp_path_factory) -> dict[str, Path]:
             link.parent.mkdir(parents=True, exist_ok=True)
             link.symlink_to(source, target_is_directory=source.is_dir())
             models[key] = link
+    for key, name, inpaint in CHECKPOINTS:
+        models[key] = write_tiny_sd15_checkpoint(root / "checkpoints" / name, inpaint=inpaint)
     return models
 
 

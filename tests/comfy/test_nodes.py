@@ -91,7 +91,9 @@ def inpaint_inputs(models, image, mask, **overrides) -> dict:
         cfg=7.5,
         strength=1.0,
         context=0.5,
+        resolution=0,
         feather_px=8,
+        split="one per image",
     )
     return inputs | overrides
 

@@ -173,16 +173,23 @@ TINY_FOR_LOADER = {
 """Loader class → the tiny model (key of the ``comfy_models`` fixture) it loads in these tests."""
 
 
+MASK_TAKERS = ("PinpointInpaintDiffusers", "PinpointInpaintComfy", "PinpointCropForInpaint")
+"""The node of each workflow that takes the full-size edit mask (and its feather_px)."""
+SAMPLING = ("PinpointInpaintDiffusers", "PinpointInpaintComfy", "KSampler")
+CROPPING = ("PinpointInpaintComfy", "PinpointCropForInpaint")
+
+
 def tiny_prompt(
     facts, comfy_models, name: str, image_name: str, size: tuple[int, int]
 ) -> tuple[dict, dict[str, str]]:
     """A shipped API workflow on the tiny models, plus SaveImage of the input and of the mask
-    that goes into the inpaint node.
+    that goes into the inpaint (or crop) node.
 
     The detector is the rigged DETR (a known box), or the tiny OWLv2 where it feeds 'Detect by
-    Text'; the Mask Operations node intersects the route's mask with the picture (``size`` =
-    width, height) less a border of an eighth of each side. Returns the prompt and the ids of
-    its nodes by role.
+    Text'; checkpoints are the tiny SD 1.5 ones (the inpainting one where the workflow names an
+    inpainting checkpoint); samplers run 2 steps on 64-pixel crops. The Mask Operations node
+    intersects the route's mask with the picture (``size`` = width, height) less a border of an
+    eighth of each side. Returns the prompt and the ids of its nodes by role.
     """
     prompt = strip_meta(load_workflow(facts, f"api/{name}.json"))
     open_vocabulary = {
@@ -191,16 +198,24 @@ def tiny_prompt(
         if node["class_type"] == "PinpointDetectByText"
     }
     for key, node in prompt.items():
-        kind = node["class_type"]
+        kind, inputs = node["class_type"], node["inputs"]
         if kind == "PinpointLoadDetector":
             tiny = comfy_models["open_vocabulary"].name if key in open_vocabulary else None
-            node["inputs"]["model_name"] = tiny or facts.rigged_detector
+            inputs["model_name"] = tiny or facts.rigged_detector
         elif kind in TINY_FOR_LOADER:
-            node["inputs"]["model_name"] = comfy_models[TINY_FOR_LOADER[kind]].name
+            inputs["model_name"] = comfy_models[TINY_FOR_LOADER[kind]].name
+        elif kind == "CheckpointLoaderSimple":
+            inpainting = "inpainting" in inputs["ckpt_name"]
+            inputs["ckpt_name"] = comfy_models[
+                "checkpoint_inpainting" if inpainting else "checkpoint"
+            ].name
+        if kind in SAMPLING:
+            inputs["steps"] = 2
+        if kind in CROPPING:
+            inputs["resolution"] = 64
     load = node_of(prompt, "LoadImage")
-    inpaint = node_of(prompt, "PinpointInpaintDiffusers")
+    (taker,) = [key for key, node in prompt.items() if node["class_type"] in MASK_TAKERS]
     prompt[load]["inputs"]["image"] = image_name
-    prompt[inpaint]["inputs"]["steps"] = 2
     # Random SAM/CLIPSeg masks are noise that, grown and hole-filled, can cover the whole picture;
     # intersecting with a known box (stock mask nodes) keeps "outside the mask" non-empty.
     width, height = size
@@ -230,7 +245,7 @@ def tiny_prompt(
     }
     prompt["901"] = {
         "class_type": "MaskToImage",
-        "inputs": {"mask": prompt[inpaint]["inputs"]["mask"]},
+        "inputs": {"mask": prompt[taker]["inputs"]["mask"]},
     }
     prompt["902"] = {
         "class_type": "SaveImage",
@@ -239,9 +254,9 @@ def tiny_prompt(
     edited = next(
         key
         for key, node in prompt.items()
-        if node["class_type"] == "SaveImage" and node["inputs"]["images"] == [inpaint, 0]
+        if node["class_type"] == "SaveImage" and node["inputs"]["filename_prefix"] == "pinpoint"
     )
-    return prompt, {"edited": edited, "inpaint": inpaint, "input": "900", "mask": "902"}
+    return prompt, {"edited": edited, "inpaint": taker, "input": "900", "mask": "902"}
 
 
 @pytest.mark.parametrize("name", WORKFLOWS)

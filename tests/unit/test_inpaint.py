@@ -88,6 +88,19 @@ def test_crop_is_processed_at_native_size_keeping_aspect(pipe):
     assert tuple(call["mask_image"].shape) == (1, 1, call["height"], call["width"])
 
 
+def test_resolution_and_one_crop_per_area_reach_the_pipeline(pipe):
+    recorder = Recorder(pipe.pipe)
+    spied = InpaintPipe(recorder, pipe.name, pipe.path, pipe.native_size, pipe.multiple)
+    images = torch.rand(1, 200, 300, 3)
+    mask = box_mask(200, 300, (10, 10, 40, 40)) + box_mask(200, 300, (250, 150, 290, 190))
+    out = inpaint_masked(
+        spied, images, mask, "a cat", steps=1, resolution=48, split="one per masked area"
+    ).images
+    assert [(call["width"], call["height"]) for call in recorder.calls] == [(48, 48), (48, 48)]
+    outside = feather_mask(mask, 8) == 0
+    assert torch.equal(out[outside], images[outside])
+
+
 def test_progress_counts_steps_and_cancel_stops(pipe):
     seen = []
     images = torch.rand(2, 32, 32, 3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -12,7 +13,13 @@ import torch
 from pinpoint.errors import PinpointError
 from pinpoint.loading import load_clip
 from pinpoint.loading.models import ClipMatcher
-from pinpoint.match import crop_regions, format_scores, match_text, score_candidates
+from pinpoint.match import (
+    candidate_rows,
+    crop_regions,
+    format_scores,
+    match_text,
+    score_candidates,
+)
 from pinpoint.regions import ImageRegions, Region, RegionBatch
 
 COLOURS = {"red": (1.0, 0.0, 0.0), "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0)}
@@ -38,25 +45,57 @@ def point_text_at(clip: ClipMatcher, picture: np.ndarray, text: str) -> ClipMatc
     The image tower is untouched (random); only the text projection is set, by a rank-1 matrix,
     so that text_projection(pooled(text)) == image embedding of ``picture`` (``[h, w, 3]`` uint8).
     """
+    return point_texts_at(clip, {text: picture})
+
+
+def point_texts_at(clip: ClipMatcher, pictures: dict[str, np.ndarray]) -> ClipMatcher:
+    """:func:`point_text_at` for several texts at once: each text maps onto its picture.
+
+    The text projection becomes ``targets @ pinv(pooled)``, exact while the texts' pooled
+    outputs are linearly independent.
+    """
     clip = dataclasses.replace(clip, model=copy.deepcopy(clip.model))
     model = clip.model
     with torch.no_grad():
-        pixels = clip.processor.image_processor(images=[picture], return_tensors="pt")[
-            "pixel_values"
-        ]
-        target = model.visual_projection(model.vision_model(pixel_values=pixels).pooler_output)[0]
-        tokens = clip.processor.tokenizer([text], return_tensors="pt")
-        pooled = model.text_model(**tokens).pooler_output[0]
-        model.text_projection.weight.copy_(torch.outer(target, pooled) / pooled.dot(pooled))
+        pixels = clip.processor.image_processor(
+            images=list(pictures.values()), return_tensors="pt"
+        )["pixel_values"]
+        targets = model.visual_projection(model.vision_model(pixel_values=pixels).pooler_output)
+        tokens = clip.processor.tokenizer(list(pictures), padding=True, return_tensors="pt")
+        pooled = model.text_model(**tokens).pooler_output.double()
+        weight = targets.double().T @ torch.linalg.pinv(pooled.T)
+        model.text_projection.weight.copy_(weight.to(model.text_projection.weight.dtype))
     return clip
+
+
+def solid(name: str) -> np.ndarray:
+    """A 32x32 uint8 picture of one of :data:`COLOURS`."""
+    picture = np.zeros((32, 32, 3), dtype=np.uint8)
+    picture[:] = np.array(COLOURS[name]) * 255
+    return picture
+
+
+def vision_calls(clip: ClipMatcher) -> tuple[list[int], torch.utils.hooks.RemovableHandle]:
+    """Crops per forward of ``clip``'s image tower, recorded from now on (remove the handle)."""
+    calls: list[int] = []
+    handle = clip.model.vision_model.register_forward_hook(
+        lambda module, args, kwargs, output: calls.append(kwargs["pixel_values"].shape[0]),
+        with_kwargs=True,
+    )
+    return calls, handle
 
 
 @pytest.fixture
 def clip_pointing_at_green(tiny_models):
     """A tiny CLIP whose text tower maps "the green one" onto a solid green image's embedding."""
-    green = np.zeros((32, 32, 3), dtype=np.uint8)
-    green[..., 1] = 255
-    return point_text_at(load_clip(tiny_models["clip"]), green, "the green one")
+    return point_text_at(load_clip(tiny_models["clip"]), solid("green"), "the green one")
+
+
+@pytest.fixture
+def clip_pointing_at_colours(tiny_models):
+    """A tiny CLIP that maps "the green one" onto green and "the red one" onto red."""
+    texts = {"the green one": solid("green"), "the red one": solid("red")}
+    return point_texts_at(load_clip(tiny_models["clip"]), texts)
 
 
 def test_matcher_picks_the_region_whose_embedding_matches(clip_pointing_at_green):
@@ -92,11 +131,7 @@ def test_confidence_weight_blends_detector_confidence(clip_pointing_at_green):
 
 
 def test_all_crops_of_a_batch_go_through_one_forward(clip_pointing_at_green):
-    calls = []
-    handle = clip_pointing_at_green.model.vision_model.register_forward_hook(
-        lambda module, args, kwargs, output: calls.append(kwargs["pixel_values"].shape[0]),
-        with_kwargs=True,
-    )
+    calls, handle = vision_calls(clip_pointing_at_green)
     try:
         first, regions_a = squares_image(["red", "green", "blue"])
         second, regions_b = squares_image(["green", "blue", "red"])
@@ -270,3 +305,123 @@ def test_pick_chooses_among_the_candidates_passing_min_probability(clip_pointing
     assert chosen("rightmost", scored.scored[0].regions[0].probability) == ["green"]
     with pytest.raises(PinpointError, match=r"^Match: pick is 'left'\. Fix: pick one of"):
         chosen("left", 0.0)
+
+
+# Candidate numbers and pins ----------------------------------------------------------------------
+
+
+def test_numbers_follow_detection_order_whatever_the_text(clip_pointing_at_colours):
+    image, regions = squares_image(["blue", "green", "red"])
+    batch = RegionBatch((ImageRegions(96, 96, regions),))
+    ranks = {}
+    for text in ("the green one", "the red one"):
+        result = match_text(clip_pointing_at_colours, image[None], batch, text, context_pad=0.0)
+        scored = result.scored[0].regions
+        assert {region.label: region.number for region in scored} == {
+            "blue": 1,
+            "green": 2,
+            "red": 3,
+        }
+        ranks[text] = [region.number for region in scored]
+        assert result.pinned == (frozenset(),)
+    assert ranks["the green one"][0] == 2 and ranks["the red one"][0] == 3  # ranks change
+    for text in ("the green one", "the red one"):  # the same pin, the same candidate
+        pinned = match_text(
+            clip_pointing_at_colours, image[None], batch, text, context_pad=0.0, pin="1"
+        )
+        assert [region.label for region in pinned.chosen[0].regions] == ["blue"]
+
+
+def test_a_pinned_candidate_is_chosen_even_when_it_scores_worst(clip_pointing_at_green):
+    image, regions = squares_image(["red", "green", "blue"])
+    batch = RegionBatch((ImageRegions(96, 96, regions),))
+    free = match_text(clip_pointing_at_green, image[None], batch, "the green one")
+    worst = free.scored[0].regions[-1]
+    assert worst.label != "green" and worst.probability < 0.99
+    result = match_text(
+        clip_pointing_at_green,
+        image[None],
+        batch,
+        "the green one",
+        min_probability=0.99,  # would reject every candidate but green
+        pick="rightmost",
+        pin=str(worst.number),
+    )
+    (chosen,) = result.chosen[0].regions
+    assert chosen is result.scored[0].regions[-1]  # the scored object itself, ranked last
+    assert chosen.label == worst.label and chosen.number == worst.number
+    assert result.chosen[0].note == f"pinned #{worst.number}"
+    assert result.pinned == (frozenset({worst.number}),)
+    both = match_text(clip_pointing_at_green, image[None], batch, "the green one", pin="3 1")
+    assert [region.number for region in both.chosen[0].regions] == [
+        region.number for region in both.scored[0].regions if region.number in (1, 3)
+    ]  # every pinned candidate, in score order, top_k=1 notwithstanding
+
+
+def test_a_pin_for_one_image_leaves_the_others_to_pick(clip_pointing_at_green):
+    first, regions_a = squares_image(["red", "green", "blue"])
+    second, regions_b = squares_image(["green", "blue", "red"])
+    batch = RegionBatch((ImageRegions(96, 96, regions_a), ImageRegions(96, 96, regions_b)))
+    result = match_text(
+        clip_pointing_at_green,
+        torch.stack([first, second]),
+        batch,
+        "the green one",
+        context_pad=0.0,
+        pin="2:3",
+    )
+    assert [[r.label for r in item.regions] for item in result.chosen] == [["green"], ["red"]]
+    assert [item.note for item in result.chosen] == ["", "pinned #3"]
+    assert result.pinned == (frozenset(), frozenset({3}))
+
+
+def test_a_bad_pin_fails_before_clip_runs(clip_pointing_at_green):
+    image, regions = squares_image(["red", "green", "blue"])
+    batch = RegionBatch((ImageRegions(96, 96, regions),))
+    calls, handle = vision_calls(clip_pointing_at_green)
+    try:
+        with pytest.raises(PinpointError) as refused:
+            match_text(clip_pointing_at_green, image[None], batch, "the green one", pin="4")
+        assert str(refused.value) == (
+            "Match: pin names candidate #4 but image 1 has 3 candidate(s). Fix: pick a number "
+            "from the scores table or clear pin."
+        )
+        with pytest.raises(PinpointError, match=r"^Match: pin 'two' is not a list of candidate"):
+            match_text(clip_pointing_at_green, image[None], batch, "the green one", pin="two")
+        with pytest.raises(PinpointError, match=r"names image 2 but the batch has 1 image"):
+            match_text(clip_pointing_at_green, image[None], batch, "the green one", pin="2:1")
+        empty = RegionBatch((ImageRegions(96, 96, ()),))
+        with pytest.raises(PinpointError, match=r"candidate #1 but image 1 has 0 candidate"):
+            match_text(clip_pointing_at_green, image[None], empty, "x", pin="1")
+    finally:
+        handle.remove()
+    assert calls == []
+
+
+def test_scores_table_and_rows_show_the_candidate_numbers(clip_pointing_at_green):
+    image, regions = squares_image(["red", "green", "blue"])
+    batch = RegionBatch((ImageRegions(96, 96, regions),))
+    result = match_text(clip_pointing_at_green, image[None], batch, "the green one", pin="3")
+    table = format_scores(result.scored, result.chosen).splitlines()
+    assert table[0] == "image 1: 3 candidate(s), 1 chosen - pinned #3"
+    assert table[1].startswith("  #2 green ")  # best score, not chosen: the pin wins
+    numbers = [region.number for region in result.scored[0].regions]
+    assert [line[2:4] for line in table[1:]] == [f"#{n}" for n in numbers]
+    assert [line[1] for line in table[1:]] == ["*" if n == 3 else " " for n in numbers]
+    rows = candidate_rows(result)
+    assert [row["number"] for row in rows] == numbers
+    assert json.loads(json.dumps(rows)) == rows
+    (blue,) = [row for row in rows if row["number"] == 3]
+    best = result.scored[0].regions[0]
+    assert rows[0] == {
+        "image": 1,
+        "number": 2,
+        "label": "green",
+        "score": best.score,
+        "probability": best.probability,
+        "confidence": 0.1,
+        "chosen": False,
+        "pinned": False,
+    }
+    assert blue["label"] == "blue" and blue["chosen"] and blue["pinned"]
+    assert sum(row["chosen"] for row in rows) == 1

@@ -84,3 +84,21 @@ def test_neighbouring_segments_get_different_tints():
     image = torch.full((1, 40, 60, 3), 0.5)
     preview = draw_regions(image, RegionBatch((ImageRegions(60, 40, regions),)))
     assert (preview[0, 35, 10] - preview[0, 35, 50]).abs().max() > 0.2
+
+
+def test_crop_preview_frames_each_window_and_shows_empty_mask_notes():
+    from pinpoint.crop import crop_for_inpaint
+    from pinpoint.preview import draw_crops
+
+    images = torch.zeros(2, 60, 100, 3)
+    masks = torch.zeros(2, 60, 100)
+    masks[0, 20:30, 40:60] = 1
+    plan = crop_for_inpaint(images, masks, context=0.5, resolution=64, feather_px=0).plan
+    preview = draw_crops(plan)
+    assert preview.shape == images.shape
+    (piece,) = plan.pieces
+    # the window's frame is drawn in the chosen colour, the mask tinted, image 2 gets the note
+    assert colour_present(preview[0], CHOSEN)
+    assert preview[0, 25, 50].sum() > 0 and piece.image_index == 0
+    assert colour_present(preview[1], NOTE_BACKGROUND)
+    assert not colour_present(preview[1], CHOSEN)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -9,7 +11,15 @@ from hypothesis import strategies as st
 
 from pinpoint.errors import PinpointError
 from pinpoint.regions import ImageRegions, Region, RegionBatch
-from pinpoint.select import PICK_CHOICES, choose_regions, region_area, select_regions
+from pinpoint.select import (
+    PICK_CHOICES,
+    apply_pin,
+    choose_regions,
+    parse_pin,
+    region_area,
+    resolve_pin,
+    select_regions,
+)
 
 WIDTH, HEIGHT = 200, 100
 
@@ -112,3 +122,90 @@ def test_choose_regions_thresholds_scores_then_picks_per_image():
     assert whole[1].regions[0].label == "whole image"
     with pytest.raises(PinpointError, match=r"in image 2 of 2.*Fix: lower min_score"):
         choose_regions(batch, "best", 1, min_score=0.5)
+
+
+# Pins ------------------------------------------------------------------------------------------
+
+NOT_A_PIN = (
+    "Select: pin '{}' is not a list of candidate numbers. Fix: write numbers from the scores "
+    "table, e.g. '2', '1, 3' or '2:1' (image 2, candidate 1), or leave it empty."
+)
+
+
+def numbered(*scores: float) -> ImageRegions:
+    """Candidates numbered 1, 2, ... in the given order, listed best score first."""
+    regions = [
+        dataclasses.replace(region(10 * n, 0, 10 * n + 5, 5, score), number=n)
+        for n, score in enumerate(scores, start=1)
+    ]
+    return ImageRegions(WIDTH, HEIGHT, tuple(sorted(regions, key=lambda r: -r.score)))
+
+
+@pytest.mark.parametrize(
+    ("text", "batch_size", "expected"),
+    [
+        ("", 1, [set()]),
+        ("  \n", 2, [set(), set()]),
+        ("2", 1, [{2}]),
+        ("1, 3", 1, [{1, 3}]),
+        (" 3;1 ;; 3\t1 ", 1, [{1, 3}]),
+        ("1:2", 1, [{2}]),
+        ("2", 3, [{2}, {2}, {2}]),
+        ("2:1", 3, [set(), {1}, set()]),
+        ("2 : 1, 3:4", 3, [set(), {1}, {4}]),
+        ("1:2 2:1, 5", 2, [{2, 5}, {1, 5}]),
+        ("007", 1, [{7}]),
+    ],
+)
+def test_parse_pin_reads_numbers_per_image(text, batch_size, expected):
+    assert parse_pin(text, batch_size, "Select") == tuple(frozenset(s) for s in expected)
+
+
+@pytest.mark.parametrize("text", ["a", "#2", "2-3", "1.5", "0", "1:", ":2", "1:2:3", "2:0", "-1"])
+def test_parse_pin_refuses_anything_else(text):
+    with pytest.raises(PinpointError) as refused:
+        parse_pin(text, 2, "Select")
+    assert str(refused.value) == NOT_A_PIN.format(text)
+
+
+def test_parse_pin_refuses_an_image_outside_the_batch():
+    with pytest.raises(PinpointError) as refused:
+        parse_pin("1, 3:2", 2, "Select")
+    assert str(refused.value) == (
+        "Select: pin '3:2' names image 3 but the batch has 2 image(s). Fix: write '2' alone "
+        "to pin candidate 2 in every image, or use an image number from 1 to 2."
+    )
+    with pytest.raises(PinpointError, match=r"names image 0 but the batch has 1 image\(s\)"):
+        parse_pin("0:1", 1, "Select")
+
+
+def test_resolve_pin_checks_each_image_has_the_pinned_numbers():
+    batch = RegionBatch((numbered(0.1, 0.2, 0.3), numbered(0.5)))
+    assert resolve_pin("1:3, 1", batch, "Select") == (frozenset({1, 3}), frozenset({1}))
+    with pytest.raises(PinpointError) as refused:
+        resolve_pin("2", batch, "Select")
+    assert str(refused.value) == (
+        "Select: pin names candidate #2 but image 2 of 2 has 1 candidate(s). Fix: pick a "
+        "number from the scores table or clear pin."
+    )
+    single = RegionBatch((numbered(0.1, 0.2, 0.3),))
+    with pytest.raises(PinpointError, match=r"candidate #4 but image 1 has 3 candidate"):
+        resolve_pin("4, 2", single, "Select")
+
+
+def test_apply_pin_keeps_exactly_the_pinned_candidates_in_score_order():
+    found = numbered(0.3, 0.9, 0.1, 0.5)  # listed as #2, #4, #1, #3
+    kept = apply_pin(found, frozenset({3, 1}), "Select")
+    assert [r.number for r in kept.regions] == [1, 3]  # the worst two, best first
+    assert all(any(k is r for r in found.regions) for k in kept.regions)  # the same objects
+    assert kept.note == "pinned #1, #3"
+    assert (kept.width, kept.height) == (found.width, found.height)
+    with pytest.raises(PinpointError) as refused:
+        apply_pin(found, frozenset({2, 7}), "Select", index=1, batch_size=3)
+    assert str(refused.value) == (
+        "Select: pin names candidate #7 but image 2 of 3 has 4 candidate(s). Fix: pick a "
+        "number from the scores table or clear pin."
+    )
+    unnumbered = ImageRegions(WIDTH, HEIGHT, (region(0, 0, 5, 5, 0.5),))
+    with pytest.raises(PinpointError, match="candidate #1 but image 1 has 1 candidate"):
+        apply_pin(unnumbered, frozenset({1}), "Select")  # never silently empty

@@ -1,0 +1,250 @@
+"""Crop for Inpaint, Stitch and Inpaint Region · ComfyUI model in-process: ComfyUI imported on
+CPU, the nodes called as its executor calls them, sampling with a tiny random SD 1.5 checkpoint
+loaded through ComfyUI's own checkpoint loader."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from node_calls import assert_house_error, error_of, pack_module, run, ui_dict
+
+CROP = "Crop for Inpaint (Pinpoint)"
+STITCH = "Stitch (Pinpoint)"
+INPAINT = "Inpaint Region · ComfyUI model (Pinpoint)"
+
+
+@pytest.fixture(scope="module")
+def crop_nodes(comfy):
+    return comfy.node("PinpointCropForInpaint"), comfy.node("PinpointStitch")
+
+
+def crop_inputs(image, mask, **overrides) -> dict:
+    settings = dict(context=0.5, resolution=64, feather_px=4, split="one per image")
+    return dict(image=image, mask=mask) | settings | overrides
+
+
+def two_objects(batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    image = torch.rand(batch, 120, 200, 3, generator=torch.Generator().manual_seed(1))
+    mask = torch.zeros(batch, 120, 200)
+    mask[:, 10:30, 10:40] = 1
+    mask[:, 80:110, 150:190] = 1
+    return image, mask
+
+
+def test_crop_then_stitch_changes_only_the_feathered_masks(comfy, crop_nodes):
+    crop, stitch = crop_nodes
+    image, mask = two_objects()
+    output = run(crop, **crop_inputs(image, mask, split="one per masked area"))
+    crops, areas, plan = output.result
+    assert crops.shape[0] == areas.shape[0] == 4  # two areas in each of two images
+    assert crops.shape[1] % 8 == 0 and crops.shape[2] % 8 == 0 and max(crops.shape[1:3]) == 64
+    assert crops.device == comfy.mm.intermediate_device()
+    assert ui_dict(output)["images"], "the crop windows are previewed on the node"
+    (stitched,) = run(stitch, stitch=plan, image=1.0 - crops).result
+    blend = pack_module(comfy, "pinpoint.masks").feather_mask(mask, 4)
+    outside = blend == 0
+    assert torch.equal(stitched[outside], image[outside])
+    assert not torch.equal(stitched[mask > 0], image[mask > 0])
+
+
+def test_resolution_zero_reads_the_native_size_or_asks_for_the_model(comfy, crop_nodes):
+    crop, _ = crop_nodes
+    image, mask = two_objects(1)
+    message = error_of(crop, **crop_inputs(image, mask, resolution=0))
+    assert_house_error(message, CROP, "no model is connected", "connect the MODEL")
+
+
+def test_stitch_refuses_crops_from_elsewhere(crop_nodes):
+    crop, stitch = crop_nodes
+    image, mask = two_objects(1)
+    crops, _, plan = run(crop, **crop_inputs(image, mask)).result
+    message = error_of(stitch, stitch=plan, image=torch.cat([crops, crops]))
+    assert_house_error(message, STITCH, "2 sampled image(s) for 1 crop(s)")
+
+
+def test_empty_masks_are_reported_on_the_node(crop_nodes):
+    crop, stitch = crop_nodes
+    image = torch.rand(1, 40, 40, 3)
+    output = run(crop, **crop_inputs(image, torch.zeros(1, 40, 40)))
+    assert any("every mask is empty" in line for line in ui_dict(output)["text"])
+    crops, _, plan = output.result
+    assert torch.equal(run(stitch, stitch=plan, image=crops).result[0], image)
+
+
+def test_every_input_and_output_has_a_tooltip(comfy):
+    for node_id in ("PinpointCropForInpaint", "PinpointStitch", "PinpointInpaintComfy"):
+        schema = comfy.node(node_id).GET_SCHEMA()
+        for item in [*schema.inputs, *schema.outputs]:
+            assert item.tooltip, f"{node_id}.{item.id} has no tooltip"
+
+
+# --- Inpaint Region · ComfyUI model, with a tiny SD 1.5 checkpoint ---------------------------
+
+
+@pytest.fixture(scope="module")
+def checkpoints(comfy, comfy_models):
+    """``{inpainting?: (MODEL, CLIP, VAE)}`` loaded by ComfyUI's own checkpoint loader."""
+    import comfy.sd
+
+    loaded = {}
+    for key, inpainting in (("checkpoint_inpainting", True), ("checkpoint", False)):
+        model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(
+            str(comfy_models[key]), output_vae=True, output_clip=True
+        )
+        loaded[inpainting] = (model, clip, vae)
+    return loaded
+
+
+def encode(clip, text: str):
+    return clip.encode_from_tokens_scheduled(clip.tokenize(text))
+
+
+def inpaint_inputs(checkpoint, image, mask, **overrides) -> dict:
+    model, clip, vae = checkpoint
+    settings = dict(
+        seed=3,
+        steps=2,
+        cfg=5.0,
+        sampler_name="euler",
+        scheduler="normal",
+        denoise=1.0,
+        masked_start="auto",
+        context=0.5,
+        resolution=64,
+        feather_px=4,
+        split="one per image",
+    )
+    return (
+        dict(
+            model=model,
+            vae=vae,
+            positive=encode(clip, "a dog"),
+            negative=encode(clip, "blurry"),
+            image=image,
+            mask=mask,
+        )
+        | settings
+        | overrides
+    )
+
+
+def object_in(batch: int, height: int = 72, width: int = 96) -> tuple[torch.Tensor, torch.Tensor]:
+    image = torch.rand(batch, height, width, 3, generator=torch.Generator().manual_seed(7))
+    mask = torch.zeros(batch, height, width)
+    mask[:, 20:44, 30:60] = 1
+    return image, mask
+
+
+@pytest.mark.parametrize("inpainting", [True, False])
+def test_one_node_inpaint_changes_only_the_feathered_mask(comfy, checkpoints, inpainting):
+    image, mask = object_in(2)
+    node = comfy.node("PinpointInpaintComfy")
+    (edited,) = run(node, **inpaint_inputs(checkpoints[inpainting], image, mask)).result
+    assert edited.shape == image.shape and edited.device == comfy.mm.intermediate_device()
+    outside = pack_module(comfy, "pinpoint.masks").feather_mask(mask, 4) == 0
+    assert torch.equal(edited[outside], image[outside])
+    assert not torch.equal(edited[mask > 0], image[mask > 0])
+    assert torch.isfinite(edited).all()
+
+
+def test_one_node_equals_crop_stock_nodes_and_stitch(comfy, checkpoints):
+    """Crop → InpaintModelConditioning → KSampler → VAE Decode → Stitch (the shipped workflow)
+    and the one node give the same pixels for one image: same crop, latents, noise and blend."""
+    image, mask = object_in(1)
+    inputs = inpaint_inputs(checkpoints[True], image, mask)
+    (one_node,) = run(comfy.node("PinpointInpaintComfy"), **inputs).result
+    crop, stitch = comfy.node("PinpointCropForInpaint"), comfy.node("PinpointStitch")
+    crops, areas, plan = run(crop, **crop_inputs(image, mask, resolution=64, feather_px=4)).result
+    stock = comfy.nodes
+    positive, negative, latent = stock.InpaintModelConditioning().encode(
+        inputs["positive"], inputs["negative"], crops, inputs["vae"], areas, True
+    )
+    (sampled,) = stock.KSampler().sample(
+        inputs["model"], 3, 2, 5.0, "euler", "normal", positive, negative, latent, 1.0
+    )
+    (decoded,) = stock.VAEDecode().decode(inputs["vae"], sampled)
+    (stitched,) = run(stitch, stitch=plan, image=decoded).result
+    assert torch.equal(one_node, stitched)
+
+
+def test_one_node_result_does_not_depend_on_the_batch(comfy, checkpoints):
+    image, mask = object_in(2)
+    node = comfy.node("PinpointInpaintComfy")
+    (both,) = run(node, **inpaint_inputs(checkpoints[False], image, mask)).result
+    second = inpaint_inputs(checkpoints[False], image[1:], mask[1:], seed=4)
+    (alone,) = run(node, **second).result
+    assert torch.equal(both[1], alone[0])
+
+
+def test_regular_checkpoint_starts_from_grey_or_the_original(comfy, checkpoints):
+    image, mask = object_in(1)
+    node = comfy.node("PinpointInpaintComfy")
+    results = [
+        run(
+            node, **inpaint_inputs(checkpoints[False], image, mask, denoise=0.5, masked_start=s)
+        ).result[0]
+        for s in ("auto", "original pixels", "neutral grey")
+    ]
+    assert torch.equal(results[0], results[1])  # auto below denoise 1 keeps the original
+    assert not torch.equal(results[1], results[2])
+
+
+def test_progress_counts_every_crop_step_and_cancel_stops(comfy, checkpoints, monkeypatch):
+    calls = []
+
+    def record(value, total, preview, node_id=None):
+        calls.append((value, total))
+
+    monkeypatch.setattr(comfy.utils, "PROGRESS_BAR_HOOK", record)
+    image, mask = object_in(2)
+    node = comfy.node("PinpointInpaintComfy")
+    run(node, **inpaint_inputs(checkpoints[True], image, mask, steps=3))
+    assert calls[-1] == (6, 6)  # two crops of three steps, one bar
+    assert [value for value, _ in calls] == sorted(value for value, _ in calls)
+
+    def press_cancel(value, total, preview, node_id=None):
+        comfy.mm.interrupt_current_processing(True)
+
+    monkeypatch.setattr(comfy.utils, "PROGRESS_BAR_HOOK", press_cancel)
+    try:
+        with pytest.raises(comfy.mm.InterruptProcessingException):
+            run(node, **inpaint_inputs(checkpoints[True], image, mask, steps=3))
+    finally:
+        comfy.mm.interrupt_current_processing(False)
+
+
+def test_native_size_comes_from_the_model(comfy, checkpoints):
+    crop_resolution = pack_module(comfy, "nodes.crop").crop_resolution
+    model = checkpoints[True][0]
+    assert crop_resolution(0, model, CROP) == 512  # SD 1.5
+    assert crop_resolution(96, model, CROP) == 96
+    image, mask = object_in(1)
+    crops = run(
+        comfy.node("PinpointCropForInpaint"), **crop_inputs(image, mask, resolution=0, model=model)
+    ).result[0]
+    assert max(crops.shape[1:3]) == 512
+
+
+def test_one_node_errors_name_the_node_and_say_how_to_fix(comfy, checkpoints):
+    image, mask = object_in(1)
+    node = comfy.node("PinpointInpaintComfy")
+    checkpoint = checkpoints[True]
+    wrong = [[torch.zeros(1, 77, 1024), {}]]  # an SD 2 text encoder's conditioning
+    cases = [
+        (dict(denoise=0.0), "denoise is 0"),
+        (dict(sampler_name="warp"), "sampler_name is 'warp'"),
+        (dict(positive=wrong, negative=wrong), "sampling failed"),
+    ]
+    for overrides, fragment in cases:
+        message = error_of(node, **inpaint_inputs(checkpoint, image, mask, **overrides))
+        assert_house_error(message, INPAINT, fragment)
+    small_mask = inpaint_inputs(checkpoint, image, torch.zeros(1, 64, 64))
+    assert_house_error(error_of(node, **small_mask), INPAINT, "the mask is 64x64 but the image")
+
+
+def test_empty_masks_leave_the_images_unchanged_without_sampling(comfy, checkpoints):
+    image = torch.rand(1, 40, 40, 3)
+    node = comfy.node("PinpointInpaintComfy")
+    output = run(node, **inpaint_inputs(checkpoints[True], image, torch.zeros(1, 40, 40)))
+    assert torch.equal(output.result[0], image)
+    assert "image 1: empty mask, left unchanged" in ui_dict(output)["text"]
