@@ -167,6 +167,29 @@ def test_one_node_equals_crop_stock_nodes_and_stitch(comfy, checkpoints):
     assert torch.equal(one_node, stitched)
 
 
+def test_a_batch_with_several_areas_per_image_through_ksampler(comfy, checkpoints):
+    """Two images with two separate objects each: four crops sampled as one latent batch by
+    the stock nodes, each pasted back into its own image and place."""
+    image, mask = two_objects(2)
+    model, clip, vae = checkpoints[False]
+    settings = crop_inputs(image, mask, split="one per masked area", resolution=48)
+    crops, areas, plan = run(comfy.node("PinpointCropForInpaint"), **settings).result
+    assert crops.shape[0] == 4
+    stock = comfy.nodes
+    (latent,) = stock.VAEEncodeForInpaint().encode(vae, crops, areas, 6)
+    positive, negative = encode(clip, "a dog"), encode(clip, "blurry")
+    (sampled,) = stock.KSampler().sample(
+        model, 1, 2, 5.0, "euler", "normal", positive, negative, latent, 1.0
+    )
+    (decoded,) = stock.VAEDecode().decode(vae, sampled)
+    (stitched,) = run(comfy.node("PinpointStitch"), stitch=plan, image=decoded).result
+    outside = pack_module(comfy, "pinpoint.masks").feather_mask(mask, 4) == 0
+    assert torch.equal(stitched[outside], image[outside])
+    for index in range(2):
+        for rows, cols in ((slice(10, 30), slice(10, 40)), (slice(80, 110), slice(150, 190))):
+            assert not torch.equal(stitched[index, rows, cols], image[index, rows, cols])
+
+
 def test_one_node_result_does_not_depend_on_the_batch(comfy, checkpoints):
     image, mask = object_in(2)
     node = comfy.node("PinpointInpaintComfy")
