@@ -10,25 +10,12 @@ import re
 
 import pytest
 import torch
-from node_calls import assert_house_error, pack_module, ui_dict
+from node_calls import assert_house_error, error_of, pack_module, run, ui_dict
 
 DETECT = "Detect Objects (Pinpoint)"
 MATCH = "Match Text to Regions (Pinpoint)"
 INPAINT = "Inpaint Region · diffusers (Pinpoint)"
 MASK_OPS = "Mask Operations (Pinpoint)"
-
-
-def run(comfy, node_id: str, **inputs):
-    """Call a node the way ComfyUI's executor does and return its ``NodeOutput``."""
-    cls = comfy.node(node_id)
-    cls.GET_SCHEMA()
-    return cls.EXECUTE_NORMALIZED(**inputs)
-
-
-def error_of(comfy, node_id: str, **inputs) -> str:
-    with pytest.raises(Exception) as caught:
-        run(comfy, node_id, **inputs)
-    return str(caught.value)
 
 
 def assert_image(comfy, tensor: torch.Tensor, shape: tuple[int, ...]) -> None:
@@ -41,7 +28,7 @@ def assert_image(comfy, tensor: torch.Tensor, shape: tuple[int, ...]) -> None:
 @pytest.fixture(scope="module")
 def models(comfy, facts):
     def load(node_id: str, name: str):
-        return run(comfy, node_id, model_name=name, precision="auto")[0]
+        return run(comfy.node(node_id), model_name=name, precision="auto")[0]
 
     return {
         "detector": load("PinpointLoadDetector", facts.rigged_detector),
@@ -156,7 +143,9 @@ def test_loaders_list_model_folders_and_survive_an_empty_folder(
     monkeypatch.setitem(comfy.folder_paths.folder_names_and_paths, "pinpoint_detectors", empty)
     assert cls.GET_SCHEMA().inputs[0].options == []
     assert cls.GET_NODE_INFO_V1()["input"]["required"]["model_name"][1]["options"] == []
-    message = error_of(comfy, "PinpointLoadDetector", model_name="detr-resnet-50", precision="auto")
+    message = error_of(
+        comfy.node("PinpointLoadDetector"), model_name="detr-resnet-50", precision="auto"
+    )
     assert_house_error(
         message,
         "Load Detector (Pinpoint)",
@@ -168,7 +157,7 @@ def test_loaders_list_model_folders_and_survive_an_empty_folder(
 
 def test_loader_refuses_an_unknown_precision(comfy):
     message = error_of(
-        comfy, "PinpointLoadCLIP", model_name=comfy.models["clip"].name, precision="fp8"
+        comfy.node("PinpointLoadCLIP"), model_name=comfy.models["clip"].name, precision="fp8"
     )
     assert_house_error(message, "Load CLIP Matcher (Pinpoint)", "precision", "'fp8'")
 
@@ -200,13 +189,13 @@ def test_one_managed_wrapper_per_model_and_modules_on_the_load_device(comfy, mod
 def test_detect_match_mask_inpaint_chain(comfy, facts, models):
     torch.manual_seed(0)
     image = torch.rand(2, 96, 128, 3)
-    found = run(comfy, "PinpointDetect", **detect_inputs(models, image))
+    found = run(comfy.node("PinpointDetect"), **detect_inputs(models, image))
     regions, preview = found.result
     assert regions.batch_size == 2
     assert_image(comfy, preview, (2, 96, 128, 3))
     assert len(ui_dict(found)["images"]) == 2
 
-    matched = run(comfy, "PinpointMatchText", **match_inputs(models, image, regions))
+    matched = run(comfy.node("PinpointMatchText"), **match_inputs(models, image, regions))
     chosen, mask, scores, preview = matched.result
     assert [len(item.regions) for item in chosen] == [1, 1]
     assert tuple(mask.shape) == (2, 96, 128) and mask.dtype == torch.float32
@@ -218,14 +207,16 @@ def test_detect_match_mask_inpaint_chain(comfy, facts, models):
     shown = ui_dict(matched)
     assert len(shown["images"]) == 2 and shown["text"] == [scores]
 
-    grown = run(comfy, "PinpointRegionsToMask", regions=chosen, grow_px=4, feather_px=0)
+    grown = run(comfy.node("PinpointRegionsToMask"), regions=chosen, grow_px=4, feather_px=0)
     grown_mask = grown.result[0]
     assert tuple(grown_mask.shape) == (2, 96, 128) and grown_mask.dtype == torch.float32
     assert grown_mask.device == comfy.mm.intermediate_device()
     assert grown_mask.sum() > mask.sum()
     assert len(ui_dict(grown)["images"]) == 2
 
-    edited = run(comfy, "PinpointInpaintDiffusers", **inpaint_inputs(models, image, grown_mask))
+    edited = run(
+        comfy.node("PinpointInpaintDiffusers"), **inpaint_inputs(models, image, grown_mask)
+    )
     edited = edited.result[0]
     assert_image(comfy, edited, (2, 96, 128, 3))
     outside = pack_module(comfy, "pinpoint.masks").feather_mask(grown_mask, 8) == 0
@@ -239,7 +230,7 @@ def test_inpaint_notes_are_shown_and_logged(comfy, models, caplog):
     mask = torch.zeros(2, 40, 56)
     mask[0, 10:30, 10:30] = 1
     with caplog.at_level(logging.INFO, logger="pinpoint"):
-        out = run(comfy, "PinpointInpaintDiffusers", **inpaint_inputs(models, image, mask))
+        out = run(comfy.node("PinpointInpaintDiffusers"), **inpaint_inputs(models, image, mask))
     note = "image 2: empty mask, left unchanged"
     assert note in ui_dict(out)["text"]
     assert any(note in record.getMessage() for record in caplog.records)
@@ -256,7 +247,7 @@ def test_progress_covers_every_step_and_cancel_stops_sampling(comfy, models, mon
     image = torch.rand(1, 40, 56, 3)
     mask = torch.zeros(1, 40, 56)
     mask[0, 5:20, 5:25] = 1
-    run(comfy, "PinpointInpaintDiffusers", **inpaint_inputs(models, image, mask, steps=3))
+    run(comfy.node("PinpointInpaintDiffusers"), **inpaint_inputs(models, image, mask, steps=3))
     done, total = calls[-1]
     assert done == total >= 3  # the scheduler may add warm-up steps (PNDM)
     assert [value for value, _ in calls] == sorted(value for value, _ in calls)
@@ -267,7 +258,10 @@ def test_progress_covers_every_step_and_cancel_stops_sampling(comfy, models, mon
     monkeypatch.setattr(comfy.utils, "PROGRESS_BAR_HOOK", press_cancel)
     try:
         with pytest.raises(comfy.mm.InterruptProcessingException):
-            run(comfy, "PinpointInpaintDiffusers", **inpaint_inputs(models, image, mask, steps=4))
+            run(
+                comfy.node("PinpointInpaintDiffusers"),
+                **inpaint_inputs(models, image, mask, steps=4),
+            )
     finally:
         comfy.mm.interrupt_current_processing(False)
 
@@ -284,31 +278,34 @@ def test_detect_errors_name_the_node_and_say_how_to_fix(comfy, models):
         (dict(image=torch.rand(1, 48, 64, 4)), "RGB"),
     ]
     for overrides, fragment in cases:
-        message = error_of(comfy, "PinpointDetect", **(detect_inputs(models, image) | overrides))
+        message = error_of(
+            comfy.node("PinpointDetect"), **(detect_inputs(models, image) | overrides)
+        )
         assert_house_error(message, DETECT, fragment)
 
 
 def test_match_and_inpaint_errors_name_the_node_and_say_how_to_fix(comfy, models):
     image = torch.rand(1, 48, 64, 3)
-    regions = run(comfy, "PinpointDetect", **detect_inputs(models, image)).result[0]
+    regions = run(comfy.node("PinpointDetect"), **detect_inputs(models, image)).result[0]
     empty_text = error_of(
-        comfy, "PinpointMatchText", **match_inputs(models, image, regions, text="  ")
+        comfy.node("PinpointMatchText"), **match_inputs(models, image, regions, text="  ")
     )
     assert_house_error(empty_text, MATCH, "text")
     other_image = error_of(
-        comfy, "PinpointMatchText", **match_inputs(models, torch.rand(1, 50, 64, 3), regions)
+        comfy.node("PinpointMatchText"), **match_inputs(models, torch.rand(1, 50, 64, 3), regions)
     )
     assert_house_error(other_image, MATCH, "Detect Objects (Pinpoint)")
 
     mask = torch.zeros(1, 48, 64)
     mask[0, 10:20, 10:20] = 1
     empty_prompt = error_of(
-        comfy, "PinpointInpaintDiffusers", **inpaint_inputs(models, image, mask, prompt="")
+        comfy.node("PinpointInpaintDiffusers"), **inpaint_inputs(models, image, mask, prompt="")
     )
     assert_house_error(empty_prompt, INPAINT, "prompt")
     load_image_default_mask = torch.zeros(1, 64, 64)  # 'Load Image' on a picture without alpha
     wrong_size = error_of(
-        comfy, "PinpointInpaintDiffusers", **inpaint_inputs(models, image, load_image_default_mask)
+        comfy.node("PinpointInpaintDiffusers"),
+        **inpaint_inputs(models, image, load_image_default_mask),
     )
     assert_house_error(wrong_size, INPAINT, "64x64")
 
@@ -356,8 +353,7 @@ def test_mask_ops_apply_fill_islands_grow_combine_invert_feather_in_order(comfy)
     other = torch.zeros(1, 32, 32)
     other[0, 0:32, 0:9] = 1
     output = run(
-        comfy,
-        "PinpointMaskOps",
+        comfy.node("PinpointMaskOps"),
         **mask_ops_inputs(
             mask,
             grow_px=1,
@@ -380,16 +376,15 @@ def test_mask_ops_apply_fill_islands_grow_combine_invert_feather_in_order(comfy)
 
 def test_mask_ops_errors_name_the_node_and_say_how_to_fix(comfy):
     mask = torch.zeros(2, 16, 16)
-    missing = error_of(comfy, "PinpointMaskOps", **mask_ops_inputs(mask, operation="union"))
+    missing = error_of(comfy.node("PinpointMaskOps"), **mask_ops_inputs(mask, operation="union"))
     assert missing == (
         "Mask Operations (Pinpoint): operation 'union' needs the other mask. "
         "Fix: connect a MASK to 'other' or set operation to 'none'."
     )
-    unknown = error_of(comfy, "PinpointMaskOps", **mask_ops_inputs(mask, operation="xor"))
+    unknown = error_of(comfy.node("PinpointMaskOps"), **mask_ops_inputs(mask, operation="xor"))
     assert_house_error(unknown, MASK_OPS, "'xor'")
     other_size = error_of(
-        comfy,
-        "PinpointMaskOps",
+        comfy.node("PinpointMaskOps"),
         **mask_ops_inputs(mask, operation="union", other=torch.zeros(1, 16, 20)),
     )
     assert_house_error(other_size, MASK_OPS, "20x16")

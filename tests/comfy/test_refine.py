@@ -7,29 +7,13 @@ import os
 
 import pytest
 import torch
-from node_calls import assert_house_error, pack_module, ui_dict
+from node_calls import assert_house_error, error_of, pack_module, run, ui_dict
 
 from pinpoint.tiny.sam import TINY_SAM_FILE, build_tiny_sam  # noqa: E402
 
 LOAD = "Load SAM (Pinpoint)"
 REFINE = "Refine with SAM (Pinpoint)"
 URL = "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth"
-
-
-def node(comfy, node_id: str):
-    return comfy.node(node_id)
-
-
-def run(comfy, node_id: str, **inputs):
-    cls = node(comfy, node_id)
-    cls.GET_SCHEMA()
-    return cls.EXECUTE_NORMALIZED(**inputs)
-
-
-def error_of(comfy, node_id: str, **inputs) -> str:
-    with pytest.raises(Exception) as caught:
-        run(comfy, node_id, **inputs)
-    return str(caught.value)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +28,7 @@ def sams(comfy, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sam(comfy, sams):
-    return run(comfy, "PinpointLoadSAM", model_name=TINY_SAM_FILE, precision="auto")[0]
+    return run(comfy.node("PinpointLoadSAM"), model_name=TINY_SAM_FILE, precision="auto")[0]
 
 
 def regions_for(comfy, image: torch.Tensor, boxes):
@@ -61,7 +45,7 @@ def refine_inputs(sam, image, regions, **overrides) -> dict:
 
 
 def test_points_input_shows_its_syntax(comfy, sams):
-    points = node(comfy, "PinpointRefineSAM").GET_SCHEMA().inputs[-1]
+    points = comfy.node("PinpointRefineSAM").GET_SCHEMA().inputs[-1]
     assert points.default == "" and points.placeholder == "x,y; x,y,0"
 
 
@@ -69,7 +53,7 @@ def test_sams_folder_is_registered_and_listed(comfy, sams):
     fp = comfy.folder_paths
     paths, _ = fp.folder_names_and_paths["sams"]
     assert os.path.join(fp.models_dir, "sams") in paths and str(sams) in paths
-    options = node(comfy, "PinpointLoadSAM").GET_SCHEMA().inputs[0].options
+    options = comfy.node("PinpointLoadSAM").GET_SCHEMA().inputs[0].options
     assert options == [TINY_SAM_FILE]
 
 
@@ -109,7 +93,8 @@ def test_refine_outputs_masks_union_and_preview(comfy, sam, monkeypatch):
     image = torch.rand(2, 40, 56, 3)
     boxes = [(4.0, 4.0, 30.0, 30.0), (20.0, 10.0, 50.0, 38.0)]
     out = run(
-        comfy, "PinpointRefineSAM", **refine_inputs(sam, image, regions_for(comfy, image, boxes))
+        comfy.node("PinpointRefineSAM"),
+        **refine_inputs(sam, image, regions_for(comfy, image, boxes)),
     )
     refined, mask, preview = out.result
     intermediate = comfy.mm.intermediate_device()
@@ -134,7 +119,9 @@ def test_refine_outputs_masks_union_and_preview(comfy, sam, monkeypatch):
 def test_points_reach_the_core_and_cancel_stops_refining(comfy, sam, monkeypatch):
     image = torch.rand(2, 40, 56, 3)
     empty = regions_for(comfy, image, [])
-    out = run(comfy, "PinpointRefineSAM", **refine_inputs(sam, image, empty, points="10,12; 3,3,0"))
+    out = run(
+        comfy.node("PinpointRefineSAM"), **refine_inputs(sam, image, empty, points="10,12; 3,3,0")
+    )
     assert [[region.label for region in found.regions] for found in out.result[0]] == [
         ["points"],
         ["points"],
@@ -146,7 +133,7 @@ def test_points_reach_the_core_and_cancel_stops_refining(comfy, sam, monkeypatch
     monkeypatch.setattr(comfy.utils, "PROGRESS_BAR_HOOK", press_cancel)
     try:
         with pytest.raises(comfy.mm.InterruptProcessingException):
-            run(comfy, "PinpointRefineSAM", **refine_inputs(sam, image, empty, points="10,12"))
+            run(comfy.node("PinpointRefineSAM"), **refine_inputs(sam, image, empty, points="10,12"))
     finally:
         comfy.mm.interrupt_current_processing(False)
 
@@ -165,23 +152,23 @@ def test_refine_errors_come_before_the_model_moves(comfy, sam, monkeypatch):
     ]
     for overrides, *fragments in cases:
         inputs = refine_inputs(sam, image, regions) | overrides
-        message = error_of(comfy, "PinpointRefineSAM", **inputs)
+        message = error_of(comfy.node("PinpointRefineSAM"), **inputs)
         assert_house_error(message, REFINE, *fragments)
     assert acquired == []
 
 
 def test_load_sam_errors_and_fingerprint(comfy, sams, tmp_path, monkeypatch):
     message = error_of(
-        comfy, "PinpointLoadSAM", model_name="sam_vit_b_01ec64.pth", precision="auto"
+        comfy.node("PinpointLoadSAM"), model_name="sam_vit_b_01ec64.pth", precision="auto"
     )
     assert_house_error(message, LOAD, "'sam_vit_b_01ec64.pth' was not found", str(sams), URL)
-    message = error_of(comfy, "PinpointLoadSAM", model_name=TINY_SAM_FILE, precision="fp8")
+    message = error_of(comfy.node("PinpointLoadSAM"), model_name=TINY_SAM_FILE, precision="fp8")
     assert_house_error(message, LOAD, "precision", "'fp8'")
     folder = tmp_path / "sams"
     folder.mkdir()
     (folder / "copy.pth").write_bytes((sams / TINY_SAM_FILE).read_bytes())
     monkeypatch.setitem(comfy.folder_paths.folder_names_and_paths, "sams", ([str(folder)], set()))
-    cls = node(comfy, "PinpointLoadSAM")
+    cls = comfy.node("PinpointLoadSAM")
     before = cls.fingerprint_inputs(model_name="copy.pth", precision="auto")
     assert before == cls.fingerprint_inputs(model_name="copy.pth", precision="auto")
     stat = (folder / "copy.pth").stat()
@@ -189,5 +176,5 @@ def test_load_sam_errors_and_fingerprint(comfy, sams, tmp_path, monkeypatch):
     assert cls.fingerprint_inputs(model_name="copy.pth", precision="auto") != before
     assert cls.fingerprint_inputs(model_name="gone.pth", precision="auto") == ("gone.pth", "auto")
     (folder / "broken.pth").write_bytes(b"not a checkpoint")
-    message = error_of(comfy, "PinpointLoadSAM", model_name="broken.pth", precision="auto")
+    message = error_of(comfy.node("PinpointLoadSAM"), model_name="broken.pth", precision="auto")
     assert_house_error(message, LOAD, "could not be read", "download it again")
