@@ -4,7 +4,7 @@ missing, incomplete or misplaced model is reported with the folder, the files an
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +143,46 @@ def belongs_elsewhere(path: Path, model_type: str | None) -> str:
     if model_type in DINO_MODEL_TYPES:
         return "; DINO/ViT backbones go in models/pinpoint_dino and 'Load DINO'"
     return ""
+
+
+def read_model_config(
+    path: Path,
+    kind: ModelKind,
+    where: str,
+    accepted: Callable[[str | None], bool],
+    requirement: str = "",
+    pick: str = "",
+) -> dict[str, Any]:
+    """Read a transformers model folder's ``config.json`` and check its ``model_type``.
+
+    Args:
+        accepted: whether a ``model_type`` is one ``kind`` can load.
+        requirement: appended to the problem, e.g. " (config.json model_type must be 'clip')".
+        pick: the start of the fix, e.g. "pick a folder with a full CLIP model; ".
+
+    Raises:
+        PinpointError: for a diffusers pipeline folder or a model of another type, naming the
+            folder, what it holds, how to download the right model and, when the folder is a
+            model another Pinpoint loader reads, that loader.
+    """
+    article = "an" if kind.title[0].lower() in "aeiou" else "a"
+    not_it = f"not {article} {kind.title}"
+    fix = pick + kind.download_hint(path.parent / kind.example_dir)
+    if (path / "model_index.json").is_file() and not (path / "config.json").is_file():
+        raise PinpointError(
+            where,
+            f"'{path.name}' is a diffusers pipeline, {not_it} ({path})",
+            fix + belongs_elsewhere(path, None),
+        )
+    config = read_json(path, "config.json", kind, where)
+    model_type = config.get("model_type")
+    if not accepted(model_type):
+        raise PinpointError(
+            where,
+            f"'{path.name}' is {describe_config(config)}, {not_it}{requirement} ({path})",
+            fix + belongs_elsewhere(path, model_type),
+        )
+    return config
 
 
 def require_any(path: Path, names: Sequence[str], what: str, kind: ModelKind, where: str) -> Path:

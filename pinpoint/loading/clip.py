@@ -11,11 +11,9 @@ from ..errors import PinpointError
 from .cache import cached, model_key
 from .checks import (
     WEIGHT_FILES,
-    belongs_elsewhere,
     check_model_dir,
-    describe_config,
     load_failed,
-    read_json,
+    read_model_config,
     redownload_fix,
     require_any,
     require_tokenizer,
@@ -31,23 +29,14 @@ def check_clip_dir(path: Path, where: str) -> dict[str, Any]:
         PinpointError: missing folder or files, malformed config, or not a full CLIP model
         (``clip_vision_model`` checkpoints from ComfyUI's clip_vision folder lack the text tower).
     """
-    if (path / "model_index.json").is_file() and not (path / "config.json").is_file():
-        raise PinpointError(
-            where,
-            f"'{path.name}' is a diffusers pipeline, not a {CLIP.title} ({path})",
-            CLIP.download_hint(path.parent / CLIP.example_dir) + belongs_elsewhere(path, None),
-        )
-    config = read_json(path, "config.json", CLIP, where)
-    model_type = config.get("model_type")
-    if model_type != "clip":
-        raise PinpointError(
-            where,
-            f"'{path.name}' is {describe_config(config)}, not a {CLIP.title} "
-            f"(config.json model_type must be 'clip') ({path})",
-            "pick a folder with a full CLIP model (text and image towers); "
-            + CLIP.download_hint(path.parent / CLIP.example_dir)
-            + belongs_elsewhere(path, model_type),
-        )
+    config = read_model_config(
+        path,
+        CLIP,
+        where,
+        lambda kind: kind == "clip",
+        requirement=" (config.json model_type must be 'clip')",
+        pick="pick a folder with a full CLIP model (text and image towers); ",
+    )
     require_any(path, WEIGHT_FILES, "weights", CLIP, where)
     require_any(
         path,

@@ -11,11 +11,10 @@ from ..errors import PinpointError
 from .cache import cached, model_key
 from .checks import (
     WEIGHT_FILES,
-    belongs_elsewhere,
     check_model_dir,
     describe_config,
     load_failed,
-    read_json,
+    read_model_config,
     redownload_fix,
     require_any,
     require_tokenizer,
@@ -34,23 +33,13 @@ def check_clipseg_dir(path: Path, where: str) -> dict[str, Any]:
         CLIP model belongs to 'Load CLIP Matcher'), or a CLIPSeg checkpoint without the
         segmentation decoder (``CLIPSegModel``).
     """
-    if (path / "model_index.json").is_file() and not (path / "config.json").is_file():
-        raise PinpointError(
-            where,
-            f"'{path.name}' is a diffusers pipeline, not a {CLIPSEG.title} ({path})",
-            CLIPSEG.download_hint(path.parent / CLIPSEG.example_dir)
-            + belongs_elsewhere(path, None),
-        )
-    config = read_json(path, "config.json", CLIPSEG, where)
-    model_type = config.get("model_type")
-    if model_type != "clipseg":
-        raise PinpointError(
-            where,
-            f"'{path.name}' is {describe_config(config)}, not a {CLIPSEG.title} "
-            f"(config.json model_type must be 'clipseg') ({path})",
-            CLIPSEG.download_hint(path.parent / CLIPSEG.example_dir)
-            + belongs_elsewhere(path, model_type),
-        )
+    config = read_model_config(
+        path,
+        CLIPSEG,
+        where,
+        lambda kind: kind == "clipseg",
+        requirement=" (config.json model_type must be 'clipseg')",
+    )
     architectures = config.get("architectures") or [ARCHITECTURE]
     if ARCHITECTURE not in architectures:
         raise PinpointError(

@@ -13,13 +13,12 @@ from ..errors import PinpointError
 from .cache import cached, model_key
 from .checks import (
     WEIGHT_FILES,
-    belongs_elsewhere,
     check_model_dir,
     describe_config,
     detection_model_types,
     load_failed,
     open_vocabulary_model_types,
-    read_json,
+    read_model_config,
     redownload_fix,
     require_any,
     require_tokenizer,
@@ -55,25 +54,15 @@ def check_detector_dir(path: Path, where: str) -> dict[str, Any]:
     Raises:
         PinpointError: missing folder or files, malformed config, or not an object detector.
     """
-    if (path / "model_index.json").is_file() and not (path / "config.json").is_file():
-        raise PinpointError(
-            where,
-            f"'{path.name}' is a diffusers pipeline, not an {DETECTOR.title} ({path})",
-            f"pick a detector folder holding {DETECTOR.expected_files}; "
-            + DETECTOR.download_hint(path.parent / DETECTOR.example_dir)
-            + belongs_elsewhere(path, None),
-        )
-    config = read_json(path, "config.json", DETECTOR, where)
+    config = read_model_config(
+        path,
+        DETECTOR,
+        where,
+        lambda kind: kind in detection_model_types() or kind in open_vocabulary_model_types(),
+        pick=f"pick a folder with {KINDS_HINT}; ",
+    )
     model_type = config.get("model_type")
     open_vocabulary = model_type in open_vocabulary_model_types()
-    if model_type not in detection_model_types() and not open_vocabulary:
-        raise PinpointError(
-            where,
-            f"'{path.name}' is {describe_config(config)}, not an {DETECTOR.title} ({path})",
-            f"pick a folder with {KINDS_HINT}; "
-            + DETECTOR.download_hint(path.parent / DETECTOR.example_dir)
-            + belongs_elsewhere(path, model_type),
-        )
     if open_vocabulary and model_type not in OPEN_VOCABULARY:
         target = path.parent / OPEN_VOCABULARY_EXAMPLE.split("/")[-1]
         raise PinpointError(

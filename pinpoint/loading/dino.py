@@ -7,16 +7,13 @@ from typing import Any
 
 import torch
 
-from ..errors import PinpointError
 from .cache import cached, model_key
 from .checks import (
     DINO_MODEL_TYPES,
     WEIGHT_FILES,
-    belongs_elsewhere,
     check_model_dir,
-    describe_config,
     load_failed,
-    read_json,
+    read_model_config,
     require_any,
 )
 from .folders import DINO
@@ -30,25 +27,16 @@ def check_dino_dir(path: Path, where: str) -> dict[str, Any]:
         PinpointError: missing folder or files, malformed config, or not a ViT/DINOv2 backbone
         (a detector or CLIP folder is told where it belongs).
     """
-    if (path / "model_index.json").is_file() and not (path / "config.json").is_file():
-        raise PinpointError(
-            where,
-            f"'{path.name}' is a diffusers pipeline, not a {DINO.title} ({path})",
-            DINO.download_hint(path.parent / DINO.example_dir) + belongs_elsewhere(path, None),
-        )
-    config = read_json(path, "config.json", DINO, where)
-    model_type = config.get("model_type")
-    if model_type not in DINO_MODEL_TYPES:
-        allowed = ", ".join(repr(name) for name in DINO_MODEL_TYPES)
-        raise PinpointError(
-            where,
-            f"'{path.name}' is {describe_config(config)}, not a {DINO.title} "
-            f"(config.json model_type must be one of {allowed}) ({path})",
-            "pick a folder with a DINO or DINOv2 backbone (e.g. facebook/dino-vits16, "
-            "facebook/dinov2-small); "
-            + DINO.download_hint(path.parent / DINO.example_dir)
-            + belongs_elsewhere(path, model_type),
-        )
+    allowed = ", ".join(repr(name) for name in DINO_MODEL_TYPES)
+    config = read_model_config(
+        path,
+        DINO,
+        where,
+        lambda kind: kind in DINO_MODEL_TYPES,
+        requirement=f" (config.json model_type must be one of {allowed})",
+        pick="pick a folder with a DINO or DINOv2 backbone (e.g. facebook/dino-vits16, "
+        "facebook/dinov2-small); ",
+    )
     require_any(path, WEIGHT_FILES, "weights", DINO, where)
     require_any(path, ["preprocessor_config.json"], "image processor config", DINO, where)
     return config

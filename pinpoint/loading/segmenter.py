@@ -8,15 +8,12 @@ from typing import Any
 
 import torch
 
-from ..errors import PinpointError
 from .cache import cached, model_key
 from .checks import (
     WEIGHT_FILES,
-    belongs_elsewhere,
     check_model_dir,
-    describe_config,
     load_failed,
-    read_json,
+    read_model_config,
     require_any,
     segmentation_model_types,
 )
@@ -31,25 +28,14 @@ def check_segmenter_dir(path: Path, where: str) -> dict[str, Any]:
         PinpointError: missing folder or files, malformed config, or not a semantic-segmentation
         model (an object detector or CLIP model is named with the folder it belongs in).
     """
-    if (path / "model_index.json").is_file() and not (path / "config.json").is_file():
-        raise PinpointError(
-            where,
-            f"'{path.name}' is a diffusers pipeline, not a {SEGMENTER.title} ({path})",
-            f"pick a segmentation folder holding {SEGMENTER.expected_files}; "
-            + SEGMENTER.download_hint(path.parent / SEGMENTER.example_dir)
-            + belongs_elsewhere(path, None),
-        )
-    config = read_json(path, "config.json", SEGMENTER, where)
-    model_type = config.get("model_type")
-    if model_type not in segmentation_model_types():
-        raise PinpointError(
-            where,
-            f"'{path.name}' is {describe_config(config)}, not a {SEGMENTER.title} ({path})",
-            "pick a folder with a semantic-segmentation model (Segformer, BEiT, DPT, UperNet, "
-            "...); "
-            + SEGMENTER.download_hint(path.parent / SEGMENTER.example_dir)
-            + belongs_elsewhere(path, model_type),
-        )
+    config = read_model_config(
+        path,
+        SEGMENTER,
+        where,
+        lambda kind: kind in segmentation_model_types(),
+        pick="pick a folder with a semantic-segmentation model (Segformer, BEiT, DPT, UperNet, "
+        "...); ",
+    )
     require_any(path, WEIGHT_FILES, "weights", SEGMENTER, where)
     require_any(path, ["preprocessor_config.json"], "image processor config", SEGMENTER, where)
     return config
