@@ -16,6 +16,7 @@ from ..pinpoint.errors import PinpointError
 from ..pinpoint.loading.folders import ModelKind
 from ..pinpoint.progress import Progress
 from ..pinpoint.regions import IF_NOTHING_FOUND_CHOICES
+from ..pinpoint.select import BEST, PICK_CHOICES, PICK_TOOLTIP
 
 log = logging.getLogger("pinpoint")
 
@@ -82,9 +83,32 @@ def show_on_node(text: str) -> None:
         server.send_progress_text(text, context.node_id)
 
 
+def report_notes(notes: Sequence[str], where: str) -> dict:
+    """Log ``notes`` and show them on the running node; the ui ``text`` for them ({} if none)."""
+    for note in notes:
+        log.info("%s: %s", where, note)
+    show_on_node("\n".join(notes))
+    return {"text": list(notes)} if notes else {}
+
+
 def description(node: type) -> str:
     """A node's docstring as one line, for the schema's ``description`` (the node tooltip)."""
     return " ".join((node.__doc__ or "").split())
+
+
+def pick_inputs() -> list[io.Input]:
+    """The ``pick`` combo and ``top_k`` that Match and Select share."""
+    return [
+        io.Combo.Input("pick", options=PICK_CHOICES, default=BEST, tooltip=PICK_TOOLTIP),
+        io.Int.Input(
+            "top_k",
+            default=1,
+            min=1,
+            max=64,
+            step=1,
+            tooltip="How many regions to keep per image (ignored by 'all matches').",
+        ),
+    ]
 
 
 def if_nothing_found_input(empty: str = "edit nothing in that image") -> io.Combo.Input:

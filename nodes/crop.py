@@ -12,7 +12,7 @@ from ..pinpoint.errors import PinpointError, reported_as
 from ..pinpoint.images import check_image
 from ..pinpoint.preview import draw_crops
 from . import sockets
-from ._common import check_choice, description, log, show_on_node
+from ._common import check_choice, description, report_notes
 
 TITLE = "Crop for Inpaint (Pinpoint)"
 STITCH_TITLE = "Stitch (Pinpoint)"
@@ -126,14 +126,6 @@ def crop_resolution(resolution: int, model, where: str) -> int:
     )
 
 
-def report(plan: StitchPlan, where: str) -> dict:
-    """Log and show the plan's notes; the ui text for them (empty when there are none)."""
-    for note in plan.notes:
-        log.info("%s: %s", where, note)
-    show_on_node("\n".join(plan.notes))
-    return {"text": list(plan.notes)} if plan.notes else {}
-
-
 class PinpointCropForInpaint(io.ComfyNode):
     """Cuts a context window around each masked area at the sampler's size (multiples of 8,
     aspect kept) for stock inpainting nodes; 'Stitch' pastes the result back so pixels outside
@@ -199,7 +191,7 @@ class PinpointCropForInpaint(io.ComfyNode):
             crops.images.to(device),
             crops.masks.to(device),
             crops.plan,
-            ui=shown | report(crops.plan, TITLE),
+            ui=shown | report_notes(crops.plan.notes, TITLE),
         )
 
 
@@ -235,5 +227,5 @@ class PinpointStitch(io.ComfyNode):
         with reported_as(STITCH_TITLE):
             result = stitch_crops(stitch, image, STITCH_TITLE)
         return io.NodeOutput(
-            result.to(mm.intermediate_device()), ui=report(stitch, STITCH_TITLE) or None
+            result.to(mm.intermediate_device()), ui=report_notes(stitch.notes, STITCH_TITLE) or None
         )

@@ -12,7 +12,7 @@ from ..pinpoint.images import check_image, check_prompt
 from ..pinpoint.inpaint import inpaint_masked
 from ..pinpoint.loading.models import InpaintPipe
 from . import sockets
-from ._common import MB, check_choice, comfy_progress, description, log, show_on_node
+from ._common import MB, check_choice, comfy_progress, description, report_notes
 from .crop import crop_inputs, sampling_inputs
 from .managed import managed
 
@@ -118,8 +118,6 @@ class PinpointInpaintDiffusers(io.ComfyNode):
                 progress=comfy_progress(steps),
                 where=TITLE,
             )
-        for note in result.notes:
-            log.info("%s: %s", TITLE, note)
-        show_on_node("\n".join(result.notes))
+        shown = report_notes(result.notes, TITLE) or None
         images = result.images.to(mm.intermediate_device())
-        return io.NodeOutput(images, ui={"text": list(result.notes)} if result.notes else None)
+        return io.NodeOutput(images, ui=shown)

@@ -15,8 +15,8 @@ from comfy_api.latest import io
 from ..pinpoint.crop import SPLIT_CHOICES, cut, plan_crops, stitch_crops
 from ..pinpoint.errors import PinpointError, reported_as
 from ..pinpoint.images import check_image
-from ._common import check_choice, description
-from .crop import crop_inputs, crop_resolution, report, sampling_inputs
+from ._common import check_choice, description, report_notes
+from .crop import crop_inputs, crop_resolution, sampling_inputs
 
 TITLE = "Inpaint Region · ComfyUI model (Pinpoint)"
 
@@ -212,4 +212,5 @@ class PinpointInpaintComfy(io.ComfyNode):
             sampled.append(decoded.reshape(-1, *decoded.shape[-3:])[0])
         with reported_as(TITLE):
             result = stitch_crops(plan, sampled, TITLE)
-        return io.NodeOutput(result.to(mm.intermediate_device()), ui=report(plan, TITLE) or None)
+        shown = report_notes(plan.notes, TITLE) or None
+        return io.NodeOutput(result.to(mm.intermediate_device()), ui=shown)

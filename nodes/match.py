@@ -19,7 +19,7 @@ from ..pinpoint.match import (
 )
 from ..pinpoint.preview import draw_regions
 from ..pinpoint.regions import RegionBatch, check_if_nothing_found
-from ..pinpoint.select import BEST, PICK_CHOICES, PICK_TOOLTIP, check_pick, resolve_pin
+from ..pinpoint.select import check_pick, resolve_pin
 from . import sockets
 from ._common import (
     MB,
@@ -28,6 +28,7 @@ from ._common import (
     description,
     if_nothing_found_input,
     log,
+    pick_inputs,
 )
 from .managed import managed
 
@@ -66,15 +67,7 @@ class PinpointMatchText(io.ComfyNode):
                     "help. CLIP reads position poorly: for 'the leftmost car' write 'a car' and "
                     "set pick to leftmost.",
                 ),
-                io.Combo.Input("pick", options=PICK_CHOICES, default=BEST, tooltip=PICK_TOOLTIP),
-                io.Int.Input(
-                    "top_k",
-                    default=1,
-                    min=1,
-                    max=64,
-                    step=1,
-                    tooltip="How many regions to keep per image (ignored by 'all matches').",
-                ),
+                *pick_inputs(),
                 io.Float.Input(
                     "context_pad",
                     default=0.1,

@@ -11,9 +11,9 @@ from ..pinpoint.images import check_image
 from ..pinpoint.masks import regions_to_mask
 from ..pinpoint.preview import draw_regions
 from ..pinpoint.regions import RegionBatch
-from ..pinpoint.select import BEST, PICK_CHOICES, PICK_TOOLTIP, choose_regions
+from ..pinpoint.select import choose_regions
 from . import sockets
-from ._common import description, if_nothing_found_input
+from ._common import description, if_nothing_found_input, pick_inputs
 
 TITLE = "Select Regions (Pinpoint)"
 
@@ -34,15 +34,7 @@ class PinpointSelectRegions(io.ComfyNode):
                 sockets.Regions.Input(
                     "regions", tooltip="Regions from any Pinpoint detect, segment or match node."
                 ),
-                io.Combo.Input("pick", options=PICK_CHOICES, default=BEST, tooltip=PICK_TOOLTIP),
-                io.Int.Input(
-                    "top_k",
-                    default=1,
-                    min=1,
-                    max=64,
-                    step=1,
-                    tooltip="How many regions to keep per image (ignored by 'all matches').",
-                ),
+                *pick_inputs(),
                 io.Float.Input(
                     "min_score",
                     default=0.0,
