@@ -17,7 +17,7 @@ def _register_model_folders() -> None:
     """Add models/<folder> per model kind without clobbering extra_model_paths.yaml entries."""
     import folder_paths
 
-    from .pinpoint.loading.folders import KINDS
+    from .pinpoint.loading.kinds import KINDS
 
     for kind in KINDS:
         default = os.path.join(folder_paths.models_dir, kind.folder)
@@ -30,10 +30,10 @@ def _register_model_folders() -> None:
         folder_paths.folder_names_and_paths[kind.folder] = (paths, own)
 
 
-async def comfy_entrypoint():  # -> nodes.PinpointExtension (a comfy_api ComfyExtension)
+async def comfy_entrypoint():  # -> comfy_nodes.PinpointExtension (a comfy_api ComfyExtension)
     """ComfyUI's V3 entry point, called once right after this package is imported."""
     try:
-        from .nodes import PinpointExtension
+        from .comfy_nodes import PinpointExtension
 
         _register_model_folders()
     except Exception:

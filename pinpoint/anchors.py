@@ -19,14 +19,12 @@ import torch.nn.functional as F
 from PIL import ImageDraw
 
 from .errors import PinpointError
-from .images import check_image, from_pil, to_pil
+from .images import IMAGES_PER_PASS, check_image, from_pil, to_pil
 from .loading.models import Dino, module_device, module_dtype
 from .preview import draw_regions
 from .progress import Progress, no_progress
 from .regions import Box, ImageRegions, Region, RegionBatch
-
-CHUNK = 4
-"""Images per forward pass: bounds activation memory for large batches."""
+from .request import Request
 
 MAX_PATCHES = 1024
 """About the largest patch grid used: ``output_attentions`` keeps every layer's
@@ -92,7 +90,7 @@ def _patch_size(dino: Dino) -> int:
     return int(patch[0] if isinstance(patch, list | tuple) else patch)
 
 
-def _register_tokens(dino: Dino) -> int:
+def register_tokens(dino: Dino) -> int:
     """Tokens between CLS and the patches (DINOv2 with registers)."""
     return int(getattr(dino.model.config, "num_register_tokens", 0) or 0)
 
@@ -114,26 +112,13 @@ def patch_grid(dino: Dino, height: int, width: int) -> tuple[int, int]:
     return max(1, round(height * scale / patch)), max(1, round(width * scale / patch))
 
 
-def attention_bytes(dino: Dino, height: int, width: int, batch: int) -> int:
-    """Activation memory estimate for :func:`patch_attention`: every layer's fp32 attention
-    weights for one forward chunk of ``height x width`` images."""
-    rows, cols = patch_grid(dino, height, width)
-    tokens = rows * cols + 1 + _register_tokens(dino)
-    config = dino.model.config
-    layers, heads = int(config.num_hidden_layers), int(config.num_attention_heads)
-    return 4 * layers * heads * tokens * tokens * min(batch, CHUNK)
-
-
 def patch_attention(
-    dino: Dino,
-    images: torch.Tensor,
-    progress: Progress = no_progress,
-    where: str = "Anchors",
+    dino: Dino, images: torch.Tensor, progress: Progress = no_progress
 ) -> torch.Tensor:
     """The last layer's CLS → patch attention, averaged over heads, on the patch grid.
 
     Args:
-        dino: from :func:`pinpoint.loading.dino.load_dino`.
+        dino: from :func:`pinpoint.loading.load_model`.
         images: IMAGE ``[B, H, W, 3]`` float in [0, 1]; any size and aspect ratio.
         progress: called as ``progress(images_done, B)``.
 
@@ -142,19 +127,19 @@ def patch_attention(
         per image to [0, 1] (all zeros where the attention is uniform). Register tokens of
         DINOv2-with-registers are left out.
     """
-    check_image(images, where)
     batch, height, width = int(images.shape[0]), int(images.shape[1]), int(images.shape[2])
     rows, cols = patch_grid(dino, height, width)
     patch = _patch_size(dino)
-    first = 1 + _register_tokens(dino)
+    first = 1 + register_tokens(dino)
     device, dtype = module_device(dino.model), module_dtype(dino.model)
     forward = inspect.signature(dino.model.forward).parameters
     # ViT checks the input size against its position embeddings unless told to interpolate
     # them; DINOv2 always interpolates and takes no such argument.
     extra = {"interpolate_pos_encoding": True} if "interpolate_pos_encoding" in forward else {}
     grids: list[torch.Tensor] = []
-    for start in range(0, batch, CHUNK):
-        chunk = images[start : start + CHUNK].detach().to("cpu", torch.float32).permute(0, 3, 1, 2)
+    for start in range(0, batch, IMAGES_PER_PASS):
+        chunk = images[start : start + IMAGES_PER_PASS].detach().to("cpu", torch.float32)
+        chunk = chunk.permute(0, 3, 1, 2)
         resized = F.interpolate(
             chunk, size=(rows * patch, cols * patch), mode="bicubic", antialias=True
         ).clamp(0.0, 1.0)
@@ -174,7 +159,6 @@ def patch_attention(
         last = outputs.attentions[-1]  # [b, heads, tokens, tokens]
         if int(last.shape[-1]) != first + rows * cols:
             raise PinpointError(
-                where,
                 f"'{dino.name}' returned {int(last.shape[-1])} tokens for a {rows}x{cols} patch "
                 f"grid (expected {first + rows * cols}); its token layout is not supported",
                 "use a DINO or DINOv2 backbone such as facebook/dino-vits16 or "
@@ -182,7 +166,7 @@ def patch_attention(
             )
         cls_to_patches = last[:, :, 0, first:].to(torch.float32).mean(dim=1)
         grids.append(cls_to_patches.reshape(-1, rows, cols).cpu())
-        progress(min(start + CHUNK, batch), batch)
+        progress(min(start + IMAGES_PER_PASS, batch), batch)
     grid = torch.cat(grids)
     low = grid.amin(dim=(1, 2), keepdim=True)
     high = grid.amax(dim=(1, 2), keepdim=True)
@@ -195,59 +179,27 @@ def _to_pixels(grid: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return resized[:, 0].clamp(0.0, 1.0)
 
 
-def attention_maps(
-    dino: Dino,
-    images: torch.Tensor,
-    progress: Progress = no_progress,
-    where: str = "Anchors",
-) -> torch.Tensor:
-    """Where DINO looks: :func:`patch_attention` resized (bilinear) to the images' own size.
-
-    Args:
-        dino: from :func:`pinpoint.loading.dino.load_dino`.
-        images: IMAGE ``[B, H, W, 3]`` float in [0, 1].
-
-    Returns:
-        MASK-shaped ``[B, H, W]`` float32 on CPU in [0, 1], 1 = the most attended patch.
-    """
-    return _to_pixels(patch_attention(dino, images, progress, where), *images.shape[1:3])
-
-
-def check_anchor_counts(k: int, min_distance: int, where: str) -> None:
-    """Raise a :class:`PinpointError` unless ``k >= 1`` anchors and ``min_distance >= 0``."""
-    if k < 1:
-        raise PinpointError(where, f"anchors is {k}", "ask for at least 1 anchor per image")
-    if min_distance < 0:
-        raise PinpointError(
-            where,
-            f"min_distance is {min_distance}",
-            "use 0 (anchors may touch) or more patches between anchors",
-        )
-
-
 def anchor_points(
     attention: torch.Tensor,
     k: int,
     min_distance: int,
     width: int,
     height: int,
-    where: str = "Anchors",
 ) -> list[Anchor]:
     """The ``k`` most attended patches, at least ``min_distance`` patches apart (greedy NMS).
 
     Args:
         attention: ``[rows, cols]`` patch grid covering the whole image, higher = more salient.
-        k: at most this many anchors.
+        k: at most this many anchors, at least 1.
         min_distance: a patch is skipped when it lies fewer than this many rows *and* columns
             from an anchor already taken (Chebyshev distance, in patches); 0 or 1 keeps
-            neighbours.
+            neighbours; not negative.
         width, height: the image's size in pixels.
 
     Returns:
         up to ``k`` anchors, highest value first (ties in row-major order), at patch centres:
         ``x = (col + 0.5) * width / cols``, ``y = (row + 0.5) * height / rows``.
     """
-    check_anchor_counts(k, min_distance, where)
     rows, cols = attention.shape
     values = attention.detach().to("cpu", torch.float32).flatten()
     order = torch.sort(values, descending=True, stable=True).indices.tolist()
@@ -275,7 +227,7 @@ def square_box(x: float, y: float, side: int, width: int, height: int) -> Box:
     return (float(left), float(top), float(left + side), float(top + side))
 
 
-def parse_box_sizes(sizes: str | Sequence[float], where: str = "Anchors") -> tuple[float, ...]:
+def parse_box_sizes(sizes: str | Sequence[float]) -> tuple[float, ...]:
     """``"0.15, 0.3, 0.5"`` (or a sequence of numbers) → ``(0.15, 0.3, 0.5)``.
 
     Sizes are fractions of the image's shorter side, each in (0, 1]; repeats are dropped and
@@ -291,15 +243,15 @@ def parse_box_sizes(sizes: str | Sequence[float], where: str = "Anchors") -> tup
         "commas, e.g. '0.15, 0.3, 0.5'"
     )
     if not items:
-        raise PinpointError(where, "box_sizes is empty", fix)
+        raise PinpointError("box_sizes is empty", fix)
     parsed: list[float] = []
     for item in items:
         try:
             value = float(item)
         except (TypeError, ValueError):
-            raise PinpointError(where, f"box size {item!r} is not a number", fix) from None
+            raise PinpointError(f"box size {item!r} is not a number", fix) from None
         if not 0.0 < value <= 1.0:
-            raise PinpointError(where, f"box size {item!r} is outside (0, 1]", fix)
+            raise PinpointError(f"box size {item!r} is outside (0, 1]", fix)
         if value not in parsed:
             parsed.append(value)
     return tuple(parsed)
@@ -313,9 +265,8 @@ def _image_regions(
     sizes: Sequence[float],
     min_distance: int,
     source: str,
-    where: str,
 ) -> tuple[tuple[Anchor, ...], ImageRegions]:
-    anchors = anchor_points(grid, k, min_distance, width, height, where)
+    anchors = anchor_points(grid, k, min_distance, width, height)
     shorter = min(width, height)
     regions = tuple(
         Region(
@@ -331,40 +282,58 @@ def _image_regions(
     return tuple(anchors), ImageRegions(width, height, regions)
 
 
-def find_anchors(
-    dino: Dino,
-    images: torch.Tensor,
-    anchors: int = 5,
-    box_sizes: str | Sequence[float] = (0.15, 0.3, 0.5),
-    min_distance: int = 2,
-    progress: Progress = no_progress,
-    where: str = "Anchors",
-) -> AnchorSearch:
+@dataclass(frozen=True)
+class AnchorRequest(Request):
+    """A checked call of :func:`find_anchors`.
+
+    Attributes:
+        dino: from :func:`pinpoint.loading.load_model`.
+        images: IMAGE ``[B, H, W, 3]`` float in [0, 1].
+        anchors: anchors per image, at least 1 (see :func:`anchor_points`).
+        box_sizes: box sides as fractions of the image's shorter side, in (0, 1], as a string
+            such as ``"0.15, 0.3, 0.5"`` or a sequence; stored parsed (:func:`parse_box_sizes`).
+        min_distance: minimum distance between anchors, in patches, not negative.
+    """
+
+    dino: Dino
+    images: torch.Tensor
+    anchors: int = 5
+    box_sizes: str | Sequence[float] = "0.15, 0.3, 0.5"
+    min_distance: int = 2
+
+    def __post_init__(self) -> None:
+        check_image(self.images)
+        if self.anchors < 1:
+            raise PinpointError(f"anchors is {self.anchors}", "ask for at least 1 anchor per image")
+        if self.min_distance < 0:
+            raise PinpointError(
+                f"min_distance is {self.min_distance}",
+                "use 0 (anchors may touch) or more patches between anchors",
+            )
+        self._normalise(box_sizes=parse_box_sizes(self.box_sizes))
+
+
+def find_anchors(request: AnchorRequest, progress: Progress = no_progress) -> AnchorSearch:
     """Attention map, anchors and square box proposals for every image.
 
     Args:
-        dino: from :func:`pinpoint.loading.dino.load_dino`.
-        images: IMAGE ``[B, H, W, 3]`` float in [0, 1].
-        anchors: anchors per image (see :func:`anchor_points`).
-        box_sizes: box sides as fractions of the image's shorter side, in (0, 1], or a string
-            such as ``"0.15, 0.3, 0.5"``.
-        min_distance: minimum distance between anchors, in patches.
+        request: the DINO model, images and settings.
         progress: called as ``progress(images_done, B)``.
 
     Returns:
-        an :class:`AnchorSearch`; each image gets ``len(anchors) x len(box_sizes)`` square boxes
-        of side ``round(size * min(H, W))`` centred on their anchor (shifted inside the image at
+        an :class:`AnchorSearch`; each image gets ``anchors x len(box_sizes)`` square boxes of
+        side ``round(size * min(H, W))`` centred on their anchor (shifted inside the image at
         the border), labelled ``"anchor 1 · 30%"``, with confidence = score = the anchor's
         attention and source ``"dino:<model name>"``. Never empty: there is always an anchor.
     """
-    check_image(images, where)
-    sizes = parse_box_sizes(box_sizes, where)
-    check_anchor_counts(anchors, min_distance, where)
-    grids = patch_attention(dino, images, progress, where)
+    images = request.images
+    grids = patch_attention(request.dino, images, progress)
     height, width = int(images.shape[1]), int(images.shape[2])
-    source = f"dino:{dino.name}"
+    source = f"dino:{request.dino.name}"
     found = [
-        _image_regions(grid, width, height, anchors, sizes, min_distance, source, where)
+        _image_regions(
+            grid, width, height, request.anchors, request.box_sizes, request.min_distance, source
+        )
         for grid in grids
     ]
     return AnchorSearch(
@@ -372,19 +341,6 @@ def find_anchors(
         anchors=tuple(points for points, _ in found),
         regions=RegionBatch(tuple(regions for _, regions in found)),
     )
-
-
-def anchor_regions(
-    dino: Dino,
-    images: torch.Tensor,
-    anchors: int = 5,
-    box_sizes: str | Sequence[float] = (0.15, 0.3, 0.5),
-    min_distance: int = 2,
-    progress: Progress = no_progress,
-    where: str = "Anchors",
-) -> RegionBatch:
-    """The square box proposals of :func:`find_anchors`, as regions for the CLIP matcher."""
-    return find_anchors(dino, images, anchors, box_sizes, min_distance, progress, where).regions
 
 
 def draw_anchors(images: torch.Tensor, search: AnchorSearch) -> torch.Tensor:

@@ -60,3 +60,12 @@ def mask_bounds(mask: torch.Tensor) -> tuple[int, int, int, int] | None:
         return None
     cols = torch.nonzero(mask.reshape(mask.shape[-2:]).any(dim=0)).flatten()
     return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def mask_box(mask: torch.Tensor) -> Box | None:
+    """:func:`mask_bounds` as a float :data:`~pinpoint.regions.Box`; None for an empty mask."""
+    bounds = mask_bounds(mask)
+    if bounds is None:
+        return None
+    x0, y0, x1, y1 = bounds
+    return (float(x0), float(y0), float(x1), float(y1))

@@ -8,6 +8,7 @@ python -m pinpoint models           # what is installed where, and what to downl
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -16,14 +17,21 @@ from pathlib import Path
 
 import torch
 
-from .errors import PinpointError
-from .regions import IF_NOTHING_FOUND_CHOICES
+from .errors import PinpointError, reported_as
+from .loading.kinds import CLIP, DETECTOR, INPAINT, KINDS, ModelKind
+from .loading.precision import Precision
+from .pipeline import EditSettings
+from .regions import IfNothingFound
 
 TINY_BANNER = (
     "*** TINY RANDOM MODELS: Pinpoint built untrained models with random weights so the whole\n"
     "*** pipeline runs offline on any machine. Boxes, scores and the edited pixels are noise;\n"
     "*** put real models in the models folder (see `python -m pinpoint models`) for real edits."
 )
+EDIT = "pinpoint edit"
+"""How the edit command names itself in errors."""
+MODEL_FLAGS = {"detector": DETECTOR, "clip": CLIP, "inpaint": INPAINT}
+"""``--detector``/``--clip``/``--inpaint`` → the kind of model each names."""
 
 
 def _models_root(value: str | None) -> Path:
@@ -40,22 +48,21 @@ def _pick_device(choice: str) -> torch.device:
     return torch.device("cpu")
 
 
-def _pick_dtype(choice: str, device: torch.device) -> torch.dtype:
-    if choice == "auto":
-        return torch.float16 if device.type == "cuda" else torch.float32
-    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[choice]
-
-
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pinpoint", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    defaults = EditSettings()
 
     edit = commands.add_parser("edit", help="find an object by text and repaint it")
     edit.add_argument("--image", required=True, help="input image (RGB PNG/JPEG/WebP)")
     edit.add_argument("--find", required=True, help='what to change, e.g. "the red car"')
     edit.add_argument("--prompt", required=True, help='what it becomes, e.g. "a blue pickup truck"')
     edit.add_argument("--out", required=True, help="where to write the edited image")
-    edit.add_argument("--negative-prompt", default="", help="what the new content should avoid")
+    edit.add_argument(
+        "--negative-prompt",
+        default=defaults.negative_prompt,
+        help="what the new content should avoid",
+    )
     edit.add_argument("--preview", help="also write the detection/match preview here")
     edit.add_argument(
         "--convert-rgb", action="store_true", help="accept grayscale/RGBA input (alpha is dropped)"
@@ -67,135 +74,152 @@ def _build_parser() -> argparse.ArgumentParser:
         help="use tiny random-weight models (offline demo, output is noise)",
     )
     models.add_argument("--models-dir", help="models root (default: $PINPOINT_MODELS or ./models)")
-    models.add_argument(
-        "--detector", help="folder name under <models>/pinpoint_detectors, or a path"
-    )
-    models.add_argument("--clip", help="folder name under <models>/pinpoint_clip, or a path")
-    models.add_argument(
-        "--inpaint",
-        help="folder name under <models>/pinpoint_inpaint or <models>/diffusers, or a path",
-    )
+    for flag, kind in MODEL_FLAGS.items():
+        folders = " or ".join(f"<models>/{name}" for name in (kind.folder, *kind.extra_folders))
+        models.add_argument(f"--{flag}", help=f"folder name under {folders}, or a path")
     models.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    models.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16"])
+    models.add_argument("--precision", default=Precision.AUTO.value, choices=Precision.values())
     find = edit.add_argument_group("detect and match")
     find.add_argument(
-        "--threshold", type=float, help="detector confidence threshold (default 0.7; 0 with --tiny)"
+        "--threshold",
+        type=float,
+        help=f"detector confidence threshold (default {defaults.threshold}; 0 with --tiny)",
     )
-    find.add_argument("--labels", default="", help='only these detector classes, e.g. "car, truck"')
-    find.add_argument("--max-detections", type=int, default=20)
-    find.add_argument("--top-k", type=int, default=1, help="how many matching regions to edit")
     find.add_argument(
-        "--context-pad", type=float, default=0.1, help="context around each crop CLIP sees"
+        "--labels", default=defaults.labels, help='only these detector classes, e.g. "car, truck"'
+    )
+    find.add_argument("--max-detections", type=int, default=defaults.max_detections)
+    find.add_argument(
+        "--top-k", type=int, default=defaults.top_k, help="how many matching regions to edit"
+    )
+    find.add_argument(
+        "--context-pad",
+        type=float,
+        default=defaults.context_pad,
+        help="context around each crop CLIP sees",
     )
     find.add_argument(
         "--confidence-weight",
         type=float,
-        default=0.0,
+        default=defaults.confidence_weight,
         help="blend detector confidence into the ranking",
     )
-    find.add_argument("--min-probability", type=float, default=0.0)
-    find.add_argument("--if-nothing-found", default="error", choices=IF_NOTHING_FOUND_CHOICES)
+    find.add_argument("--min-probability", type=float, default=defaults.min_probability)
+    find.add_argument(
+        "--if-nothing-found",
+        default=defaults.if_nothing_found.value,
+        choices=IfNothingFound.values(),
+    )
     paint = edit.add_argument_group("inpaint")
-    paint.add_argument("--grow", type=int, default=8, help="grow the box mask by this many pixels")
-    paint.add_argument("--feather", type=int, default=8, help="soft blend edge in pixels")
+    paint.add_argument(
+        "--grow",
+        dest="grow_px",
+        type=int,
+        default=defaults.grow_px,
+        help="grow the box mask by this many pixels",
+    )
+    paint.add_argument(
+        "--feather",
+        dest="feather_px",
+        type=int,
+        default=defaults.feather_px,
+        help="soft blend edge in pixels",
+    )
     paint.add_argument(
         "--context",
         type=float,
-        default=0.5,
+        default=defaults.context,
         help="crop padding around the mask (fraction of its size)",
     )
-    paint.add_argument("--steps", type=int, default=20)
-    paint.add_argument("--cfg", type=float, default=7.5)
-    paint.add_argument("--strength", type=float, default=1.0)
-    paint.add_argument("--seed", type=int, default=0)
+    paint.add_argument("--steps", type=int, default=defaults.steps)
+    paint.add_argument("--cfg", type=float, default=defaults.cfg)
+    paint.add_argument("--strength", type=float, default=defaults.strength)
+    paint.add_argument("--seed", type=int, default=defaults.seed)
 
     listing = commands.add_parser("models", help="list installed models and what to download")
     listing.add_argument("--models-dir", help="models root (default: $PINPOINT_MODELS or ./models)")
     return parser
 
 
-def _resolve(kind_key: str, name: str | None, root: Path) -> Path:
-    from .loading import folders
+def _resolve(kind: ModelKind, name: str | None, root: Path) -> Path:
+    """The model the user named (or the first installed one) of ``kind`` under ``root``."""
+    from .loading import default_search_dirs, find_model, list_installed
 
-    kind = next(kind for kind in folders.KINDS if kind.key == kind_key)
-    search = folders.default_search_dirs(kind, root)
-    where = f"pinpoint edit ({kind.title})"
+    search = default_search_dirs(kind, root)
     if name is None:
-        found = folders.list_model_dirs(search, kind)
+        found = list_installed(search, kind)
         name = found[0] if found else kind.example_dir  # a missing name raises the how-to below
     try:
-        return folders.find_model_dir(name, search, kind, where)
+        return find_model(name, search, kind)
     except PinpointError as err:
         raise PinpointError(
-            err.where,
             err.problem,
             f"{err.fix} (or run with --tiny to try the pipeline on tiny random models)",
         ) from err
 
 
+def _show_progress(done: int, total: int) -> None:
+    last = done >= total
+    if sys.stderr.isatty():
+        print(f"\rinpainting: step {done}/{total}", end="\n" if last else "", file=sys.stderr)
+    elif last:
+        print(f"inpainting: {total} steps done", file=sys.stderr)
+
+
 def _run_edit(args: argparse.Namespace) -> int:
-    from . import loading
-    from .detect import parse_labels
     from .images import load_image, save_image
-    from .pipeline import EditSettings, edit
+    from .loading import load_model
+    from .pipeline import edit
 
     device = _pick_device(args.device)
-    dtype = _pick_dtype(args.precision, device)
+    precision = Precision.check(args.precision, "--precision")
+    dtype = precision.dtype(half=device.type == "cuda")
     if args.tiny:
         from .tiny import build_tiny_models, default_tiny_root
 
         print(TINY_BANNER, file=sys.stderr)
-        paths = build_tiny_models(default_tiny_root())
+        with reported_as(f"{EDIT} --tiny"):
+            paths = build_tiny_models(default_tiny_root())
     else:
         root = _models_root(args.models_dir)
-        paths = {
-            key: _resolve(key, getattr(args, key), root) for key in ("detector", "clip", "inpaint")
-        }
+        paths = {}
+        for flag, kind in MODEL_FLAGS.items():
+            with reported_as(f"{EDIT} ({kind.title})"):
+                paths[flag] = _resolve(kind, getattr(args, flag), root)
     # random weights are never confident, so the tiny demo keeps every candidate by default
-    threshold = args.threshold if args.threshold is not None else (0.0 if args.tiny else 0.7)
+    threshold = args.threshold
+    if threshold is None:
+        threshold = 0.0 if args.tiny else EditSettings.threshold
 
-    image = load_image(args.image, convert_rgb=args.convert_rgb, where="pinpoint edit")
+    with reported_as(EDIT):
+        image = load_image(args.image, convert_rgb=args.convert_rgb)
     started = time.perf_counter()
-    detector = loading.load_detector(paths["detector"], device, dtype)
-    clip = loading.load_clip(paths["clip"], device, dtype)
-    pipe = loading.load_inpaint_pipeline(paths["inpaint"], device, dtype)
-    loaded = time.perf_counter()
+    loaded = {}
+    for flag, kind in MODEL_FLAGS.items():
+        with reported_as(f"{EDIT} ({kind.title})"):
+            loaded[flag] = load_model(kind, paths[flag], device, dtype)
+    detector, clip, pipe = loaded["detector"], loaded["clip"], loaded["inpaint"]
+    done_loading = time.perf_counter()
     print(
         f"models: detector={detector.name} clip={clip.name} inpaint={pipe.name} "
-        f"on {device} ({str(dtype).replace('torch.', '')}), loaded in {loaded - started:.1f}s"
+        f"on {device} ({str(dtype).replace('torch.', '')}), "
+        f"loaded in {done_loading - started:.1f}s"
     )
-
-    def show_progress(done: int, total: int) -> None:
-        last = done >= total
-        if sys.stderr.isatty():
-            print(f"\rinpainting: step {done}/{total}", end="\n" if last else "", file=sys.stderr)
-        elif last:
-            print(f"inpainting: {total} steps done", file=sys.stderr)
-
+    # every EditSettings field is an option of the same name (dest)
+    given = {field.name: getattr(args, field.name) for field in dataclasses.fields(EditSettings)}
     settings = EditSettings(
-        threshold=threshold,
-        max_detections=args.max_detections,
-        labels=tuple(parse_labels(args.labels)),
-        top_k=args.top_k,
-        context_pad=args.context_pad,
-        confidence_weight=args.confidence_weight,
-        min_probability=args.min_probability,
-        if_nothing_found=args.if_nothing_found,
-        grow_px=args.grow,
-        negative_prompt=args.negative_prompt,
-        steps=args.steps,
-        cfg=args.cfg,
-        strength=args.strength,
-        seed=args.seed,
-        context=args.context,
-        feather_px=args.feather,
+        **given
+        | dict(
+            threshold=threshold,
+            if_nothing_found=IfNothingFound.check(args.if_nothing_found, "--if-nothing-found"),
+        )
     )
-    result = edit(detector, clip, pipe, image, args.find, args.prompt, settings, show_progress)
+    result = edit(detector, clip, pipe, image, args.find, args.prompt, settings, _show_progress)
     print(result.scores)
     for note in result.notes:
         print(f"note: {note}")
     out = save_image(result.images[0], args.out)
-    print(f"wrote {out} in {time.perf_counter() - loaded:.1f}s")
+    print(f"wrote {out} in {time.perf_counter() - done_loading:.1f}s")
     if args.preview:
         print(f"wrote {save_image(result.preview[0], args.preview)}")
     if args.tiny:
@@ -204,12 +228,12 @@ def _run_edit(args: argparse.Namespace) -> int:
 
 
 def _run_models(args: argparse.Namespace) -> int:
-    from .loading import folders
+    from .loading import default_search_dirs, list_installed
 
     root = _models_root(args.models_dir)
-    for kind in folders.KINDS:
-        search = folders.default_search_dirs(kind, root)
-        found = folders.list_installed(search, kind)
+    for kind in KINDS:
+        search = default_search_dirs(kind, root)
+        found = list_installed(search, kind)
         print(f"{kind.title}: {', '.join(found) if found else 'none'}")
         print(f"  searched: {', '.join(str(p) for p in search)}")
         if not found:

@@ -20,13 +20,19 @@ import torch
 import torch.nn.functional as F
 
 from .boxes import mask_bounds
+from .choices import Choice
 from .errors import PinpointError
 from .images import as_mask_batch, check_image
 from .masks import feather_mask, label_components
+from .request import Request
 
-ONE_PER_IMAGE = "one per image"
-ONE_PER_AREA = "one per masked area"
-SPLIT_CHOICES = [ONE_PER_IMAGE, ONE_PER_AREA]
+
+class Split(Choice):
+    """How many crops an image's mask gets: one around all of it, or one per separate part."""
+
+    ONE_PER_IMAGE = "one per image"
+    ONE_PER_AREA = "one per masked area"
+
 
 TOUCHED = 0.01
 """A crop pixel belongs to the area to regenerate when the resized blend support exceeds this."""
@@ -108,17 +114,9 @@ def resize_image(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
     return work[0].movedim(0, -1).clamp(0.0, 1.0)
 
 
-def check_split(split: str, where: str) -> str:
-    """``split`` if it is one of :data:`SPLIT_CHOICES`; a :class:`PinpointError` otherwise."""
-    if split not in SPLIT_CHOICES:
-        choices = ", ".join(repr(choice) for choice in SPLIT_CHOICES)
-        raise PinpointError(where, f"split is {split!r}", f"pick one of {choices}")
-    return split
-
-
-def _parts(blend: torch.Tensor, split: str) -> list[torch.Tensor]:
+def _parts(blend: torch.Tensor, split: Split) -> list[torch.Tensor]:
     """``[H, W]`` blend → the non-empty parts that each get their own crop."""
-    if split == ONE_PER_IMAGE:
+    if split == Split.ONE_PER_IMAGE:
         return [blend] if bool((blend > 0).any()) else []
     labels = label_components(blend[None] > 0)[0]
     return [torch.where(labels == label, blend, 0.0) for label in labels.unique() if label > 0]
@@ -175,54 +173,66 @@ def _piece(
     return CropPiece(index, x0, y0, x1, y1, width, height, left, top, content_w, content_h, local)
 
 
-def plan_crops(
-    images: torch.Tensor,
-    masks: torch.Tensor,
-    context: float = 0.5,
-    resolution: int = 512,
-    feather_px: int = 8,
-    split: str = ONE_PER_IMAGE,
-    multiple: int = 8,
-    same_size: bool = True,
-    where: str = "Crop",
-) -> StitchPlan:
-    """Choose a window around each image's mask (or each separate masked area of it).
+@dataclass(frozen=True)
+class CropRequest(Request):
+    """Checked settings of :func:`plan_crops` and :func:`crop_for_inpaint`.
 
-    Args:
+    Attributes:
         images: IMAGE ``[B, H, W, 3]`` float in [0, 1].
-        masks: MASK ``[B, H, W]`` (or one ``[H, W]`` for the whole batch), 1 = regenerate.
+        masks: MASK ``[B, H, W]`` (or one ``[H, W]`` for the whole batch), 1 = regenerate;
+            stored as ``[B, H, W]`` (see :func:`pinpoint.images.as_mask_batch`).
         context: padding around each masked area that the model sees, as a fraction of the
             area's larger side, clipped to the image.
         resolution: the crops' longer side in pixels (512 for SD 1.5, 1024 for SDXL); small
             objects are upscaled to it, large ones downscaled.
         feather_px: width of the soft blend edge outside the mask; beyond it pixels stay
             bit-identical.
-        split: :data:`ONE_PER_IMAGE`, or :data:`ONE_PER_AREA`: each 4-connected part of the
-            feathered mask gets its own crop, so two small objects far apart are not cut out
-            together with everything between them.
-        multiple: crop sizes are multiples of this (8 for SD's VAE).
+        split: ``ONE_PER_IMAGE``, or ``ONE_PER_AREA``: each 4-connected part of the feathered
+            mask gets its own crop, so two small objects far apart are not cut out together
+            with everything between them.
+        multiple: crop sizes are multiples of this (the model's, 8 for SD's VAE).
+    """
+
+    images: torch.Tensor
+    masks: torch.Tensor
+    context: float = 0.5
+    resolution: int = 512
+    feather_px: int = 8
+    split: Split = Split.ONE_PER_IMAGE
+    multiple: int = 8
+
+    def __post_init__(self) -> None:
+        check_image(self.images)
+        if self.resolution < self.multiple:
+            raise PinpointError(
+                f"resolution is {self.resolution}",
+                f"use at least {self.multiple} (512 for SD 1.5, 1024 for SDXL)",
+            )
+        self._normalise(
+            masks=as_mask_batch(self.masks, self.images),
+            split=Split.check(self.split, "split"),
+        )
+
+
+def plan_crops(request: CropRequest, same_size: bool = True) -> StitchPlan:
+    """Choose a window around each image's mask (or each separate masked area of it).
+
+    Args:
+        request: the images, masks and crop settings.
         same_size: every crop takes one shared size (the longer side ``resolution``, the aspect
             the geometric mean of the windows'), as a sampler's latent batch needs; otherwise
-            each keeps its window's aspect.
+            each keeps its window's aspect (a route that samples crop by crop).
 
     Returns:
         The plan; images with an empty mask get no crop (a note says so).
     """
-    check_image(images, where)
-    masks = as_mask_batch(masks, images, where)
-    check_split(split, where)
-    if resolution < multiple:
-        raise PinpointError(
-            where,
-            f"resolution is {resolution}",
-            f"use at least {multiple} (512 for SD 1.5, 1024 for SDXL)",
-        )
+    images, resolution, multiple = request.images, request.resolution, request.multiple
     height, width = int(images.shape[1]), int(images.shape[2])
     found: list[tuple[int, torch.Tensor, tuple[int, int, int, int]]] = []
     notes = []
-    for index, mask in enumerate(masks):
-        parts = _parts(feather_mask(mask[None].cpu(), feather_px)[0], split)
-        found.extend((index, part, _window(part, context)) for part in parts)
+    for index, mask in enumerate(request.masks):
+        parts = _parts(feather_mask(mask[None].cpu(), request.feather_px)[0], request.split)
+        found.extend((index, part, _window(part, request.context)) for part in parts)
         if not parts:
             notes.append(f"image {index + 1}: empty mask, left unchanged")
     if not found:
@@ -265,28 +275,20 @@ def cut(plan: StitchPlan, piece: CropPiece) -> tuple[torch.Tensor, torch.Tensor]
     return crop, area
 
 
-def crop_for_inpaint(
-    images: torch.Tensor,
-    masks: torch.Tensor,
-    context: float = 0.5,
-    resolution: int = 512,
-    feather_px: int = 8,
-    split: str = ONE_PER_IMAGE,
-    multiple: int = 8,
-    where: str = "Crop for Inpaint",
-) -> Crops:
+def crop_for_inpaint(request: CropRequest) -> Crops:
     """Cut one crop per image (or per separate masked area) at one shared size.
 
-    Arguments as :func:`plan_crops`. When every mask is empty the batch holds one crop of the
-    whole first image with an empty mask (a sampler needs a non-empty batch), Stitch returns
-    the images unchanged, and the plan's notes say so.
+    When every mask is empty the batch holds one crop of the whole first image with an empty
+    mask (a sampler needs a non-empty batch), stitching returns the images unchanged, and the
+    plan's notes say so.
     """
-    plan = plan_crops(images, masks, context, resolution, feather_px, split, multiple, True, where)
+    images, resolution, multiple = request.images, request.resolution, request.multiple
+    plan = plan_crops(request)
     if not plan.pieces:
         height, width = int(images.shape[1]), int(images.shape[2])
         size = _size(width / height, resolution, multiple)
         whole = _piece(0, (0, 0, width, height), torch.zeros(height, width), size, multiple)
-        note = "every mask is empty: the crop is the whole first image, Stitch leaves all as is"
+        note = "every mask is empty: the crop is the whole first image, stitching leaves all as is"
         plan = StitchPlan(plan.images, (whole,), (*plan.notes, note))
     pairs = [cut(plan, piece) for piece in plan.pieces]
     crops = torch.stack([crop for crop, _ in pairs])
@@ -315,9 +317,7 @@ def paste(original: torch.Tensor, piece: CropPiece, sampled: torch.Tensor) -> to
     return out
 
 
-def stitch_crops(
-    plan: StitchPlan, sampled: torch.Tensor | Sequence[torch.Tensor], where: str = "Stitch"
-) -> torch.Tensor:
+def stitch_crops(plan: StitchPlan, sampled: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
     """Paste the sampled crops back into the images through their feathered blend masks.
 
     Args:
@@ -329,22 +329,22 @@ def stitch_crops(
         ``[B, H, W, 3]`` float32: ``original * (1 - m) + sampled * m`` where a blend ``m`` is
         above 0, and exactly the original pixels everywhere else.
     """
+    if isinstance(sampled, torch.Tensor):
+        check_image(sampled)
     count = len(plan.pieces)
     if len(sampled) != count:
         raise PinpointError(
-            where,
             f"got {len(sampled)} sampled image(s) for {count} crop(s)",
-            "feed Stitch the decoded crops of the same 'Crop for Inpaint', one per crop (keep "
-            "the sampler's latent batch as it came from the crop)",
+            "stitch the decoded crops of this same crop plan, one per crop (keep the sampler's "
+            "latent batch as the crop made it)",
         )
     outputs = [image.to(torch.float32) for image in plan.images]
     for piece, generated in zip(plan.pieces, sampled, strict=True):
         got_h, got_w = int(generated.shape[0]), int(generated.shape[1])
         if abs(got_w * piece.height - piece.width * got_h) > 0.02 * piece.width * got_h:
             raise PinpointError(
-                where,
                 f"a sampled crop is {got_w}x{got_h} but the crop was {piece.width}x{piece.height}",
-                "connect the decoded crops of this 'Crop for Inpaint' (resizing them is fine, "
+                "stitch the decoded crops of this same crop plan (resizing them is fine, "
                 "changing their shape is not)",
             )
         outputs[piece.image_index] = paste(outputs[piece.image_index], piece, generated)

@@ -4,6 +4,7 @@ whatever text queries describe)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
@@ -12,78 +13,127 @@ import numpy as np
 import torch
 
 from .errors import PinpointError
-from .images import check_image
+from .images import IMAGES_PER_PASS, check_image, to_uint8_arrays
+from .labels import check_labels
 from .loading.detector import TOKEN_LOGITS
-from .loading.models import Detector, Segmenter, module_device, module_dtype
+from .loading.models import Detector, module_device, module_dtype
 from .progress import Progress, no_progress
-from .regions import (
-    ImageRegions,
-    Region,
-    RegionBatch,
-    check_if_nothing_found,
-    resolve_nothing_found,
-)
-
-CHUNK = 4
-"""Images per detector forward pass: bounds activation memory for large batches."""
+from .regions import IfNothingFound, ImageRegions, Region, RegionBatch, resolve_each
+from .request import Request
 
 
-def parse_labels(text: str) -> list[str]:
-    """``"car, Person ,dog"`` → ``["car", "person", "dog"]`` (lower-case, empty items dropped)."""
-    return [part.strip().lower() for part in (text or "").split(",") if part.strip()]
-
-
-def parse_queries(text: str) -> list[str]:
-    """``"a red car, a dog"`` (or one query per line) → ``["a red car", "a dog"]``: every comma
-    and line break ends a query; items are stripped, empty ones dropped, case kept."""
-    parts = (text or "").replace("\n", ",").split(",")
-    return [part.strip() for part in parts if part.strip()]
-
-
-def check_labels(
-    model: Detector | Segmenter, labels: Sequence[str], where: str, kind: str = "detector"
-) -> set[str]:
-    """``labels`` lower-cased, each one of ``model``'s class names; an unknown one is an error."""
-    labels = [label.strip().lower() for label in labels if label.strip()]
-    known = {name.lower() for name in model.labels.values()}
-    unknown = [label for label in labels if label not in known]
-    if unknown:
-        listed = ", ".join(sorted(known)[:30]) + (", ..." if len(known) > 30 else "")
-        raise PinpointError(
-            where,
-            f"'{model.name}' has no class named {', '.join(repr(u) for u in unknown)}",
-            f"use class names of this {kind} ({listed}) or leave the label filter empty",
-        )
-    return set(labels)
-
-
-def _to_uint8_arrays(images: torch.Tensor) -> list[np.ndarray]:
-    """``[B, H, W, 3]`` float in [0, 1] → list of ``[H, W, 3]`` uint8 arrays for HF processors."""
-    pixels = (images.detach().to("cpu", torch.float32).clamp(0, 1) * 255.0).round().to(torch.uint8)
-    return [item.numpy() for item in pixels]
-
-
-def check_detector_route(detector: Detector, open_vocabulary: bool, where: str) -> None:
-    """Raise unless ``detector`` suits the route: closed-set detectors go to
-    :func:`detect_objects`, open-vocabulary ones (``open_vocabulary=True``) to
-    :func:`detect_by_text`."""
+def check_route(detector: Detector, open_vocabulary: bool) -> None:
+    """Raise unless ``detector`` suits the route: closed-set detectors find their own classes
+    (:class:`DetectRequest`), open-vocabulary ones what text queries describe
+    (:class:`TextDetectRequest`)."""
     if detector.open_vocabulary == open_vocabulary:
         return
     if detector.open_vocabulary:
         raise PinpointError(
-            where,
             f"'{detector.name}' is an open-vocabulary detector: it finds what a text describes "
             "and has no class list of its own",
-            "connect it to 'Detect by Text (Pinpoint)' and type what to find, or load a "
-            "closed-set detector (DETR, YOLOS, RT-DETR) for this node",
+            "use it to detect by text (type what to find), or load a closed-set detector "
+            "(DETR, YOLOS, RT-DETR) to detect its classes",
         )
     raise PinpointError(
-        where,
         f"'{detector.name}' is a closed-set detector: it only knows its own classes and cannot "
         "read text queries",
-        "connect it to 'Detect Objects (Pinpoint)' (with its labels filter), or load an "
-        "open-vocabulary detector (OWL-ViT, OWLv2, Grounding DINO) for this node",
+        "use it to detect objects of its classes (with the labels filter), or load an "
+        "open-vocabulary detector (OWL-ViT, OWLv2, Grounding DINO) to detect by text",
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectRequest(Request):
+    """A checked call of :func:`detect_objects`.
+
+    Attributes:
+        detector: a closed-set detector from :func:`pinpoint.loading.load_model`.
+        images: IMAGE ``[B, H, W, 3]`` float in [0, 1]; any size and aspect ratio.
+        threshold: minimum detector confidence in [0, 1].
+        max_detections: keep at most this many regions per image, the most confident.
+        labels: keep only these class names (``"car, truck"`` or a sequence; case ignored);
+            empty keeps every class. Checked against the detector's classes.
+        if_nothing_found: what an image without detections gets (see
+            :func:`pinpoint.regions.resolve_nothing_found`).
+        wanted: the checked class names (set from ``labels``).
+    """
+
+    detector: Detector
+    images: torch.Tensor
+    threshold: float = 0.7
+    max_detections: int = 20
+    labels: str | Sequence[str] = ""
+    if_nothing_found: IfNothingFound = IfNothingFound.ERROR
+    wanted: frozenset[str] = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        check_image(self.images)
+        check_route(self.detector, open_vocabulary=False)
+        self._normalise(
+            if_nothing_found=IfNothingFound.check(self.if_nothing_found, "if_nothing_found"),
+            wanted=check_labels(self.labels, self.detector.labels, self.detector.name, "detector"),
+        )
+
+
+def check_queries(detector: Detector, queries: str | Sequence[str]) -> tuple[str, ...]:
+    """What to find, one query per item: a string is split at commas and line breaks; items are
+    stripped, empty ones and repeats (ignoring case) dropped. No query left, or a '.' inside a
+    Grounding DINO query (which it reads as the end of a query), is an error."""
+    items = queries.replace("\n", ",").split(",") if isinstance(queries, str) else queries
+    unique: dict[str, str] = {}
+    for query in items:
+        if query.strip():
+            unique.setdefault(query.strip().lower(), query.strip())
+    kept = tuple(unique.values())
+    if not kept:
+        raise PinpointError("the queries are empty", "type what to find, e.g. 'a red car, a dog'")
+    if detector.model.config.model_type in TOKEN_LOGITS:
+        dotted = [query for query in kept if "." in query]
+        if dotted:
+            raise PinpointError(
+                f"{', '.join(repr(query) for query in dotted)} contains a '.', which "
+                f"'{detector.name}' (Grounding DINO) reads as the end of a query",
+                "remove the '.' from the queries",
+            )
+    return kept
+
+
+@dataclasses.dataclass(frozen=True)
+class TextDetectRequest(Request):
+    """A checked call of :func:`detect_by_text`.
+
+    Attributes:
+        detector: an open-vocabulary detector (OWL-ViT, OWLv2, Grounding DINO).
+        images: IMAGE ``[B, H, W, 3]`` float in [0, 1]; any size and aspect ratio.
+        queries: what to find, ``"a red car, a dog"`` or ``["a red car", "a dog"]``; every image
+            is searched for every query. Stored as the checked tuple (:func:`check_queries`).
+        threshold: minimum score in [0, 1] (the sigmoid of the best query's logit); open-
+            vocabulary scores run lower than closed-set confidences.
+        max_detections: keep at most this many regions per image, the highest scores.
+        if_nothing_found: what an image without detections gets.
+        spans: Grounding DINO only: each query's token positions in the joined text
+            ``"q1. q2."`` (empty for OWL models, which score each query on its own).
+    """
+
+    detector: Detector
+    images: torch.Tensor
+    queries: str | Sequence[str]
+    threshold: float = 0.1
+    max_detections: int = 20
+    if_nothing_found: IfNothingFound = IfNothingFound.ERROR
+    spans: tuple[tuple[int, ...], ...] = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        check_image(self.images)
+        check_route(self.detector, open_vocabulary=True)
+        queries = check_queries(self.detector, self.queries)
+        grounding = self.detector.model.config.model_type in TOKEN_LOGITS
+        self._normalise(
+            if_nothing_found=IfNothingFound.check(self.if_nothing_found, "if_nothing_found"),
+            queries=queries,
+            spans=_query_spans(self.detector, queries) if grounding else (),
+        )
 
 
 def _forward(detector: Detector, inputs: Mapping[str, torch.Tensor]) -> Any:
@@ -106,7 +156,7 @@ def _find(
     max_detections: int,
     progress: Progress,
 ) -> list[ImageRegions]:
-    """The regions of every image, ``CHUNK`` images per forward pass.
+    """The regions of every image, :data:`IMAGES_PER_PASS` images per forward pass.
 
     Args:
         images: IMAGE ``[B, H, W, 3]``.
@@ -117,8 +167,8 @@ def _find(
     """
     batch, height, width = int(images.shape[0]), int(images.shape[1]), int(images.shape[2])
     found: list[ImageRegions] = []
-    for start in range(0, batch, CHUNK):
-        for result in run(_to_uint8_arrays(images[start : start + CHUNK])):
+    for start in range(0, batch, IMAGES_PER_PASS):
+        for result in run(to_uint8_arrays(images[start : start + IMAGES_PER_PASS])):
             regions = []
             for box, score, label_id in zip(
                 result["boxes"].float().cpu().tolist(),
@@ -143,68 +193,29 @@ def _find(
                 )
             regions.sort(key=lambda region: region.score, reverse=True)
             found.append(ImageRegions(width, height, tuple(regions[:max_detections])))
-        progress(min(start + CHUNK, batch), batch)
+        progress(min(start + IMAGES_PER_PASS, batch), batch)
     return found
 
 
-def _resolve(
-    found: list[ImageRegions], if_nothing_found: str, where: str, reason: str, fix: str
-) -> RegionBatch:
-    """The user's "nothing found" policy applied to every image."""
-    return RegionBatch(
-        tuple(
-            resolve_nothing_found(
-                item,
-                if_nothing_found,
-                where,
-                reason=reason,
-                fix=fix,
-                index=index,
-                batch_size=len(found),
-            )
-            for index, item in enumerate(found)
-        )
-    )
-
-
-def detect_objects(
-    detector: Detector,
-    images: torch.Tensor,
-    threshold: float = 0.7,
-    max_detections: int = 20,
-    labels: Sequence[str] = (),
-    if_nothing_found: str = "error",
-    progress: Progress = no_progress,
-    where: str = "Detect",
-) -> RegionBatch:
+def detect_objects(request: DetectRequest, progress: Progress = no_progress) -> RegionBatch:
     """Run a closed-set detector on every image and return its boxes as regions.
 
     Args:
-        detector: from :func:`pinpoint.loading.load_detector`; not an open-vocabulary one
-            (those go to :func:`detect_by_text`).
-        images: IMAGE ``[B, H, W, 3]`` float in [0, 1]; any size and aspect ratio.
-        threshold: minimum detector confidence in [0, 1].
-        max_detections: keep at most this many regions per image, the most confident.
-        labels: keep only these class names (case-insensitive); empty keeps every class.
-        if_nothing_found: ``"error"``, ``"empty mask"`` or ``"whole image"`` (see
-            :func:`pinpoint.regions.resolve_nothing_found`).
+        request: the detector, images and settings.
         progress: called as ``progress(images_done, B)``.
 
     Returns:
         One :class:`ImageRegions` per image, boxes in that image's own pixels (``x0, y0, x1,
         y1``), sorted by confidence.
     """
-    check_image(images, where)
-    check_if_nothing_found(if_nothing_found, where)
-    check_detector_route(detector, open_vocabulary=False, where=where)
-    wanted = check_labels(detector, labels, where)
+    detector, images, wanted = request.detector, request.images, request.wanted
     size = (int(images.shape[1]), int(images.shape[2]))
     names = detector.labels
 
     def run(arrays: list[np.ndarray]) -> list[dict[str, Any]]:
         outputs = _forward(detector, detector.processor(images=arrays, return_tensors="pt"))
         results: list[dict[str, Any]] = detector.processor.post_process_object_detection(
-            outputs, threshold=threshold, target_sizes=[size] * len(arrays)
+            outputs, threshold=request.threshold, target_sizes=[size] * len(arrays)
         )
         return results
 
@@ -213,95 +224,53 @@ def detect_objects(
         return label if not wanted or label.lower() in wanted else None
 
     source = f"detector:{detector.name}"
-    found = _find(images, run, label_of, source, max_detections, progress)
+    found = _find(images, run, label_of, source, request.max_detections, progress)
     classes = f" among {', '.join(sorted(wanted))}" if wanted else ""
-    return _resolve(
+    return resolve_each(
         found,
-        if_nothing_found,
-        where,
-        reason=f"nothing detected above threshold {threshold:.2f}{classes}",
+        request.if_nothing_found,
+        reason=f"nothing detected above threshold {request.threshold:.2f}{classes}",
         fix="lower the threshold" + (" or widen the label filter" if wanted else ""),
     )
 
 
-def check_queries(detector: Detector, queries: Sequence[str], where: str) -> list[str]:
-    """``queries`` stripped, without empty items or repeats (ignoring case); an empty list, or a
-    '.' inside a Grounding DINO query, is an error."""
-    unique: dict[str, str] = {}
-    for query in queries:
-        if query.strip():
-            unique.setdefault(query.strip().lower(), query.strip())
-    kept = list(unique.values())
-    if not kept:
-        raise PinpointError(
-            where, "the queries are empty", "type what to find, e.g. 'a red car, a dog'"
-        )
-    if detector.model.config.model_type in TOKEN_LOGITS:
-        dotted = [query for query in kept if "." in query]
-        if dotted:
-            raise PinpointError(
-                where,
-                f"{', '.join(repr(query) for query in dotted)} contains a '.', which "
-                f"'{detector.name}' (Grounding DINO) reads as the end of a query",
-                "remove the '.' from the queries",
-            )
-    return kept
+def _grounding_text(detector: Detector, queries: Sequence[str]) -> dict[str, Any]:
+    """Grounding DINO reads all queries as one text ``"q1. q2."``, up to ``max_text_len``
+    tokens: the processor's ``text`` and tokenizer arguments."""
+    limit = detector.model.config.max_text_len
+    return dict(text=". ".join(queries) + ".", truncation=True, max_length=limit)
 
 
-def _query_logits(
-    detector: Detector, token_logits: torch.Tensor, input_ids: torch.Tensor, count: int, where: str
-) -> torch.Tensor:
-    """Grounding DINO scores tokens of ``"q1. q2."``; a query's logit is its best token's.
+def _query_spans(detector: Detector, queries: Sequence[str]) -> tuple[tuple[int, ...], ...]:
+    """Each query's token positions in Grounding DINO's joined text (tokenizer only, no model).
 
-    Args:
-        token_logits: ``[B, N, max_text_len]`` (``-inf`` past the text).
-        input_ids: ``[B, T]`` the tokenized text, the same for every image.
-        count: the number of queries.
-
-    Returns:
-        ``[B, N, count]`` logits, one column per query.
+    Raises:
+        PinpointError: the queries do not fit in the text length the model reads.
     """
     tokenizer = detector.processor.tokenizer
     special = set(tokenizer.all_special_ids) | {tokenizer.convert_tokens_to_ids(".")}
+    tokens = tokenizer(**_grounding_text(detector, queries))["input_ids"]
     spans: list[list[int]] = [[]]
-    for position, token in enumerate(input_ids[0, : token_logits.shape[-1]].tolist()):
+    for position, token in enumerate(tokens):
         if token not in special:
             spans[-1].append(position)
         elif spans[-1]:
             spans.append([])
-    spans = [span for span in spans if span]
-    if len(spans) != count:
+    kept = tuple(tuple(span) for span in spans if span)
+    if len(kept) != len(queries):
         raise PinpointError(
-            where,
-            f"'{detector.name}' reads at most {token_logits.shape[-1]} tokens and the "
-            f"{count} queries do not fit",
+            f"'{detector.name}' reads at most {detector.model.config.max_text_len} tokens and "
+            f"the {len(queries)} queries do not fit",
             "use fewer or shorter queries",
         )
-    return torch.stack([token_logits[..., span].amax(dim=-1) for span in spans], dim=-1)
+    return kept
 
 
-def detect_by_text(
-    detector: Detector,
-    images: torch.Tensor,
-    queries: Sequence[str],
-    threshold: float = 0.1,
-    max_detections: int = 20,
-    if_nothing_found: str = "error",
-    progress: Progress = no_progress,
-    where: str = "Detect by Text",
-) -> RegionBatch:
+def detect_by_text(request: TextDetectRequest, progress: Progress = no_progress) -> RegionBatch:
     """Find what each text query describes with an open-vocabulary detector.
 
     Args:
-        detector: an open-vocabulary detector (OWL-ViT, OWLv2, Grounding DINO) from
-            :func:`pinpoint.loading.load_detector`.
-        images: IMAGE ``[B, H, W, 3]`` float in [0, 1]; any size and aspect ratio.
-        queries: what to find, e.g. ``["a red car", "a dog"]``; every image is searched for
-            every query. Empty items and repeats are dropped.
-        threshold: minimum score in [0, 1] (the sigmoid of the best query's logit); open-
-            vocabulary scores run lower than closed-set confidences.
-        max_detections: keep at most this many regions per image, the highest scores.
-        if_nothing_found: ``"error"``, ``"empty mask"`` or ``"whole image"``.
+        request: the detector, images, queries and settings.
         progress: called as ``progress(images_done, B)``.
 
     Returns:
@@ -309,16 +278,11 @@ def detect_by_text(
         with the query it matches best, ``confidence`` = ``score`` = that match's score,
         source ``"open-vocabulary:<name>"``, sorted by score.
     """
-    check_image(images, where)
-    check_if_nothing_found(if_nothing_found, where)
-    check_detector_route(detector, open_vocabulary=True, where=where)
-    queries = check_queries(detector, queries, where)
+    detector, images, queries = request.detector, request.images, request.queries
     size = (int(images.shape[1]), int(images.shape[2]))
-    config = detector.model.config
-    grounding = config.model_type in TOKEN_LOGITS
-    if grounding:  # one text for all queries, read up to max_text_len tokens
-        text: list[Any] = [". ".join(queries) + "."]
-        limits: dict[str, Any] = dict(truncation=True, max_length=config.max_text_len)
+    if request.spans:  # Grounding DINO: one text for all queries
+        limits = _grounding_text(detector, queries)
+        text: list[Any] = [limits.pop("text")]
     else:  # OWL: every query on its own, padded to the tokenizer's length
         text, limits = [list(queries)], dict(truncation=True)
     # the image processor's, fed with one logit per query: labels are query indices
@@ -330,21 +294,21 @@ def detect_by_text(
         )
         outputs = _forward(detector, inputs)
         logits = outputs.logits
-        if grounding:
-            logits = _query_logits(detector, logits, inputs["input_ids"], len(queries), where)
+        if request.spans:  # Grounding DINO scores tokens; a query scores its best token
+            best = [logits[..., list(span)].amax(dim=-1) for span in request.spans]
+            logits = torch.stack(best, dim=-1)
         scored = SimpleNamespace(logits=logits, pred_boxes=outputs.pred_boxes)
         results: list[dict[str, Any]] = post_process(
-            scored, threshold=threshold, target_sizes=[size] * len(arrays)
+            scored, threshold=request.threshold, target_sizes=[size] * len(arrays)
         )
         return results
 
     source = f"open-vocabulary:{detector.name}"
-    found = _find(images, run, queries.__getitem__, source, max_detections, progress)
-    return _resolve(
+    found = _find(images, run, queries.__getitem__, source, request.max_detections, progress)
+    return resolve_each(
         found,
-        if_nothing_found,
-        where,
+        request.if_nothing_found,
         reason=f"nothing matching {', '.join(repr(q) for q in queries)} scored above "
-        f"threshold {threshold:.2f}",
+        f"threshold {request.threshold:.2f}",
         fix="lower the threshold or describe the object differently",
     )

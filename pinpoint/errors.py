@@ -1,19 +1,23 @@
-"""The one user-facing exception type of Pinpoint."""
+"""The one user-facing exception type of Pinpoint, and the one way to say where it happened."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+UNNAMED = "Pinpoint"
+"""``where`` of an error no caller has named (the core used as a library)."""
+
 
 class PinpointError(Exception):
     """A user-fixable problem: ``'<where>: <problem>. Fix: <remedy>.'``.
 
-    ``where`` names the node title (or CLI stage) so the ComfyUI error dialog and the CLI show
-    the message verbatim and the user knows which box to look at.
+    The core raises with the problem and the fix only, phrased for any caller; the caller names
+    the place with :func:`reported_as` (a node its title, the CLI its command and stage), so the
+    ComfyUI error dialog and the CLI show the message verbatim and the user knows where to look.
     """
 
-    def __init__(self, where: str, problem: str, fix: str):
+    def __init__(self, problem: str, fix: str, where: str = UNNAMED):
         self.where = where
         self.problem = problem.rstrip(".")
         self.fix = fix.rstrip(".")
@@ -22,12 +26,12 @@ class PinpointError(Exception):
 
 @contextmanager
 def reported_as(where: str) -> Iterator[None]:
-    """Re-title every :class:`PinpointError` raised inside the block with ``where``.
+    """Name the place of every :class:`PinpointError` raised inside: ``where`` replaces its own.
 
-    Core functions raise with a stage name ("Detect", "Match", ...); a node wraps its call in
-    ``with reported_as(TITLE):`` so the message starts with the node's own title.
+    Works as a ``with`` block and as a decorator; a node decorates its ``execute`` with its
+    title (``@reported_as(TITLE)``), the CLI wraps each stage of a command.
     """
     try:
         yield
     except PinpointError as err:
-        raise PinpointError(where, err.problem, err.fix) from err
+        raise PinpointError(err.problem, err.fix, where) from err

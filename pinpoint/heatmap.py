@@ -10,25 +10,27 @@ import dataclasses
 import math
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .boxes import mask_bounds
-from .detect import _to_uint8_arrays
+from .boxes import mask_box
+from .choices import Choice
 from .errors import PinpointError
-from .images import check_image, check_prompt
+from .images import check_image, check_prompt, to_uint8_arrays
 from .loading.models import ClipSeg, module_device, module_dtype
 from .masks import box_mask, drop_islands, label_components
 from .progress import Progress, no_progress
 from .regions import (
-    Box,
+    IfNothingFound,
     ImageRegions,
     Region,
     RegionBatch,
-    check_if_nothing_found,
+    resolve_each,
     resolve_nothing_found,
 )
+from .request import Request
 
 MAX_PAIRS_PER_FORWARD = 8
 """(image, text) pairs per CLIPSeg forward pass: eight 352x352 inputs through a ViT-B/16 and the
@@ -37,23 +39,107 @@ decoder take about 100 MB of activations; only larger batches are split."""
 EXAMPLE_TEXT = "a car | a bus"
 
 
-def parse_texts(text: str, where: str = "Heatmap") -> list[str]:
-    """``"a car | a bus"`` → ``["a car", "a bus"]``: alternatives split at ``|`` or line breaks.
+def parse_texts(text: str | Sequence[str]) -> tuple[str, ...]:
+    """``"a car | a bus"`` (or a sequence of texts) → ``("a car", "a bus")``: alternatives are
+    split at ``|`` or line breaks, stripped, empty ones dropped.
 
     Raises:
         PinpointError: when no alternative is left (an empty text, or only separators).
     """
-    text = check_prompt(text, where, "text", EXAMPLE_TEXT)
-    return _check_texts(re.split(r"[|\n]", text), where)
-
-
-def _check_texts(texts: Sequence[str], where: str) -> list[str]:
-    kept = [text.strip() for text in texts if text and text.strip()]
+    if isinstance(text, str):
+        text = re.split(r"[|\n]", check_prompt(text, "text", EXAMPLE_TEXT))
+    kept = tuple(item.strip() for item in text if item and item.strip())
     if not kept:
         raise PinpointError(
-            where, "the text names nothing to find", f"type what to find, e.g. '{EXAMPLE_TEXT}'"
+            "the text names nothing to find", f"type what to find, e.g. '{EXAMPLE_TEXT}'"
         )
     return kept
+
+
+class UseRegions(Choice):
+    """What the heat does to regions found by another route."""
+
+    RESCORE = "rescore"
+    INTERSECT = "intersect"
+
+
+@dataclass(frozen=True)
+class HeatmapRequest(Request):
+    """A checked call of :func:`find_by_heat`.
+
+    Attributes:
+        clipseg: from :func:`pinpoint.loading.load_model`.
+        images: IMAGE ``[B, H, W, 3]`` float in [0, 1]; any size and aspect ratio.
+        text: what to find, ``"a car | a bus"`` (alternatives) or a sequence of texts; stored
+            as the checked alternatives (:func:`parse_texts`).
+        threshold: the heat a pixel needs to count as found.
+        min_area: hot pieces smaller than this fraction of the image are ignored.
+        max_regions: at most this many regions per image, the hottest (without ``regions``).
+        use_regions: with ``regions``: rescore them by their heat, or cut them to the hot area.
+        heat_weight: rescore only: ``w`` in ``score = (1 - w) * score + w * mean heat``.
+        if_nothing_found: what an image without a hot piece (or a kept region) gets.
+        regions: optional candidates of the same images to rescore or intersect instead of
+            making regions from the heat.
+    """
+
+    clipseg: ClipSeg
+    images: torch.Tensor
+    text: str | Sequence[str]
+    threshold: float = 0.4
+    min_area: float = 0.001
+    max_regions: int = 8
+    use_regions: UseRegions = UseRegions.RESCORE
+    heat_weight: float = 0.5
+    if_nothing_found: IfNothingFound = IfNothingFound.ERROR
+    regions: RegionBatch | None = None
+
+    def __post_init__(self) -> None:
+        check_image(self.images)
+        if self.regions is not None:
+            self.regions.check_matches(self.images)
+        self._normalise(
+            text=parse_texts(self.text),
+            use_regions=UseRegions.check(self.use_regions, "use_regions"),
+            if_nothing_found=IfNothingFound.check(self.if_nothing_found, "if_nothing_found"),
+        )
+
+
+@dataclass(frozen=True)
+class HeatmapResult:
+    """What :func:`find_by_heat` found.
+
+    Attributes:
+        heat: ``[B, H, W]`` float32 in [0, 1] on the CPU (see :func:`text_heatmaps`).
+        mask: ``[B, H, W]`` bool: heat at or above the threshold without pieces under
+            ``min_area`` (see :func:`heat_mask`).
+        regions: the hot pieces as regions, or the given regions rescored or intersected.
+    """
+
+    heat: torch.Tensor
+    mask: torch.Tensor
+    regions: RegionBatch
+
+
+def find_by_heat(request: HeatmapRequest, progress: Progress = no_progress) -> HeatmapResult:
+    """Where the text is in each image, and the regions that heat gives or changes.
+
+    Args:
+        request: the CLIPSeg model, images, text and settings.
+        progress: called as ``progress(passes_done, passes)`` over CLIPSeg's forward passes.
+    """
+    heat = text_heatmaps(request.clipseg, request.images, request.text, progress)
+    mask = heat_mask(heat, request.threshold, request.min_area)
+    policy = request.if_nothing_found
+    if request.regions is None:
+        source, label = f"clipseg:{request.clipseg.name}", " | ".join(request.text)
+        regions = heatmap_regions(
+            heat, request.threshold, request.min_area, request.max_regions, source, label, policy
+        )
+    elif request.use_regions == UseRegions.RESCORE:
+        regions = rescore_regions(request.regions, heat, request.heat_weight, policy)
+    else:
+        regions = intersect_regions(request.regions, mask, policy)
+    return HeatmapResult(heat, mask, regions)
 
 
 def _text_embeddings(clipseg: ClipSeg, texts: list[str], device: torch.device) -> torch.Tensor:
@@ -71,7 +157,6 @@ def text_heatmaps(
     images: torch.Tensor,
     texts: Sequence[str],
     progress: Progress = no_progress,
-    where: str = "Heatmap",
 ) -> torch.Tensor:
     """How strongly each pixel shows any of ``texts``, per image.
 
@@ -81,25 +166,20 @@ def text_heatmaps(
     texts are alternatives: a pixel's heat is the largest over the texts.
 
     Args:
-        clipseg: from :func:`pinpoint.loading.clipseg.load_clipseg`.
+        clipseg: from :func:`pinpoint.loading.load_model`.
         images: IMAGE ``[B, H, W, 3]`` float in [0, 1].
-        texts: what to find, e.g. ``["a car", "a bus"]``; empty entries are ignored.
+        texts: what to find, e.g. ``["a car", "a bus"]`` (checked by :func:`parse_texts`).
         progress: called as ``progress(passes_done, passes)`` over the forward passes; every
             (image, text) pair goes through one of them, :data:`MAX_PAIRS_PER_FORWARD` at a time.
 
     Returns:
         ``[B, H, W]`` float32 in [0, 1] on the CPU.
-
-    Raises:
-        PinpointError: a malformed image batch or no text.
     """
-    check_image(images, where)
-    texts = _check_texts(texts, where)
     model = clipseg.model
     device, dtype = module_device(model), module_dtype(model)
     batch, height, width = int(images.shape[0]), int(images.shape[1]), int(images.shape[2])
     pixel_values = clipseg.processor.image_processor(
-        images=_to_uint8_arrays(images), return_tensors="pt"
+        images=to_uint8_arrays(images), return_tensors="pt"
     )["pixel_values"]
     pairs = torch.arange(batch * len(texts))
     image_of, text_of = pairs // len(texts), pairs % len(texts)
@@ -121,15 +201,6 @@ def text_heatmaps(
                 torch.maximum(heat[image], heat_of_pair, out=heat[image])
             progress(done, len(passes))
     return heat
-
-
-def _mask_box(mask: torch.Tensor) -> Box | None:
-    """The box around the set pixels of ``[H, W]``, as floats; None for an empty mask."""
-    bounds = mask_bounds(mask)
-    if bounds is None:
-        return None
-    x0, y0, x1, y1 = bounds
-    return (float(x0), float(y0), float(x1), float(y1))
 
 
 def _min_pixels(min_area: float, height: int, width: int) -> int:
@@ -176,8 +247,7 @@ def heatmap_regions(
     max_regions: int = 8,
     source: str = "clipseg",
     label: str = "",
-    if_nothing_found: str = "error",
-    where: str = "Heatmap",
+    if_nothing_found: IfNothingFound = IfNothingFound.ERROR,
 ) -> RegionBatch:
     """One region per connected piece of heat at or above ``threshold``.
 
@@ -194,13 +264,12 @@ def heatmap_regions(
         Per image, regions with ``mask`` = the piece (``[H, W]`` float32 in {0, 1}, CPU),
         ``box`` = its bounds, ``confidence`` = ``score`` = the mean heat inside it, hottest first.
     """
-    check_if_nothing_found(if_nothing_found, where)
     heat = heatmaps.detach().to("cpu", torch.float32)
     batch, height, width = (int(size) for size in heat.shape)
     min_pixels = _min_pixels(min_area, height, width)
 
     def make(mask: torch.Tensor, mean_heat: float) -> Region:
-        box = _mask_box(mask)
+        box = mask_box(mask)
         assert box is not None, "a connected component has at least one pixel"
         return Region(box, label, mean_heat, source, mask=mask, score=mean_heat)
 
@@ -208,40 +277,23 @@ def heatmap_regions(
     large = f" covering at least {min_area:.2%} of the image" if min_pixels > 1 else ""
     reason = f"no heat above threshold {threshold:.2f}{named}{large}"
     fix = "lower the threshold" + (" or min_area" if large else "") + ", or describe it differently"
-    found = []
-    for index in range(batch):
-        pieces = _components(heat[index], threshold, min_pixels, max_regions, make)
-        found.append(
-            resolve_nothing_found(
-                ImageRegions(width, height, pieces),
-                if_nothing_found,
-                where,
-                reason=reason,
-                fix=fix,
-                index=index,
-                batch_size=batch,
-            )
-        )
-    return RegionBatch(tuple(found))
-
-
-def _check_sizes(regions: RegionBatch, heatmaps: torch.Tensor, where: str) -> torch.Tensor:
-    """``heatmaps`` as CPU float32 after checking they cover the regions' images."""
-    regions.check_matches(heatmaps[..., None], where, "Detect Objects (Pinpoint)")
-    return heatmaps.detach().to("cpu", torch.float32)
+    found = [
+        ImageRegions(width, height, _components(item, threshold, min_pixels, max_regions, make))
+        for item in heat
+    ]
+    return resolve_each(found, if_nothing_found, reason, fix)
 
 
 def rescore_regions(
     regions: RegionBatch,
     heatmaps: torch.Tensor,
     weight: float,
-    if_nothing_found: str = "error",
-    where: str = "Heatmap",
+    if_nothing_found: IfNothingFound = IfNothingFound.ERROR,
 ) -> RegionBatch:
     """Blend each region's mean heat into its score and re-rank.
 
     Args:
-        regions: candidates of the images the heatmaps were made for.
+        regions: candidates of the images the heatmaps were made for (checked to fit them).
         heatmaps: ``[B, H, W]`` float in [0, 1].
         weight: ``w`` in ``score = (1 - w) * score + w * heat``, where ``heat`` is the mean of
             the heatmap inside the region's mask (weighted by a soft mask), or its box.
@@ -250,8 +302,7 @@ def rescore_regions(
     Returns:
         The same regions with new scores, best first.
     """
-    check_if_nothing_found(if_nothing_found, where)
-    heat = _check_sizes(regions, heatmaps, where)
+    heat = heatmaps.detach().to("cpu", torch.float32)
     found = []
     for index, item in enumerate(regions):
         rescored = []
@@ -265,9 +316,8 @@ def rescore_regions(
             resolve_nothing_found(
                 dataclasses.replace(item, regions=tuple(rescored)),
                 if_nothing_found,
-                where,
                 reason="no regions came in to rescore",
-                fix="make the node that finds the regions find some (e.g. lower its threshold)",
+                fix="find some regions first (e.g. lower the detector's threshold)",
                 index=index,
                 batch_size=regions.batch_size,
             )
@@ -278,13 +328,12 @@ def rescore_regions(
 def intersect_regions(
     regions: RegionBatch,
     inside: torch.Tensor,
-    if_nothing_found: str = "error",
-    where: str = "Heatmap",
+    if_nothing_found: IfNothingFound = IfNothingFound.ERROR,
 ) -> RegionBatch:
     """Cut each region's mask (or box) down to where ``inside`` is set.
 
     Args:
-        regions: candidates of the images ``inside`` was made for.
+        regions: candidates of the images ``inside`` was made for (checked to fit them).
         inside: ``[B, H, W]`` bool, e.g. :func:`heat_mask` of the heatmaps.
         if_nothing_found: policy for an image where no region overlaps ``inside``.
 
@@ -292,21 +341,19 @@ def intersect_regions(
         Per image, the regions that overlap, in their order, each with ``mask`` = the overlap
         (``[H, W]`` float32, CPU) and ``box`` = the overlap's bounds; scores are unchanged.
     """
-    check_if_nothing_found(if_nothing_found, where)
-    keep = _check_sizes(regions, inside, where)
+    keep = inside.detach().to("cpu", torch.float32)
     found = []
     for index, item in enumerate(regions):
         cut = []
         for region in item.regions:
             mask = box_mask(region, item.height, item.width) * keep[index]
-            box = _mask_box(mask)
+            box = mask_box(mask)
             if box is not None:
                 cut.append(dataclasses.replace(region, mask=mask, box=box))
         found.append(
             resolve_nothing_found(
                 dataclasses.replace(item, regions=tuple(cut)),
                 if_nothing_found,
-                where,
                 reason=f"none of the {len(item.regions)} region(s) overlaps the heat mask"
                 if item.regions
                 else "no regions came in to intersect",

@@ -16,34 +16,34 @@ from .errors import PinpointError
 
 _CHANNEL_NAMES = {1: "grayscale", 2: "grayscale+alpha", 4: "RGBA"}
 
+IMAGES_PER_PASS = 4
+"""Images per model forward pass in the stages that batch images: bounds activation memory for
+large batches (the estimates in :mod:`pinpoint.memory` count this many images)."""
 
-def check_image(image: torch.Tensor, where: str) -> None:
+
+def check_image(image: torch.Tensor) -> None:
     """Raise a :class:`PinpointError` unless ``image`` is an RGB IMAGE batch ``[B, H, W, 3]``."""
     if not isinstance(image, torch.Tensor) or image.ndim != 4:
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise PinpointError(
-            where,
             f"expected an IMAGE batch shaped [B, H, W, 3] but got {shape}",
-            "connect an IMAGE output (e.g. from 'Load Image') to the image input",
+            "pass an RGB image batch shaped [B, H, W, 3]",
         )
     channels = int(image.shape[-1])
     if channels != 3:
         kind = _CHANNEL_NAMES.get(channels, f"{channels}-channel")
         raise PinpointError(
-            where,
             f"the image is {kind} ({channels} channels) but RGB (3 channels) is required",
-            "convert it to RGB first (in ComfyUI, 'Load Image' already gives RGB; "
-            "on the command line pass --convert-rgb)",
+            "convert it to RGB first",
         )
     if image.shape[0] == 0 or image.shape[1] < 2 or image.shape[2] < 2:
         raise PinpointError(
-            where,
             f"the image batch {tuple(image.shape)} is empty or smaller than 2x2 pixels",
             "pass at least one image of a usable size",
         )
 
 
-def as_mask_batch(mask: torch.Tensor, image: torch.Tensor, where: str) -> torch.Tensor:
+def as_mask_batch(mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
     """Return ``mask`` as ``[B, H, W]`` float32 matching ``image`` ``[B, H, W, 3]``.
 
     A single mask ``[H, W]`` or ``[1, H, W]`` is repeated over the image batch. A size mismatch is
@@ -54,23 +54,21 @@ def as_mask_batch(mask: torch.Tensor, image: torch.Tensor, where: str) -> torch.
     batch, height, width = int(image.shape[0]), int(image.shape[1]), int(image.shape[2])
     if tuple(mask.shape[-2:]) != (height, width):
         raise PinpointError(
-            where,
             f"the mask is {mask.shape[-1]}x{mask.shape[-2]} but the image is {width}x{height}",
-            "use a mask made for this image (e.g. from 'Match Text to Regions (Pinpoint)' or "
-            "'Regions to Mask (Pinpoint)' fed with the same image)",
+            "use a mask made for this image, e.g. from regions found on it (a picture without "
+            "an alpha channel has no mask of its own)",
         )
     if mask.shape[0] == 1 and batch > 1:
         mask = mask.expand(batch, -1, -1)
     if mask.shape[0] != batch:
         raise PinpointError(
-            where,
             f"there are {mask.shape[0]} masks for {batch} images",
             "give one mask for the whole batch or exactly one mask per image",
         )
     return mask.clamp(0.0, 1.0)
 
 
-def check_prompt(text: str, where: str, what: str, example: str) -> str:
+def check_prompt(text: str, what: str, example: str) -> str:
     """Return ``text`` stripped, or raise when it is empty.
 
     Args:
@@ -79,8 +77,14 @@ def check_prompt(text: str, where: str, what: str, example: str) -> str:
     """
     text = (text or "").strip()
     if not text:
-        raise PinpointError(where, f"the {what} is empty", f"type what you mean, e.g. '{example}'")
+        raise PinpointError(f"the {what} is empty", f"type what you mean, e.g. '{example}'")
     return text
+
+
+def to_uint8_arrays(images: torch.Tensor) -> list[np.ndarray]:
+    """``[B, H, W, 3]`` float in [0, 1] → ``[H, W, 3]`` uint8 arrays (HF processors, SAM)."""
+    pixels = (images.detach().to("cpu", torch.float32).clamp(0, 1) * 255.0).round().to(torch.uint8)
+    return [item.numpy() for item in pixels]
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
@@ -94,9 +98,7 @@ def from_pil(picture: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.asarray(picture, dtype=np.float32) / 255.0)
 
 
-def load_image(
-    path: str | Path, convert_rgb: bool = False, where: str = "pinpoint"
-) -> torch.Tensor:
+def load_image(path: str | Path, convert_rgb: bool = False) -> torch.Tensor:
     """Read an image file as an IMAGE batch ``[1, H, W, 3]``.
 
     Grayscale and RGBA files are refused unless ``convert_rgb`` (alpha is then dropped), so an
@@ -104,19 +106,18 @@ def load_image(
     """
     path = Path(path)
     if not path.is_file():
-        raise PinpointError(where, f"image file '{path}' does not exist", "check the path")
+        raise PinpointError(f"image file '{path}' does not exist", "check the path")
     try:
         with Image.open(path) as opened:
             opened.load()
             picture = opened
     except OSError as err:
         raise PinpointError(
-            where, f"'{path}' is not a readable image ({err})", "pass a PNG, JPEG or WebP file"
+            f"'{path}' is not a readable image ({err})", "pass a PNG, JPEG or WebP file"
         ) from err
     if picture.mode != "RGB":
         if not convert_rgb:
             raise PinpointError(
-                where,
                 f"'{path.name}' is {picture.mode} but RGB is required",
                 "convert it to RGB first or pass --convert-rgb",
             )

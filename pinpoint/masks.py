@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from .boxes import mask_bounds, pixel_bounds
+from .choices import Choice
 from .errors import PinpointError
 from .regions import ImageRegions, Region, RegionBatch
+from .request import Request
 
 
 def box_mask(region: Region, height: int, width: int) -> torch.Tensor:
@@ -138,8 +141,14 @@ def feather_mask(mask: torch.Tensor, px: int) -> torch.Tensor:
 FOREGROUND = 0.5
 """A pixel belongs to the mask's shape (for holes and islands) when its value is above this."""
 
-COMBINE_OPERATIONS = ("union", "intersect", "subtract")
-MASK_OPS_OPERATIONS = ("none", *COMBINE_OPERATIONS)
+
+class MaskOperation(Choice):
+    """How a mask is combined with another, pixel by pixel."""
+
+    NONE = "none"
+    UNION = "union"
+    INTERSECT = "intersect"
+    SUBTRACT = "subtract"
 
 
 def _spread_along_rows(labels: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
@@ -235,42 +244,36 @@ def drop_islands(mask: torch.Tensor, min_area_px: int) -> torch.Tensor:
     return _near_mask(mask, 0, drop)
 
 
-def combine_masks(
-    a: torch.Tensor, b: torch.Tensor, operation: str, where: str = "Combine masks"
-) -> torch.Tensor:
-    """Pixel-wise ``union`` (max), ``intersect`` (min) or ``subtract`` (``clamp(a - b, 0, 1)``).
-
-    Args:
-        a, b: ``[B, H, W]`` masks of one size; a batch of 1 is used for every image of the other.
-        operation: one of :data:`COMBINE_OPERATIONS`.
-        where: the node title or stage named in a :class:`PinpointError`.
-
-    Returns:
-        ``[max(Ba, Bb), H, W]`` float32 in [0, 1].
-    """
-    if operation not in COMBINE_OPERATIONS:
-        raise PinpointError(
-            where,
-            f"operation is {operation!r}",
-            f"pick one of {', '.join(repr(name) for name in COMBINE_OPERATIONS)}",
-        )
+def check_mask_pair(a: torch.Tensor, b: torch.Tensor) -> None:
+    """Raise unless ``[B, H, W]`` masks ``a`` and ``b`` can be combined: one size, and one batch
+    size or a batch of 1 (used for every image of the other)."""
     if a.shape[-2:] != b.shape[-2:]:
         raise PinpointError(
-            where,
             f"the masks differ in size ({a.shape[-1]}x{a.shape[-2]} and "
             f"{b.shape[-1]}x{b.shape[-2]}, width x height)",
             "make both masks from images of the same size, or resize one first",
         )
     if a.shape[0] != b.shape[0] and 1 not in (a.shape[0], b.shape[0]):
         raise PinpointError(
-            where,
             f"the mask batches hold {a.shape[0]} and {b.shape[0]} masks",
             "give both the same batch size, or a single mask to apply to every image",
         )
+
+
+def combine_masks(a: torch.Tensor, b: torch.Tensor, operation: MaskOperation) -> torch.Tensor:
+    """Pixel-wise ``UNION`` (max), ``INTERSECT`` (min) or ``SUBTRACT`` (``clamp(a - b, 0, 1)``).
+
+    Args:
+        a, b: ``[B, H, W]`` masks that fit each other (:func:`check_mask_pair`).
+        operation: not ``NONE``.
+
+    Returns:
+        ``[max(Ba, Bb), H, W]`` float32 in [0, 1].
+    """
     a, b = a.to(torch.float32), b.to(device=a.device, dtype=torch.float32)
-    if operation == "union":
+    if operation == MaskOperation.UNION:
         return torch.maximum(a, b)
-    if operation == "intersect":
+    if operation == MaskOperation.INTERSECT:
         return torch.minimum(a, b)
     return (a - b).clamp(0.0, 1.0)
 
@@ -280,44 +283,61 @@ def invert_mask(mask: torch.Tensor) -> torch.Tensor:
     return 1.0 - mask.to(torch.float32)
 
 
-def apply_mask_ops(
-    mask: torch.Tensor,
-    grow_px: int = 0,
-    feather_px: int = 0,
-    fill: bool = False,
-    min_island_px: int = 0,
-    invert: bool = False,
-    operation: str = "none",
-    other: torch.Tensor | None = None,
-    where: str = "Mask operations",
-) -> torch.Tensor:
-    """Clean up ``[B, H, W]`` and combine it with ``other``, in one fixed order.
+@dataclass(frozen=True)
+class MaskOpsRequest(Request):
+    """A checked call of :func:`apply_mask_ops`.
 
-    Fill holes → drop islands → grow/shrink → combine with ``other`` (``operation`` "none" skips
-    it) → invert → feather. Cleaning first keeps growing from bridging a speck into the shape;
-    feathering last keeps the soft edge the final edge.
+    Attributes:
+        mask: ``[B, H, W]`` (or ``[H, W]``) in [0, 1], 1 = edit; stored as ``[B, H, W]``.
+        grow_px: pixels to grow (> 0) or shrink (< 0), after holes and islands.
+        feather_px: width of the soft outward edge, last (see :func:`feather_mask`).
+        fill_holes: set enclosed gaps to 1 first (see :func:`fill_holes`).
+        min_island_px: drop pieces smaller than this many pixels (see :func:`drop_islands`).
+        invert: swap edit and keep, after combining.
+        operation: how ``other`` is combined (``NONE`` ignores it).
+        other: the second mask for ``operation``, fitting ``mask`` (:func:`check_mask_pair`).
+    """
+
+    mask: torch.Tensor
+    grow_px: int = 0
+    feather_px: int = 0
+    fill_holes: bool = False
+    min_island_px: int = 0
+    invert: bool = False
+    operation: MaskOperation = MaskOperation.NONE
+    other: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        operation = MaskOperation.check(self.operation, "operation")
+        mask = self.mask.reshape(-1, *self.mask.shape[-2:])
+        other = self.other
+        if operation != MaskOperation.NONE:
+            if other is None:
+                raise PinpointError(
+                    f"operation {operation.value!r} needs the other mask",
+                    "give the other mask, or set operation to 'none'",
+                )
+            other = other.reshape(-1, *other.shape[-2:])
+            check_mask_pair(mask, other)
+        self._normalise(operation=operation, mask=mask, other=other)
+
+
+def apply_mask_ops(request: MaskOpsRequest) -> torch.Tensor:
+    """Clean up a mask and combine it with another, in one fixed order.
+
+    Fill holes → drop islands → grow/shrink → combine with ``other`` (``operation`` ``NONE``
+    skips it) → invert → feather. Cleaning first keeps growing from bridging a speck into the
+    shape; feathering last keeps the soft edge the final edge.
 
     Returns:
         ``[B, H, W]`` float32 in [0, 1].
     """
-    if operation not in MASK_OPS_OPERATIONS:
-        raise PinpointError(
-            where,
-            f"operation is {operation!r}",
-            f"pick one of {', '.join(repr(name) for name in MASK_OPS_OPERATIONS)}",
-        )
-    if operation != "none" and other is None:
-        raise PinpointError(
-            where,
-            f"operation {operation!r} needs the other mask",
-            "connect a MASK to 'other' or set operation to 'none'",
-        )
-    out = mask.reshape(-1, *mask.shape[-2:]).to(torch.float32)
-    if fill:
+    out = request.mask.to(torch.float32)
+    if request.fill_holes:
         out = fill_holes(out)
-    out = grow_mask(drop_islands(out, min_island_px), grow_px)
-    if operation != "none" and other is not None:
-        out = combine_masks(out, other.reshape(-1, *other.shape[-2:]), operation, where)
-    if invert:
+    out = grow_mask(drop_islands(out, request.min_island_px), request.grow_px)
+    if request.other is not None and request.operation != MaskOperation.NONE:
+        out = combine_masks(out, request.other, request.operation)
+    if request.invert:
         out = invert_mask(out)
-    return feather_mask(out, feather_px)
+    return feather_mask(out, request.feather_px)

@@ -13,28 +13,26 @@ import numpy as np
 import torch
 
 from .boxes import pad_box, pixel_bounds
-from .errors import PinpointError
+from .choices import Choice
 from .images import check_image, check_prompt
 from .loading.models import ClipMatcher, module_device, module_dtype
 from .masks import box_mask
 from .progress import Progress, no_progress
-from .regions import (
-    ImageRegions,
-    Region,
-    RegionBatch,
-    check_if_nothing_found,
-    resolve_nothing_found,
-)
-from .select import BEST, apply_pin, check_pick, resolve_pin, select_regions
+from .regions import IfNothingFound, ImageRegions, Region, RegionBatch, resolve_nothing_found
+from .request import Request
+from .selection import Pick, apply_pin, check_top_k, resolve_pin, select_regions
 
 MAX_CROPS_PER_FORWARD = 256
 """Crops per CLIP forward pass; only batches larger than this are split."""
 
-BOX_CROP = "box"
-MASKED_CROP = "masked"
-CROP_CHOICES = [BOX_CROP, MASKED_CROP]
-"""What CLIP sees of a region: its padded box as is, or with everything outside the region's
-mask painted a neutral colour first (for segments and SAM masks, whose boxes hold neighbours)."""
+
+class CropMode(Choice):
+    """What CLIP sees of a region: its padded box as is, or with everything outside the region's
+    mask painted a neutral colour first (for segments and SAM masks, whose boxes hold
+    neighbours)."""
+
+    BOX = "box"
+    MASKED = "masked"
 
 
 @dataclass(frozen=True)
@@ -54,21 +52,12 @@ class MatchResult:
     pinned: tuple[frozenset[int], ...]
 
 
-def check_crop(crop: str, where: str) -> str:
-    """``crop`` if it is one of :data:`CROP_CHOICES`; a :class:`PinpointError` otherwise."""
-    if crop not in CROP_CHOICES:
-        choices = ", ".join(repr(choice) for choice in CROP_CHOICES)
-        raise PinpointError(where, f"crop is {crop!r}", f"pick one of {choices}")
-    return crop
-
-
 def crop_regions(
     image: torch.Tensor,
     found: ImageRegions,
     context_pad: float,
-    crop: str = BOX_CROP,
+    crop: CropMode = CropMode.BOX,
     neutral: tuple[float, float, float] = (0.5, 0.5, 0.5),
-    where: str = "Match",
 ) -> list[np.ndarray]:
     """Cut each region's box, padded by ``context_pad`` of its larger side, out of ``[H, W, 3]``.
 
@@ -76,15 +65,14 @@ def crop_regions(
         image: ``[H, W, 3]`` float in [0, 1].
         found: the image's regions.
         context_pad: padding as a fraction of each box's larger side.
-        crop: ``"box"`` cuts the padded box as it is; ``"masked"`` first blends every pixel
+        crop: ``BOX`` cuts the padded box as it is; ``MASKED`` first blends every pixel
             with ``neutral`` by the region's mask, ``m * image + (1 - m) * neutral`` (the box
             stands in for a region without a mask), so CLIP sees the segment alone.
-        neutral: RGB fill in [0, 1] for ``"masked"``; CLIP's ``image_mean`` normalises to ~0.
+        neutral: RGB fill in [0, 1] for ``MASKED``; CLIP's ``image_mean`` normalises to ~0.
 
     Returns:
         One ``[h, w, 3]`` uint8 array per region, in region order.
     """
-    check_crop(crop, where)
     pixels = image.detach().to("cpu", torch.float32).clamp(0, 1)
     fill = torch.tensor(neutral, dtype=torch.float32)
     crops = []
@@ -92,7 +80,7 @@ def crop_regions(
         box = pad_box(region.box, context_pad, found.width, found.height)
         x0, y0, x1, y1 = pixel_bounds(box, found.width, found.height)
         window = pixels[y0:y1, x0:x1]
-        if crop == MASKED_CROP:
+        if crop == CropMode.MASKED:
             mask = box_mask(region, found.height, found.width)[y0:y1, x0:x1, None].clamp(0, 1)
             window = mask * window + (1.0 - mask) * fill
         crops.append((window * 255.0).round().to(torch.uint8).numpy())
@@ -168,62 +156,78 @@ def score_candidates(
     return tuple(sorted(scored, key=lambda region: region.score, reverse=True))
 
 
-def match_text(
-    clip: ClipMatcher,
-    images: torch.Tensor,
-    regions: RegionBatch,
-    text: str,
-    context_pad: float = 0.1,
-    confidence_weight: float = 0.0,
-    top_k: int = 1,
-    min_probability: float = 0.0,
-    if_nothing_found: str = "error",
-    crop: str = BOX_CROP,
-    pick: str = BEST,
-    pin: str = "",
-    progress: Progress = no_progress,
-    where: str = "Match",
-) -> MatchResult:
-    """Score each image's candidates against ``text`` and choose ``top_k`` of them (or the pinned).
+@dataclasses.dataclass(frozen=True)
+class MatchRequest(Request):
+    """A checked call of :func:`match_text`.
 
-    Args:
-        clip: from :func:`pinpoint.loading.load_clip`.
+    Attributes:
+        clip: from :func:`pinpoint.loading.load_model`.
         images: IMAGE ``[B, H, W, 3]`` the regions were found on.
         regions: candidates per image (e.g. from :func:`pinpoint.detect.detect_objects`).
-        text: what to find, e.g. ``"the red car"``.
+        text: what to find, e.g. ``"the red car"``; stored stripped.
+        pick: which of the candidates passing ``min_probability`` to choose: the best scores,
+            all of them, or by position/size (see :func:`pinpoint.selection.select_regions`).
+        top_k: how many regions to choose per image.
         context_pad: each crop is the box grown by this fraction of its larger side, so CLIP
             sees some surroundings.
-        confidence_weight: blend of detector confidence into the ranking (0 = CLIP only).
-        top_k: how many regions to choose per image.
-        min_probability: candidates whose CLIP probability is below this are never chosen.
-        pick: which of the candidates passing ``min_probability`` to choose: the best scores,
-            all of them, or by position/size (see :func:`pinpoint.select.select_regions`).
-        pin: candidate numbers to choose whatever their scores, e.g. ``"2"`` or ``"2:1"``
-            (image 2, candidate 1; see :func:`pinpoint.select.parse_pin`). A candidate's number
-            is its position in ``regions`` (set as :attr:`Region.number`), so it does not
-            change with ``text``. An image with pinned numbers gets exactly those candidates:
-            ``pick``, ``top_k`` and ``min_probability`` do not apply to it.
-        if_nothing_found: policy when an image has no candidate or none passes
-            ``min_probability``.
-        crop: ``"box"`` or ``"masked"`` (see :func:`crop_regions`); the neutral colour of a
+        crop: what CLIP sees of a region (see :func:`crop_regions`); the neutral colour of a
             masked crop is the CLIP processor's ``image_mean``.
+        confidence_weight: blend of detector confidence into the ranking (0 = CLIP only).
+        min_probability: candidates whose CLIP probability is below this are never chosen.
+        if_nothing_found: what an image gets when it has no candidate or none passes
+            ``min_probability``.
+        pin: candidate numbers to choose whatever their scores, e.g. ``"2"`` or ``"2:1"``
+            (image 2, candidate 1; see :func:`pinpoint.selection.parse_pin`). A candidate's
+            number is its position in ``regions`` (set as :attr:`Region.number`), so it does
+            not change with ``text``. An image with pinned numbers gets exactly those
+            candidates: ``pick``, ``top_k`` and ``min_probability`` do not apply to it.
+        pinned: the checked pin, one set of candidate numbers per image.
+    """
+
+    clip: ClipMatcher
+    images: torch.Tensor
+    regions: RegionBatch
+    text: str
+    pick: Pick = Pick.BEST
+    top_k: int = 1
+    context_pad: float = 0.1
+    crop: CropMode = CropMode.BOX
+    confidence_weight: float = 0.0
+    min_probability: float = 0.0
+    if_nothing_found: IfNothingFound = IfNothingFound.ERROR
+    pin: str = ""
+    pinned: tuple[frozenset[int], ...] = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        check_image(self.images)
+        self.regions.check_matches(self.images)
+        self._normalise(
+            text=check_prompt(self.text, "text", "the red car"),
+            pick=Pick.check(self.pick, "pick"),
+            top_k=check_top_k(self.top_k),
+            crop=CropMode.check(self.crop, "crop"),
+            if_nothing_found=IfNothingFound.check(self.if_nothing_found, "if_nothing_found"),
+            pinned=resolve_pin(self.pin, self.regions),
+        )
+
+
+def match_text(request: MatchRequest, progress: Progress = no_progress) -> MatchResult:
+    """Score each image's candidates against the text and choose ``top_k`` of them (or the
+    pinned).
+
+    Args:
+        request: the CLIP model, images, regions, text and settings.
         progress: called as ``progress(chunks_done, chunks)`` over the CLIP forward passes.
 
     Returns:
         :class:`MatchResult` with all scored candidates and the chosen ones.
     """
-    check_image(images, where)
-    check_if_nothing_found(if_nothing_found, where)
-    check_crop(crop, where)
-    check_pick(pick, where)
-    text = check_prompt(text, where, "text", "the red car")
-    regions.check_matches(images, where, "Detect Objects (Pinpoint)")
-    pinned = resolve_pin(pin, regions, where)
+    clip, regions, text = request.clip, request.regions, request.text
     mean = clip.processor.image_processor.image_mean
     neutral = (float(mean[0]), float(mean[1]), float(mean[2]))
     crops: list[np.ndarray] = []
-    for image, found in zip(images, regions, strict=True):
-        crops.extend(crop_regions(image, found, context_pad, crop, neutral, where))
+    for image, found in zip(request.images, regions, strict=True):
+        crops.extend(crop_regions(image, found, request.context_pad, request.crop, neutral))
     embeddings, text_embedding, logit_scale = _embed(clip, crops, text, progress)
     similarities = embeddings @ text_embedding
     scored, chosen = [], []
@@ -231,35 +235,37 @@ def match_text(
     for index, found in enumerate(regions):
         count = len(found.regions)
         ranked = score_candidates(
-            found.regions, similarities[start : start + count], logit_scale, confidence_weight
+            found.regions,
+            similarities[start : start + count],
+            logit_scale,
+            request.confidence_weight,
         )
         start += count
         scored.append(dataclasses.replace(found, regions=ranked))
-        if pinned[index]:
-            chosen.append(apply_pin(scored[-1], pinned[index], where, index, regions.batch_size))
+        if request.pinned[index]:
+            chosen.append(apply_pin(scored[-1], request.pinned[index]))
             continue
-        passing = tuple(r for r in ranked if (r.probability or 0.0) >= min_probability)
+        passing = tuple(r for r in ranked if (r.probability or 0.0) >= request.min_probability)
         picked = select_regions(
-            dataclasses.replace(found, regions=passing), pick, top_k, where
+            dataclasses.replace(found, regions=passing), request.pick, request.top_k
         ).regions
         if count == 0:
             reason = f"nothing to match '{text}' against (no candidate regions)"
             fix = "lower the detector threshold or widen its label filter"
         else:
-            reason = f"no region matched '{text}' with probability >= {min_probability:.2f}"
+            reason = f"no region matched '{text}' with probability >= {request.min_probability:.2f}"
             fix = "lower min_probability"
         chosen.append(
             resolve_nothing_found(
                 dataclasses.replace(found, regions=picked),
-                if_nothing_found,
-                where,
+                request.if_nothing_found,
                 reason=reason,
                 fix=fix,
                 index=index,
                 batch_size=regions.batch_size,
             )
         )
-    return MatchResult(RegionBatch(tuple(scored)), RegionBatch(tuple(chosen)), pinned)
+    return MatchResult(RegionBatch(tuple(scored)), RegionBatch(tuple(chosen)), request.pinned)
 
 
 def format_scores(scored: RegionBatch, chosen: RegionBatch) -> str:

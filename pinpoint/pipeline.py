@@ -6,36 +6,38 @@ from dataclasses import dataclass
 
 import torch
 
-from .detect import detect_objects
-from .inpaint import inpaint_masked
+from .detect import DetectRequest, detect_objects
+from .errors import reported_as
+from .inpaint import InpaintRequest, inpaint_masked
 from .loading.models import ClipMatcher, Detector, InpaintPipe
 from .masks import regions_to_mask
-from .match import format_scores, match_text
+from .match import MatchRequest, format_scores, match_text
 from .preview import draw_regions
 from .progress import Progress, no_progress
-from .regions import RegionBatch
+from .regions import IfNothingFound, RegionBatch
 
 
 @dataclass(frozen=True)
 class EditSettings:
-    """Every knob of the edit, with the defaults the nodes use."""
+    """Every knob of the edit; the defaults are the stages' own (their requests')."""
 
-    threshold: float = 0.7
-    max_detections: int = 20
-    labels: tuple[str, ...] = ()
-    top_k: int = 1
-    context_pad: float = 0.1
-    confidence_weight: float = 0.0
-    min_probability: float = 0.0
-    if_nothing_found: str = "error"
+    threshold: float = DetectRequest.threshold
+    max_detections: int = DetectRequest.max_detections
+    labels: str = ""
+    top_k: int = MatchRequest.top_k
+    context_pad: float = MatchRequest.context_pad
+    confidence_weight: float = MatchRequest.confidence_weight
+    min_probability: float = MatchRequest.min_probability
+    if_nothing_found: IfNothingFound = IfNothingFound.ERROR
     grow_px: int = 8
-    negative_prompt: str = ""
-    steps: int = 20
-    cfg: float = 7.5
-    strength: float = 1.0
-    seed: int = 0
-    context: float = 0.5
-    feather_px: int = 8
+    """The chosen boxes' mask grows by this many pixels before inpainting (covers edges)."""
+    negative_prompt: str = InpaintRequest.negative_prompt
+    steps: int = InpaintRequest.steps
+    cfg: float = InpaintRequest.cfg
+    strength: float = InpaintRequest.strength
+    seed: int = InpaintRequest.seed
+    context: float = InpaintRequest.context
+    feather_px: int = InpaintRequest.feather_px
 
 
 @dataclass(frozen=True)
@@ -78,43 +80,49 @@ def edit(
         progress: called as ``progress(done, total)`` during sampling.
     """
     s = settings
-    found = detect_objects(
-        detector,
-        images,
-        s.threshold,
-        s.max_detections,
-        s.labels,
-        s.if_nothing_found,
-        where="Detect",
-    )
-    matched = match_text(
-        clip,
-        images,
-        found,
-        find,
-        context_pad=s.context_pad,
-        confidence_weight=s.confidence_weight,
-        top_k=s.top_k,
-        min_probability=s.min_probability,
-        if_nothing_found=s.if_nothing_found,
-        where="Match",
-    )
+    with reported_as("Detect"):
+        found = detect_objects(
+            DetectRequest(
+                detector,
+                images,
+                threshold=s.threshold,
+                max_detections=s.max_detections,
+                labels=s.labels,
+                if_nothing_found=s.if_nothing_found,
+            )
+        )
+    with reported_as("Match"):
+        matched = match_text(
+            MatchRequest(
+                clip,
+                images,
+                found,
+                find,
+                top_k=s.top_k,
+                context_pad=s.context_pad,
+                confidence_weight=s.confidence_weight,
+                min_probability=s.min_probability,
+                if_nothing_found=s.if_nothing_found,
+            )
+        )
     mask = regions_to_mask(matched.chosen, grow_px=s.grow_px)
-    result = inpaint_masked(
-        pipe,
-        images,
-        mask,
-        prompt,
-        s.negative_prompt,
-        s.steps,
-        s.cfg,
-        s.strength,
-        s.seed,
-        s.context,
-        s.feather_px,
-        progress=progress,
-        where="Inpaint",
-    )
+    with reported_as("Inpaint"):
+        result = inpaint_masked(
+            InpaintRequest(
+                pipe,
+                images,
+                mask,
+                prompt,
+                negative_prompt=s.negative_prompt,
+                seed=s.seed,
+                steps=s.steps,
+                cfg=s.cfg,
+                strength=s.strength,
+                context=s.context,
+                feather_px=s.feather_px,
+            ),
+            progress,
+        )
     notes = (
         tuple(
             f"image {index}: {item.note}"

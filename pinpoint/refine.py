@@ -16,20 +16,17 @@ from typing import Any
 
 import torch
 
-from .boxes import mask_bounds
-from .detect import _to_uint8_arrays
+from .boxes import mask_box
 from .errors import PinpointError
-from .images import check_image
+from .images import check_image, to_uint8_arrays
 from .loading.models import SamModel, module_device, module_dtype
 from .progress import Progress, no_progress
 from .regions import Box, ImageRegions, Region, RegionBatch
+from .request import Request
 
-CHUNK = 16
-"""Prompts per mask-decoder call. The decoder repeats the image embedding for every prompt and
-needs about 30 MB per prompt in fp32 (measured), so a call stays near 0.5 GB however many boxes
-an image has."""
-
-DECODER_BYTES_PER_PROMPT = 32 * 1024 * 1024
+PROMPTS_PER_CALL = 16
+"""Prompts per mask-decoder call. The decoder repeats the image embedding for every prompt, so
+a call's memory stays bounded however many boxes an image has (see :mod:`pinpoint.memory`)."""
 
 Point = tuple[float, float, int]
 """``(x, y, label)`` in source-image pixels; label 1 = on the object, 0 = background."""
@@ -37,8 +34,9 @@ Point = tuple[float, float, int]
 POINTS_EXAMPLE = "120,80; 40,60,0"
 
 
-def parse_points(text: str, where: str = "Refine with SAM") -> tuple[Point, ...]:
-    """``"120,80; 40,60,0"`` → ``((120.0, 80.0, 1), (40.0, 60.0, 0))``.
+def parse_points(points: str | Sequence[Sequence[float]]) -> tuple[Point, ...]:
+    """``"120,80; 40,60,0"`` (or ``[(120, 80), (40, 60, 0)]``) → ``((120.0, 80.0, 1), (40.0,
+    60.0, 0))``.
 
     Points are separated by ``;``, each ``x,y`` (an object point) or ``x,y,label`` with label
     1 (object) or 0 (background); blank items are skipped, so ``""`` gives no points.
@@ -46,39 +44,35 @@ def parse_points(text: str, where: str = "Refine with SAM") -> tuple[Point, ...]
     Raises:
         PinpointError: an item is not two or three numbers, or the label is not 0 or 1.
     """
-    points = []
-    for number, item in enumerate((text or "").split(";"), start=1):
-        if not item.strip():
+    items = (points or "").split(";") if isinstance(points, str) else points
+    parsed = []
+    for number, item in enumerate(items, start=1):
+        if isinstance(item, str) and not item.strip():
             continue
         try:
-            values = [float(part) for part in item.split(",")]
-        except ValueError:
+            parts = item.split(",") if isinstance(item, str) else item
+            values = [float(part) for part in parts]
+        except (TypeError, ValueError):
             values = []
         valid = len(values) in (2, 3) and all(math.isfinite(value) for value in values)
         if not valid or (len(values) == 3 and values[2] not in (0.0, 1.0)):
+            shown = item.strip() if isinstance(item, str) else item
             raise PinpointError(
-                where,
-                f"item {number} of points, {item.strip()!r}, is not 'x,y' or 'x,y,label' with "
+                f"item {number} of points, {shown!r}, is not 'x,y' or 'x,y,label' with "
                 "label 1 (object) or 0 (background)",
                 f"write pixel points separated by ';', e.g. '{POINTS_EXAMPLE}', or leave points "
                 "empty",
             )
-        points.append((values[0], values[1], int(values[2]) if len(values) == 3 else 1))
-    return tuple(points)
+        parsed.append((values[0], values[1], int(values[2]) if len(values) == 3 else 1))
+    return tuple(parsed)
 
 
-def check_points(points: Sequence[Point], width: int, height: int, where: str) -> None:
-    """Raise unless every point lies in a ``width`` x ``height`` image and has label 0 or 1."""
-    for x, y, label in points:
-        if label not in (0, 1):
-            raise PinpointError(
-                where,
-                f"point ({x:g}, {y:g}) has label {label}",
-                "use label 1 for a point on the object and 0 for a background point",
-            )
+def check_points(points: Sequence[Point], width: int, height: int) -> None:
+    """Raise unless every point (from :func:`parse_points`) lies in a ``width`` x ``height``
+    image."""
+    for x, y, _label in points:
         if not (0 <= x < width and 0 <= y < height):
             raise PinpointError(
-                where,
                 f"point ({x:g}, {y:g}) lies outside the {width}x{height} image",
                 f"use pixel coordinates with 0 <= x < {width} and 0 <= y < {height} (x from the "
                 "left, y from the top)",
@@ -166,10 +160,7 @@ def _refined(
     prompt: _Prompt, mask: torch.Tensor, iou: float, sam: SamModel, found: ImageRegions
 ) -> Region:
     """The output region: the prompt's region with the mask, its box tightened to the mask."""
-    bounds = mask_bounds(mask)
-    tight: Box | None = None
-    if bounds is not None:
-        tight = (float(bounds[0]), float(bounds[1]), float(bounds[2]), float(bounds[3]))
+    tight = mask_box(mask)
     if prompt.region is not None:
         box = tight or prompt.region.box
         return dataclasses.replace(prompt.region, box=box, mask=mask, mask_iou=iou)
@@ -197,43 +188,52 @@ def _note(found: ImageRegions, empty: int, total: int, unused: Sequence[Point]) 
     return "; ".join(notes)
 
 
-def refine_with_sam(
-    sam: SamModel,
-    images: torch.Tensor,
-    regions: RegionBatch,
-    points: Sequence[Point] = (),
-    multimask: bool = True,
-    progress: Progress = no_progress,
-    where: str = "Refine with SAM",
-) -> RegionBatch:
+@dataclass(frozen=True)
+class RefineRequest(Request):
+    """A checked call of :func:`refine_with_sam`.
+
+    Attributes:
+        sam: from :func:`pinpoint.loading.load_model`; runs on its own device and dtype.
+        images: IMAGE ``[B, H, W, 3]`` float in [0, 1], the images the regions were found on.
+        regions: boxes per image; a region's existing mask is ignored (refined from its box).
+        multimask: let SAM propose three masks per prompt and keep the one with the highest
+            predicted IoU; False asks for a single mask.
+        points: pixel points as text or ``(x, y[, label])`` items (see :func:`parse_points`); the
+            same for every image, each inside it. A point joins the prompt of every box that
+            contains it; in an image without regions all points together make one point-only
+            prompt (region label "points"). Stored as the checked tuple.
+    """
+
+    sam: SamModel
+    images: torch.Tensor
+    regions: RegionBatch
+    multimask: bool = True
+    points: str | Sequence[Sequence[float]] = ""
+
+    def __post_init__(self) -> None:
+        check_image(self.images)
+        self.regions.check_matches(self.images)
+        points = parse_points(self.points)
+        check_points(points, int(self.images.shape[2]), int(self.images.shape[1]))
+        self._normalise(points=points)
+
+
+def refine_with_sam(request: RefineRequest, progress: Progress = no_progress) -> RegionBatch:
     """Give every region a pixel mask from Segment Anything, its box as the prompt.
 
     Args:
-        sam: from :func:`pinpoint.loading.sam.load_sam`; runs on its own device and dtype.
-        images: IMAGE ``[B, H, W, 3]`` float in [0, 1], the images the regions were found on.
-        regions: boxes per image; a region's existing mask is ignored (refined from its box).
-        points: ``(x, y, label)`` pixel points (see :func:`parse_points`), the same for every
-            image; a point joins the prompt of every box that contains it; in an image without
-            regions all points together make one point-only prompt (region label "points").
-        multimask: let SAM propose three masks per prompt and keep the one with the highest
-            predicted IoU; False asks for a single mask.
+        request: the SAM model, images, regions and settings.
         progress: called as ``progress(images_done, B)``; raising from it cancels.
 
     Returns:
         The regions in their order, each with ``mask`` (``[H, W]`` float32 in {0, 1}, CPU),
         ``mask_iou`` (SAM's predicted IoU) and ``box`` tightened to the mask; a region whose
         mask is empty keeps its box, and the image's note says so.
-
-    Raises:
-        PinpointError: the image, regions or points do not fit each other.
     """
     from segment_anything import SamPredictor
 
-    check_image(images, where)
-    regions.check_matches(images, where, produced_by="Detect Objects (Pinpoint)")
-    batch, height, width = int(images.shape[0]), int(images.shape[1]), int(images.shape[2])
-    points = tuple(points)
-    check_points(points, width, height, where)
+    sam, images, regions, points = request.sam, request.images, request.regions, request.points
+    batch = int(images.shape[0])
     predictor = SamPredictor(sam.model)
     device, dtype = module_device(sam.model), module_dtype(sam.model)
     out = []
@@ -247,11 +247,11 @@ def refine_with_sam(
         results: list[Any] = [None] * len(prompts)  # (mask, iou) per prompt
         if prompts:
             with _precision(device, dtype), torch.inference_mode():
-                predictor.set_image(_to_uint8_arrays(images[index : index + 1])[0])
+                predictor.set_image(to_uint8_arrays(images[index : index + 1])[0])
                 for members in groups.values():
-                    for start in range(0, len(members), CHUNK):
-                        chunk = members[start : start + CHUNK]
-                        decoded = _decode(predictor, [prompts[n] for n in chunk], multimask)
+                    for start in range(0, len(members), PROMPTS_PER_CALL):
+                        chunk = members[start : start + PROMPTS_PER_CALL]
+                        decoded = _decode(predictor, [prompts[n] for n in chunk], request.multimask)
                         for number, result in zip(chunk, decoded, strict=True):
                             results[number] = result
             predictor.reset_image()

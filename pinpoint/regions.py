@@ -7,12 +7,12 @@ image of the IMAGE batch, each a tuple of :class:`Region` in that image's pixel 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 
 import torch
 
+from .choices import Choice
 from .errors import PinpointError
 
 Box = tuple[float, float, float, float]
@@ -82,44 +82,41 @@ class ImageRegions:
 class RegionBatch:
     """Regions for every image of an IMAGE batch ``[B, H, W, C]``; ``len(images) == B``."""
 
-    images: tuple[ImageRegions, ...] = field(default_factory=tuple)
+    per_image: tuple[ImageRegions, ...] = field(default_factory=tuple)
 
     @property
     def batch_size(self) -> int:
-        return len(self.images)
+        return len(self.per_image)
 
     def __iter__(self) -> Iterator[ImageRegions]:
-        return iter(self.images)
+        return iter(self.per_image)
 
     def __getitem__(self, index: int) -> ImageRegions:
-        return self.images[index]
+        return self.per_image[index]
 
-    def check_matches(self, image: torch.Tensor, where: str, produced_by: str) -> None:
-        """Raise unless these regions were computed for an IMAGE of ``image``'s batch and size.
+    def check_matches(self, image: torch.Tensor) -> None:
+        """Raise unless these regions were found on an IMAGE of ``image``'s batch and size.
 
         Args:
             image: ``[B, H, W, C]`` tensor the caller is about to combine with these regions.
-            where: title used in the error message.
-            produced_by: title of the node the regions usually come from, for the remedy.
         """
         batch, height, width = int(image.shape[0]), int(image.shape[1]), int(image.shape[2])
+        fix = "use the regions found on this same image batch"
         if self.batch_size != batch:
             raise PinpointError(
-                where,
                 f"the image batch has {batch} image(s) but the regions cover {self.batch_size}",
-                f"connect the same IMAGE to '{produced_by}' and to this node",
+                fix,
             )
-        for index, item in enumerate(self.images):
+        for index, item in enumerate(self.per_image):
             if (item.width, item.height) != (width, height):
                 raise PinpointError(
-                    where,
                     f"regions of image {index + 1} were found on a {item.width}x{item.height} "
                     f"image but this image is {width}x{height}",
-                    f"connect the same IMAGE to '{produced_by}' and to this node",
+                    fix,
                 )
 
 
-class IfNothingFound(str, Enum):
+class IfNothingFound(Choice):
     """What to do when an image ends up with no region (nothing detected or nothing matched)."""
 
     ERROR = "error"
@@ -127,27 +124,9 @@ class IfNothingFound(str, Enum):
     WHOLE_IMAGE = "whole image"
 
 
-IF_NOTHING_FOUND_CHOICES = [choice.value for choice in IfNothingFound]
-
-
-def check_if_nothing_found(policy: IfNothingFound | str, where: str) -> IfNothingFound:
-    """``policy`` as an :class:`IfNothingFound`; an unknown value is a :class:`PinpointError`.
-
-    Stages call this before any work, so a typo fails at once, not only when nothing is found.
-    """
-    try:
-        return IfNothingFound(policy)
-    except ValueError:
-        choices = ", ".join(repr(choice) for choice in IF_NOTHING_FOUND_CHOICES)
-        raise PinpointError(
-            where, f"if_nothing_found is {policy!r}", f"pick one of {choices}"
-        ) from None
-
-
 def resolve_nothing_found(
     found: ImageRegions,
-    policy: IfNothingFound | str,
-    where: str,
+    policy: IfNothingFound,
     reason: str,
     fix: str,
     index: int = 0,
@@ -157,8 +136,7 @@ def resolve_nothing_found(
 
     Args:
         found: the candidates left for the image.
-        policy: an :class:`IfNothingFound` value (or its string).
-        where: title used in the error message.
+        policy: the checked policy.
         reason: why nothing is left, e.g. ``"nothing detected above threshold 0.70"``.
         fix: how the user can get a result, used only by the ``error`` policy.
         index, batch_size: 0-based position of the image in its batch and the batch's size,
@@ -173,15 +151,13 @@ def resolve_nothing_found(
     """
     if found.regions:
         return found
-    policy = check_if_nothing_found(policy, where)
     where_in_batch = f" in image {index + 1} of {batch_size}" if batch_size > 1 else ""
-    if policy is IfNothingFound.ERROR:
+    if policy == IfNothingFound.ERROR:
         raise PinpointError(
-            where,
             f"{reason}{where_in_batch}",
             f"{fix}, or set if_nothing_found to 'empty mask' or 'whole image'",
         )
-    if policy is IfNothingFound.EMPTY_MASK:
+    if policy == IfNothingFound.EMPTY_MASK:
         return dataclasses.replace(found, regions=(), note=f"{reason}: empty mask")
     whole = Region(
         box=(0.0, 0.0, float(found.width), float(found.height)),
@@ -190,3 +166,15 @@ def resolve_nothing_found(
         source="if_nothing_found",
     )
     return dataclasses.replace(found, regions=(whole,), note=f"{reason}: whole image used")
+
+
+def resolve_each(
+    found: Sequence[ImageRegions], policy: IfNothingFound, reason: str, fix: str
+) -> RegionBatch:
+    """:func:`resolve_nothing_found` for every image of a batch, with one reason and fix."""
+    return RegionBatch(
+        tuple(
+            resolve_nothing_found(item, policy, reason, fix, index, len(found))
+            for index, item in enumerate(found)
+        )
+    )

@@ -3,27 +3,20 @@ image becomes a candidate region with a pixel mask, ready for CLIP to choose amo
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from .boxes import mask_bounds
-from .detect import _to_uint8_arrays, check_labels
-from .images import check_image
+from .boxes import mask_box
+from .images import IMAGES_PER_PASS, check_image, to_uint8_arrays
+from .labels import check_labels
 from .loading.models import Segmenter, module_device, module_dtype
 from .masks import label_components
 from .progress import Progress, no_progress
-from .regions import (
-    ImageRegions,
-    Region,
-    RegionBatch,
-    check_if_nothing_found,
-    resolve_nothing_found,
-)
-
-CHUNK = 4
-"""Images per segmenter forward pass: bounds activation memory for large batches."""
+from .regions import IfNothingFound, ImageRegions, Region, RegionBatch, resolve_each
+from .request import Request
 
 BAND_ELEMENTS = 1 << 24
 """Class scores upsampled at once (64 MB in float32): an ADE model has 150 classes, so a whole
@@ -40,7 +33,7 @@ def _processor_inputs(segmenter: Segmenter, images: torch.Tensor) -> dict[str, t
     whole_image = {
         name: False for name in ("do_center_crop", "do_pad") if getattr(processor, name, None)
     }
-    inputs = processor(images=_to_uint8_arrays(images), return_tensors="pt", **whole_image)
+    inputs = processor(images=to_uint8_arrays(images), return_tensors="pt", **whole_image)
     device, dtype = module_device(segmenter.model), module_dtype(segmenter.model)
     return {
         key: value.to(device, dtype) if value.is_floating_point() else value.to(device)
@@ -116,12 +109,11 @@ def _segments(
     regions = []
     for confidence, index, label in candidates[:max_regions]:
         mask = (inverse == index).to(torch.float32)
-        bounds = mask_bounds(mask)
-        assert bounds is not None  # every segment has at least one pixel
-        x0, y0, x1, y1 = bounds
+        box = mask_box(mask)
+        assert box is not None  # every segment has at least one pixel
         regions.append(
             Region(
-                box=(float(x0), float(y0), float(x1), float(y1)),
+                box=box,
                 label=label,
                 confidence=confidence,
                 source=source,
@@ -132,30 +124,48 @@ def _segments(
     return tuple(regions)
 
 
-def segment_regions(
-    segmenter: Segmenter,
-    images: torch.Tensor,
-    labels: Sequence[str] = (),
-    min_area: float = 0.001,
-    split_instances: bool = False,
-    max_regions: int = 20,
-    if_nothing_found: str = "error",
-    progress: Progress = no_progress,
-    where: str = "Segment Image",
-) -> RegionBatch:
-    """Split every image into the classes a semantic-segmentation model sees, as regions.
+@dataclasses.dataclass(frozen=True)
+class SegmentRequest(Request):
+    """A checked call of :func:`segment_regions`.
 
-    Args:
-        segmenter: from :func:`pinpoint.loading.segmenter.load_segmenter`.
+    Attributes:
+        segmenter: from :func:`pinpoint.loading.load_model`.
         images: IMAGE ``[B, H, W, 3]`` float in [0, 1]; any size and aspect ratio.
-        labels: keep only these class names (case-insensitive); empty keeps every class.
+        labels: keep only these class names (``"car, sky"`` or a sequence; case ignored);
+            empty keeps every class. Checked against the segmenter's classes.
         min_area: drop segments covering less than this fraction of the image.
         split_instances: one region per 4-connected piece of a class instead of one per class
             (two separate cars become two regions).
         max_regions: keep at most this many regions per image, the most confident.
-        if_nothing_found: ``"error"``, ``"empty mask"`` or ``"whole image"`` (see
+        if_nothing_found: what an image without segments gets (see
             :func:`pinpoint.regions.resolve_nothing_found`).
-        progress: called as ``progress(images_done, B)`` after each forward chunk.
+        wanted: the checked class names (set from ``labels``).
+    """
+
+    segmenter: Segmenter
+    images: torch.Tensor
+    labels: str | Sequence[str] = ""
+    min_area: float = 0.001
+    split_instances: bool = False
+    max_regions: int = 20
+    if_nothing_found: IfNothingFound = IfNothingFound.ERROR
+    wanted: frozenset[str] = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        check_image(self.images)
+        segmenter = self.segmenter
+        self._normalise(
+            if_nothing_found=IfNothingFound.check(self.if_nothing_found, "if_nothing_found"),
+            wanted=check_labels(self.labels, segmenter.labels, segmenter.name, "segmenter"),
+        )
+
+
+def segment_regions(request: SegmentRequest, progress: Progress = no_progress) -> RegionBatch:
+    """Split every image into the classes a semantic-segmentation model sees, as regions.
+
+    Args:
+        request: the segmenter, images and settings.
+        progress: called as ``progress(images_done, B)`` after each forward pass.
 
     Returns:
         One :class:`ImageRegions` per image. Each region's ``mask`` is its segment, ``[H, W]``
@@ -163,14 +173,12 @@ def segment_regions(
         name; ``confidence`` (and ``score``) the mean softmax probability of the class over the
         segment's pixels. Sorted by confidence, best first.
     """
-    check_image(images, where)
-    check_if_nothing_found(if_nothing_found, where)
-    wanted = check_labels(segmenter, labels, where, kind="segmenter")
+    segmenter, images, wanted = request.segmenter, request.images, request.wanted
     batch, height, width = int(images.shape[0]), int(images.shape[1]), int(images.shape[2])
     source = f"segmenter:{segmenter.name}"
     found: list[ImageRegions] = []
-    for start in range(0, batch, CHUNK):
-        inputs = _processor_inputs(segmenter, images[start : start + CHUNK])
+    for start in range(0, batch, IMAGES_PER_PASS):
+        inputs = _processor_inputs(segmenter, images[start : start + IMAGES_PER_PASS])
         with torch.inference_mode():
             logits = segmenter.model(**inputs).logits
         for item in logits:
@@ -181,24 +189,16 @@ def segment_regions(
                 segmenter.labels,
                 source,
                 wanted,
-                min_area * height * width,
-                split_instances,
-                max_regions,
+                request.min_area * height * width,
+                request.split_instances,
+                request.max_regions,
             )
             found.append(ImageRegions(width, height, regions))
-        progress(min(start + CHUNK, batch), batch)
+        progress(min(start + IMAGES_PER_PASS, batch), batch)
     classes_text = f" among {', '.join(sorted(wanted))}" if wanted else ""
-    return RegionBatch(
-        tuple(
-            resolve_nothing_found(
-                item,
-                if_nothing_found,
-                where,
-                reason=f"no segment{classes_text} covers at least {min_area * 100:g}% of the image",
-                fix="lower min_area" + (" or widen the label filter" if wanted else ""),
-                index=index,
-                batch_size=batch,
-            )
-            for index, item in enumerate(found)
-        )
+    return resolve_each(
+        found,
+        request.if_nothing_found,
+        reason=f"no segment{classes_text} covers at least {request.min_area * 100:g}% of the image",
+        fix="lower min_area" + (" or widen the label filter" if wanted else ""),
     )

@@ -1,33 +1,22 @@
 """Model loading from the folders a ComfyUI user has (Hugging Face / diffusers layouts, SAM files).
 
-Importing this package is cheap: transformers, diffusers and segment_anything are imported inside
-the loaders. Every load is offline (``local_files_only=True``) and validated first, so a wrong or
-incomplete folder raises a :class:`~pinpoint.errors.PinpointError` that says what to download where.
+Every kind is one entry of the table in :mod:`.kinds`; :func:`load_model` loads any of them.
+Importing this package is cheap: transformers, diffusers and segment_anything are imported
+inside the loaders. Every load is offline (``local_files_only=True``) and checked first, so a
+wrong or incomplete folder raises a :class:`~pinpoint.errors.PinpointError` that says what to
+download where.
 """
 
 from __future__ import annotations
 
-from .clip import load_clip
-from .clipseg import load_clipseg
-from .detector import load_detector
-from .dino import load_dino
-from .folders import (
-    CLIP,
-    CLIPSEG,
-    DETECTOR,
-    DINO,
-    INPAINT,
-    KINDS,
-    SAM,
-    SEGMENTER,
-    ModelKind,
-    default_search_dirs,
-    find_model_dir,
-    find_model_file,
-    list_installed,
-    list_model_dirs,
-)
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .folders import default_search_dirs, find_model, list_installed
 from .inpaint_pipe import load_inpaint_pipeline
+from .kinds import CLIP, CLIPSEG, DETECTOR, DINO, INPAINT, KINDS, SAM, SEGMENTER, Format, ModelKind
 from .models import (
     ClipMatcher,
     ClipSeg,
@@ -40,7 +29,35 @@ from .models import (
     module_dtype,
 )
 from .sam import load_sam
-from .segmenter import load_segmenter
+from .transformers_folder import load_transformers
+
+
+def load_model(
+    kind: ModelKind,
+    path: Path,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> Any:
+    """Load the model of ``kind`` at ``path`` (a folder, or the file of a single-file kind).
+
+    Args:
+        device: where the weights go.
+        dtype: the weights' floating dtype.
+
+    Returns:
+        a ``kind.result`` (:class:`Detector`, :class:`ClipMatcher`, ...) in eval mode with
+        gradients off; the same object as an earlier call with the same unchanged files,
+        device and dtype while that object is still alive.
+
+    Raises:
+        PinpointError: the model is missing, incomplete, of another kind, or fails to load.
+    """
+    if kind.format is Format.SAM_CHECKPOINT:
+        return load_sam(path, device, dtype)
+    if kind.format is Format.DIFFUSERS:
+        return load_inpaint_pipeline(path, device, dtype)
+    return load_transformers(kind, path, device, dtype)
+
 
 __all__ = [
     "CLIP",
@@ -60,17 +77,9 @@ __all__ = [
     "SamModel",
     "Segmenter",
     "default_search_dirs",
-    "find_model_dir",
-    "find_model_file",
+    "find_model",
     "list_installed",
-    "list_model_dirs",
-    "load_clip",
-    "load_clipseg",
-    "load_detector",
-    "load_dino",
-    "load_inpaint_pipeline",
-    "load_sam",
-    "load_segmenter",
+    "load_model",
     "module_device",
     "module_dtype",
 ]

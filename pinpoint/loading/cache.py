@@ -37,10 +37,14 @@ class ModelKey(NamedTuple):
 
 
 def folder_fingerprint(path: Path, depth: int = 1) -> tuple[tuple[str, int, int], ...]:
-    """``(relative name, mtime_ns, size)`` of the config/weight/tokenizer files in ``path``.
+    """``(relative name, mtime_ns, size)`` of the config/weight/tokenizer files in ``path`` (of
+    ``path`` itself for a single-file model).
 
     ``depth=2`` also covers one level of sub-folders (a diffusers pipeline's ``unet/`` ...).
     """
+    if path.is_file():
+        stat = path.stat()
+        return ((path.name, stat.st_mtime_ns, stat.st_size),)
     found: list[tuple[str, int, int]] = []
     folders = [(path, 1)]
     while folders:

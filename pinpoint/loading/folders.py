@@ -12,149 +12,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import PinpointError
 
+if TYPE_CHECKING:
+    from .kinds import ModelKind
+
 MAX_DEPTH = 3  # models/pinpoint_detectors/<org>/<family>/<model> is as deep as we look
-
-
-@dataclass(frozen=True)
-class ModelKind:
-    """One kind of model folder Pinpoint loads.
-
-    Attributes:
-        key: short id used by the CLI and :mod:`pinpoint.tiny` (``"detector"``, ...).
-        title: human name used in messages ("object detector").
-        folder: the ComfyUI models sub-folder registered for this kind.
-        extra_folders: shared ComfyUI folders also searched (``diffusers``).
-        marker: the file whose presence makes a folder a candidate (``config.json``).
-        expected_files: what a complete folder holds, as told to users.
-        example_repo: a Hugging Face repo that works, for download hints.
-        example_dir: the folder name that repo is downloaded into (for a single-file kind: the
-            example file's name).
-        suffixes: for a single-file kind, the accepted file name endings (lower case); empty
-            for folder kinds.
-        download_url: for a single-file kind, where the example file is downloaded from.
-    """
-
-    key: str
-    title: str
-    folder: str
-    extra_folders: tuple[str, ...]
-    marker: str
-    expected_files: str
-    example_repo: str
-    example_dir: str
-    suffixes: tuple[str, ...] = ()
-    download_url: str = ""
-
-    def download_hint(self, target: Path) -> str:
-        """How to download the example model into ``target``, as a sentence fragment."""
-        if self.download_url:
-            return (
-                f"download {self.download_url} into the folder {target.parent}, e.g. "
-                f"`curl -L --create-dirs -o {target} {self.download_url}`"
-            )
-        return (
-            f"download {self.example_repo} ({self.expected_files}) into {target}, "
-            f"e.g. `hf download {self.example_repo} --local-dir {target}` "
-            "(`huggingface-cli download` on older huggingface_hub)"
-        )
-
-
-DETECTOR = ModelKind(
-    key="detector",
-    title="object detector",
-    folder="pinpoint_detectors",
-    extra_folders=(),
-    marker="config.json",
-    expected_files="config.json, model.safetensors, preprocessor_config.json",
-    example_repo="facebook/detr-resnet-50",
-    example_dir="detr-resnet-50",
-)
-
-CLIP = ModelKind(
-    key="clip",
-    title="CLIP model",
-    folder="pinpoint_clip",
-    extra_folders=(),
-    marker="config.json",
-    expected_files=(
-        "config.json, model.safetensors, preprocessor_config.json, "
-        "tokenizer files (vocab.json, merges.txt or tokenizer.json)"
-    ),
-    example_repo="openai/clip-vit-base-patch32",
-    example_dir="clip-vit-base-patch32",
-)
-
-INPAINT = ModelKind(
-    key="inpaint",
-    title="diffusers inpainting pipeline",
-    folder="pinpoint_inpaint",
-    extra_folders=("diffusers",),
-    marker="model_index.json",
-    expected_files=(
-        "model_index.json and the unet/, vae/, text_encoder/, tokenizer/, scheduler/ folders"
-    ),
-    example_repo="stable-diffusion-v1-5/stable-diffusion-inpainting",
-    example_dir="stable-diffusion-inpainting",
-)
-
-SEGMENTER = ModelKind(
-    key="segmenter",
-    title="semantic segmentation model",
-    folder="pinpoint_segmenters",
-    extra_folders=(),
-    marker="config.json",
-    expected_files="config.json, model.safetensors, preprocessor_config.json",
-    example_repo="nvidia/segformer-b0-finetuned-ade-512-512",
-    example_dir="segformer-b0-finetuned-ade-512-512",
-)
-
-CLIPSEG = ModelKind(
-    key="clipseg",
-    title="CLIPSeg model",
-    folder="pinpoint_clipseg",
-    extra_folders=(),
-    marker="config.json",
-    expected_files=(
-        "config.json, model.safetensors, preprocessor_config.json, "
-        "tokenizer files (vocab.json, merges.txt or tokenizer.json)"
-    ),
-    example_repo="CIDAS/clipseg-rd64-refined",
-    example_dir="clipseg-rd64-refined",
-)
-
-DINO = ModelKind(
-    key="dino",
-    title="self-supervised ViT (DINO)",
-    folder="pinpoint_dino",
-    extra_folders=(),
-    marker="config.json",
-    expected_files="config.json, model.safetensors, preprocessor_config.json",
-    example_repo="facebook/dino-vits16",
-    example_dir="dino-vits16",
-)
-
-SAM = ModelKind(
-    key="sam",
-    title="Segment Anything (SAM) checkpoint",
-    folder="sams",  # shared with other packs (Impact Pack, ReActor ...)
-    extra_folders=(),
-    marker="",
-    expected_files=(
-        "one original SAM checkpoint file: sam_vit_b_01ec64.pth, sam_vit_l_0b3195.pth or "
-        "sam_vit_h_4b8939.pth"
-    ),
-    example_repo="",
-    example_dir="sam_vit_b_01ec64.pth",
-    suffixes=(".pth", ".safetensors"),
-    download_url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",
-)
-
-KINDS = (DETECTOR, CLIP, INPAINT, SEGMENTER, CLIPSEG, DINO, SAM)
 
 
 def default_search_dirs(kind: ModelKind, models_root: Path) -> list[Path]:
@@ -165,7 +31,7 @@ def default_search_dirs(kind: ModelKind, models_root: Path) -> list[Path]:
     return [Path(models_root) / name for name in (kind.folder, *kind.extra_folders)]
 
 
-def list_model_dirs(search_dirs: Iterable[Path], kind: ModelKind) -> list[str]:
+def _list_dirs(search_dirs: Iterable[Path], kind: ModelKind) -> list[str]:
     """Names of the model folders below ``search_dirs`` that hold ``kind.marker``.
 
     Folders up to ``MAX_DEPTH`` levels below a search directory are considered; a folder that
@@ -195,49 +61,7 @@ def list_model_dirs(search_dirs: Iterable[Path], kind: ModelKind) -> list[str]:
     return sorted(names)
 
 
-def find_model_dir(name: str, search_dirs: Sequence[Path], kind: ModelKind, where: str) -> Path:
-    """Resolve a model folder from a name listed by :func:`list_model_dirs` or a folder path.
-
-    Names are looked up in ``search_dirs`` first (in order), then ``name`` is tried as an
-    absolute or working-directory-relative path. The folder's contents are checked by the loader.
-
-    Raises:
-        PinpointError: naming every searched directory and what to download where.
-    """
-    text = str(name).strip()
-    search = [Path(directory) for directory in search_dirs]
-    target_root = search[0] if search else Path("models") / kind.folder
-    if not text:
-        raise PinpointError(
-            where,
-            f"no {kind.title} folder was given",
-            kind.download_hint(target_root / kind.example_dir),
-        )
-    candidate = Path(text).expanduser()
-    if not candidate.is_absolute():
-        for directory in search:
-            if (directory / candidate).is_dir():
-                return (directory / candidate).resolve()
-    if candidate.is_dir():
-        return candidate.resolve()
-    if candidate.is_file():
-        raise PinpointError(
-            where,
-            f"{text!r} is a file, but a {kind.title} is a folder in the Hugging Face layout",
-            f"pass the folder that holds {kind.expected_files}; "
-            + kind.download_hint(target_root / kind.example_dir),
-        )
-    searched = ", ".join(str(directory) for directory in search) or "no model folders"
-    installed = list_model_dirs(search, kind)
-    choose = f"pick one of {', '.join(installed)}, or " if installed else ""
-    raise PinpointError(
-        where,
-        f"{kind.title} folder {text!r} was not found (searched {searched})",
-        choose + kind.download_hint(target_root / kind.example_dir),
-    )
-
-
-def list_model_files(search_dirs: Iterable[Path], kind: ModelKind) -> list[str]:
+def _list_files(search_dirs: Iterable[Path], kind: ModelKind) -> list[str]:
     """Names of the files below ``search_dirs`` whose name ends in one of ``kind.suffixes``.
 
     Files up to ``MAX_DEPTH`` levels below a search directory are considered (the names
@@ -269,41 +93,47 @@ def list_model_files(search_dirs: Iterable[Path], kind: ModelKind) -> list[str]:
 def list_installed(search_dirs: Iterable[Path], kind: ModelKind) -> list[str]:
     """The models of ``kind`` below ``search_dirs``: files for a single-file kind, else folders."""
     if kind.suffixes:
-        return list_model_files(search_dirs, kind)
-    return list_model_dirs(search_dirs, kind)
+        return _list_files(search_dirs, kind)
+    return _list_dirs(search_dirs, kind)
 
 
-def find_model_file(name: str, search_dirs: Sequence[Path], kind: ModelKind, where: str) -> Path:
-    """Resolve a single-file model from a name listed by :func:`list_model_files` or a path.
+def find_model(name: str, search_dirs: Sequence[Path], kind: ModelKind) -> Path:
+    """Resolve a model of ``kind`` from a name :func:`list_installed` gives, or a path.
 
     Names are looked up in ``search_dirs`` first (in order), then ``name`` is tried as an
-    absolute or working-directory-relative path. The file's contents are checked by the loader.
+    absolute or working-directory-relative path. A single-file kind (SAM) resolves to a file,
+    every other kind to a folder; the contents are checked by the loader.
 
     Raises:
         PinpointError: naming every searched directory and what to download where.
     """
+    single_file = bool(kind.suffixes)
+    what = kind.title if single_file else f"{kind.title} folder"
     text = str(name).strip()
     search = [Path(directory) for directory in search_dirs]
     target = (search[0] if search else Path("models") / kind.folder) / kind.example_dir
     if not text:
-        raise PinpointError(where, f"no {kind.title} was given", kind.download_hint(target))
+        raise PinpointError(f"no {what} was given", kind.download_hint(target))
     candidate = Path(text).expanduser()
     candidates = [] if candidate.is_absolute() else [directory / candidate for directory in search]
     candidates.append(candidate)
     for path in candidates:
-        if path.is_file():
+        if path.is_file() if single_file else path.is_dir():
             return path.resolve()
-    if any(path.is_dir() for path in candidates):
+    if single_file and any(path.is_dir() for path in candidates):
         raise PinpointError(
-            where,
             f"{text!r} is a folder, but a {kind.title} is a single file",
             f"pick {kind.expected_files}; " + kind.download_hint(target),
         )
+    if not single_file and any(path.is_file() for path in candidates):
+        raise PinpointError(
+            f"{text!r} is a file, but a {kind.title} is a folder in the Hugging Face layout",
+            f"pass the folder that holds {kind.expected_files}; " + kind.download_hint(target),
+        )
     searched = ", ".join(str(directory) for directory in search) or "no model folders"
-    installed = list_model_files(search, kind)
+    installed = list_installed(search, kind)
     choose = f"pick one of {', '.join(installed)}, or " if installed else ""
     raise PinpointError(
-        where,
-        f"{kind.title} {text!r} was not found (searched {searched})",
+        f"{what} {text!r} was not found (searched {searched})",
         choose + kind.download_hint(target),
     )

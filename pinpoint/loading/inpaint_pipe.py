@@ -17,7 +17,7 @@ from .checks import (
     read_json,
     redownload_fix,
 )
-from .folders import INPAINT
+from .kinds import INPAINT
 from .models import InpaintPipe, module_device, module_dtype, pipeline_modules
 
 log = logging.getLogger("pinpoint")
@@ -57,7 +57,7 @@ def _weight_names(folder: Path) -> list[str]:
     ]
 
 
-def check_inpaint_dir(path: Path, where: str) -> tuple[dict[str, Any], str | None]:
+def check_inpaint_dir(path: Path) -> tuple[dict[str, Any], str | None]:
     """Validate a diffusers pipeline folder without loading it.
 
     Returns:
@@ -69,17 +69,15 @@ def check_inpaint_dir(path: Path, where: str) -> tuple[dict[str, Any], str | Non
         an unsupported pipeline class, or component folders without weights.
     """
     if not (path / INPAINT.marker).is_file() and (path / "config.json").is_file():
-        config = read_json(path, "config.json", INPAINT, where)
+        config = read_json(path, "config.json", INPAINT)
         if "_class_name" in config and (path.parent / INPAINT.marker).is_file():
             raise PinpointError(
-                where,
                 f"'{path.name}' is the {config['_class_name']} part of a diffusers pipeline, "
                 f"not the whole pipeline ({path})",
                 f"pick the pipeline folder {path.parent}, which holds {INPAINT.expected_files}",
             )
         model_type = config.get("model_type") or config.get("_class_name") or "unknown"
         raise PinpointError(
-            where,
             f"'{path.name}' is a transformers {model_type} model, not a diffusers pipeline "
             f"(it has config.json but no model_index.json) ({path})",
             "pick a diffusers inpainting pipeline folder; "
@@ -94,16 +92,14 @@ def check_inpaint_dir(path: Path, where: str) -> tuple[dict[str, Any], str | Non
             else ""
         )
         raise PinpointError(
-            where,
             f"'{path.name}' has no model_index.json ({folder_listing(path)}){single}; a "
             f"diffusers pipeline folder holds {INPAINT.expected_files} ({path})",
             INPAINT.download_hint(path.parent / INPAINT.example_dir),
         )
-    index = read_json(path, INPAINT.marker, INPAINT, where)
+    index = read_json(path, INPAINT.marker, INPAINT)
     class_name = str(index.get("_class_name", "unknown"))
     if class_name not in SUPPORTED_CLASSES:
         raise PinpointError(
-            where,
             f"'{path.name}' is a {class_name}; Pinpoint drives Stable Diffusion 1.x/2.x and SDXL "
             f"inpainting pipelines ({path})",
             "pick a Stable Diffusion (XL) inpainting folder; "
@@ -117,7 +113,6 @@ def check_inpaint_dir(path: Path, where: str) -> tuple[dict[str, Any], str | Non
     ]
     if missing:
         raise PinpointError(
-            where,
             f"'{path.name}' lacks the folder(s) {', '.join(missing)} that model_index.json lists "
             f"({folder_listing(path)}) ({path})",
             redownload_fix(INPAINT, path),
@@ -129,7 +124,6 @@ def check_inpaint_dir(path: Path, where: str) -> tuple[dict[str, Any], str | Non
         weights = _weight_names(path / name)
         if not weights:
             raise PinpointError(
-                where,
                 f"'{path.name}/{name}' has no weights (*.safetensors or *.bin; "
                 f"{folder_listing(path / name)}) ({path})",
                 redownload_fix(INPAINT, path),
@@ -143,7 +137,6 @@ def load_inpaint_pipeline(
     path: Path,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
-    where: str = "Load Inpaint Pipeline",
 ) -> InpaintPipe:
     """Load a Stable Diffusion (XL) inpainting pipeline from a diffusers folder.
 
@@ -153,7 +146,6 @@ def load_inpaint_pipeline(
             blends latents), with a warning in the log.
         device: where every component goes.
         dtype: the components' floating dtype.
-        where: the node title / stage used in error messages.
 
     Returns:
         an :class:`InpaintPipe` with the safety checker off and the progress bar disabled,
@@ -163,10 +155,10 @@ def load_inpaint_pipeline(
         PinpointError: the folder is missing, incomplete, not a supported pipeline, or fails
         to load.
     """
-    path = check_model_dir(path, INPAINT, where)
-    index, variant = check_inpaint_dir(path, where)
+    path = check_model_dir(path, INPAINT)
+    index, variant = check_inpaint_dir(path)
     key = model_key(INPAINT.key, path, device, dtype, depth=2)
-    return cached(key, lambda: _load(path, index, variant, device, dtype, where))
+    return cached(key, lambda: _load(path, index, variant, device, dtype))
 
 
 def _dtype_argument() -> str:
@@ -183,7 +175,6 @@ def _load(
     variant: str | None,
     device: torch.device | str,
     dtype: torch.dtype,
-    where: str,
 ) -> InpaintPipe:
     from diffusers import (
         AutoPipelineForInpainting,
@@ -202,10 +193,9 @@ def _load(
     try:
         pipe = AutoPipelineForInpainting.from_pretrained(path, local_files_only=True, **extra)
     except Exception as err:
-        raise load_failed(INPAINT, path, err, where) from err
+        raise load_failed(INPAINT, path, err) from err
     if not isinstance(pipe, (StableDiffusionInpaintPipeline, StableDiffusionXLInpaintPipeline)):
         raise PinpointError(
-            where,
             f"'{path.name}' loads as a {type(pipe).__name__}; Pinpoint drives "
             f"StableDiffusionInpaintPipeline and StableDiffusionXLInpaintPipeline ({path})",
             "pick a Stable Diffusion (XL) inpainting folder; "

@@ -10,75 +10,55 @@ import torch
 
 
 @dataclass(eq=False)
-class Detector:
-    """A transformers object detector (``AutoModelForObjectDetection``) and its image processor.
+class TransformersModel:
+    """A transformers model in eval mode with its processor, as loaded from a folder.
 
     Attributes:
-        model: the detector in eval mode; its parameters' device/dtype are where inputs go.
-        processor: the matching image processor (resizing, normalisation, post-processing).
+        model: the model; its parameters' device/dtype are where inputs go.
+        processor: the matching processor (image processor, or tokenizer + image processor).
         name: folder name shown to users, e.g. ``"detr-resnet-50"``.
         path: the model folder.
-        open_vocabulary: True for zero-shot detectors (OWL-ViT, OWLv2, Grounding DINO) that
-            take text queries instead of a fixed class list.
     """
 
     model: torch.nn.Module
     processor: Any
     name: str
     path: Path
+
+    @property
+    def labels(self) -> dict[int, str]:
+        """Class id → class name, from the model config's ``id2label``."""
+        return {int(k): str(v) for k, v in self.model.config.id2label.items()}
+
+
+@dataclass(eq=False)
+class Detector(TransformersModel):
+    """An object detector (``AutoModelForObjectDetection``, or with ``open_vocabulary`` an
+    ``AutoModelForZeroShotObjectDetection``: OWL-ViT, OWLv2, Grounding DINO, which take text
+    queries instead of a fixed class list)."""
+
     open_vocabulary: bool = False
 
-    @property
-    def labels(self) -> dict[int, str]:
-        """Class id → class name, from the model config's ``id2label``."""
-        return {int(k): str(v) for k, v in self.model.config.id2label.items()}
+
+@dataclass(eq=False)
+class ClipMatcher(TransformersModel):
+    """A ``CLIPModel`` with its processor (tokenizer + image processor)."""
 
 
 @dataclass(eq=False)
-class ClipMatcher:
-    """A transformers ``CLIPModel`` with its processor (tokenizer + image processor)."""
-
-    model: torch.nn.Module
-    processor: Any
-    name: str
-    path: Path
+class Segmenter(TransformersModel):
+    """A semantic-segmentation model (``AutoModelForSemanticSegmentation``, e.g. Segformer)."""
 
 
 @dataclass(eq=False)
-class Segmenter:
-    """A transformers semantic-segmentation model (``AutoModelForSemanticSegmentation``, e.g.
-    Segformer) and its image processor."""
-
-    model: torch.nn.Module
-    processor: Any
-    name: str
-    path: Path
-
-    @property
-    def labels(self) -> dict[int, str]:
-        """Class id → class name, from the model config's ``id2label``."""
-        return {int(k): str(v) for k, v in self.model.config.id2label.items()}
+class ClipSeg(TransformersModel):
+    """A ``CLIPSegForImageSegmentation`` with its processor (text → heatmap)."""
 
 
 @dataclass(eq=False)
-class ClipSeg:
-    """A transformers ``CLIPSegForImageSegmentation`` with its processor (text → heatmap)."""
-
-    model: torch.nn.Module
-    processor: Any
-    name: str
-    path: Path
-
-
-@dataclass(eq=False)
-class Dino:
-    """A self-supervised ViT (DINO / DINOv2, transformers ``AutoModel``) whose last-layer
-    attention gives anchor points, with its image processor."""
-
-    model: torch.nn.Module
-    processor: Any
-    name: str
-    path: Path
+class Dino(TransformersModel):
+    """A self-supervised ViT (DINO / DINOv2, ``AutoModel``) whose last-layer attention gives
+    anchor points, with its image processor."""
 
 
 @dataclass(eq=False)

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 
 from ..errors import PinpointError
-from .cache import ModelKey, cached
-from .folders import SAM
+from .cache import cached, model_key
+from .kinds import SAM
 from .models import SamModel
 
 PATCH_WEIGHT = "image_encoder.patch_embed.proj.weight"
@@ -74,9 +74,7 @@ def _not_a_sam_fix(path: Path) -> str:
     )
 
 
-def detect_architecture(
-    state_dict: Mapping[str, Any], path: Path, where: str = "Load SAM"
-) -> SamArchitecture:
+def detect_architecture(state_dict: Mapping[str, Any], path: Path) -> SamArchitecture:
     """Read the encoder's hyper-parameters off a SAM state dict's tensor shapes.
 
     ``state_dict`` must have passed :func:`check_sam_state_dict`. Only ``.shape`` is used, so
@@ -95,7 +93,6 @@ def detect_architecture(
         table = state_dict.get(f"image_encoder.blocks.{index}.attn.rel_pos_h")
         if table is None or table.ndim != 2:
             raise PinpointError(
-                where,
                 f"'{path.name}' has no relative position table for encoder block {index} "
                 f"(image_encoder.blocks.{index}.attn.rel_pos_h), so it is not a SAM v1 encoder",
                 _not_a_sam_fix(path),
@@ -103,7 +100,6 @@ def detect_architecture(
         length, head_dim = int(table.shape[0]), int(table.shape[1])
         if length not in (2 * GRID_SIZE - 1, 2 * WINDOW_SIZE - 1):
             raise PinpointError(
-                where,
                 f"'{path.name}' encoder block {index} has a {length}-long position table; SAM "
                 f"uses {2 * GRID_SIZE - 1} (global) or {2 * WINDOW_SIZE - 1} (windowed)",
                 _not_a_sam_fix(path),
@@ -113,7 +109,6 @@ def detect_architecture(
             global_blocks.append(index)
     if depth == 0 or len(head_dims) != 1 or embed_dim % min(head_dims):
         raise PinpointError(
-            where,
             f"'{path.name}' has an image encoder of width {embed_dim} with {depth} blocks and "
             f"head widths {sorted(head_dims)}, which no SAM encoder has",
             _not_a_sam_fix(path),
@@ -121,7 +116,7 @@ def detect_architecture(
     return SamArchitecture(embed_dim, depth, embed_dim // head_dims.pop(), tuple(global_blocks))
 
 
-def _unwrap(loaded: Any, path: Path, where: str) -> dict[str, torch.Tensor]:
+def _unwrap(loaded: Any, path: Path) -> dict[str, torch.Tensor]:
     """The tensors of a checkpoint as a flat state dict without ``module.``/``model.`` prefixes."""
     if isinstance(loaded, Mapping) and not any(str(k).startswith("image_encoder.") for k in loaded):
         for key in ("model", "state_dict"):
@@ -130,7 +125,6 @@ def _unwrap(loaded: Any, path: Path, where: str) -> dict[str, torch.Tensor]:
                 break
     if not isinstance(loaded, Mapping):
         raise PinpointError(
-            where,
             f"'{path.name}' holds a {type(loaded).__name__}, not a state dict of tensors",
             _file_fix(path),
         )
@@ -150,7 +144,7 @@ def _describe_keys(state: Mapping[str, Any], limit: int = 6) -> str:
     return f"found {len(names)} keys: {', '.join(names[:limit])}{more}"
 
 
-def check_sam_state_dict(state: Mapping[str, Any], path: Path, where: str) -> None:
+def check_sam_state_dict(state: Mapping[str, Any], path: Path) -> None:
     """Raise unless ``state`` has the three parts of an original SAM checkpoint.
 
     A transformers ``SamModel`` (facebook/sam-vit-base, ``vision_encoder.*`` keys) and other
@@ -158,7 +152,6 @@ def check_sam_state_dict(state: Mapping[str, Any], path: Path, where: str) -> No
     """
     if any(key.startswith("vision_encoder.") for key in state):
         raise PinpointError(
-            where,
             f"'{path.name}' holds the Hugging Face transformers SAM layout (vision_encoder.* "
             "keys, as in facebook/sam-vit-base), but Pinpoint needs the original Segment "
             "Anything checkpoint",
@@ -169,14 +162,13 @@ def check_sam_state_dict(state: Mapping[str, Any], path: Path, where: str) -> No
     if missing or PATCH_WEIGHT not in state:
         lacking = ", ".join(missing) if missing else PATCH_WEIGHT
         raise PinpointError(
-            where,
             f"'{path.name}' is not a Segment Anything checkpoint (no {lacking}; "
             f"{_describe_keys(state)})",
             _not_a_sam_fix(path),
         )
 
 
-def read_checkpoint(path: Path, where: str) -> dict[str, torch.Tensor]:
+def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     """The tensors of ``path`` on the CPU, read without running any code from the file.
 
     ``.safetensors`` files go through ``safetensors.torch.load_file``; anything else through
@@ -197,21 +189,19 @@ def read_checkpoint(path: Path, where: str) -> dict[str, torch.Tensor]:
         blocked = re.search(r"GLOBAL (\S+)", text)  # what weights_only refused to import
         if blocked:
             raise PinpointError(
-                where,
                 f"'{path.name}' holds pickled Python objects ({blocked.group(1)}), not just "
                 "tensors; Pinpoint never unpickles code from model files",
                 _file_fix(path),
             ) from err
         raise PinpointError(
-            where,
             f"'{path.name}' could not be read ({text[:300] or type(err).__name__}); the file "
             f"may be damaged or incomplete ({path})",
             "download it again; " + SAM.download_hint(path.parent / SAM.example_dir),
         ) from err
-    return _unwrap(loaded, path, where)
+    return _unwrap(loaded, path)
 
 
-def check_sam_file(path: Path, where: str) -> Path:
+def check_sam_file(path: Path) -> Path:
     """``path`` as a resolved existing file; a PinpointError for a missing path or a folder.
 
     A folder in the transformers layout (config.json with ``model_type: sam``) is named as such.
@@ -229,31 +219,22 @@ def check_sam_file(path: Path, where: str) -> Path:
             else "a folder"
         )
         raise PinpointError(
-            where,
             f"'{path.name}' is {layout}, but Pinpoint loads the original Segment Anything "
             f"checkpoint, a single .pth file ({path})",
             _file_fix(path),
         )
     if not path.is_file():
         raise PinpointError(
-            where,
             f"{SAM.title} {str(path)!r} does not exist",
             SAM.download_hint(path.parent / SAM.example_dir),
         )
     return path
 
 
-def _file_key(path: Path, device: torch.device | str, dtype: torch.dtype) -> ModelKey:
-    stat = path.stat()
-    files = ((path.name, stat.st_mtime_ns, stat.st_size),)
-    return ModelKey(SAM.key, path, files, str(torch.device(device)), str(dtype))
-
-
 def load_sam(
     path: Path,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
-    where: str = "Load SAM",
 ) -> SamModel:
     """Load an original Segment Anything checkpoint (``sam_vit_b_01ec64.pth`` ...).
 
@@ -262,7 +243,6 @@ def load_sam(
             ``module.`` key prefix and a ``{"model": state_dict}`` wrapper are accepted.
         device: where the weights go.
         dtype: the weights' floating dtype.
-        where: the node title / stage used in error messages.
 
     Returns:
         a :class:`SamModel` in eval mode with gradients off, whose ``variant`` is ``vit_b``,
@@ -273,16 +253,16 @@ def load_sam(
         PinpointError: the file is missing, a folder, damaged, holds pickled objects, or is not
         a SAM v1 checkpoint.
     """
-    path = check_sam_file(path, where)
-    return cached(_file_key(path, device, dtype), lambda: _load(path, device, dtype, where))
+    path = check_sam_file(path)
+    return cached(model_key(SAM.key, path, device, dtype), lambda: _load(path, device, dtype))
 
 
-def _load(path: Path, device: torch.device | str, dtype: torch.dtype, where: str) -> SamModel:
+def _load(path: Path, device: torch.device | str, dtype: torch.dtype) -> SamModel:
     from segment_anything.build_sam import _build_sam
 
-    state = read_checkpoint(path, where)
-    check_sam_state_dict(state, path, where)
-    arch = detect_architecture(state, path, where)
+    state = read_checkpoint(path)
+    check_sam_state_dict(state, path)
+    arch = detect_architecture(state, path)
     model = _build_sam(
         encoder_embed_dim=arch.embed_dim,
         encoder_depth=arch.depth,
@@ -295,7 +275,6 @@ def _load(path: Path, device: torch.device | str, dtype: torch.dtype, where: str
     except RuntimeError as err:
         text = " ".join(str(err).split())[:400]
         raise PinpointError(
-            where,
             f"'{path.name}' looks like SAM {arch.variant} but its weights do not fit that "
             f"model ({text})",
             _not_a_sam_fix(path),

@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from ..loading.folders import CLIP, CLIPSEG, DETECTOR, DINO, INPAINT, SAM, SEGMENTER, ModelKind
+from ..loading.kinds import CLIP, CLIPSEG, DETECTOR, DINO, INPAINT, SAM, SEGMENTER, ModelKind
 from ._build import BUILDER_VERSION, STAMP
 from .clip import build_tiny_clip
 from .clipseg import build_tiny_clipseg

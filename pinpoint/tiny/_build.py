@@ -51,7 +51,6 @@ def build(folder: Path, stamp: dict[str, Any], write: Callable[[Path], None]) ->
     if folder.exists():
         if not (folder / STAMP).is_file() and any(folder.iterdir()):
             raise PinpointError(
-                "tiny models",
                 f"{folder} exists and is not a Pinpoint tiny-model build (no {STAMP})",
                 "remove that folder or point PINPOINT_TINY_DIR somewhere else",
             )

@@ -81,7 +81,6 @@ def _timm_resnet() -> str:
         import timm
     except ImportError as err:
         raise PinpointError(
-            "tiny models",
             "a timm-backbone tiny detector needs the timm package, which is not installed",
             "run `pip install timm`",
         ) from err

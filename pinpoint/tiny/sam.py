@@ -59,8 +59,9 @@ def _read_stamp(file: Path) -> dict[str, Any] | None:
 def build_tiny_sam(file: Path) -> Path:
     """A random SAM (tiny image encoder, real-size prompt encoder and mask decoder) at ``file``.
 
-    Saved as a plain state dict like the official ``.pth`` files, so :func:`load_sam` reads it
-    with ``weights_only=True`` and detects ``custom (dim 32, depth 2)``. Deterministic (fixed
+    Saved as a plain state dict like the official ``.pth`` files, so
+    :func:`pinpoint.loading.load_model` reads it with ``weights_only=True`` and detects
+    ``custom (dim 32, depth 2)``. Deterministic (fixed
     seed, the caller's RNG untouched) and idempotent (a matching stamp leaves the file alone).
 
     Raises:
@@ -74,7 +75,6 @@ def build_tiny_sam(file: Path) -> Path:
         return file
     if file.exists() and not stamp_file(file).is_file():
         raise PinpointError(
-            "tiny models",
             f"{file} exists and is not a Pinpoint tiny-model build (no {stamp_file(file).name})",
             "remove that file or point PINPOINT_TINY_DIR somewhere else",
         )

@@ -240,13 +240,13 @@ def comfy_models(tiny_models, tmp_path_factory) -> dict[str, Path]:
     every query predicts ``dog`` at :data:`KNOWN_BOX` with probability ~0.99 (its last class and
     box layers are zeroed and their biases set), which makes the mask position known.
     """
-    from pinpoint.loading import load_detector
+    from pinpoint.loading import DETECTOR, load_model
 
     root = tmp_path_factory.mktemp("comfy-models")
     source = tiny_models["detector"]
     rigged = root / source.parent.name / RIGGED_DETECTOR
     shutil.copytree(source, rigged)
-    detector = load_detector(rigged)
+    detector = load_model(DETECTOR, rigged)
     dog = {name: index for index, name in detector.labels.items()}["dog"]
     with torch.no_grad():
         classifier = detector.model.class_labels_classifier
@@ -275,7 +275,7 @@ def model_folders(comfy_models: dict[str, Path]) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def comfy(facts, comfy_models, tmp_path_factory) -> SimpleNamespace:
+def comfyui(facts, comfy_models, tmp_path_factory) -> SimpleNamespace:
     """ComfyUI imported in this process on CPU, with the pack loaded the way ComfyUI loads it.
 
     Returns a namespace with ``nodes`` (ComfyUI's nodes module), ``pack`` (our package module),
@@ -283,16 +283,12 @@ def comfy(facts, comfy_models, tmp_path_factory) -> SimpleNamespace:
     """
     root = facts.comfyui
     sys.path.insert(0, str(root))
-    ours = sys.modules.get("nodes")
-    if ours is not None and Path(getattr(ours, "__file__", "")).resolve().parent != root:
-        del sys.modules["nodes"]  # this repo's nodes/ package shadows ComfyUI's nodes.py
     from comfy.cli_args import args
 
     args.cpu = True  # before comfy.model_management picks the device
     import comfy.model_management as mm
     import comfy.utils
     import folder_paths
-
     import nodes
 
     assert Path(nodes.__file__).resolve().parent == root, nodes.__file__

@@ -17,9 +17,9 @@ if not os.environ.get("COMFYUI_DIR"):
     )
 
 
-def pack_module(comfy, name: str):
-    """A module of the pack as ComfyUI imported it, e.g. ``pack_module(comfy, "nodes.match")``."""
-    return importlib.import_module(f"{comfy.pack.__name__}.{name}")
+def pack_module(comfyui, name: str):
+    """A module of the pack as ComfyUI imported it, e.g. ``"comfy_nodes.match"``."""
+    return importlib.import_module(f"{comfyui.pack.__name__}.{name}")
 
 
 def run(cls, **inputs):

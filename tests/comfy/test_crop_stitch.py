@@ -14,8 +14,8 @@ INPAINT = "Inpaint Region · ComfyUI model (Pinpoint)"
 
 
 @pytest.fixture(scope="module")
-def crop_nodes(comfy):
-    return comfy.node("PinpointCropForInpaint"), comfy.node("PinpointStitch")
+def crop_nodes(comfyui):
+    return comfyui.node("PinpointCropForInpaint"), comfyui.node("PinpointStitch")
 
 
 def crop_inputs(image, mask, **overrides) -> dict:
@@ -31,23 +31,23 @@ def two_objects(batch: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     return image, mask
 
 
-def test_crop_then_stitch_changes_only_the_feathered_masks(comfy, crop_nodes):
+def test_crop_then_stitch_changes_only_the_feathered_masks(comfyui, crop_nodes):
     crop, stitch = crop_nodes
     image, mask = two_objects()
     output = run(crop, **crop_inputs(image, mask, split="one per masked area"))
     crops, areas, plan = output.result
     assert crops.shape[0] == areas.shape[0] == 4  # two areas in each of two images
     assert crops.shape[1] % 8 == 0 and crops.shape[2] % 8 == 0 and max(crops.shape[1:3]) == 64
-    assert crops.device == comfy.mm.intermediate_device()
+    assert crops.device == comfyui.mm.intermediate_device()
     assert ui_dict(output)["images"], "the crop windows are previewed on the node"
     (stitched,) = run(stitch, stitch=plan, image=1.0 - crops).result
-    blend = pack_module(comfy, "pinpoint.masks").feather_mask(mask, 4)
+    blend = pack_module(comfyui, "pinpoint.masks").feather_mask(mask, 4)
     outside = blend == 0
     assert torch.equal(stitched[outside], image[outside])
     assert not torch.equal(stitched[mask > 0], image[mask > 0])
 
 
-def test_resolution_zero_reads_the_native_size_or_asks_for_the_model(comfy, crop_nodes):
+def test_resolution_zero_reads_the_native_size_or_asks_for_the_model(comfyui, crop_nodes):
     crop, _ = crop_nodes
     image, mask = two_objects(1)
     message = error_of(crop, **crop_inputs(image, mask, resolution=0))
@@ -71,9 +71,9 @@ def test_empty_masks_are_reported_on_the_node(crop_nodes):
     assert torch.equal(run(stitch, stitch=plan, image=crops).result[0], image)
 
 
-def test_every_input_and_output_has_a_tooltip(comfy):
+def test_every_input_and_output_has_a_tooltip(comfyui):
     for node_id in ("PinpointCropForInpaint", "PinpointStitch", "PinpointInpaintComfy"):
-        schema = comfy.node(node_id).GET_SCHEMA()
+        schema = comfyui.node(node_id).GET_SCHEMA()
         for item in [*schema.inputs, *schema.outputs]:
             assert item.tooltip, f"{node_id}.{item.id} has no tooltip"
 
@@ -82,7 +82,7 @@ def test_every_input_and_output_has_a_tooltip(comfy):
 
 
 @pytest.fixture(scope="module")
-def checkpoints(comfy, comfy_models):
+def checkpoints(comfyui, comfy_models):
     """``{inpainting?: (MODEL, CLIP, VAE)}`` loaded by ComfyUI's own checkpoint loader."""
     import comfy.sd
 
@@ -136,26 +136,26 @@ def object_in(batch: int, height: int = 72, width: int = 96) -> tuple[torch.Tens
 
 
 @pytest.mark.parametrize("inpainting", [True, False])
-def test_one_node_inpaint_changes_only_the_feathered_mask(comfy, checkpoints, inpainting):
+def test_one_node_inpaint_changes_only_the_feathered_mask(comfyui, checkpoints, inpainting):
     image, mask = object_in(2)
-    node = comfy.node("PinpointInpaintComfy")
+    node = comfyui.node("PinpointInpaintComfy")
     (edited,) = run(node, **inpaint_inputs(checkpoints[inpainting], image, mask)).result
-    assert edited.shape == image.shape and edited.device == comfy.mm.intermediate_device()
-    outside = pack_module(comfy, "pinpoint.masks").feather_mask(mask, 4) == 0
+    assert edited.shape == image.shape and edited.device == comfyui.mm.intermediate_device()
+    outside = pack_module(comfyui, "pinpoint.masks").feather_mask(mask, 4) == 0
     assert torch.equal(edited[outside], image[outside])
     assert not torch.equal(edited[mask > 0], image[mask > 0])
     assert torch.isfinite(edited).all()
 
 
-def test_one_node_equals_crop_stock_nodes_and_stitch(comfy, checkpoints):
+def test_one_node_equals_crop_stock_nodes_and_stitch(comfyui, checkpoints):
     """Crop → InpaintModelConditioning → KSampler → VAE Decode → Stitch (the shipped workflow)
     and the one node give the same pixels for one image: same crop, latents, noise and blend."""
     image, mask = object_in(1)
     inputs = inpaint_inputs(checkpoints[True], image, mask)
-    (one_node,) = run(comfy.node("PinpointInpaintComfy"), **inputs).result
-    crop, stitch = comfy.node("PinpointCropForInpaint"), comfy.node("PinpointStitch")
+    (one_node,) = run(comfyui.node("PinpointInpaintComfy"), **inputs).result
+    crop, stitch = comfyui.node("PinpointCropForInpaint"), comfyui.node("PinpointStitch")
     crops, areas, plan = run(crop, **crop_inputs(image, mask, resolution=64, feather_px=4)).result
-    stock = comfy.nodes
+    stock = comfyui.nodes
     positive, negative, latent = stock.InpaintModelConditioning().encode(
         inputs["positive"], inputs["negative"], crops, inputs["vae"], areas, True
     )
@@ -167,41 +167,41 @@ def test_one_node_equals_crop_stock_nodes_and_stitch(comfy, checkpoints):
     assert torch.equal(one_node, stitched)
 
 
-def test_a_batch_with_several_areas_per_image_through_ksampler(comfy, checkpoints):
+def test_a_batch_with_several_areas_per_image_through_ksampler(comfyui, checkpoints):
     """Two images with two separate objects each: four crops sampled as one latent batch by
     the stock nodes, each pasted back into its own image and place."""
     image, mask = two_objects(2)
     model, clip, vae = checkpoints[False]
     settings = crop_inputs(image, mask, split="one per masked area", resolution=48)
-    crops, areas, plan = run(comfy.node("PinpointCropForInpaint"), **settings).result
+    crops, areas, plan = run(comfyui.node("PinpointCropForInpaint"), **settings).result
     assert crops.shape[0] == 4
-    stock = comfy.nodes
+    stock = comfyui.nodes
     (latent,) = stock.VAEEncodeForInpaint().encode(vae, crops, areas, 6)
     positive, negative = encode(clip, "a dog"), encode(clip, "blurry")
     (sampled,) = stock.KSampler().sample(
         model, 1, 2, 5.0, "euler", "normal", positive, negative, latent, 1.0
     )
     (decoded,) = stock.VAEDecode().decode(vae, sampled)
-    (stitched,) = run(comfy.node("PinpointStitch"), stitch=plan, image=decoded).result
-    outside = pack_module(comfy, "pinpoint.masks").feather_mask(mask, 4) == 0
+    (stitched,) = run(comfyui.node("PinpointStitch"), stitch=plan, image=decoded).result
+    outside = pack_module(comfyui, "pinpoint.masks").feather_mask(mask, 4) == 0
     assert torch.equal(stitched[outside], image[outside])
     for index in range(2):
         for rows, cols in ((slice(10, 30), slice(10, 40)), (slice(80, 110), slice(150, 190))):
             assert not torch.equal(stitched[index, rows, cols], image[index, rows, cols])
 
 
-def test_one_node_result_does_not_depend_on_the_batch(comfy, checkpoints):
+def test_one_node_result_does_not_depend_on_the_batch(comfyui, checkpoints):
     image, mask = object_in(2)
-    node = comfy.node("PinpointInpaintComfy")
+    node = comfyui.node("PinpointInpaintComfy")
     (both,) = run(node, **inpaint_inputs(checkpoints[False], image, mask)).result
     second = inpaint_inputs(checkpoints[False], image[1:], mask[1:], seed=4)
     (alone,) = run(node, **second).result
     assert torch.equal(both[1], alone[0])
 
 
-def test_regular_checkpoint_starts_from_grey_or_the_original(comfy, checkpoints):
+def test_regular_checkpoint_starts_from_grey_or_the_original(comfyui, checkpoints):
     image, mask = object_in(1)
-    node = comfy.node("PinpointInpaintComfy")
+    node = comfyui.node("PinpointInpaintComfy")
     results = [
         run(
             node, **inpaint_inputs(checkpoints[False], image, mask, denoise=0.5, masked_start=s)
@@ -212,45 +212,46 @@ def test_regular_checkpoint_starts_from_grey_or_the_original(comfy, checkpoints)
     assert not torch.equal(results[1], results[2])
 
 
-def test_progress_counts_every_crop_step_and_cancel_stops(comfy, checkpoints, monkeypatch):
+def test_progress_counts_every_crop_step_and_cancel_stops(comfyui, checkpoints, monkeypatch):
     calls = []
 
     def record(value, total, preview, node_id=None):
         calls.append((value, total))
 
-    monkeypatch.setattr(comfy.utils, "PROGRESS_BAR_HOOK", record)
+    monkeypatch.setattr(comfyui.utils, "PROGRESS_BAR_HOOK", record)
     image, mask = object_in(2)
-    node = comfy.node("PinpointInpaintComfy")
+    node = comfyui.node("PinpointInpaintComfy")
     run(node, **inpaint_inputs(checkpoints[True], image, mask, steps=3))
     assert calls[-1] == (6, 6)  # two crops of three steps, one bar
     assert [value for value, _ in calls] == sorted(value for value, _ in calls)
 
     def press_cancel(value, total, preview, node_id=None):
-        comfy.mm.interrupt_current_processing(True)
+        comfyui.mm.interrupt_current_processing(True)
 
-    monkeypatch.setattr(comfy.utils, "PROGRESS_BAR_HOOK", press_cancel)
+    monkeypatch.setattr(comfyui.utils, "PROGRESS_BAR_HOOK", press_cancel)
     try:
-        with pytest.raises(comfy.mm.InterruptProcessingException):
+        with pytest.raises(comfyui.mm.InterruptProcessingException):
             run(node, **inpaint_inputs(checkpoints[True], image, mask, steps=3))
     finally:
-        comfy.mm.interrupt_current_processing(False)
+        comfyui.mm.interrupt_current_processing(False)
 
 
-def test_native_size_comes_from_the_model(comfy, checkpoints):
-    crop_resolution = pack_module(comfy, "nodes.crop").crop_resolution
+def test_native_size_comes_from_the_model(comfyui, checkpoints):
+    crop_resolution = pack_module(comfyui, "comfy_nodes._common").crop_resolution
     model = checkpoints[True][0]
-    assert crop_resolution(0, model, CROP) == 512  # SD 1.5
-    assert crop_resolution(96, model, CROP) == 96
+    assert crop_resolution(0, model) == 512  # SD 1.5
+    assert crop_resolution(96, model) == 96
     image, mask = object_in(1)
     crops = run(
-        comfy.node("PinpointCropForInpaint"), **crop_inputs(image, mask, resolution=0, model=model)
+        comfyui.node("PinpointCropForInpaint"),
+        **crop_inputs(image, mask, resolution=0, model=model),
     ).result[0]
     assert max(crops.shape[1:3]) == 512
 
 
-def test_one_node_errors_name_the_node_and_say_how_to_fix(comfy, checkpoints):
+def test_one_node_errors_name_the_node_and_say_how_to_fix(comfyui, checkpoints):
     image, mask = object_in(1)
-    node = comfy.node("PinpointInpaintComfy")
+    node = comfyui.node("PinpointInpaintComfy")
     checkpoint = checkpoints[True]
     wrong = [[torch.zeros(1, 77, 1024), {}]]  # an SD 2 text encoder's conditioning
     cases = [
@@ -265,9 +266,9 @@ def test_one_node_errors_name_the_node_and_say_how_to_fix(comfy, checkpoints):
     assert_house_error(error_of(node, **small_mask), INPAINT, "the mask is 64x64 but the image")
 
 
-def test_empty_masks_leave_the_images_unchanged_without_sampling(comfy, checkpoints):
+def test_empty_masks_leave_the_images_unchanged_without_sampling(comfyui, checkpoints):
     image = torch.rand(1, 40, 40, 3)
-    node = comfy.node("PinpointInpaintComfy")
+    node = comfyui.node("PinpointInpaintComfy")
     output = run(node, **inpaint_inputs(checkpoints[True], image, torch.zeros(1, 40, 40)))
     assert torch.equal(output.result[0], image)
     assert "image 1: empty mask, left unchanged" in ui_dict(output)["text"]

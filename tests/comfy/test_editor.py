@@ -1,4 +1,4 @@
-"""In a real headless browser: the example workflow in the ComfyUI editor (frontend 1.27.x).
+"""In a real headless browser: the example workflows in the ComfyUI editor (frontend 1.27 and 1.49).
 
 Opens the editor served by the ``server`` fixture (conftest.py) in Chromium through Playwright,
 loads each ``workflows/<name>.json`` with ``app.loadGraphData`` (what dropping the file on the
@@ -120,7 +120,7 @@ INSPECT = """async () => {
     BOUNDED
     const registered = LiteGraph.registered_node_types;
     const nodes = app.graph._nodes.map((node) => ({
-        id: node.id,
+        id: String(node.id),  // frontend 1.27 keeps numbers, 1.49 strings
         type: node.type,
         title: node.title,
         registered: node.type in registered,
@@ -300,7 +300,7 @@ def test_workflow_loads_with_no_missing_node_types(loaded):
     assert loaded.missing == [], f"the editor reports missing node types: {loaded.missing}"
     assert loaded.dialogs == [], f"the editor shows a dialog: {loaded.dialogs}"
     assert [node for node in loaded.nodes if not node["registered"]] == []
-    expected = sorted((node["id"], node["type"]) for node in loaded.workflow["nodes"])
+    expected = sorted((str(node["id"]), node["type"]) for node in loaded.workflow["nodes"])
     assert sorted((node["id"], node["type"]) for node in loaded.nodes) == expected
 
 
@@ -308,8 +308,8 @@ def test_every_widget_shows_the_value_saved_in_the_file(loaded):
     shown = {node["id"]: node for node in loaded.nodes}
     for node in loaded.workflow["nodes"]:
         saved = node.get("widgets_values", [])
-        assert shown[node["id"]]["widgets"] == saved, (node["id"], node["type"])
-        assert shown[node["id"]]["saved"] == saved, (node["id"], node["type"])
+        assert shown[str(node["id"])]["widgets"] == saved, (node["id"], node["type"])
+        assert shown[str(node["id"])]["saved"] == saved, (node["id"], node["type"])
 
 
 def test_api_export_is_the_api_twin(loaded, facts):

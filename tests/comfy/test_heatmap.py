@@ -13,18 +13,18 @@ TINY = "tiny-random-clipseg"
 
 
 @pytest.fixture(scope="module")
-def loader(comfy, tmp_path_factory):
+def loader(comfyui, tmp_path_factory):
     from pinpoint.tiny.clipseg import build_tiny_clipseg
 
     folder = tmp_path_factory.mktemp("clipseg-models") / "pinpoint_clipseg"
     build_tiny_clipseg(folder / TINY)
-    comfy.folder_paths.add_model_folder_path("pinpoint_clipseg", str(folder))
-    return pack_module(comfy, "nodes.loaders").PinpointLoadCLIPSeg
+    comfyui.folder_paths.add_model_folder_path("pinpoint_clipseg", str(folder))
+    return pack_module(comfyui, "comfy_nodes.loading").PinpointLoadCLIPSeg
 
 
 @pytest.fixture(scope="module")
-def heatmap_node(comfy):
-    return pack_module(comfy, "nodes.heatmap").PinpointTextHeatmap
+def heatmap_node(comfyui):
+    return pack_module(comfyui, "comfy_nodes.heatmap").PinpointTextHeatmap
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +47,9 @@ def heatmap_inputs(clipseg, image, **overrides) -> dict:
     return inputs | overrides
 
 
-def two_boxes(comfy, width: int, height: int, batch: int):
+def two_boxes(comfyui, width: int, height: int, batch: int):
     """A RegionBatch with a left and a right half box per image, as a detector would give."""
-    regions = pack_module(comfy, "pinpoint.regions")
+    regions = pack_module(comfyui, "pinpoint.regions")
     half = width / 2
     boxes = (
         regions.Region((0.0, 0.0, half, float(height)), "left", 0.9, "detector", score=0.9),
@@ -67,14 +67,14 @@ def test_regions_input_is_optional_and_the_loader_lists_the_tiny_model(loader, h
     assert TINY in loader.GET_SCHEMA().inputs[0].options
 
 
-def test_loader_returns_a_managed_clipseg(comfy, clipseg):
-    managed = pack_module(comfy, "nodes.managed").managed
-    module_device = pack_module(comfy, "pinpoint.loading.models").module_device
+def test_loader_returns_a_managed_clipseg(comfyui, clipseg):
+    managed = pack_module(comfyui, "comfy_nodes.managed").managed
+    module_device = pack_module(comfyui, "pinpoint.loading.models").module_device
     assert type(clipseg).__name__ == "ClipSeg" and clipseg.name == TINY
     wrapper = managed(clipseg)
     assert managed(clipseg) is wrapper
     wrapper.acquire(0)
-    assert module_device(clipseg.model) == comfy.mm.get_torch_device()
+    assert module_device(clipseg.model) == comfyui.mm.get_torch_device()
 
 
 def test_loader_errors(loader):
@@ -89,12 +89,12 @@ def test_loader_errors(loader):
     assert_house_error(error_of(loader, model_name=TINY, precision="fp8"), LOAD, "'fp8'")
 
 
-def test_heatmap_without_regions(comfy, heatmap_node, clipseg):
+def test_heatmap_without_regions(comfyui, heatmap_node, clipseg):
     torch.manual_seed(0)
     image = torch.rand(2, 40, 96, 3)
     out = run(heatmap_node, **heatmap_inputs(clipseg, image))
     regions, mask, heat, preview = out.result
-    device = comfy.mm.intermediate_device()
+    device = comfyui.mm.intermediate_device()
     for tensor, shape in ((mask, (2, 40, 96)), (heat, (2, 40, 96)), (preview, (2, 40, 96, 3))):
         assert tuple(tensor.shape) == shape and tensor.dtype == torch.float32
         assert tensor.device == device
@@ -113,10 +113,10 @@ def test_heatmap_without_regions(comfy, heatmap_node, clipseg):
     assert len(shown["images"]) == 2
 
 
-def test_connected_regions_are_rescored_or_intersected(comfy, heatmap_node, clipseg):
+def test_connected_regions_are_rescored_or_intersected(comfyui, heatmap_node, clipseg):
     torch.manual_seed(1)
     image = torch.rand(1, 40, 96, 3)
-    boxes = two_boxes(comfy, 96, 40, batch=1)
+    boxes = two_boxes(comfyui, 96, 40, batch=1)
     inputs = heatmap_inputs(clipseg, image, regions=boxes)
     rescored, mask, heat, _ = run(heatmap_node, **inputs | {"heat_weight": 1.0}).result
     mean_heat = {"left": float(heat[0, :, :48].mean()), "right": float(heat[0, :, 48:].mean())}
@@ -135,7 +135,7 @@ def test_connected_regions_are_rescored_or_intersected(comfy, heatmap_node, clip
         assert (0 <= x0 and x1 <= 48) if region.label == "left" else (48 <= x0 and x1 <= 96)
 
 
-def test_nothing_found(comfy, heatmap_node, clipseg):
+def test_nothing_found(comfyui, heatmap_node, clipseg):
     image = torch.rand(1, 40, 96, 3)
     inputs = heatmap_inputs(clipseg, image, threshold=1.01)  # above any heat
     message = error_of(heatmap_node, **inputs)
@@ -163,8 +163,10 @@ def test_heatmap_input_errors(heatmap_node, clipseg, overrides, fragments):
     assert_house_error(error_of(heatmap_node, **inputs), HEATMAP, *fragments)
 
 
-def test_regions_of_another_image_are_refused(comfy, heatmap_node, clipseg):
-    inputs = heatmap_inputs(clipseg, torch.rand(1, 40, 96, 3), regions=two_boxes(comfy, 96, 40, 2))
+def test_regions_of_another_image_are_refused(comfyui, heatmap_node, clipseg):
+    inputs = heatmap_inputs(
+        clipseg, torch.rand(1, 40, 96, 3), regions=two_boxes(comfyui, 96, 40, 2)
+    )
     assert_house_error(
         error_of(heatmap_node, **inputs),
         HEATMAP,

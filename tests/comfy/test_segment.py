@@ -14,18 +14,18 @@ TINY = "tiny-random-segformer"
 
 
 @pytest.fixture(scope="module")
-def loader(comfy, tmp_path_factory):
+def loader(comfyui, tmp_path_factory):
     from pinpoint.tiny.segformer import build_tiny_segformer
 
     folder = tmp_path_factory.mktemp("segmenter-models") / "pinpoint_segmenters"
     build_tiny_segformer(folder / TINY)
-    comfy.folder_paths.add_model_folder_path("pinpoint_segmenters", str(folder))
-    return pack_module(comfy, "nodes.loaders").PinpointLoadSegmenter
+    comfyui.folder_paths.add_model_folder_path("pinpoint_segmenters", str(folder))
+    return pack_module(comfyui, "comfy_nodes.loading").PinpointLoadSegmenter
 
 
 @pytest.fixture(scope="module")
-def segment_node(comfy):
-    return pack_module(comfy, "nodes.segment").PinpointSegment
+def segment_node(comfyui):
+    return pack_module(comfyui, "comfy_nodes.segments").PinpointSegment
 
 
 @pytest.fixture(scope="module")
@@ -46,18 +46,18 @@ def segment_inputs(segmenter, image, **overrides) -> dict:
     return inputs | overrides
 
 
-def test_match_crop_input_offers_box_and_masked(comfy):
+def test_match_crop_input_offers_box_and_masked(comfyui):
     crop = next(
-        item for item in comfy.node("PinpointMatchText").GET_SCHEMA().inputs if item.id == "crop"
+        item for item in comfyui.node("PinpointMatchText").GET_SCHEMA().inputs if item.id == "crop"
     )
     assert crop.options == ["box", "masked"] and crop.default == "box"
 
 
-def test_loader_lists_the_folder_and_loads_on_the_offload_device(comfy, loader, segmenter):
-    models = pack_module(comfy, "pinpoint.loading.models")
+def test_loader_lists_the_folder_and_loads_on_the_offload_device(comfyui, loader, segmenter):
+    models = pack_module(comfyui, "pinpoint.loading.models")
     assert TINY in loader.GET_SCHEMA().inputs[0].options
     assert isinstance(segmenter, models.Segmenter) and segmenter.name == TINY
-    assert models.module_device(segmenter.model) == comfy.mm.unet_offload_device()
+    assert models.module_device(segmenter.model) == comfyui.mm.unet_offload_device()
     message = error_of(loader, model_name="segformer-b0-finetuned-ade-512-512", precision="auto")
     assert_house_error(
         message,
@@ -68,7 +68,7 @@ def test_loader_lists_the_folder_and_loads_on_the_offload_device(comfy, loader, 
     )
 
 
-def test_segment_gives_masked_regions_and_a_preview(comfy, segment_node, segmenter):
+def test_segment_gives_masked_regions_and_a_preview(comfyui, segment_node, segmenter):
     torch.manual_seed(0)
     image = torch.rand(2, 48, 80, 3)
     output = run(segment_node, **segment_inputs(segmenter, image))
@@ -88,16 +88,16 @@ def test_segment_gives_masked_regions_and_a_preview(comfy, segment_node, segment
     for one_per_class, pieces in zip(regions, split.result[0], strict=True):
         assert len(pieces.regions) >= len(one_per_class.regions)
     assert tuple(preview.shape) == (2, 48, 80, 3) and preview.dtype == torch.float32
-    assert preview.device == comfy.mm.intermediate_device()
+    assert preview.device == comfyui.mm.intermediate_device()
     assert not torch.equal(preview, image)
     assert len(ui_dict(output)["images"]) == 2
 
 
-def test_masked_match_on_segments_returns_the_segment_as_the_mask(comfy, segment_node, segmenter):
-    match_node = pack_module(comfy, "nodes.match").PinpointMatchText
+def test_masked_match_on_segments_returns_the_segment_as_the_mask(comfyui, segment_node, segmenter):
+    match_node = pack_module(comfyui, "comfy_nodes.match").PinpointMatchText
     clip = run(
-        pack_module(comfy, "nodes.loaders").PinpointLoadCLIP,
-        model_name=comfy.models["clip"].name,
+        pack_module(comfyui, "comfy_nodes.loading").PinpointLoadCLIP,
+        model_name=comfyui.models["clip"].name,
         precision="auto",
     )[0]
     image = torch.rand(1, 48, 80, 3)

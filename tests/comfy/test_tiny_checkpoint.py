@@ -59,7 +59,7 @@ def sample(model, positive, negative, latent: torch.Tensor, noise_mask) -> torch
 
 
 @pytest.mark.parametrize("inpaint", [False, True], ids=["sd15", "sd15-inpainting"])
-def test_comfyui_loads_and_samples(comfy, checkpoints, inpaint, caplog):
+def test_comfyui_loads_and_samples(comfyui, checkpoints, inpaint, caplog):
     from comfy import sd, supported_models
 
     path = checkpoints[inpaint]

@@ -14,9 +14,8 @@ from hypothesis import strategies as st
 
 from pinpoint.anchors import (
     Anchor,
+    AnchorRequest,
     anchor_points,
-    anchor_regions,
-    attention_maps,
     draw_anchors,
     find_anchors,
     parse_box_sizes,
@@ -24,14 +23,20 @@ from pinpoint.anchors import (
     patch_grid,
     square_box,
 )
-from pinpoint.errors import PinpointError
-from pinpoint.loading.dino import load_dino
+from pinpoint.errors import PinpointError, reported_as
+from pinpoint.loading import DINO, load_model
+from pinpoint.progress import Progress, no_progress
 from pinpoint.tiny._build import STAMP
 from pinpoint.tiny.dino import build_tiny_dino
 
 FIXED = settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+
+
+def attention_maps(dino, images: torch.Tensor, progress: Progress = no_progress) -> torch.Tensor:
+    """Where DINO looks, at the images' size: the attention of an anchor search."""
+    return find_anchors(AnchorRequest(dino, images), progress).attention
 
 
 def assert_house_error(caught: pytest.ExceptionInfo, where: str, *fragments: str) -> None:
@@ -53,7 +58,7 @@ def dino_dir(models_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def dino(dino_dir: Path):
-    return load_dino(dino_dir)
+    return load_model(DINO, dino_dir)
 
 
 def _save_dinov2(folder: Path, registers: int) -> Path:
@@ -92,7 +97,7 @@ def _save_dinov2(folder: Path, registers: int) -> Path:
 @pytest.fixture(scope="module")
 def dinov2s(models_dir: Path) -> dict[int, object]:
     """``{0: DINOv2, 4: DINOv2 with 4 registers}``, loaded through the real loader."""
-    return {n: load_dino(_save_dinov2(models_dir / f"dinov2-reg{n}", n)) for n in (0, 4)}
+    return {n: load_model(DINO, _save_dinov2(models_dir / f"dinov2-reg{n}", n)) for n in (0, 4)}
 
 
 def _by_hand(dino, images: torch.Tensor, rows: int, cols: int, registers: int = 0):
@@ -142,8 +147,8 @@ def test_load_dino_round_trip(dino, dino_dir: Path):
     assert dino.model.config._attn_implementation == "eager"
     assert not dino.model.training
     assert not any(p.requires_grad for p in dino.model.parameters())
-    assert load_dino(dino_dir) is dino  # cached while alive
-    half = load_dino(dino_dir, dtype=torch.bfloat16)
+    assert load_model(DINO, dino_dir) is dino  # cached while alive
+    half = load_model(DINO, dino_dir, dtype=torch.bfloat16)
     assert half is not dino
     assert {p.dtype for p in half.model.parameters()} == {torch.bfloat16}
 
@@ -156,8 +161,8 @@ def test_load_dino_takes_dinov2_with_and_without_registers(dinov2s):
 
 def test_load_dino_errors(tmp_path: Path, dino_dir: Path):
     where = "Load DINO (Pinpoint)"
-    with pytest.raises(PinpointError) as caught:
-        load_dino(tmp_path / "dino-vits16", where=where)
+    with pytest.raises(PinpointError) as caught, reported_as(where):
+        load_model(DINO, tmp_path / "dino-vits16")
     assert_house_error(
         caught, where, "does not exist", "hf download facebook/dino-vits16 --local-dir"
     )
@@ -169,23 +174,23 @@ def test_load_dino_errors(tmp_path: Path, dino_dir: Path):
         folder = tmp_path / model_type
         folder.mkdir()
         (folder / "config.json").write_text(json.dumps({"model_type": model_type}))
-        with pytest.raises(PinpointError) as caught:
-            load_dino(folder, where=where)
+        with pytest.raises(PinpointError) as caught, reported_as(where):
+            load_model(DINO, folder)
         assert_house_error(caught, where, f"a {model_type} model", "model_type", belongs)
 
     for missing in ("preprocessor_config.json", "model.safetensors"):
         folder = tmp_path / f"no-{missing}"
         shutil.copytree(dino_dir, folder)
         (folder / missing).unlink()
-        with pytest.raises(PinpointError) as caught:
-            load_dino(folder, where=where)
+        with pytest.raises(PinpointError) as caught, reported_as(where):
+            load_model(DINO, folder)
         assert_house_error(caught, where, missing, str(folder.resolve()))
 
     broken = tmp_path / "broken"
     shutil.copytree(dino_dir, broken)
     (broken / "model.safetensors").write_bytes(b"not safetensors")
-    with pytest.raises(PinpointError) as caught:
-        load_dino(broken, where=where)
+    with pytest.raises(PinpointError) as caught, reported_as(where):
+        load_model(DINO, broken)
     assert_house_error(caught, where, "could not be loaded", "re-download")
 
 
@@ -243,8 +248,8 @@ def test_attention_maps_report_progress_and_refuse_bad_images(dino):
     calls = []
     attention_maps(dino, torch.rand(6, 24, 24, 3), progress=lambda *a: calls.append(a))
     assert calls == [(4, 6), (6, 6)]
-    with pytest.raises(PinpointError) as caught:
-        attention_maps(dino, torch.rand(1, 24, 24, 4), where="Anchors")
+    with pytest.raises(PinpointError) as caught, reported_as("Anchors"):
+        AnchorRequest(dino, torch.rand(1, 24, 24, 4))
     assert_house_error(caught, "Anchors", "RGBA")
 
 
@@ -322,11 +327,13 @@ def test_anchor_points_are_a_greedy_nms(seed, rows, cols, k, min_distance):
 
 
 def test_anchor_points_refuse_bad_counts():
-    with pytest.raises(PinpointError) as caught:
-        anchor_points(_grid(), k=0, min_distance=0, width=60, height=40, where="Anchors")
+    images = torch.rand(1, 40, 60, 3)
+    with pytest.raises(PinpointError) as caught, reported_as("Anchors"):
+        # dino=None: the counts are checked before the model is touched
+        AnchorRequest(None, images, anchors=0, min_distance=0)
     assert_house_error(caught, "Anchors", "anchors is 0")
-    with pytest.raises(PinpointError) as caught:
-        anchor_points(_grid(), k=1, min_distance=-1, width=60, height=40, where="Anchors")
+    with pytest.raises(PinpointError) as caught, reported_as("Anchors"):
+        AnchorRequest(None, images, anchors=1, min_distance=-1)
     assert_house_error(caught, "Anchors", "min_distance is -1")
 
 
@@ -353,7 +360,8 @@ def test_anchor_regions_are_squares_around_their_anchors(
     dino, height, width, seed, k, min_distance, sizes
 ):
     images = torch.rand(1, height, width, 3, generator=torch.Generator().manual_seed(seed))
-    search = find_anchors(dino, images, anchors=k, box_sizes=sizes, min_distance=min_distance)
+    request = AnchorRequest(dino, images, anchors=k, box_sizes=sizes, min_distance=min_distance)
+    search = find_anchors(request)
     (anchors,), (found,) = search.anchors, search.regions
     assert (found.width, found.height) == (width, height)
     assert len(found.regions) == len(anchors) * len(sizes) and 1 <= len(anchors) <= k
@@ -381,10 +389,14 @@ def test_anchor_regions_are_squares_around_their_anchors(
 def test_anchor_regions_of_a_batch_equal_each_image_alone(dino):
     torch.manual_seed(3)
     images = torch.rand(3, 40, 72, 3)
-    together = find_anchors(dino, images, anchors=3, box_sizes="0.2, 0.6", min_distance=2)
+    together = find_anchors(
+        AnchorRequest(dino, images, anchors=3, box_sizes="0.2, 0.6", min_distance=2)
+    )
     for index in range(3):
         alone = find_anchors(
-            dino, images[index : index + 1], anchors=3, box_sizes="0.2, 0.6", min_distance=2
+            AnchorRequest(
+                dino, images[index : index + 1], anchors=3, box_sizes="0.2, 0.6", min_distance=2
+            )
         )
         assert [r.box for r in together.regions[index].regions] == [
             r.box for r in alone.regions[0].regions
@@ -393,7 +405,7 @@ def test_anchor_regions_of_a_batch_equal_each_image_alone(dino):
             [r.score for r in alone.regions[0].regions], abs=1e-5
         )
         torch.testing.assert_close(together.attention[index], alone.attention[0], atol=1e-5, rtol=0)
-    assert anchor_regions(dino, images, 3, "0.2, 0.6", 2) == together.regions
+    assert find_anchors(AnchorRequest(dino, images, 3, "0.2, 0.6", 2)).regions == together.regions
 
 
 def test_parse_box_sizes():
@@ -415,19 +427,50 @@ def test_parse_box_sizes():
     ],
 )
 def test_bad_box_sizes_are_refused_before_the_model_runs(text, fragment):
-    with pytest.raises(PinpointError) as caught:
+    with pytest.raises(PinpointError) as caught, reported_as("Anchors"):
         # dino=None: the sizes are checked before the model is touched
-        find_anchors(None, torch.rand(1, 16, 16, 3), box_sizes=text, where="Anchors")
+        AnchorRequest(None, torch.rand(1, 16, 16, 3), box_sizes=text)
     assert_house_error(caught, "Anchors", fragment, "'0.15, 0.3, 0.5'")
 
 
 def test_draw_anchors_marks_every_anchor(dino):
     torch.manual_seed(5)
     images = torch.rand(2, 48, 80, 3)
-    search = find_anchors(dino, images, anchors=3, box_sizes=(0.5,), min_distance=2)
+    search = find_anchors(AnchorRequest(dino, images, anchors=3, box_sizes=(0.5,), min_distance=2))
     preview = draw_anchors(images, search)
     assert preview.shape == (2, 48, 80, 3) and preview.dtype == torch.float32
     assert float(preview.min()) >= 0.0 and float(preview.max()) <= 1.0
     for picture, anchors in zip(preview, search.anchors, strict=True):
         for anchor in anchors:
             assert torch.equal(picture[int(anchor.y), int(anchor.x)], torch.ones(3))
+
+
+# --- the request -------------------------------------------------------------------------------
+
+
+def test_anchor_request_keeps_the_defaults_and_parses_the_sizes():
+    images = torch.rand(1, 16, 16, 3)
+    request = AnchorRequest(None, images)
+    assert (request.anchors, request.box_sizes, request.min_distance) == (5, (0.15, 0.3, 0.5), 2)
+    assert AnchorRequest(None, images, box_sizes=" 1 , 0.5, 1, ").box_sizes == (1.0, 0.5)
+    assert AnchorRequest(None, images, box_sizes=[0.25]).box_sizes == (0.25,)
+
+
+@pytest.mark.parametrize(
+    ("settings", "fragment"),
+    [
+        ({"anchors": 0}, "anchors is 0. Fix: ask for at least 1 anchor per image"),
+        ({"anchors": -2}, "anchors is -2"),
+        ({"min_distance": -1}, "min_distance is -1. Fix: use 0 (anchors may touch)"),
+        ({"box_sizes": ""}, "box_sizes is empty"),
+        ({"box_sizes": (0.3, 0.0)}, "box size 0.0 is outside (0, 1]"),
+        ({"box_sizes": "0.3, x"}, "box size 'x' is not a number"),
+        ({"images": torch.rand(1, 16, 16, 4)}, "RGBA"),
+        ({"images": torch.rand(16, 16, 3)}, "[B, H, W, 3]"),
+    ],
+)
+def test_anchor_request_refuses_bad_settings(settings, fragment):
+    arguments = {"images": torch.rand(1, 16, 16, 3), **settings}
+    with pytest.raises(PinpointError) as caught, reported_as("Anchors"):
+        AnchorRequest(None, **arguments)  # no model: everything is checked before it runs
+    assert_house_error(caught, "Anchors", fragment)

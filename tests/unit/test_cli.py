@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
-from pinpoint.cli import main
+import pinpoint.pipeline
+from pinpoint.cli import _build_parser, main
+from pinpoint.detect import DetectRequest
 from pinpoint.images import load_image, save_image
+from pinpoint.inpaint import InpaintRequest
+from pinpoint.loading.precision import Precision
+from pinpoint.match import MatchRequest
+from pinpoint.pipeline import EditSettings
+from pinpoint.regions import IfNothingFound
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -97,3 +107,106 @@ def test_models_command_lists_what_is_installed(tmp_path, capsys, tiny_models):
     )
     assert main(["models", "--models-dir", str(tmp_path / "none")]) == 0
     assert "hf download facebook/detr-resnet-50" in capsys.readouterr().out
+
+
+# Defaults: one source of truth ------------------------------------------------------------------
+
+OPTIONS = [field.name for field in dataclasses.fields(EditSettings) if field.name != "threshold"]
+"""``edit`` options (argparse dests) named as the :class:`EditSettings` field each sets;
+``--threshold`` is the exception (no default: the detector's own, or 0 with ``--tiny``)."""
+
+STAGE_DEFAULTS = {
+    "threshold": DetectRequest,
+    "max_detections": DetectRequest,
+    "labels": DetectRequest,
+    "top_k": MatchRequest,
+    "context_pad": MatchRequest,
+    "confidence_weight": MatchRequest,
+    "min_probability": MatchRequest,
+    "negative_prompt": InpaintRequest,
+    "steps": InpaintRequest,
+    "cfg": InpaintRequest,
+    "strength": InpaintRequest,
+    "seed": InpaintRequest,
+    "context": InpaintRequest,
+    "feather_px": InpaintRequest,
+}
+""":class:`EditSettings` field → the stage request whose default it is."""
+
+
+def edit_parser() -> argparse.ArgumentParser:
+    (commands,) = [
+        action
+        for action in _build_parser()._actions
+        if isinstance(action, argparse._SubParsersAction)
+    ]
+    return commands.choices["edit"]
+
+
+def edit_option(dest: str) -> argparse.Action:
+    (action,) = [action for action in edit_parser()._actions if action.dest == dest]
+    return action
+
+
+def test_every_edit_setting_has_an_option():
+    for dest in [*OPTIONS, "threshold"]:
+        assert edit_option(dest).option_strings, dest  # raises unless exactly one option
+
+
+def test_parser_defaults_are_the_core_defaults():
+    parsed = _build_parser().parse_args(edit_args(Path("in.png"), Path("out.png")))
+    defaults = EditSettings()
+    for name in OPTIONS:
+        assert getattr(parsed, name) == getattr(defaults, name), name
+        assert edit_option(name).default == getattr(defaults, name), name
+    assert parsed.threshold is None and edit_option("threshold").default is None
+    assert f"default {DetectRequest.threshold}" in edit_option("threshold").help
+
+
+def test_edit_settings_defaults_are_the_stages_own():
+    defaults = EditSettings()
+    fields = {field.name for field in dataclasses.fields(EditSettings)}
+    assert set(STAGE_DEFAULTS) | {"if_nothing_found", "grow_px"} == fields
+    for name, request in STAGE_DEFAULTS.items():
+        assert getattr(defaults, name) == getattr(request, name), name
+    assert defaults.if_nothing_found is IfNothingFound.ERROR
+    assert DetectRequest.if_nothing_found is MatchRequest.if_nothing_found is IfNothingFound.ERROR
+    assert defaults.grow_px == 8  # the pipeline's own: no stage request grows the box mask
+
+
+def test_choices_are_the_core_choices():
+    assert edit_option("precision").choices == Precision.values()
+    assert edit_option("precision").default == Precision.AUTO
+    assert edit_option("if_nothing_found").choices == IfNothingFound.values()
+
+
+class Captured(Exception):
+    """Raised by the stand-in for :func:`pinpoint.pipeline.edit` once it has the settings."""
+
+    def __init__(self, settings: EditSettings):
+        super().__init__("captured")
+        self.settings = settings
+
+
+@pytest.mark.parametrize(
+    "options, threshold",
+    [
+        ((), DetectRequest.threshold),
+        (("--tiny",), 0.0),
+        (("--tiny", "--threshold", "0.3"), 0.3),
+        (("--threshold", "0.25"), 0.25),
+    ],
+)
+def test_the_edit_runs_with_the_core_defaults(
+    options, threshold, tmp_path, tiny_models, models_root, monkeypatch
+):
+    def capture(detector, clip, pipe, images, find, prompt, settings, progress):
+        raise Captured(settings)
+
+    monkeypatch.setattr(pinpoint.pipeline, "edit", capture)
+    monkeypatch.setenv("PINPOINT_TINY_DIR", str(models_root))  # reuse the session's tiny models
+    source = write_input(tmp_path / "in.png")
+    args = edit_args(source, tmp_path / "out.png", "--models-dir", str(models_root), *options)
+    with pytest.raises(Captured) as caught:
+        main(args)
+    assert caught.value.settings == EditSettings(threshold=threshold)

@@ -8,16 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pinpoint.crop import (
-    ONE_PER_AREA,
-    ONE_PER_IMAGE,
-    SPLIT_CHOICES,
+    CropRequest,
+    Split,
     crop_for_inpaint,
     cut,
     plan_crops,
     resize_image,
     stitch_crops,
 )
-from pinpoint.errors import PinpointError
+from pinpoint.errors import PinpointError, reported_as
 from pinpoint.masks import feather_mask
 
 
@@ -45,7 +44,7 @@ def batch_with_masks(draw):
     context=st.floats(0, 2),
     resolution=st.sampled_from([64, 96, 512]),
     feather=st.integers(0, 12),
-    split=st.sampled_from(SPLIT_CHOICES),
+    split=st.sampled_from(Split.values()),
     same_size=st.booleans(),
 )
 def test_crops_cover_the_blend_and_stitch_changes_nothing_else(
@@ -53,7 +52,8 @@ def test_crops_cover_the_blend_and_stitch_changes_nothing_else(
 ):
     images, masks = data
     blends = feather_mask(masks, feather)
-    plan = plan_crops(images, masks, context, resolution, feather, split, 8, same_size)
+    request = CropRequest(images, masks, context, resolution, feather, split, 8)
+    plan = plan_crops(request, same_size)
     height, width = masks.shape[1:]
     covered = torch.zeros_like(blends)
     sizes = set()
@@ -87,7 +87,7 @@ def test_crops_cover_the_blend_and_stitch_changes_nothing_else(
 def test_aspect_ratio_is_kept_for_one_crop():
     mask = torch.zeros(1, 400, 1000)
     mask[0, 100:300, 100:900] = 1
-    (piece,) = plan_crops(torch.rand(1, 400, 1000, 3), mask, 0.0, 512, 0).pieces
+    (piece,) = plan_crops(CropRequest(torch.rand(1, 400, 1000, 3), mask, 0.0, 512, 0)).pieces
     assert (piece.x1 - piece.x0, piece.y1 - piece.y0) == (800, 200)
     assert (piece.width, piece.height) == (512, 128)
     assert (piece.content_width, piece.content_height, piece.left, piece.top) == (512, 128, 0, 0)
@@ -96,7 +96,7 @@ def test_aspect_ratio_is_kept_for_one_crop():
 def test_small_object_in_large_image_is_cropped_at_the_resolution():
     mask = torch.zeros(1, 2048, 2048)
     mask[0, 1000:1040, 700:760] = 1
-    (piece,) = plan_crops(torch.rand(1, 2048, 2048, 3), mask, 0.5, 512, 0).pieces
+    (piece,) = plan_crops(CropRequest(torch.rand(1, 2048, 2048, 3), mask, 0.5, 512, 0)).pieces
     assert max(piece.width, piece.height) == 512
     assert (piece.x1 - piece.x0, piece.y1 - piece.y0) == (120, 100)
 
@@ -105,7 +105,7 @@ def test_identity_round_trip_when_no_resize_is_needed():
     images = torch.rand(1, 64, 64, 3)
     mask = torch.zeros(1, 64, 64)
     mask[0, 8:56, 8:56] = 1
-    crops = crop_for_inpaint(images, mask, context=1.0, resolution=64, feather_px=0)
+    crops = crop_for_inpaint(CropRequest(images, mask, context=1.0, resolution=64, feather_px=0))
     assert torch.equal(crops.images, images)
     assert torch.equal(crops.masks, mask)
     assert torch.equal(stitch_crops(crops.plan, crops.images), images)
@@ -116,7 +116,7 @@ def test_a_batch_shares_one_crop_size_widening_windows_with_context():
     masks = torch.zeros(2, 200, 300)
     masks[0, 50:150, 100:120] = 1  # tall: 20x100
     masks[1, 90:110, 100:200] = 1  # wide: 100x20
-    crops = crop_for_inpaint(images, masks, context=0.0, resolution=128, feather_px=0)
+    crops = crop_for_inpaint(CropRequest(images, masks, context=0.0, resolution=128, feather_px=0))
     assert crops.images.shape[0] == 2 and crops.images.shape[1:3] == crops.masks.shape[1:]
     tall, wide = crops.plan.pieces
     # the shared aspect is the geometric mean of 0.2 and 5: square
@@ -134,7 +134,7 @@ def test_windows_the_image_cannot_widen_are_padded_and_padding_is_never_pasted()
     masks = torch.zeros(2, 40, 400)
     masks[0, 5:35, 10:40] = 1  # square 30x30
     masks[1, 5:35, 20:380] = 1  # 360x30, too wide for a square crop of a 40-row image
-    crops = crop_for_inpaint(images, masks, context=0.0, resolution=64, feather_px=0)
+    crops = crop_for_inpaint(CropRequest(images, masks, context=0.0, resolution=64, feather_px=0))
     square, wide = crops.plan.pieces
     assert (wide.y0, wide.y1) == (0, 40)  # heightened as far as the image allows
     assert wide.top > 0 and wide.content_height < wide.height
@@ -154,8 +154,8 @@ def test_one_crop_per_masked_area_cuts_far_apart_objects_separately():
     mask = torch.zeros(1, 300, 300)
     mask[0, 10:30, 10:30] = 1
     mask[0, 250:290, 240:280] = 1
-    together = plan_crops(images, mask, 0.25, 64, 4, ONE_PER_IMAGE).pieces
-    apart = plan_crops(images, mask, 0.25, 64, 4, ONE_PER_AREA).pieces
+    together = plan_crops(CropRequest(images, mask, 0.25, 64, 4, Split.ONE_PER_IMAGE)).pieces
+    apart = plan_crops(CropRequest(images, mask, 0.25, 64, 4, Split.ONE_PER_AREA)).pieces
     assert len(together) == 1 and len(apart) == 2
     assert all((p.x1 - p.x0) * (p.y1 - p.y0) < 100 * 100 for p in apart)
     assert {p.image_index for p in apart} == {0}
@@ -163,7 +163,7 @@ def test_one_crop_per_masked_area_cuts_far_apart_objects_separately():
 
 def test_empty_masks_give_one_whole_image_crop_that_changes_nothing():
     images = torch.rand(2, 30, 50, 3)
-    crops = crop_for_inpaint(images, torch.zeros(2, 30, 50), resolution=64)
+    crops = crop_for_inpaint(CropRequest(images, torch.zeros(2, 30, 50), resolution=64))
     assert crops.images.shape == (1, 40, 64, 3)
     assert float(crops.masks.sum()) == 0
     assert any("every mask is empty" in note for note in crops.plan.notes)
@@ -174,7 +174,7 @@ def test_an_image_without_mask_is_left_unchanged_and_noted():
     images = torch.rand(2, 32, 32, 3)
     masks = torch.zeros(2, 32, 32)
     masks[1, 8:24, 8:24] = 1
-    crops = crop_for_inpaint(images, masks, resolution=32)
+    crops = crop_for_inpaint(CropRequest(images, masks, resolution=32))
     assert [piece.image_index for piece in crops.plan.pieces] == [1]
     assert crops.plan.notes == ("image 1: empty mask, left unchanged",)
     out = stitch_crops(crops.plan, torch.rand_like(crops.images))
@@ -185,7 +185,7 @@ def test_one_mask_serves_the_whole_batch():
     images = torch.rand(3, 32, 48, 3)
     mask = torch.zeros(32, 48)
     mask[4:20, 10:30] = 1
-    crops = crop_for_inpaint(images, mask, resolution=32)
+    crops = crop_for_inpaint(CropRequest(images, mask, resolution=32))
     assert [piece.image_index for piece in crops.plan.pieces] == [0, 1, 2]
 
 
@@ -193,24 +193,34 @@ def test_stitch_accepts_resized_crops_and_refuses_other_counts_and_shapes():
     images = torch.rand(1, 64, 64, 3)
     mask = torch.zeros(1, 64, 64)
     mask[0, 16:48, 20:40] = 1
-    crops = crop_for_inpaint(images, mask, resolution=64, feather_px=2)
+    crops = crop_for_inpaint(CropRequest(images, mask, resolution=64, feather_px=2))
     _, height, width, _ = crops.images.shape
     bigger = resize_image(crops.images[0], height * 2, width * 2)[None]
     assert stitch_crops(crops.plan, bigger).shape == images.shape
     with pytest.raises(PinpointError, match=r"got 2 sampled image\(s\) for 1 crop\(s\)"):
-        stitch_crops(crops.plan, torch.cat([crops.images, crops.images]), "Stitch (Pinpoint)")
+        stitch_crops(crops.plan, torch.cat([crops.images, crops.images]))
     with pytest.raises(PinpointError, match="Stitch .*but the crop was.*Fix: "):
-        stitch_crops(crops.plan, torch.rand(1, height, width * 2, 3), "Stitch (Pinpoint)")
+        with reported_as("Stitch (Pinpoint)"):
+            stitch_crops(crops.plan, torch.rand(1, height, width * 2, 3))
 
 
-def test_bad_settings_are_house_errors():
-    images = torch.rand(1, 16, 16, 3)
-    with pytest.raises(PinpointError, match="split is 'each'.*Fix: pick one of"):
-        crop_for_inpaint(images, torch.ones(1, 16, 16), split="each")
-    with pytest.raises(PinpointError, match="resolution is 4.*Fix: use at least 8"):
-        crop_for_inpaint(images, torch.ones(1, 16, 16), resolution=4)
-    with pytest.raises(PinpointError, match="the mask is 8x8 but the image is 16x16"):
-        crop_for_inpaint(images, torch.ones(1, 8, 8))
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"split": "each"}, "split is 'each'.*Fix: pick one of 'one per image', 'one per"),
+        ({"resolution": 4}, "resolution is 4.*Fix: use at least 8"),
+        ({"resolution": 56, "multiple": 64}, "resolution is 56.*Fix: use at least 64"),
+        ({"masks": torch.ones(1, 8, 8)}, "the mask is 8x8 but the image is 16x16.*Fix: use a mask"),
+        ({"masks": torch.ones(1, 64, 64)}, "the mask is 64x64 but the image is 16x16"),
+        ({"masks": torch.ones(3, 16, 16)}, "there are 3 masks for 1 images"),
+        ({"images": torch.rand(1, 16, 16, 4)}, "RGBA.*Fix: convert it to RGB"),
+    ],
+)
+def test_bad_settings_are_house_errors(settings, message):
+    """Every bad setting is refused when the request is built, before any crop is planned."""
+    arguments = {"images": torch.rand(1, 16, 16, 3), "masks": torch.ones(1, 16, 16), **settings}
+    with pytest.raises(PinpointError, match=message):
+        CropRequest(**arguments)
 
 
 def test_resize_keeps_range():

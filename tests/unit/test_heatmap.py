@@ -14,8 +14,11 @@ import torch
 import torch.nn.functional as F
 
 from pinpoint import heatmap
-from pinpoint.errors import PinpointError
+from pinpoint.errors import PinpointError, reported_as
 from pinpoint.heatmap import (
+    HeatmapRequest,
+    UseRegions,
+    find_by_heat,
     heat_mask,
     heatmap_regions,
     intersect_regions,
@@ -23,10 +26,9 @@ from pinpoint.heatmap import (
     rescore_regions,
     text_heatmaps,
 )
-from pinpoint.loading.clipseg import load_clipseg
-from pinpoint.loading.folders import CLIP, CLIPSEG
+from pinpoint.loading import CLIP, CLIPSEG, load_model
 from pinpoint.loading.models import ClipSeg, module_device, module_dtype
-from pinpoint.regions import ImageRegions, Region, RegionBatch
+from pinpoint.regions import IfNothingFound, ImageRegions, Region, RegionBatch
 from pinpoint.tiny.clip import build_tiny_clip
 from pinpoint.tiny.clipseg import INPUT_SIZE, build_tiny_clipseg
 
@@ -48,7 +50,7 @@ def clipseg_dir(models_root) -> Path:
 
 @pytest.fixture(scope="module")
 def clipseg(clipseg_dir) -> ClipSeg:
-    return load_clipseg(clipseg_dir)
+    return load_model(CLIPSEG, clipseg_dir)
 
 
 def copy_model(folder: Path, tmp_path: Path) -> Path:
@@ -75,7 +77,7 @@ def test_clipseg_round_trip(clipseg, clipseg_dir):
     assert module_dtype(clipseg.model) == torch.float32
     assert not clipseg.model.training
     assert all(not parameter.requires_grad for parameter in clipseg.model.parameters())
-    assert load_clipseg(clipseg_dir) is clipseg
+    assert load_model(CLIPSEG, clipseg_dir) is clipseg
     for loader in (AutoProcessor, CLIPSegProcessor):
         processor = loader.from_pretrained(clipseg_dir, local_files_only=True)
         assert isinstance(processor, CLIPSegProcessor)
@@ -84,7 +86,7 @@ def test_clipseg_round_trip(clipseg, clipseg_dir):
 
 
 def test_clipseg_dtype_is_applied(clipseg_dir, clipseg):
-    half = load_clipseg(clipseg_dir, dtype=torch.bfloat16)
+    half = load_model(CLIPSEG, clipseg_dir, dtype=torch.bfloat16)
     assert half is not clipseg and module_dtype(half.model) == torch.bfloat16
     heat = text_heatmaps(half, torch.rand(1, 40, 96, 3), ["a car"])
     assert heat.dtype == torch.float32 and 0.0 <= float(heat.min()) <= float(heat.max()) <= 1.0
@@ -92,8 +94,8 @@ def test_clipseg_dtype_is_applied(clipseg_dir, clipseg):
 
 def test_missing_folder_says_what_to_download(tmp_path):
     folder = tmp_path / CLIPSEG.folder / "clipseg-rd64-refined"
-    with pytest.raises(PinpointError, match="does not exist") as excinfo:
-        load_clipseg(folder, where=WHERE)
+    with pytest.raises(PinpointError, match="does not exist") as excinfo, reported_as(WHERE):
+        load_model(CLIPSEG, folder)
     text = str(excinfo.value)
     assert text.startswith(f"{WHERE}: ")
     assert_house_error(text, "hf download CIDAS/clipseg-rd64-refined --local-dir", str(folder))
@@ -102,11 +104,11 @@ def test_missing_folder_says_what_to_download(tmp_path):
 def test_clip_folder_belongs_to_the_clip_matcher(models_root):
     folder = models_root / CLIP.folder / "tiny-random-clip"
     with pytest.raises(PinpointError) as excinfo:
-        load_clipseg(folder)
+        load_model(CLIPSEG, folder)
     assert_house_error(
         str(excinfo.value),
         "'tiny-random-clip' is a clip model (CLIPModel), not a CLIPSeg model",
-        "'Load CLIP Matcher'",
+        "; a CLIP model goes in models/pinpoint_clip",
         "hf download CIDAS/clipseg-rd64-refined",
     )
 
@@ -117,7 +119,7 @@ def test_clipseg_without_the_decoder_is_refused(clipseg_dir, tmp_path):
     config["architectures"] = ["CLIPSegModel"]
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(PinpointError, match="has no segmentation decoder") as excinfo:
-        load_clipseg(folder)
+        load_model(CLIPSEG, folder)
     assert_house_error(str(excinfo.value), "CLIPSegForImageSegmentation", "CIDAS/clipseg")
 
 
@@ -130,7 +132,7 @@ def test_missing_decoder_weights_are_refused_not_filled_with_noise(clipseg_dir, 
     assert len(kept) < len(weights)
     save_file(kept, folder / "model.safetensors", metadata={"format": "pt"})
     with pytest.raises(PinpointError, match="lacks weights the model needs \\(decoder\\.") as ei:
-        load_clipseg(folder)
+        load_model(CLIPSEG, folder)
     assert_house_error(str(ei.value), "re-download the model into")
 
 
@@ -147,7 +149,7 @@ def test_incomplete_folder(clipseg_dir, tmp_path, remove, message):
     for name in remove:
         (folder / name).unlink()
     with pytest.raises(PinpointError, match=message) as excinfo:
-        load_clipseg(folder)
+        load_model(CLIPSEG, folder)
     assert_house_error(str(excinfo.value), CLIPSEG.expected_files, str(folder))
 
 
@@ -157,7 +159,7 @@ def test_a_processor_that_does_not_stretch_to_a_square_is_refused(clipseg_dir, t
     config["size"] = {"height": 64, "width": 96}
     (folder / "preprocessor_config.json").write_text(json.dumps(config))
     with pytest.raises(PinpointError, match="does not resize every image to one square") as ei:
-        load_clipseg(folder)
+        load_model(CLIPSEG, folder)
     assert_house_error(str(ei.value), "re-download the model into")
 
 
@@ -165,19 +167,20 @@ def test_a_processor_that_does_not_stretch_to_a_square_is_refused(clipseg_dir, t
 
 
 def test_parse_texts():
-    assert parse_texts(" a car | a bus \nthe dog|") == ["a car", "a bus", "the dog"]
-    for empty in ("", "   ", " | \n |"):
-        with pytest.raises(PinpointError) as excinfo:
-            parse_texts(empty, WHERE)
+    assert parse_texts(" a car | a bus \nthe dog|") == ("a car", "a bus", "the dog")
+    assert parse_texts([" a car", "", "  ", "a bus "]) == ("a car", "a bus")
+    for empty in ("", "   ", " | \n |", ["", "  "]):
+        with pytest.raises(PinpointError) as excinfo, reported_as(WHERE):
+            parse_texts(empty)
         assert str(excinfo.value).startswith(f"{WHERE}: ")
         assert_house_error(str(excinfo.value), "a car | a bus")
 
 
 def test_empty_texts_and_bad_images_are_refused(clipseg):
     with pytest.raises(PinpointError, match="names nothing to find"):
-        text_heatmaps(clipseg, torch.rand(1, 40, 96, 3), ["", "  "], where=WHERE)
+        HeatmapRequest(clipseg, torch.rand(1, 40, 96, 3), ["", "  "])
     with pytest.raises(PinpointError, match="RGBA"):
-        text_heatmaps(clipseg, torch.rand(1, 40, 96, 4), ["a car"], where=WHERE)
+        HeatmapRequest(clipseg, torch.rand(1, 40, 96, 4), ["a car"])
 
 
 @pytest.mark.parametrize(("height", "width"), [(40, 96), (96, 40)])
@@ -306,7 +309,7 @@ def test_components_become_regions_with_exact_masks_and_boxes():
         max_regions=8,
         source="clipseg:test",
         label="a car",
-        if_nothing_found="empty mask",
+        if_nothing_found=IfNothingFound.EMPTY_MASK,
     )
     first = found[0].regions
     assert [region.box for region in first] == [
@@ -387,32 +390,124 @@ def test_intersect_cuts_regions_to_the_mask_and_drops_the_rest():
 
 
 @pytest.mark.parametrize("route", ["components", "rescore", "intersect"])
-def test_nothing_found_policies(route):
+def test_nothing_found_policies(clipseg, route):
     cold = torch.zeros(1, 20, 30)
     outside = regions_of(Region((0.0, 0.0, 5.0, 5.0), "car", 0.9, "detector", score=0.9))
     empty = regions_of()
 
-    def run(policy: str) -> ImageRegions:
+    def run(policy: IfNothingFound) -> ImageRegions:
         if route == "components":
-            return heatmap_regions(cold, 0.5, if_nothing_found=policy, where=WHERE)[0]
+            return heatmap_regions(cold, 0.5, if_nothing_found=policy)[0]
         if route == "rescore":
-            return rescore_regions(empty, cold, 0.5, if_nothing_found=policy, where=WHERE)[0]
-        return intersect_regions(outside, cold >= 0.5, if_nothing_found=policy, where=WHERE)[0]
+            return rescore_regions(empty, cold, 0.5, if_nothing_found=policy)[0]
+        return intersect_regions(outside, cold >= 0.5, if_nothing_found=policy)[0]
 
-    with pytest.raises(PinpointError) as excinfo:
-        run("error")
+    with pytest.raises(PinpointError) as excinfo, reported_as(WHERE):
+        run(IfNothingFound.ERROR)
     assert str(excinfo.value).startswith(f"{WHERE}: ")
     assert_house_error(str(excinfo.value), "set if_nothing_found to 'empty mask' or 'whole image'")
-    assert run("empty mask").regions == ()
-    (whole,) = run("whole image").regions
+    assert run(IfNothingFound.EMPTY_MASK).regions == ()
+    (whole,) = run(IfNothingFound.WHOLE_IMAGE).regions
     assert whole.box == (0.0, 0.0, 30.0, 20.0) and whole.label == "whole image"
+    # the policy is checked by the request of the route, before CLIPSeg runs
+    regions = {"components": None, "rescore": empty, "intersect": outside}[route]
+    use = UseRegions.INTERSECT if route == "intersect" else UseRegions.RESCORE
     with pytest.raises(PinpointError, match="if_nothing_found is 'skip'"):
-        run("skip")
+        HeatmapRequest(
+            clipseg,
+            torch.zeros(1, 20, 30, 3),
+            "a car",
+            use_regions=use,
+            if_nothing_found="skip",
+            regions=regions,
+        )
 
 
-def test_regions_of_another_image_size_are_refused():
+def test_regions_of_another_image_size_are_refused(clipseg):
     batch = regions_of(Region((0.0, 0.0, 5.0, 5.0), "car", 0.9, "detector", score=0.9))
     with pytest.raises(PinpointError, match="found on a 30x20 image but this image is 40x20"):
-        rescore_regions(batch, torch.zeros(1, 20, 40), 0.5, where=WHERE)
+        HeatmapRequest(clipseg, torch.zeros(1, 20, 40, 3), "a car", regions=batch)
     with pytest.raises(PinpointError, match="the image batch has 2 image\\(s\\)"):
-        intersect_regions(batch, torch.zeros(2, 20, 30, dtype=torch.bool), where=WHERE)
+        HeatmapRequest(
+            clipseg,
+            torch.zeros(2, 20, 30, 3),
+            "a car",
+            use_regions=UseRegions.INTERSECT,
+            regions=batch,
+        )
+
+
+# The request: every setting checked at construction, then find_by_heat -------------------------
+
+
+def test_request_normalises_its_settings(clipseg):
+    images = torch.zeros(1, 20, 30, 3)
+    request = HeatmapRequest(
+        clipseg,
+        images,
+        " a car | a bus ",
+        use_regions="intersect",
+        if_nothing_found="whole image",
+    )
+    assert request.text == ("a car", "a bus")
+    assert request.use_regions is UseRegions.INTERSECT
+    assert request.if_nothing_found is IfNothingFound.WHOLE_IMAGE
+    defaults = HeatmapRequest(clipseg, images, ["a car"])
+    assert defaults.text == ("a car",) and defaults.use_regions is UseRegions.RESCORE
+    assert defaults.if_nothing_found is IfNothingFound.ERROR and defaults.regions is None
+
+
+@pytest.mark.parametrize(
+    ("settings", "fragment"),
+    [
+        ({"text": ""}, "the text is empty"),
+        ({"text": " | \n"}, "names nothing to find"),
+        ({"text": ["", " "]}, "names nothing to find"),
+        ({"use_regions": "cut"}, "use_regions is 'cut'. Fix: pick one of 'rescore', 'intersect'"),
+        (
+            {"if_nothing_found": "skip"},
+            "if_nothing_found is 'skip'. Fix: pick one of 'error', 'empty mask', 'whole image'",
+        ),
+        ({"images": torch.zeros(1, 20, 30, 4)}, "RGBA"),
+        ({"regions": regions_of(size=(40, 20))}, "found on a 40x20 image but this image is 30x20"),
+        ({"regions": RegionBatch()}, "the image batch has 1 image(s) but the regions cover 0"),
+    ],
+)
+def test_request_refuses_bad_settings(clipseg, settings, fragment):
+    arguments = {"images": torch.zeros(1, 20, 30, 3), "text": "a car", **settings}
+    with pytest.raises(PinpointError) as excinfo, reported_as(WHERE):
+        HeatmapRequest(clipseg, **arguments)
+    assert str(excinfo.value).startswith(f"{WHERE}: ")
+    assert_house_error(str(excinfo.value), fragment)
+
+
+def test_find_by_heat_composes_the_heat_the_mask_and_each_route(rigged):
+    images = rectangle_images((40, 96), (60, 10, 84, 30))
+    request = HeatmapRequest(rigged, images, "light", threshold=0.5, min_area=0.01)
+    calls: list[tuple[int, int]] = []
+    result = find_by_heat(request, progress=lambda *call: calls.append(call))
+    heat = text_heatmaps(rigged, images, ("light",))
+    assert torch.equal(result.heat, heat) and calls == [(1, 1)]
+    assert torch.equal(result.mask, heat_mask(heat, 0.5, 0.01))
+    expected = heatmap_regions(heat, 0.5, 0.01, 8, "clipseg:rigged", "light")
+    ((region,),) = [found.regions for found in result.regions]
+    assert region.box == expected[0].regions[0].box and region.score == expected[0].regions[0].score
+    assert region.source == "clipseg:rigged" and region.label == "light"
+    given = regions_of(
+        Region((0.0, 0.0, 20.0, 20.0), "left", 0.5, "detector", score=0.5),
+        Region((60.0, 10.0, 90.0, 35.0), "on it", 0.1, "detector", score=0.1),
+        size=(96, 40),
+    )
+    rescored = find_by_heat(dataclasses.replace(request, regions=given))
+    assert [r.score for r in rescored.regions[0].regions] == [
+        r.score for r in rescore_regions(given, heat, 0.5)[0].regions
+    ]
+    assert [r.label for r in rescored.regions[0].regions] == ["on it", "left"]
+    cut = find_by_heat(
+        HeatmapRequest(
+            rigged, images, "light", 0.5, 0.01, use_regions=UseRegions.INTERSECT, regions=given
+        )
+    )
+    ((kept,),) = [found.regions for found in cut.regions]
+    assert kept.label == "on it"
+    assert kept.box == intersect_regions(given, result.mask)[0].regions[0].box

@@ -5,16 +5,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pinpoint.errors import PinpointError
-from pinpoint.inpaint import inpaint_masked
-from pinpoint.loading import load_inpaint_pipeline
+from pinpoint.crop import Split
+from pinpoint.errors import PinpointError, reported_as
+from pinpoint.inpaint import InpaintRequest, inpaint_masked
+from pinpoint.loading import INPAINT, load_model
 from pinpoint.loading.models import InpaintPipe
 from pinpoint.masks import feather_mask
+from pinpoint.progress import no_progress
+from pinpoint.seeds import image_seed
 
 
 @pytest.fixture(scope="module")
 def pipe(tiny_models) -> InpaintPipe:
-    return load_inpaint_pipeline(tiny_models["inpaint"])
+    return load_model(INPAINT, tiny_models["inpaint"])
 
 
 def box_mask(
@@ -24,6 +27,11 @@ def box_mask(
     mask = torch.zeros(batch, height, width)
     mask[:, y0:y1, x0:x1] = 1
     return mask
+
+
+def inpaint(pipe, images, masks, prompt, progress=no_progress, **settings):
+    """Build the checked request and run it, as a node or the CLI does."""
+    return inpaint_masked(InpaintRequest(pipe, images, masks, prompt, **settings), progress)
 
 
 class Recorder:
@@ -44,7 +52,7 @@ class Recorder:
 def test_outside_feathered_mask_is_bit_identical(pipe, height, width, box):
     images = torch.rand(1, height, width, 3)
     masks = box_mask(height, width, box)
-    out = inpaint_masked(pipe, images, masks, "a cat", steps=2, feather_px=6, seed=1)
+    out = inpaint(pipe, images, masks, "a cat", steps=2, feather_px=6, seed=1)
     assert out.images.shape == images.shape and out.images.dtype == torch.float32
     assert out.images.min() >= 0 and out.images.max() <= 1
     outside = feather_mask(masks, 6)[0] == 0
@@ -56,9 +64,9 @@ def test_outside_feathered_mask_is_bit_identical(pipe, height, width, box):
 def test_same_seed_same_output_other_seed_differs(pipe):
     images = torch.rand(1, 48, 80, 3)
     masks = box_mask(48, 80, (20, 10, 50, 40))
-    first = inpaint_masked(pipe, images, masks, "a cat", steps=2, seed=7).images
-    again = inpaint_masked(pipe, images, masks, "a cat", steps=2, seed=7).images
-    other = inpaint_masked(pipe, images, masks, "a cat", steps=2, seed=8).images
+    first = inpaint(pipe, images, masks, "a cat", steps=2, seed=7).images
+    again = inpaint(pipe, images, masks, "a cat", steps=2, seed=7).images
+    other = inpaint(pipe, images, masks, "a cat", steps=2, seed=8).images
     assert torch.equal(first, again)
     assert not torch.equal(first, other)
 
@@ -68,10 +76,12 @@ def test_batch_items_match_single_runs_and_empty_masks_pass_through(pipe):
     masks = torch.zeros(3, 40, 56)
     masks[0, 5:20, 5:20] = 1
     masks[2, 20:38, 30:50] = 1
-    result = inpaint_masked(pipe, images, masks, "a dog", steps=2, seed=3)
+    result = inpaint(pipe, images, masks, "a dog", steps=2, seed=3)
     assert torch.equal(result.images[1], images[1])
     assert result.notes == ("image 2: empty mask, left unchanged",)
-    alone = inpaint_masked(pipe, images[2:3], masks[2:3], "a dog", steps=2, seed=5).images
+    # image b of a batch is sampled as it would be alone with seed + b
+    assert image_seed(3, 2) == 5
+    alone = inpaint(pipe, images[2:3], masks[2:3], "a dog", steps=2, seed=5).images
     assert torch.equal(result.images[2], alone[0])
 
 
@@ -81,7 +91,7 @@ def test_crop_is_processed_at_native_size_keeping_aspect(pipe):
     images = torch.rand(1, 300, 500, 3)
     # a 60x30 box padded by 0.5 x 60 on every side: a 120x90 window, processed at 64x48
     mask = box_mask(300, 500, (100, 100, 160, 130))
-    inpaint_masked(spied, images, mask, "a cat", steps=1, context=0.5, feather_px=0)
+    inpaint(spied, images, mask, "a cat", steps=1, context=0.5, feather_px=0)
     call = recorder.calls[0]
     assert (call["width"], call["height"]) == (pipe.native_size, pipe.native_size * 3 // 4)
     assert tuple(call["image"].shape) == (1, 3, call["height"], call["width"])
@@ -93,7 +103,7 @@ def test_resolution_and_one_crop_per_area_reach_the_pipeline(pipe):
     spied = InpaintPipe(recorder, pipe.name, pipe.path, pipe.native_size, pipe.multiple)
     images = torch.rand(1, 200, 300, 3)
     mask = box_mask(200, 300, (10, 10, 40, 40)) + box_mask(200, 300, (250, 150, 290, 190))
-    out = inpaint_masked(
+    out = inpaint(
         spied, images, mask, "a cat", steps=1, resolution=48, split="one per masked area"
     ).images
     assert [(call["width"], call["height"]) for call in recorder.calls] == [(48, 48), (48, 48)]
@@ -105,7 +115,7 @@ def test_progress_counts_steps_and_cancel_stops(pipe):
     seen = []
     images = torch.rand(2, 32, 32, 3)
     masks = box_mask(32, 32, (8, 8, 24, 24), batch=2)
-    inpaint_masked(pipe, images, masks, "a cat", steps=3, progress=lambda d, t: seen.append((d, t)))
+    inpaint(pipe, images, masks, "a cat", steps=3, progress=lambda d, t: seen.append((d, t)))
     totals = {total for _, total in seen}
     assert len(totals) == 1 and seen[-1][0] == seen[-1][1] == totals.pop()
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
@@ -117,19 +127,43 @@ def test_progress_counts_steps_and_cancel_stops(pipe):
         raise Cancelled
 
     with pytest.raises(Cancelled):
-        inpaint_masked(pipe, images, masks, "a cat", steps=3, progress=cancel)
+        inpaint(pipe, images, masks, "a cat", steps=3, progress=cancel)
 
 
-def test_user_errors_are_clear(pipe):
-    images = torch.rand(1, 32, 48, 3)
-    masks = box_mask(32, 48, (4, 4, 20, 20))
-    with pytest.raises(PinpointError, match="Inpaint: the prompt is empty. Fix:"):
-        inpaint_masked(pipe, images, masks, "")
-    with pytest.raises(PinpointError, match="the mask is 64x64 but the image is 48x32"):
-        inpaint_masked(pipe, images, torch.zeros(1, 64, 64), "a cat")
-    with pytest.raises(PinpointError, match="grayscale"):
-        inpaint_masked(pipe, images[..., :1], masks, "a cat")
-    with pytest.raises(PinpointError, match="RGBA"):
-        inpaint_masked(pipe, torch.rand(1, 32, 48, 4), masks, "a cat")
-    with pytest.raises(PinpointError, match="leaves no denoising step"):
-        inpaint_masked(pipe, images, masks, "a cat", steps=2, strength=0.2)
+IMAGES = torch.rand(1, 32, 48, 3)
+MASKS = box_mask(32, 48, (4, 4, 20, 20))
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"prompt": ""}, "^Inpaint: the prompt is empty. Fix:"),
+        ({"prompt": "   "}, "^Inpaint: the prompt is empty. Fix: type what you mean"),
+        ({"masks": torch.zeros(1, 64, 64)}, "the mask is 64x64 but the image is 48x32"),
+        ({"images": IMAGES[..., :1]}, "grayscale"),
+        ({"images": torch.rand(1, 32, 48, 4)}, "RGBA"),
+        ({"steps": 2, "strength": 0.2}, "steps=2 with strength=0.2 leaves no denoising step"),
+        ({"steps": 0}, "steps=0 with strength=1.0 leaves no denoising step"),
+        ({"strength": 0.0}, "leaves no denoising step.*Fix: use at least 1 step"),
+        ({"strength": 1.5}, "leaves no denoising step"),
+        ({"cfg": -1.0}, "cfg is -1.0.*Fix: use a cfg of 0 or more"),
+        ({"split": "each"}, "split is 'each'.*Fix: pick one of"),
+        ({"resolution": 4}, "resolution is 4.*Fix: use at least 8"),
+    ],
+)
+def test_user_errors_are_clear(pipe, changes, message):
+    """Every bad input or setting is refused when the request is built, before any sampling."""
+    recorder = Recorder(pipe.pipe)
+    spied = InpaintPipe(recorder, pipe.name, pipe.path, pipe.native_size, pipe.multiple)
+    arguments = {"images": IMAGES, "masks": MASKS, "prompt": "a cat", **changes}
+    with pytest.raises(PinpointError, match=message), reported_as("Inpaint"):
+        InpaintRequest(spied, **arguments)
+    assert recorder.calls == []
+
+
+def test_request_normalises_its_settings(pipe):
+    request = InpaintRequest(pipe, IMAGES, MASKS[0], "  a cat ", split="one per masked area")
+    assert request.prompt == "a cat"
+    assert request.split is Split.ONE_PER_AREA and request.crop.split is Split.ONE_PER_AREA
+    assert request.crop.masks.shape == (1, 32, 48)
+    assert (request.crop.resolution, request.crop.multiple) == (pipe.native_size, pipe.multiple)

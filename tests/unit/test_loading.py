@@ -13,23 +13,23 @@ from pathlib import Path
 import pytest
 import torch
 
-from pinpoint.errors import PinpointError
+from pinpoint.errors import PinpointError, reported_as
 from pinpoint.loading import (
     CLIP,
     DETECTOR,
     INPAINT,
+    KINDS,
+    Detector,
     default_search_dirs,
-    find_model_dir,
-    list_model_dirs,
-    load_clip,
-    load_detector,
-    load_inpaint_pipeline,
+    find_model,
+    list_installed,
+    load_model,
     module_device,
     module_dtype,
 )
 from pinpoint.loading import cache as model_cache
+from pinpoint.tiny import TINY_MODELS
 
-LOADERS = {"detector": load_detector, "clip": load_clip, "inpaint": load_inpaint_pipeline}
 KIND_OF = {"detector": DETECTOR, "clip": CLIP, "inpaint": INPAINT}
 
 
@@ -43,6 +43,11 @@ def assert_frozen(module: torch.nn.Module) -> None:
     assert all(not parameter.requires_grad for parameter in module.parameters())
 
 
+def article(title: str) -> str:
+    """``"an object detector"``, ``"a CLIP model"``."""
+    return ("an " if title[0] in "aeiou" else "a ") + title
+
+
 def error_text(excinfo: pytest.ExceptionInfo[PinpointError]) -> str:
     return str(excinfo.value)
 
@@ -53,7 +58,7 @@ def error_text(excinfo: pytest.ExceptionInfo[PinpointError]) -> str:
 def test_detector_round_trip(tiny_models):
     from transformers import DetrForObjectDetection
 
-    detector = load_detector(tiny_models["detector"])
+    detector = load_model(DETECTOR, tiny_models["detector"])
     assert isinstance(detector.model, DetrForObjectDetection)
     assert type(detector.processor).__name__.startswith("DetrImageProcessor")
     assert detector.name == "tiny-random-detr"
@@ -67,8 +72,8 @@ def test_detector_round_trip(tiny_models):
 
 
 def test_detector_dtype_is_applied_and_keyed_separately(tiny_models):
-    full = load_detector(tiny_models["detector"])
-    half = load_detector(tiny_models["detector"], dtype=torch.bfloat16)
+    full = load_model(DETECTOR, tiny_models["detector"])
+    half = load_model(DETECTOR, tiny_models["detector"], dtype=torch.bfloat16)
     assert half is not full
     assert module_dtype(half.model) == torch.bfloat16 and module_dtype(full.model) == torch.float32
 
@@ -76,7 +81,7 @@ def test_detector_dtype_is_applied_and_keyed_separately(tiny_models):
 def test_clip_round_trip(tiny_models):
     from transformers import CLIPModel
 
-    clip = load_clip(tiny_models["clip"])
+    clip = load_model(CLIP, tiny_models["clip"])
     assert isinstance(clip.model, CLIPModel)
     assert type(clip.processor).__name__ == "CLIPProcessor"
     assert type(clip.processor.tokenizer).__name__.startswith("CLIPTokenizer")
@@ -96,7 +101,7 @@ def test_clip_round_trip(tiny_models):
 def test_inpaint_round_trip(tiny_models):
     from diffusers import StableDiffusionInpaintPipeline
 
-    pipe = load_inpaint_pipeline(tiny_models["inpaint"], dtype=torch.bfloat16)
+    pipe = load_model(INPAINT, tiny_models["inpaint"], dtype=torch.bfloat16)
     assert isinstance(pipe.pipe, StableDiffusionInpaintPipeline)
     assert pipe.name == "tiny-random-sd-inpaint"
     assert (pipe.native_size, pipe.multiple) == (64, 8)
@@ -125,7 +130,7 @@ def test_timm_backbone_detector_loads_offline(tmp_path):
     # The facebook/detr-resnet-50 way of saying "timm ResNet, fetch ImageNet weights".
     assert on_disk["use_timm_backbone"] is True and on_disk["use_pretrained_backbone"] is True
     assert os.environ["HF_HUB_OFFLINE"] == "1"
-    detector = load_detector(folder)
+    detector = load_model(DETECTOR, folder)
     backbone = getattr(detector.model.config, "backbone_config", None)
     assert getattr(backbone, "model_type", "timm_backbone") == "timm_backbone"
     # Every saved tensor (the random backbone included) was loaded, none re-initialised. Matched
@@ -141,14 +146,68 @@ def test_timm_backbone_detector_loads_offline(tmp_path):
     assert detector.model(pixel_values=torch.rand(1, 3, 64, 64)).pred_boxes.shape == (1, 10, 4)
 
 
+# The loader table -----------------------------------------------------------------------------
+
+FOLDER_MODELS = [key for key, (kind, _, _) in TINY_MODELS.items() if not kind.suffixes]
+"""The tiny models that are folders (every kind but the single-file SAM checkpoint)."""
+
+
+def test_every_kind_has_its_own_key_folder_and_socket():
+    for attribute in ("key", "folder", "socket"):
+        values = [getattr(kind, attribute) for kind in KINDS]
+        assert len(set(values)) == len(values) == len(KINDS), attribute
+    assert {kind for kind, _, _ in TINY_MODELS.values()} == set(KINDS)  # each has a tiny model
+
+
+@pytest.mark.parametrize("key", list(TINY_MODELS))
+def test_load_model_loads_every_tiny_model_as_its_kind(key, tiny_models):
+    kind, name, _ = TINY_MODELS[key]
+    loaded = load_model(kind, tiny_models[key])
+    assert type(loaded) is kind.result
+    assert loaded.name == name and loaded.path == tiny_models[key].resolve()
+    assert load_model(kind, tiny_models[key]) is loaded  # cached
+    if kind.transformers is not None:
+        assert_frozen(loaded.model)
+        assert module_dtype(loaded.model) == torch.float32
+    if isinstance(loaded, Detector):
+        assert loaded.open_vocabulary == (key == "open_vocabulary")
+
+
+def test_every_transformers_kind_has_a_tiny_model():
+    transformers_kinds = {kind for kind in KINDS if kind.transformers is not None}
+    tiny_kinds = {kind for kind, _, _ in TINY_MODELS.values() if kind.transformers is not None}
+    assert transformers_kinds == tiny_kinds and len(transformers_kinds) == 5
+
+
+@pytest.mark.parametrize(
+    "key, kind",
+    [
+        (key, kind)
+        for key in FOLDER_MODELS
+        for kind in KINDS
+        if kind.transformers is not None and kind is not TINY_MODELS[key][0]
+    ],
+    ids=lambda value: value if isinstance(value, str) else value.key,
+)
+def test_a_model_of_another_kind_names_the_folder_it_belongs_in(key, kind, tiny_models):
+    home = TINY_MODELS[key][0]
+    with pytest.raises(PinpointError) as excinfo:
+        load_model(kind, tiny_models[key])
+    text = error_text(excinfo)
+    assert text.startswith(f"Pinpoint: '{tiny_models[key].name}' is ")
+    assert f", not {article(kind.title)} (" in text
+    assert text.endswith(f"; {article(home.title)} goes in models/{home.folder}.")
+    assert f"download {kind.example_repo}" in text
+
+
 # Cache --------------------------------------------------------------------------------------------
 
 
 def test_cache_returns_the_same_object_until_files_change(tiny_models, tmp_path, caplog):
     folder = copy_model(tiny_models, "detector", tmp_path)
     with caplog.at_level(logging.INFO, logger="pinpoint"):
-        first = load_detector(folder)
-        again = load_detector(str(folder))
+        first = load_model(DETECTOR, folder)
+        again = load_model(DETECTOR, str(folder))
     assert again is first
     loads = [r.getMessage() for r in caplog.records if r.getMessage().startswith("loaded detector")]
     assert len(loads) == 1 and "tiny-random-detr" in loads[0] and "float32 on cpu" in loads[0]
@@ -156,14 +215,14 @@ def test_cache_returns_the_same_object_until_files_change(tiny_models, tmp_path,
     weights = folder / "model.safetensors"
     stat = weights.stat()
     os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
-    reloaded = load_detector(folder)
+    reloaded = load_model(DETECTOR, folder)
     assert reloaded is not first
-    assert load_detector(folder) is reloaded
+    assert load_model(DETECTOR, folder) is reloaded
 
 
 def test_cache_does_not_keep_models_alive(tiny_models, tmp_path):
     folder = copy_model(tiny_models, "clip", tmp_path)
-    clip = load_clip(folder)
+    clip = load_model(CLIP, folder)
     key = model_cache.model_key(CLIP.key, folder, "cpu", torch.float32)
     assert model_cache._entries.get(key) is clip
     del clip
@@ -208,15 +267,15 @@ def test_list_model_dirs_finds_nested_folders_and_skips_missing_dirs(tmp_path):
     (first / "empty").mkdir()
     make_model_dir(second / "detr-resnet-50")  # same name twice: listed once
     make_model_dir(second / "yolos-tiny")
-    found = list_model_dirs([tmp_path / "missing", first, second], DETECTOR)
+    found = list_installed([tmp_path / "missing", first, second], DETECTOR)
     assert found == [
         "a/b/three-deep",
         "detr-resnet-50",
         "facebook/detr-resnet-101",
         "yolos-tiny",
     ]
-    assert list_model_dirs([first], INPAINT) == ["pipeline"]
-    assert list_model_dirs([tmp_path / "missing"], CLIP) == []
+    assert list_installed([first], INPAINT) == ["pipeline"]
+    assert list_installed([tmp_path / "missing"], CLIP) == []
 
 
 def test_list_model_dirs_sees_the_tiny_models(models_root):
@@ -226,7 +285,7 @@ def test_list_model_dirs_sees_the_tiny_models(models_root):
         "inpaint": ["tiny-random-sd-inpaint"],
     }
     for key, kind in KIND_OF.items():
-        assert list_model_dirs(default_search_dirs(kind, models_root), kind) == expected[key]
+        assert list_installed(default_search_dirs(kind, models_root), kind) == expected[key]
 
 
 def test_default_search_dirs(tmp_path):
@@ -243,17 +302,17 @@ def test_find_model_dir_by_name_and_by_path(tmp_path, monkeypatch):
     shadow = make_model_dir(first / "same")
     make_model_dir(second / "same")
     search = [first, second]
-    assert find_model_dir("facebook/detr-resnet-50", search, DETECTOR, "T") == nested.resolve()
-    assert find_model_dir("same", search, DETECTOR, "T") == shadow.resolve()  # first dir wins
-    assert find_model_dir(str(nested), [], DETECTOR, "T") == nested.resolve()
+    assert find_model("facebook/detr-resnet-50", search, DETECTOR) == nested.resolve()
+    assert find_model("same", search, DETECTOR) == shadow.resolve()  # first dir wins
+    assert find_model(str(nested), [], DETECTOR) == nested.resolve()
     monkeypatch.chdir(tmp_path)
-    assert find_model_dir("two/facebook/detr-resnet-50", search, DETECTOR, "T") == nested.resolve()
+    assert find_model("two/facebook/detr-resnet-50", search, DETECTOR) == nested.resolve()
 
 
 def test_find_model_dir_not_found_says_what_to_download_where(tmp_path):
     search = [tmp_path / "pinpoint_detectors", tmp_path / "other"]
-    with pytest.raises(PinpointError) as excinfo:
-        find_model_dir("detr-resnet-50", search, DETECTOR, "Load Detector (Pinpoint)")
+    with pytest.raises(PinpointError) as excinfo, reported_as("Load Detector (Pinpoint)"):
+        find_model("detr-resnet-50", search, DETECTOR)
     text = error_text(excinfo)
     assert text.startswith("Load Detector (Pinpoint): object detector folder 'detr-resnet-50'")
     assert str(search[0]) in text and str(search[1]) in text
@@ -266,11 +325,11 @@ def test_find_model_dir_not_found_says_what_to_download_where(tmp_path):
 def test_find_model_dir_lists_installed_choices_and_rejects_files(tmp_path):
     make_model_dir(tmp_path / "clip" / "clip-vit-large-patch14")
     with pytest.raises(PinpointError, match="Fix: pick one of clip-vit-large-patch14, or download"):
-        find_model_dir("clip-vit-base-patch32", [tmp_path / "clip"], CLIP, "Load CLIP")
+        find_model("clip-vit-base-patch32", [tmp_path / "clip"], CLIP)
     single = tmp_path / "model.safetensors"
     single.write_bytes(b"\0")
     with pytest.raises(PinpointError, match="is a file, but a CLIP model is a folder"):
-        find_model_dir(str(single), [tmp_path / "clip"], CLIP, "Load CLIP")
+        find_model(str(single), [tmp_path / "clip"], CLIP)
 
 
 # Validation messages --------------------------------------------------------------------------
@@ -286,7 +345,7 @@ def assert_helpful(text: str, folder: Path, kind_key: str) -> None:
 def test_missing_folder(key, tmp_path):
     folder = tmp_path / "not-downloaded"
     with pytest.raises(PinpointError, match="does not exist") as excinfo:
-        LOADERS[key](folder, where="Loader")
+        load_model(KIND_OF[key], folder)
     assert_helpful(error_text(excinfo), folder, key)
     assert KIND_OF[key].example_repo in error_text(excinfo)
 
@@ -296,7 +355,7 @@ def test_empty_folder(key, tmp_path):
     folder = tmp_path / "half-downloaded"
     (folder / ".cache").mkdir(parents=True)  # what an interrupted `hf download` leaves
     with pytest.raises(PinpointError, match="is empty") as excinfo:
-        LOADERS[key](folder)
+        load_model(KIND_OF[key], folder)
     assert_helpful(error_text(excinfo), folder, key)
 
 
@@ -305,7 +364,7 @@ def test_missing_weights(key, tiny_models, tmp_path):
     folder = copy_model(tiny_models, key, tmp_path)
     (folder / "model.safetensors").unlink()
     with pytest.raises(PinpointError, match="has no weights \\(model.safetensors") as excinfo:
-        LOADERS[key](folder)
+        load_model(KIND_OF[key], folder)
     assert_helpful(error_text(excinfo), folder, key)
 
 
@@ -313,7 +372,7 @@ def test_missing_unet_weights(tiny_models, tmp_path):
     folder = copy_model(tiny_models, "inpaint", tmp_path)
     (folder / "unet" / "diffusion_pytorch_model.safetensors").unlink()
     with pytest.raises(PinpointError, match="unet' has no weights") as excinfo:
-        load_inpaint_pipeline(folder)
+        load_model(INPAINT, folder)
     assert_helpful(error_text(excinfo), folder, "inpaint")
 
 
@@ -321,7 +380,7 @@ def test_missing_component_folder(tiny_models, tmp_path):
     folder = copy_model(tiny_models, "inpaint", tmp_path)
     shutil.rmtree(folder / "vae")
     with pytest.raises(PinpointError, match="lacks the folder\\(s\\) vae/") as excinfo:
-        load_inpaint_pipeline(folder)
+        load_model(INPAINT, folder)
     assert_helpful(error_text(excinfo), folder, "inpaint")
 
 
@@ -331,7 +390,7 @@ def test_malformed_config(key, tiny_models, tmp_path):
     marker = KIND_OF[key].marker
     (folder / marker).write_text('{"model_type": "detr",')  # cut off mid-download
     with pytest.raises(PinpointError, match=f"{marker} in '{folder.name}' is not valid JSON") as ei:
-        LOADERS[key](folder)
+        load_model(KIND_OF[key], folder)
     assert_helpful(error_text(ei), folder, key)
 
 
@@ -339,38 +398,38 @@ def test_missing_processor_and_tokenizer_files(tiny_models, tmp_path):
     detector = copy_model(tiny_models, "detector", tmp_path)
     (detector / "preprocessor_config.json").unlink()
     with pytest.raises(PinpointError, match="has no image processor config") as excinfo:
-        load_detector(detector)
+        load_model(DETECTOR, detector)
     assert_helpful(error_text(excinfo), detector, "detector")
 
     clip = copy_model(tiny_models, "clip", tmp_path)
     (clip / "tokenizer.json").unlink()
     (clip / "merges.txt").unlink()
     with pytest.raises(PinpointError, match="has no tokenizer files") as excinfo:
-        load_clip(clip)
+        load_model(CLIP, clip)
     assert_helpful(error_text(excinfo), clip, "clip")
 
 
 def test_clip_folder_given_to_the_detector_loader(tiny_models):
     with pytest.raises(PinpointError) as excinfo:
-        load_detector(tiny_models["clip"], where="Load Detector (Pinpoint)")
+        load_model(DETECTOR, tiny_models["clip"])
     text = error_text(excinfo)
     assert "'tiny-random-clip' is a clip model (CLIPModel), not an object detector" in text
-    assert "CLIP models go in models/pinpoint_clip" in text
+    assert "; a CLIP model goes in models/pinpoint_clip" in text
     assert_helpful(text, tiny_models["clip"], "detector")
 
 
 def test_detector_folder_given_to_the_clip_loader(tiny_models):
     with pytest.raises(PinpointError) as excinfo:
-        load_clip(tiny_models["detector"])
+        load_model(CLIP, tiny_models["detector"])
     text = error_text(excinfo)
     assert "'tiny-random-detr' is a detr model (DetrForObjectDetection), not a CLIP model" in text
-    assert "object detectors go in models/pinpoint_detectors" in text
+    assert "; an object detector goes in models/pinpoint_detectors" in text
     assert_helpful(text, tiny_models["detector"], "clip")
 
 
 def test_detector_folder_given_to_the_inpaint_loader(tiny_models):
     with pytest.raises(PinpointError) as excinfo:
-        load_inpaint_pipeline(tiny_models["detector"])
+        load_model(INPAINT, tiny_models["detector"])
     text = error_text(excinfo)
     assert "'tiny-random-detr' is a transformers detr model, not a diffusers pipeline" in text
     assert "stable-diffusion-v1-5/stable-diffusion-inpainting" in text
@@ -378,16 +437,18 @@ def test_detector_folder_given_to_the_inpaint_loader(tiny_models):
 
 
 def test_pipeline_folder_given_to_the_model_loaders(tiny_models):
-    for loader, kind in ((load_detector, "detector"), (load_clip, "clip")):
+    for kind in ("detector", "clip"):
         with pytest.raises(PinpointError, match="is a diffusers pipeline, not a") as excinfo:
-            loader(tiny_models["inpaint"])
-        assert "models/pinpoint_inpaint" in error_text(excinfo)
+            load_model(KIND_OF[kind], tiny_models["inpaint"])
+        assert "; a diffusers inpainting pipeline goes in models/pinpoint_inpaint" in (
+            error_text(excinfo)
+        )
         assert_helpful(error_text(excinfo), tiny_models["inpaint"], kind)
 
 
 def test_pipeline_component_folder_points_to_its_pipeline(tiny_models):
     with pytest.raises(PinpointError, match="is the UNet2DConditionModel part of a") as ei:
-        load_inpaint_pipeline(tiny_models["inpaint"] / "unet")
+        load_model(INPAINT, tiny_models["inpaint"] / "unet")
     assert f"Fix: pick the pipeline folder {tiny_models['inpaint'].resolve()}" in error_text(ei)
 
 
@@ -397,14 +458,14 @@ def test_unsupported_pipeline_class(tiny_models, tmp_path):
     index["_class_name"] = "FluxPipeline"
     (folder / "model_index.json").write_text(json.dumps(index))
     with pytest.raises(PinpointError, match="is a FluxPipeline; Pinpoint drives Stable Diffusion"):
-        load_inpaint_pipeline(folder)
+        load_model(INPAINT, folder)
 
 
 def test_damaged_weights_are_reported_as_a_load_failure(tiny_models, tmp_path):
     folder = copy_model(tiny_models, "detector", tmp_path)
     (folder / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(PinpointError, match="'tiny-random-detr' could not be loaded \\(") as ei:
-        load_detector(folder)
+        load_model(DETECTOR, folder)
     assert "Fix: re-download the model into" in error_text(ei)
     assert_helpful(error_text(ei), folder, "detector")
 
@@ -421,4 +482,4 @@ def test_missing_timm_is_reported_before_loading(tiny_models, tmp_path, monkeypa
         lambda name, *args: None if name == "timm" else real_find_spec(name, *args),
     )
     with pytest.raises(PinpointError, match="timm backbone \\(resnet50\\).*`pip install timm`"):
-        load_detector(folder)
+        load_model(DETECTOR, folder)

@@ -7,9 +7,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pinpoint.errors import PinpointError
+from pinpoint.errors import PinpointError, reported_as
 from pinpoint.masks import (
+    MaskOperation,
+    MaskOpsRequest,
     apply_mask_ops,
+    check_mask_pair,
     combine_masks,
     drop_islands,
     feather_mask,
@@ -100,9 +103,10 @@ def test_combine_laws_and_invert(data, mask, single):
     seed = data.draw(st.integers(0, 10_000))
     other = random_mask(seed, 1 if single else mask.shape[0], *mask.shape[1:], 0.5)
     other_each = other.expand_as(mask)
-    union = combine_masks(mask, other, "union")
-    intersect = combine_masks(mask, other, "intersect")
-    subtract = combine_masks(mask, other, "subtract")
+    check_mask_pair(mask, other)
+    union = combine_masks(mask, other, MaskOperation.UNION)
+    intersect = combine_masks(mask, other, MaskOperation.INTERSECT)
+    subtract = combine_masks(mask, other, MaskOperation.SUBTRACT)
     for out in (union, intersect, subtract):
         assert_mask(out, mask.shape)
     assert bool((union >= mask).all() and (union >= other_each).all())
@@ -111,8 +115,8 @@ def test_combine_laws_and_invert(data, mask, single):
     assert bool((subtract[other_each == 1] == 0).all())
     hard = (mask > 0.5).float()
     hard_other = (other > 0.5).float()
-    hard_subtract = combine_masks(hard, hard_other, "subtract")
-    assert float(combine_masks(hard_subtract, hard_other, "intersect").sum()) == 0
+    hard_subtract = combine_masks(hard, hard_other, MaskOperation.SUBTRACT)
+    assert float(combine_masks(hard_subtract, hard_other, MaskOperation.INTERSECT).sum()) == 0
     assert_mask(invert_mask(mask), mask.shape)
     assert torch.equal(invert_mask(invert_mask(hard)), hard)
     assert torch.allclose(invert_mask(invert_mask(mask)), mask)
@@ -166,20 +170,27 @@ def test_islands_touching_only_at_a_corner_are_separate():
 
 
 def test_combine_refuses_other_sizes_and_batches():
-    with pytest.raises(PinpointError, match=r"^Masks: the masks differ in size \(8x6 and 8x7"):
-        combine_masks(torch.zeros(1, 6, 8), torch.zeros(1, 7, 8), "union", where="Masks")
+    with (
+        pytest.raises(PinpointError, match=r"^Masks: the masks differ in size \(8x6 and 8x7"),
+        reported_as("Masks"),
+    ):
+        check_mask_pair(torch.zeros(1, 6, 8), torch.zeros(1, 7, 8))
     with pytest.raises(PinpointError, match="batches hold 2 and 3"):
-        combine_masks(torch.zeros(2, 6, 8), torch.zeros(3, 6, 8), "union")
-    with pytest.raises(PinpointError, match="Fix: pick one of 'union'"):
-        combine_masks(torch.zeros(1, 6, 8), torch.zeros(1, 6, 8), "xor")
-    assert combine_masks(torch.zeros(3, 6, 8), torch.ones(1, 6, 8), "union").shape == (3, 6, 8)
+        check_mask_pair(torch.zeros(2, 6, 8), torch.zeros(3, 6, 8))
+    with pytest.raises(PinpointError, match="Fix: pick one of 'none', 'union'"):
+        MaskOpsRequest(torch.zeros(1, 6, 8), operation="xor", other=torch.zeros(1, 6, 8))
+    check_mask_pair(torch.zeros(3, 6, 8), torch.ones(1, 6, 8))
+    union = combine_masks(torch.zeros(3, 6, 8), torch.ones(1, 6, 8), MaskOperation.UNION)
+    assert union.shape == (3, 6, 8)
 
 
 @settings(max_examples=60, deadline=None)
 @given(mask=masks, min_area=st.integers(2, 12))
 def test_fill_and_drop_agree_with_scipy(mask, min_area):
-    """Oracle: scipy.ndimage (installed with ComfyUI, not a Pinpoint requirement)."""
-    ndimage = pytest.importorskip("scipy.ndimage")
+    """Oracle: scipy.ndimage (installed with ComfyUI and requirements-dev, not a Pinpoint
+    requirement)."""
+    from scipy import ndimage
+
     for image, filled, dropped in zip(
         mask, fill_holes(mask), drop_islands(mask, min_area), strict=True
     ):
@@ -200,26 +211,75 @@ def test_apply_mask_ops_runs_the_steps_in_order_and_needs_other():
     other = torch.zeros(1, 24, 24)
     other[0, :, :6] = 1
     out = apply_mask_ops(
-        mask,
-        grow_px=1,
-        feather_px=2,
-        fill=True,
-        min_island_px=4,
-        invert=False,
-        operation="subtract",
-        other=other,
+        MaskOpsRequest(
+            mask,
+            grow_px=1,
+            feather_px=2,
+            fill_holes=True,
+            min_island_px=4,
+            invert=False,
+            operation="subtract",
+            other=other,
+        )
     )
-    expected = feather_mask(
-        combine_masks(grow_mask(drop_islands(fill_holes(mask), 4), 1), other, "subtract"), 2
-    )
+    cleaned = grow_mask(drop_islands(fill_holes(mask), 4), 1)
+    expected = feather_mask(combine_masks(cleaned, other, MaskOperation.SUBTRACT), 2)
     assert torch.equal(out, expected)
     assert out[0, 10, 10] == 1 and out[0, 20, 20] == 0 and out[0, 10, 2] == 0
     with pytest.raises(PinpointError, match="operation 'union' needs the other mask"):
-        apply_mask_ops(mask, operation="union")
+        MaskOpsRequest(mask, operation="union")
 
 
 def test_apply_mask_ops_refuses_an_unknown_operation_even_without_other():
     with pytest.raises(
         PinpointError, match=r"operation is 'xor'. Fix: pick one of 'none', 'union'"
     ):
-        apply_mask_ops(torch.zeros(1, 8, 8), operation="xor")
+        MaskOpsRequest(torch.zeros(1, 8, 8), operation="xor")
+
+
+def test_mask_ops_request_normalises_the_masks_and_the_operation():
+    request = MaskOpsRequest(torch.zeros(6, 8), operation="union", other=torch.ones(6, 8))
+    assert request.operation is MaskOperation.UNION
+    assert request.mask.shape == (1, 6, 8) and request.other.shape == (1, 6, 8)
+    assert torch.equal(apply_mask_ops(request), torch.ones(1, 6, 8))
+    plain = MaskOpsRequest(torch.zeros(2, 6, 8), other=torch.zeros(1, 7, 8))  # 'none' ignores it
+    assert plain.operation is MaskOperation.NONE
+    assert torch.equal(apply_mask_ops(plain), torch.zeros(2, 6, 8))
+
+
+@pytest.mark.parametrize(
+    ("settings", "fragment"),
+    [
+        (
+            {"operation": "xor"},
+            "operation is 'xor'. Fix: pick one of 'none', 'union', 'intersect', 'subtract'",
+        ),
+        (
+            {"operation": "union"},
+            "operation 'union' needs the other mask. Fix: give the other mask, or set operation "
+            "to 'none'",
+        ),
+        (
+            {"operation": MaskOperation.SUBTRACT},
+            "operation 'subtract' needs the other mask",
+        ),
+        (
+            {"operation": "intersect", "other": torch.zeros(1, 7, 8)},
+            "the masks differ in size (8x6 and 8x7, width x height). Fix: make both masks from "
+            "images of the same size",
+        ),
+        (
+            {"operation": "union", "other": torch.zeros(6, 9)},
+            "the masks differ in size (8x6 and 9x6",
+        ),
+        (
+            {"operation": "union", "other": torch.zeros(3, 6, 8)},
+            "the mask batches hold 2 and 3 masks. Fix: give both the same batch size",
+        ),
+    ],
+)
+def test_mask_ops_request_refuses_bad_settings(settings, fragment):
+    with pytest.raises(PinpointError) as caught, reported_as("Masks"):
+        MaskOpsRequest(torch.zeros(2, 6, 8), **settings)
+    message = str(caught.value)
+    assert message.startswith("Masks: ") and fragment in message, message

@@ -5,24 +5,36 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
 import torch
 
-from pinpoint.errors import PinpointError
-from pinpoint.loading import load_clip
+from pinpoint.errors import PinpointError, reported_as
+from pinpoint.loading import CLIP, load_model
 from pinpoint.loading.models import ClipMatcher
 from pinpoint.match import (
+    CropMode,
+    MatchRequest,
+    MatchResult,
     candidate_rows,
     crop_regions,
     format_scores,
     match_text,
     score_candidates,
 )
-from pinpoint.regions import ImageRegions, Region, RegionBatch
+from pinpoint.regions import IfNothingFound, ImageRegions, Region, RegionBatch
+from pinpoint.selection import Pick
 
 COLOURS = {"red": (1.0, 0.0, 0.0), "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0)}
+
+
+def match(
+    clip: ClipMatcher, images: torch.Tensor, regions: RegionBatch, text: str, **settings
+) -> MatchResult:
+    """Build the request (checks) and run it."""
+    return match_text(MatchRequest(clip, images, regions, text, **settings))
 
 
 def squares_image(order: list[str], size: int = 96) -> tuple[torch.Tensor, tuple[Region, ...]]:
@@ -88,23 +100,21 @@ def vision_calls(clip: ClipMatcher) -> tuple[list[int], torch.utils.hooks.Remova
 @pytest.fixture
 def clip_pointing_at_green(tiny_models):
     """A tiny CLIP whose text tower maps "the green one" onto a solid green image's embedding."""
-    return point_text_at(load_clip(tiny_models["clip"]), solid("green"), "the green one")
+    return point_text_at(load_model(CLIP, tiny_models["clip"]), solid("green"), "the green one")
 
 
 @pytest.fixture
 def clip_pointing_at_colours(tiny_models):
     """A tiny CLIP that maps "the green one" onto green and "the red one" onto red."""
     texts = {"the green one": solid("green"), "the red one": solid("red")}
-    return point_texts_at(load_clip(tiny_models["clip"]), texts)
+    return point_texts_at(load_model(CLIP, tiny_models["clip"]), texts)
 
 
 def test_matcher_picks_the_region_whose_embedding_matches(clip_pointing_at_green):
     for order in (["red", "green", "blue"], ["green", "blue", "red"], ["blue", "red", "green"]):
         image, regions = squares_image(order)
         batch = RegionBatch((ImageRegions(96, 96, regions),))
-        result = match_text(
-            clip_pointing_at_green, image[None], batch, "the green one", context_pad=0.0
-        )
+        result = match(clip_pointing_at_green, image[None], batch, "the green one", context_pad=0.0)
         chosen = result.chosen[0].regions
         assert [region.label for region in chosen] == ["green"]
         best = result.scored[0].regions[0]
@@ -118,7 +128,7 @@ def test_matcher_picks_the_region_whose_embedding_matches(clip_pointing_at_green
 def test_confidence_weight_blends_detector_confidence(clip_pointing_at_green):
     image, regions = squares_image(["red", "green", "blue"])
     batch = RegionBatch((ImageRegions(96, 96, regions),))
-    result = match_text(
+    result = match(
         clip_pointing_at_green,
         image[None],
         batch,
@@ -136,7 +146,7 @@ def test_all_crops_of_a_batch_go_through_one_forward(clip_pointing_at_green):
         first, regions_a = squares_image(["red", "green", "blue"])
         second, regions_b = squares_image(["green", "blue", "red"])
         batch = RegionBatch((ImageRegions(96, 96, regions_a), ImageRegions(96, 96, regions_b)))
-        result = match_text(
+        result = match(
             clip_pointing_at_green,
             torch.stack([first, second]),
             batch,
@@ -151,18 +161,21 @@ def test_all_crops_of_a_batch_go_through_one_forward(clip_pointing_at_green):
 
 
 def test_nothing_to_match_follows_policy(tiny_models):
-    clip = load_clip(tiny_models["clip"])
+    clip = load_model(CLIP, tiny_models["clip"])
     image = torch.rand(1, 40, 50, 3)
     empty = RegionBatch((ImageRegions(50, 40, ()),))
-    with pytest.raises(
-        PinpointError,
-        match="Match: nothing to match 'a cat' against .* Fix: lower the detector threshold",
+    with (
+        pytest.raises(
+            PinpointError,
+            match="Match: nothing to match 'a cat' against .* Fix: lower the detector threshold",
+        ),
+        reported_as("Match"),
     ):
-        match_text(clip, image, empty, "a cat")
-    whole = match_text(clip, image, empty, "a cat", if_nothing_found="whole image")
+        match(clip, image, empty, "a cat")
+    whole = match(clip, image, empty, "a cat", if_nothing_found="whole image")
     assert [region.box for region in whole.chosen[0].regions] == [(0.0, 0.0, 50.0, 40.0)]
     assert "whole image used" in whole.chosen[0].note
-    blank = match_text(clip, image, empty, "a cat", if_nothing_found="empty mask")
+    blank = match(clip, image, empty, "a cat", if_nothing_found="empty mask")
     assert blank.chosen[0].regions == ()
     assert "empty mask" in format_scores(blank.scored, blank.chosen)
 
@@ -173,19 +186,17 @@ def test_min_probability_can_reject_everything(clip_pointing_at_green):
     with pytest.raises(
         PinpointError, match="no region matched 'the green one' with probability >= 0.99"
     ):
-        match_text(
-            clip_pointing_at_green, image[None], batch, "the green one", min_probability=0.99
-        )
+        match(clip_pointing_at_green, image[None], batch, "the green one", min_probability=0.99)
 
 
 def test_empty_text_and_mismatched_regions_are_refused(tiny_models):
-    clip = load_clip(tiny_models["clip"])
+    clip = load_model(CLIP, tiny_models["clip"])
     image, regions = squares_image(["red", "green", "blue"])
     batch = RegionBatch((ImageRegions(96, 96, regions),))
     with pytest.raises(PinpointError, match="the text is empty"):
-        match_text(clip, image[None], batch, "  ")
+        MatchRequest(clip, image[None], batch, "  ")
     with pytest.raises(PinpointError, match="regions cover 1"):
-        match_text(clip, torch.stack([image, image]), batch, "x")
+        MatchRequest(clip, torch.stack([image, image]), batch, "x")
 
 
 def test_score_candidates_math():
@@ -224,7 +235,7 @@ def test_masked_crops_keep_the_mask_and_paint_the_rest_neutral():
     fill = np.array([51, 102, 153], dtype=np.uint8)  # round(255 * neutral)
     pixels = (image * 255).round().to(torch.uint8).numpy()
     boxes = crop_regions(image, found, 0.25)
-    masked = crop_regions(image, found, 0.25, crop="masked", neutral=neutral)
+    masked = crop_regions(image, found, 0.25, crop=CropMode.MASKED, neutral=neutral)
     # each box grown by 0.25 of its larger side (5.25 and 2.5 px), out to whole pixels
     windows = [(6, 4, 39, 36), (2, 2, 18, 15)]
     for (x0, y0, x1, y1), inside, box_crop, masked_crop in zip(
@@ -247,7 +258,7 @@ def test_masked_mode_shows_clip_the_segment_alone(tiny_models):
     segment = Region((4.0, 4.0, 60.0, 28.0), "segment", 0.5, "test", mask=mask)
     red = Region((36.0, 4.0, 60.0, 28.0), "red", 0.5, "test")
     batch = RegionBatch((ImageRegions(96, 96, (segment, red)),))
-    clip = load_clip(tiny_models["clip"])
+    clip = load_model(CLIP, tiny_models["clip"])
     mean = np.array(clip.processor.image_processor.image_mean)
     alone = np.empty((24, 56, 3), dtype=np.uint8)
     alone[:] = np.round(mean * 255).astype(np.uint8)  # CLIP's neutral colour
@@ -255,9 +266,7 @@ def test_masked_mode_shows_clip_the_segment_alone(tiny_models):
     clip = point_text_at(clip, alone, "the green segment")
 
     def similarity(crop: str) -> float:
-        result = match_text(
-            clip, image[None], batch, "the green segment", context_pad=0.0, crop=crop
-        )
+        result = match(clip, image[None], batch, "the green segment", context_pad=0.0, crop=crop)
         if crop == "masked":
             assert [region.label for region in result.chosen[0].regions] == ["segment"]
         (found,) = [r for r in result.scored[0].regions if r.label == "segment"]
@@ -268,16 +277,23 @@ def test_masked_mode_shows_clip_the_segment_alone(tiny_models):
 
 
 def test_unknown_crop_mode_is_refused_up_front(tiny_models):
-    clip = load_clip(tiny_models["clip"])
+    clip = load_model(CLIP, tiny_models["clip"])
     image, regions = squares_image(["red", "green", "blue"])
     batch = RegionBatch((ImageRegions(96, 96, regions),))
     expected = "Match: crop is 'tight'. Fix: pick one of 'box', 'masked'."
-    with pytest.raises(PinpointError) as refused:
-        match_text(clip, image[None], batch, "", crop="tight")
+    calls, handle = vision_calls(clip)
+    try:
+        with pytest.raises(PinpointError) as refused, reported_as("Match"):
+            MatchRequest(clip, image[None], batch, "the green one", crop="tight")
+    finally:
+        handle.remove()
     assert str(refused.value) == expected
-    with pytest.raises(PinpointError) as refused:
-        crop_regions(image, batch[0], 0.0, crop="tight")
+    assert calls == []
+    # crop_regions takes the checked member; the check is the one the request makes
+    with pytest.raises(PinpointError) as refused, reported_as("Match"):
+        CropMode.check("tight", "crop")
     assert str(refused.value) == expected
+    assert MatchRequest(clip, image[None], batch, "x", crop="masked").crop is CropMode.MASKED
 
 
 def test_pick_chooses_among_the_candidates_passing_min_probability(clip_pointing_at_green):
@@ -285,7 +301,7 @@ def test_pick_chooses_among_the_candidates_passing_min_probability(clip_pointing
     batch = RegionBatch((ImageRegions(96, 96, regions),))
 
     def chosen(pick: str, min_probability: float, top_k: int = 1) -> list[str]:
-        result = match_text(
+        result = match(
             clip_pointing_at_green,
             image[None],
             batch,
@@ -299,11 +315,14 @@ def test_pick_chooses_among_the_candidates_passing_min_probability(clip_pointing
 
     assert chosen("rightmost", 0.0) == ["blue"]  # every candidate competes
     assert chosen("all matches", 0.0) == chosen("best", 0.0, top_k=3)
-    scored = match_text(clip_pointing_at_green, image[None], batch, "the green one", 0.0)
+    scored = match(clip_pointing_at_green, image[None], batch, "the green one", context_pad=0.0)
     second = scored.scored[0].regions[1].probability
     assert len(chosen("all matches", second)) == 2  # the best two pass the threshold
     assert chosen("rightmost", scored.scored[0].regions[0].probability) == ["green"]
-    with pytest.raises(PinpointError, match=r"^Match: pick is 'left'\. Fix: pick one of"):
+    with (
+        pytest.raises(PinpointError, match=r"^Match: pick is 'left'\. Fix: pick one of"),
+        reported_as("Match"),
+    ):
         chosen("left", 0.0)
 
 
@@ -315,7 +334,7 @@ def test_numbers_follow_detection_order_whatever_the_text(clip_pointing_at_colou
     batch = RegionBatch((ImageRegions(96, 96, regions),))
     ranks = {}
     for text in ("the green one", "the red one"):
-        result = match_text(clip_pointing_at_colours, image[None], batch, text, context_pad=0.0)
+        result = match(clip_pointing_at_colours, image[None], batch, text, context_pad=0.0)
         scored = result.scored[0].regions
         assert {region.label: region.number for region in scored} == {
             "blue": 1,
@@ -326,19 +345,17 @@ def test_numbers_follow_detection_order_whatever_the_text(clip_pointing_at_colou
         assert result.pinned == (frozenset(),)
     assert ranks["the green one"][0] == 2 and ranks["the red one"][0] == 3  # ranks change
     for text in ("the green one", "the red one"):  # the same pin, the same candidate
-        pinned = match_text(
-            clip_pointing_at_colours, image[None], batch, text, context_pad=0.0, pin="1"
-        )
+        pinned = match(clip_pointing_at_colours, image[None], batch, text, context_pad=0.0, pin="1")
         assert [region.label for region in pinned.chosen[0].regions] == ["blue"]
 
 
 def test_a_pinned_candidate_is_chosen_even_when_it_scores_worst(clip_pointing_at_green):
     image, regions = squares_image(["red", "green", "blue"])
     batch = RegionBatch((ImageRegions(96, 96, regions),))
-    free = match_text(clip_pointing_at_green, image[None], batch, "the green one")
+    free = match(clip_pointing_at_green, image[None], batch, "the green one")
     worst = free.scored[0].regions[-1]
     assert worst.label != "green" and worst.probability < 0.99
-    result = match_text(
+    result = match(
         clip_pointing_at_green,
         image[None],
         batch,
@@ -352,7 +369,7 @@ def test_a_pinned_candidate_is_chosen_even_when_it_scores_worst(clip_pointing_at
     assert chosen.label == worst.label and chosen.number == worst.number
     assert result.chosen[0].note == f"pinned #{worst.number}"
     assert result.pinned == (frozenset({worst.number}),)
-    both = match_text(clip_pointing_at_green, image[None], batch, "the green one", pin="3 1")
+    both = match(clip_pointing_at_green, image[None], batch, "the green one", pin="3 1")
     assert [region.number for region in both.chosen[0].regions] == [
         region.number for region in both.scored[0].regions if region.number in (1, 3)
     ]  # every pinned candidate, in score order, top_k=1 notwithstanding
@@ -362,7 +379,7 @@ def test_a_pin_for_one_image_leaves_the_others_to_pick(clip_pointing_at_green):
     first, regions_a = squares_image(["red", "green", "blue"])
     second, regions_b = squares_image(["green", "blue", "red"])
     batch = RegionBatch((ImageRegions(96, 96, regions_a), ImageRegions(96, 96, regions_b)))
-    result = match_text(
+    result = match(
         clip_pointing_at_green,
         torch.stack([first, second]),
         batch,
@@ -380,19 +397,22 @@ def test_a_bad_pin_fails_before_clip_runs(clip_pointing_at_green):
     batch = RegionBatch((ImageRegions(96, 96, regions),))
     calls, handle = vision_calls(clip_pointing_at_green)
     try:
-        with pytest.raises(PinpointError) as refused:
-            match_text(clip_pointing_at_green, image[None], batch, "the green one", pin="4")
+        with pytest.raises(PinpointError) as refused, reported_as("Match"):
+            MatchRequest(clip_pointing_at_green, image[None], batch, "the green one", pin="4")
         assert str(refused.value) == (
             "Match: pin names candidate #4 but image 1 has 3 candidate(s). Fix: pick a number "
             "from the scores table or clear pin."
         )
-        with pytest.raises(PinpointError, match=r"^Match: pin 'two' is not a list of candidate"):
-            match_text(clip_pointing_at_green, image[None], batch, "the green one", pin="two")
+        with (
+            pytest.raises(PinpointError, match=r"^Match: pin 'two' is not a list of candidate"),
+            reported_as("Match"),
+        ):
+            MatchRequest(clip_pointing_at_green, image[None], batch, "the green one", pin="two")
         with pytest.raises(PinpointError, match=r"names image 2 but the batch has 1 image"):
-            match_text(clip_pointing_at_green, image[None], batch, "the green one", pin="2:1")
+            MatchRequest(clip_pointing_at_green, image[None], batch, "the green one", pin="2:1")
         empty = RegionBatch((ImageRegions(96, 96, ()),))
         with pytest.raises(PinpointError, match=r"candidate #1 but image 1 has 0 candidate"):
-            match_text(clip_pointing_at_green, image[None], empty, "x", pin="1")
+            MatchRequest(clip_pointing_at_green, image[None], empty, "x", pin="1")
     finally:
         handle.remove()
     assert calls == []
@@ -401,7 +421,7 @@ def test_a_bad_pin_fails_before_clip_runs(clip_pointing_at_green):
 def test_scores_table_and_rows_show_the_candidate_numbers(clip_pointing_at_green):
     image, regions = squares_image(["red", "green", "blue"])
     batch = RegionBatch((ImageRegions(96, 96, regions),))
-    result = match_text(clip_pointing_at_green, image[None], batch, "the green one", pin="3")
+    result = match(clip_pointing_at_green, image[None], batch, "the green one", pin="3")
     table = format_scores(result.scored, result.chosen).splitlines()
     assert table[0] == "image 1: 3 candidate(s), 1 chosen - pinned #3"
     assert table[1].startswith("  #2 green ")  # best score, not chosen: the pin wins
@@ -425,3 +445,74 @@ def test_scores_table_and_rows_show_the_candidate_numbers(clip_pointing_at_green
     }
     assert blue["label"] == "blue" and blue["chosen"] and blue["pinned"]
     assert sum(row["chosen"] for row in rows) == 1
+
+
+# The request -------------------------------------------------------------------------------------
+
+
+def test_the_request_stores_checked_settings(tiny_models):
+    clip = load_model(CLIP, tiny_models["clip"])
+    image, regions = squares_image(["red", "green", "blue"])
+    batch = RegionBatch((ImageRegions(96, 96, regions),))
+    request = MatchRequest(
+        clip,
+        image[None],
+        batch,
+        "  the red one \n",
+        pick="leftmost",
+        crop="masked",
+        if_nothing_found="whole image",
+        pin=" 3, 1 ",
+    )
+    assert request.text == "the red one"
+    assert request.pick is Pick.LEFTMOST and request.crop is CropMode.MASKED
+    assert request.if_nothing_found is IfNothingFound.WHOLE_IMAGE
+    assert request.pinned == (frozenset({1, 3}),)
+    default = MatchRequest(clip, image[None], batch, "x")
+    assert (default.pick, default.top_k, default.crop, default.pinned) == (
+        Pick.BEST,
+        1,
+        CropMode.BOX,
+        (frozenset(),),
+    )
+
+
+@pytest.mark.parametrize(
+    "settings, fragment",
+    [
+        (dict(pick="left"), "pick is 'left'. Fix: pick one of 'best', 'all matches', "),
+        (dict(top_k=0), "top_k is 0. Fix: set top_k to 1 or more"),
+        (dict(top_k=-2), "top_k is -2"),
+        (dict(crop="tight"), "crop is 'tight'. Fix: pick one of 'box', 'masked'"),
+        (dict(if_nothing_found="skip"), "if_nothing_found is 'skip'. Fix: pick one of 'error'"),
+        (dict(text=""), "the text is empty. Fix: type what you mean, e.g. 'the red car'"),
+        (dict(text=" \n "), "the text is empty"),
+        (dict(pin="4"), "pin names candidate #4 but image 1 has 3 candidate(s)"),
+        (dict(pin="1:2, 1:5"), "pin names candidate #5 but image 1 has 3 candidate(s)"),
+        (dict(pin="two"), "pin 'two' is not a list of candidate numbers"),
+        (dict(pin="2:1"), "pin '2:1' names image 2 but the batch has 1 image(s)"),
+        (
+            dict(images=torch.rand(2, 96, 96, 3)),
+            "the image batch has 2 image(s) but the regions cover 1. Fix: use the regions found "
+            "on this same image batch",
+        ),
+        (
+            dict(images=torch.rand(1, 96, 90, 3)),
+            "regions of image 1 were found on a 96x96 image but this image is 90x96. Fix: use "
+            "the regions found on this same image batch",
+        ),
+        (dict(images=torch.rand(1, 96, 96, 4)), "the image is RGBA (4 channels)"),
+    ],
+)
+def test_the_request_refuses_bad_settings_at_construction(tiny_models, settings, fragment):
+    clip = load_model(CLIP, tiny_models["clip"])
+    image, regions = squares_image(["red", "green", "blue"])
+    inputs = dict(images=image[None], regions=RegionBatch((ImageRegions(96, 96, regions),)))
+    inputs |= dict(text="the green one") | settings
+    calls, handle = vision_calls(clip)
+    try:
+        with pytest.raises(PinpointError, match="^Pinpoint: .*" + re.escape(fragment)):
+            MatchRequest(clip, **inputs)
+    finally:
+        handle.remove()
+    assert calls == []

@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -15,15 +16,15 @@ import pytest
 import torch
 
 from pinpoint.detect import (
+    DetectRequest,
+    TextDetectRequest,
     check_queries,
     detect_by_text,
-    detect_objects,
-    parse_queries,
 )
-from pinpoint.errors import PinpointError
-from pinpoint.loading.clip import load_clip
-from pinpoint.loading.detector import load_detector
+from pinpoint.errors import PinpointError, reported_as
+from pinpoint.loading import CLIP, DETECTOR, load_model
 from pinpoint.loading.models import Detector, module_device, module_dtype
+from pinpoint.progress import no_progress
 from pinpoint.tiny.detr import build_tiny_detector
 from pinpoint.tiny.grounding_dino import build_tiny_grounding_dino
 from pinpoint.tiny.owlvit import build_tiny_owlv2, build_tiny_owlvit
@@ -46,7 +47,28 @@ def folders(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def detectors(folders) -> dict[str, Detector]:
-    return {key: load_detector(folder) for key, folder in folders.items()}
+    return {key: load_model(DETECTOR, folder) for key, folder in folders.items()}
+
+
+def find(detector, images, queries, progress=no_progress, **settings):
+    """Build the request (checks) and run it."""
+    return detect_by_text(TextDetectRequest(detector, images, queries, **settings), progress)
+
+
+class Unrunnable(torch.nn.Module):
+    """Stands in for a model that must not run: it keeps the config (model type, text length),
+    and its forward pass fails the test."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.config = model.config
+
+    def forward(self, *args, **kwargs):
+        raise AssertionError("the model ran")
+
+
+def unrunnable(detector: Detector) -> Detector:
+    return dataclasses.replace(detector, model=Unrunnable(detector.model))
 
 
 def copy_folder(folders: dict[str, Path], key: str, tmp_path: Path) -> Path:
@@ -75,7 +97,7 @@ def test_open_vocabulary_round_trip(folders, detectors, key, model_class, proces
     assert module_dtype(detector.model) == torch.float32
     assert not detector.model.training
     assert not any(parameter.requires_grad for parameter in detector.model.parameters())
-    assert load_detector(folders[key]) is detector  # the shared cache
+    assert load_model(DETECTOR, folders[key]) is detector  # the shared cache
     assert detectors["detr"].open_vocabulary is False
 
 
@@ -87,7 +109,7 @@ def test_a_processor_config_json_folder_loads_too(detectors, folders, tmp_path):
     detectors["owlv2"].processor.save_pretrained(folder)
     assert (folder / "processor_config.json").is_file()
     assert not (folder / "preprocessor_config.json").is_file()
-    loaded = load_detector(folder)
+    loaded = load_model(DETECTOR, folder)
     assert loaded.open_vocabulary and type(loaded.processor).__name__ == "Owlv2Processor"
 
 
@@ -102,8 +124,8 @@ def test_missing_tokenizer_files(folders, tmp_path, key, removed):
     folder = copy_folder(folders, key, tmp_path)
     for name in removed:
         (folder / name).unlink()
-    with pytest.raises(PinpointError) as excinfo:
-        load_detector(folder, where="Load Detector (Pinpoint)")
+    with pytest.raises(PinpointError) as excinfo, reported_as("Load Detector (Pinpoint)"):
+        load_model(DETECTOR, folder)
     text = str(excinfo.value)
     assert text.startswith("Load Detector (Pinpoint): 'tiny-random-")
     assert "has no tokenizer files (vocab.json and merges.txt, vocab.txt, or tokenizer.json" in text
@@ -116,7 +138,7 @@ def test_an_unsupported_open_vocabulary_model_is_refused(folders, tmp_path):
     config.update(model_type="omdet-turbo", architectures=["OmDetTurboForObjectDetection"])
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(PinpointError) as excinfo:
-        load_detector(folder)
+        load_model(DETECTOR, folder)
     text = str(excinfo.value)
     assert "is a omdet-turbo model (OmDetTurboForObjectDetection), an open-vocabulary" in text
     assert "Pinpoint cannot run yet" in text
@@ -128,7 +150,7 @@ def test_wrong_model_type_names_both_kinds_of_detector(tmp_path):
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "bert"}))
     with pytest.raises(PinpointError) as excinfo:
-        load_detector(folder)
+        load_model(DETECTOR, folder)
     text = str(excinfo.value)
     assert "'bert' is a bert model, not an object detector" in text
     assert "an object detector (DETR, YOLOS, RT-DETR, ...) or an open-vocabulary detector" in text
@@ -137,10 +159,10 @@ def test_wrong_model_type_names_both_kinds_of_detector(tmp_path):
 
 def test_an_open_vocabulary_detector_given_to_the_clip_loader(folders):
     with pytest.raises(PinpointError) as excinfo:
-        load_clip(folders["owlvit"])
+        load_model(CLIP, folders["owlvit"])
     text = str(excinfo.value)
     assert "is a owlvit model (OwlViTForObjectDetection), not a CLIP model" in text
-    assert "open-vocabulary detectors go in models/pinpoint_detectors and 'Load Detector'" in text
+    assert "; an object detector goes in models/pinpoint_detectors." in text
 
 
 # Detect by text: any family ---------------------------------------------------------------------
@@ -151,7 +173,7 @@ def test_an_open_vocabulary_detector_given_to_the_clip_loader(folders):
 def test_regions_of_every_family(detectors, key, height, width):
     detector = detectors[key]
     torch.manual_seed(0)
-    found = detect_by_text(
+    found = find(
         detector,
         torch.rand(2, height, width, 3),
         QUERIES,
@@ -179,7 +201,7 @@ def test_an_image_alone_equals_that_image_in_a_batch(detectors, key):
     torch.manual_seed(0)
     images = torch.rand(5, 48, 80, 3)  # two forward chunks: 4 + 1
     seen = []
-    batch = detect_by_text(
+    batch = find(
         detectors[key],
         images,
         QUERIES,
@@ -189,7 +211,7 @@ def test_an_image_alone_equals_that_image_in_a_batch(detectors, key):
     )
     assert seen == [(4, 5), (5, 5)]
     for index in (1, 4):
-        alone = detect_by_text(
+        alone = find(
             detectors[key], images[index : index + 1], QUERIES, threshold=0.0, max_detections=300
         )[0]
         assert len(alone.regions) == len(batch[index].regions)
@@ -204,8 +226,8 @@ def test_an_image_alone_equals_that_image_in_a_batch(detectors, key):
 
 
 def test_bfloat16_weights_run(folders):
-    detector = load_detector(folders["owlvit"], dtype=torch.bfloat16)
-    found = detect_by_text(detector, torch.rand(1, 40, 56, 3), QUERIES, threshold=0.0)
+    detector = load_model(DETECTOR, folders["owlvit"], dtype=torch.bfloat16)
+    found = find(detector, torch.rand(1, 40, 56, 3), QUERIES, threshold=0.0)
     assert module_dtype(detector.model) == torch.bfloat16
     assert found[0].regions and all(r.label in QUERIES for r in found[0].regions)
 
@@ -261,7 +283,7 @@ def grid_boxes(
 @pytest.mark.parametrize("winner", QUERIES)
 def test_rigged_owl_boxes_map_back_to_the_image_pixels(detectors, key, height, width, winner):
     detector = rig_owl(detectors[key], winner)
-    found = detect_by_text(detector, torch.rand(1, height, width, 3), QUERIES, max_detections=16)
+    found = find(detector, torch.rand(1, height, width, 3), QUERIES, max_detections=16)
     expected = grid_boxes(height, width, padded_to_square=key == "owlv2")
     assert len(expected) == (16 if key == "owlvit" else 8)
     regions = found[0].regions
@@ -275,25 +297,25 @@ def test_rigged_owl_boxes_map_back_to_the_image_pixels(detectors, key, height, w
 
 def test_max_detections_keeps_the_best(detectors):
     detector = rig_owl(detectors["owlvit"], "a dog")
-    found = detect_by_text(detector, torch.rand(1, 40, 40, 3), QUERIES, max_detections=3)
+    found = find(detector, torch.rand(1, 40, 40, 3), QUERIES, max_detections=3)
     assert len(found[0].regions) == 3
 
 
 def test_nothing_found_policies(detectors):
     detector = rig_owl(detectors["owlvit"], "a dog", shift=-2.0)  # every score <= sigmoid(-10)
     images = torch.rand(2, 40, 64, 3)
-    with pytest.raises(PinpointError) as excinfo:
-        detect_by_text(detector, images, QUERIES, threshold=0.1)
+    with pytest.raises(PinpointError) as excinfo, reported_as("Detect by Text"):
+        find(detector, images, QUERIES, threshold=0.1)
     assert str(excinfo.value) == (
         "Detect by Text: nothing matching 'a red car', 'a dog' scored above threshold 0.10 "
         "in image 1 of 2. Fix: lower the threshold or describe the object differently, or set "
         "if_nothing_found to 'empty mask' or 'whole image'."
     )
-    empty = detect_by_text(detector, images, QUERIES, if_nothing_found="empty mask")
+    empty = find(detector, images, QUERIES, if_nothing_found="empty mask")
     assert all(item.regions == () and "empty mask" in item.note for item in empty)
-    whole = detect_by_text(detector, images, QUERIES, if_nothing_found="whole image")
+    whole = find(detector, images, QUERIES, if_nothing_found="whole image")
     assert [[r.box for r in item.regions] for item in whole] == [[(0.0, 0.0, 64.0, 40.0)]] * 2
-    kept = detect_by_text(detector, images, QUERIES, threshold=0.0, max_detections=1)
+    kept = find(detector, images, QUERIES, threshold=0.0, max_detections=1)
     assert [len(item) for item in kept] == [1, 1]
 
 
@@ -332,7 +354,7 @@ def test_grounding_dino_labels_come_from_the_query_tokens(detectors, height, wid
     rigged = dataclasses.replace(
         detector, model=KnownOutputs(detector.model, detector.processor.tokenizer)
     )
-    found = detect_by_text(rigged, torch.rand(2, height, width, 3), QUERIES, threshold=0.1)
+    found = find(rigged, torch.rand(2, height, width, 3), QUERIES, threshold=0.1)
     for item in found:
         dog, car = item.regions
         assert (dog.label, car.label) == ("a dog", "a red car")
@@ -343,46 +365,106 @@ def test_grounding_dino_labels_come_from_the_query_tokens(detectors, height, wid
 
 
 def test_grounding_dino_refuses_dots_and_too_many_queries(detectors):
-    detector = detectors["grounding-dino"]
+    # both are found when the request is built (tokenizer only): the model never runs
+    detector = unrunnable(detectors["grounding-dino"])
     with pytest.raises(PinpointError, match=r"'st. bernard' contains a '.'.*Fix: remove the '.'"):
-        detect_by_text(detector, torch.rand(1, 32, 32, 3), ["st. bernard", "a dog"])
+        TextDetectRequest(detector, torch.rand(1, 32, 32, 3), ["st. bernard", "a dog"])
     many = [f"thing number {index}" for index in range(20)]  # ~13 tokens each, 64 fit
     with pytest.raises(
         PinpointError, match="reads at most 64 tokens and the 20 queries do not fit"
     ):
-        detect_by_text(detector, torch.rand(1, 32, 32, 3), many)
+        TextDetectRequest(detector, torch.rand(1, 32, 32, 3), many)
+
+
+def test_grounding_dino_spans_are_computed_with_the_request(detectors):
+    request = TextDetectRequest(
+        unrunnable(detectors["grounding-dino"]), torch.rand(1, 32, 32, 3), "a red car, a dog"
+    )
+    assert request.queries == ("a red car", "a dog")
+    tokens = detectors["grounding-dino"].processor.tokenizer("a red car. a dog.")["input_ids"]
+    words = detectors["grounding-dino"].processor.tokenizer.convert_ids_to_tokens(tokens)
+    assert len(request.spans) == 2
+    assert "".join(words[i] for i in request.spans[0]).replace("#", "") == "aredcar"
+    assert "".join(words[i] for i in request.spans[1]).replace("#", "") == "adog"
+    owl = TextDetectRequest(unrunnable(detectors["owlvit"]), torch.rand(1, 32, 32, 3), QUERIES)
+    assert owl.spans == ()
 
 
 # Inputs and routes -------------------------------------------------------------------------------
 
 
 def test_parse_and_check_queries(detectors):
-    assert parse_queries(" a red car, a Dog ,,\nthe cat\n") == ["a red car", "a Dog", "the cat"]
-    assert parse_queries("") == []
-    assert check_queries(detectors["owlvit"], ["a dog", " A dog ", "cat"], "T") == ["a dog", "cat"]
-    for empty in ([], ["  ", ""]):
-        with pytest.raises(
-            PinpointError, match="Detect by Text: the queries are empty. Fix: type what to find"
+    owlvit = detectors["owlvit"]
+    text = " a red car, a Dog ,,\nthe cat\n"
+    assert check_queries(owlvit, text) == ("a red car", "a Dog", "the cat")
+    image = torch.rand(1, 32, 32, 3)
+    assert TextDetectRequest(owlvit, image, text).queries == ("a red car", "a Dog", "the cat")
+    assert check_queries(owlvit, ["a dog", " A dog ", "cat"]) == ("a dog", "cat")
+    for empty in ("", " ,\n, ", [], ["  ", ""]):
+        with (
+            pytest.raises(
+                PinpointError,
+                match="^Detect by Text: the queries are empty. Fix: type what to find",
+            ),
+            reported_as("Detect by Text"),
         ):
-            detect_by_text(detectors["owlvit"], torch.rand(1, 32, 32, 3), empty)
+            TextDetectRequest(owlvit, image, empty)
 
 
 def test_each_detector_kind_refuses_the_other_route(detectors):
     image = torch.rand(1, 32, 32, 3)
-    with pytest.raises(PinpointError) as excinfo:
-        detect_objects(detectors["owlv2"], image)
+    with pytest.raises(PinpointError) as excinfo, reported_as("Detect"):
+        DetectRequest(detectors["owlv2"], image)
     text = str(excinfo.value)
     assert text.startswith("Detect: 'tiny-random-owlv2' is an open-vocabulary detector")
-    assert "Fix: connect it to 'Detect by Text (Pinpoint)'" in text
-    with pytest.raises(PinpointError) as excinfo:
-        detect_by_text(detectors["detr"], image, QUERIES)
+    assert (
+        "Fix: use it to detect by text (type what to find), or load a closed-set detector "
+        "(DETR, YOLOS, RT-DETR) to detect its classes." in text
+    )
+    with pytest.raises(PinpointError) as excinfo, reported_as("Detect by Text"):
+        TextDetectRequest(detectors["detr"], image, QUERIES)
     text = str(excinfo.value)
     assert text.startswith("Detect by Text: 'tiny-random-detr' is a closed-set detector")
-    assert "Fix: connect it to 'Detect Objects (Pinpoint)'" in text
+    assert (
+        "Fix: use it to detect objects of its classes (with the labels filter), or load an "
+        "open-vocabulary detector (OWL-ViT, OWLv2, Grounding DINO) to detect by text." in text
+    )
 
 
 def test_bad_inputs_fail_before_any_work(detectors):
+    detector = unrunnable(detectors["owlvit"])
     with pytest.raises(PinpointError, match="RGBA"):
-        detect_by_text(detectors["owlvit"], torch.rand(1, 32, 32, 4), QUERIES)
+        TextDetectRequest(detector, torch.rand(1, 32, 32, 4), QUERIES)
     with pytest.raises(PinpointError, match="if_nothing_found is 'skip'"):
-        detect_by_text(detectors["owlvit"], torch.rand(1, 32, 32, 3), QUERIES, 0.0, 20, "skip")
+        TextDetectRequest(detector, torch.rand(1, 32, 32, 3), QUERIES, 0.0, 20, "skip")
+    with pytest.raises(AssertionError, match="the model ran"):  # a good request would run it
+        find(detector, torch.rand(1, 32, 32, 3), QUERIES, threshold=0.0)
+
+
+@pytest.mark.parametrize(
+    "key, queries, settings, fragment",
+    [
+        ("owlvit", QUERIES, dict(if_nothing_found="skip"), "if_nothing_found is 'skip'. Fix: "),
+        ("owlvit", QUERIES, dict(if_nothing_found="Error"), "if_nothing_found is 'Error'"),
+        ("owlv2", "", {}, "the queries are empty. Fix: type what to find"),
+        ("owlv2", " ,, \n", {}, "the queries are empty"),
+        ("owlvit", ["", " "], {}, "the queries are empty"),
+        ("grounding-dino", "a dog, st. bernard", {}, "'st. bernard' contains a '.'"),
+        ("grounding-dino", [f"thing number {i}" for i in range(20)], {}, "do not fit"),
+        ("owlvit", QUERIES, dict(images=torch.rand(1, 32, 32, 4)), "the image is RGBA"),
+        ("owlvit", QUERIES, dict(images=torch.rand(1, 1, 32, 3)), "smaller than 2x2 pixels"),
+        ("detr", QUERIES, {}, "'tiny-random-detr' is a closed-set detector"),
+    ],
+)
+def test_the_text_request_refuses_bad_settings_at_construction(
+    detectors, key, queries, settings, fragment
+):
+    inputs = dict(images=torch.rand(1, 32, 32, 3)) | settings
+    with pytest.raises(PinpointError, match="^Pinpoint: .*" + re.escape(fragment)):
+        TextDetectRequest(unrunnable(detectors[key]), queries=queries, **inputs)
+
+
+@pytest.mark.parametrize("key", ["owlvit", "owlv2", "grounding-dino"])
+def test_the_object_request_refuses_an_open_vocabulary_detector(detectors, key):
+    with pytest.raises(PinpointError, match=r"^Pinpoint: .* is an open-vocabulary detector"):
+        DetectRequest(unrunnable(detectors[key]), torch.rand(1, 32, 32, 3))

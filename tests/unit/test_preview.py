@@ -87,13 +87,14 @@ def test_neighbouring_segments_get_different_tints():
 
 
 def test_crop_preview_frames_each_window_and_shows_empty_mask_notes():
-    from pinpoint.crop import crop_for_inpaint
+    from pinpoint.crop import CropRequest, crop_for_inpaint
     from pinpoint.preview import draw_crops
 
     images = torch.zeros(2, 60, 100, 3)
     masks = torch.zeros(2, 60, 100)
     masks[0, 20:30, 40:60] = 1
-    plan = crop_for_inpaint(images, masks, context=0.5, resolution=64, feather_px=0).plan
+    request = CropRequest(images, masks, context=0.5, resolution=64, feather_px=0)
+    plan = crop_for_inpaint(request).plan
     preview = draw_crops(plan)
     assert preview.shape == images.shape
     (piece,) = plan.pieces

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -63,6 +64,28 @@ def test_requirements_and_pyproject_agree():
         line.split("=")[0].split(">")[0].strip() in {"torch", "torchvision"} for line in listed
     )
     assert project["tool"]["comfy"]["requires-comfyui"]
+
+
+def requirement_names(path: Path) -> set[str]:
+    """The package names a requirements file lists (``-r`` includes and comments skipped)."""
+    names = set()
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            names.add(re.split(r"[<>=!~\[; ]", line, maxsplit=1)[0].strip().lower())
+    return names
+
+
+def test_dev_requirements_install_the_scipy_oracle():
+    """test_mask_ops checks fill/drop against scipy.ndimage (imported, never skipped): CI must
+    install it."""
+    assert "scipy" in requirement_names(REPO / "requirements-dev.txt")
+
+
+def test_comfy_registry_metadata_has_no_empty_icon():
+    """The registry refuses (or shows a broken image for) an empty Icon: set one or leave it out."""
+    comfy = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["comfy"]
+    assert str(comfy.get("Icon", "<absent>")).strip(), "pyproject [tool.comfy] has an empty Icon"
 
 
 @pytest.mark.skipif(

@@ -22,11 +22,11 @@ from safetensors.torch import save_file
 import pinpoint.refine as refine_module
 from pinpoint.boxes import mask_bounds
 from pinpoint.cli import main
-from pinpoint.errors import PinpointError
-from pinpoint.loading.folders import SAM, find_model_file, list_installed, list_model_files
+from pinpoint.errors import PinpointError, reported_as
+from pinpoint.loading import SAM, find_model, list_installed, load_model
 from pinpoint.loading.models import SamModel, module_device, module_dtype
-from pinpoint.loading.sam import STANDARD, check_sam_state_dict, detect_architecture, load_sam
-from pinpoint.refine import check_points, parse_points, refine_with_sam
+from pinpoint.loading.sam import STANDARD, check_sam_state_dict, detect_architecture
+from pinpoint.refine import RefineRequest, check_points, parse_points, refine_with_sam
 from pinpoint.regions import ImageRegions, Region, RegionBatch
 from pinpoint.tiny.sam import TINY_SAM_FILE, build_tiny_sam, stamp_file
 
@@ -42,7 +42,7 @@ def sam_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def sam(sam_file: Path) -> SamModel:
-    return load_sam(sam_file)
+    return load_model(SAM, sam_file)
 
 
 def regions_of(boxes, width: int = WIDTH, height: int = HEIGHT) -> ImageRegions:
@@ -85,7 +85,9 @@ def refined(sam, images):
     batch = RegionBatch((regions_of(BOXES), regions_of(BOXES[:2])))
     done = []
     with counted_embeddings(sam) as calls:
-        out = refine_with_sam(sam, images, batch, progress=lambda d, t: done.append((d, t)))
+        out = refine_with_sam(
+            RefineRequest(sam, images, batch), progress=lambda d, t: done.append((d, t))
+        )
     return batch, out, list(calls), done
 
 
@@ -107,33 +109,33 @@ def test_sam_files_are_listed_below_search_dirs(tmp_path):
     (first / "a" / "b" / "c" / "too_deep.pth").write_bytes(b"")
     second.mkdir()
     (second / "sam_vit_b_01ec64.pth").write_bytes(b"")
-    found = list_model_files([tmp_path / "missing", first, second], SAM)
+    found = list_installed([tmp_path / "missing", first, second], SAM)
     assert found == ["sam_vit_b_01ec64.pth", "sub/sam_vit_h_4b8939.PTH", "x.safetensors"]
     assert list_installed([first], SAM) == found
 
 
-def test_find_model_file_resolves_names_and_paths(tmp_path):
+def test_find_model_resolves_file_names_and_paths(tmp_path):
     (tmp_path / "sub").mkdir()
     file = tmp_path / "sub" / "sam_vit_l_0b3195.pth"
     file.write_bytes(b"")
-    assert find_model_file("sub/sam_vit_l_0b3195.pth", [tmp_path], SAM, "w") == file.resolve()
-    assert find_model_file(str(file), [], SAM, "w") == file.resolve()
+    assert find_model("sub/sam_vit_l_0b3195.pth", [tmp_path], SAM) == file.resolve()
+    assert find_model(str(file), [], SAM) == file.resolve()
 
 
-def test_find_model_file_errors_name_dirs_url_and_folder(tmp_path):
+def test_find_model_errors_name_dirs_url_and_folder(tmp_path):
     other = tmp_path / "other"
-    with pytest.raises(PinpointError) as caught:
-        find_model_file("sam_vit_b_01ec64.pth", [tmp_path / "sams", other], SAM, "Load SAM")
+    with pytest.raises(PinpointError) as caught, reported_as("Load SAM"):
+        find_model("sam_vit_b_01ec64.pth", [tmp_path / "sams", other], SAM)
     message = str(caught.value)
     assert message.startswith("Load SAM: ") and ". Fix: " in message
     assert "'sam_vit_b_01ec64.pth' was not found" in message
     assert str(tmp_path / "sams") in message and str(other) in message
     assert URL in message and f"into the folder {tmp_path / 'sams'}" in message
     with pytest.raises(PinpointError, match="no Segment Anything .* was given.*" + URL):
-        find_model_file("  ", [tmp_path], SAM, "Load SAM")
+        find_model("  ", [tmp_path], SAM)
     (tmp_path / "folder").mkdir()
     with pytest.raises(PinpointError, match="is a folder, but a Segment Anything"):
-        find_model_file("folder", [tmp_path], SAM, "Load SAM")
+        find_model("folder", [tmp_path], SAM)
 
 
 def test_models_command_lists_sam_files_and_the_download(tmp_path, capsys, sam_file):
@@ -160,7 +162,7 @@ def test_tiny_sam_is_deterministic_idempotent_and_small(tmp_path, sam_file):
     assert stamp["builder"] == "sam" and "noise" in stamp["note"]
     before = other.stat().st_mtime_ns
     assert build_tiny_sam(other) == other and other.stat().st_mtime_ns == before
-    assert list_model_files([other.parent], SAM) == [TINY_SAM_FILE]  # the stamp is hidden
+    assert list_installed([other.parent], SAM) == [TINY_SAM_FILE]  # the stamp is hidden
     assert not [
         p for p in other.parent.iterdir() if p.name not in (other.name, stamp_file(other).name)
     ]
@@ -189,16 +191,16 @@ def test_round_trip_of_the_tiny_checkpoint(sam, sam_file):
     assert all(not p.requires_grad for p in sam.model.parameters())
     saved = torch.load(sam_file, weights_only=True)
     assert all(torch.equal(saved[k], v) for k, v in sam.model.state_dict().items())
-    assert load_sam(sam_file) is sam  # cached
-    assert module_dtype(load_sam(sam_file, dtype=torch.bfloat16).model) == torch.bfloat16
+    assert load_model(SAM, sam_file) is sam  # cached
+    assert module_dtype(load_model(SAM, sam_file, dtype=torch.bfloat16).model) == torch.bfloat16
 
 
 def test_a_changed_file_is_loaded_again(tmp_path, sam_file):
     copy_ = tmp_path / "sam.pth"
     copy_.write_bytes(sam_file.read_bytes())
-    first = load_sam(copy_)
+    first = load_model(SAM, copy_)
     os.utime(copy_, ns=(copy_.stat().st_atime_ns, copy_.stat().st_mtime_ns + 10**9))
-    assert load_sam(copy_) is not first
+    assert load_model(SAM, copy_) is not first
 
 
 @pytest.mark.parametrize("name", ["vit_b", "vit_l", "vit_h"])
@@ -207,7 +209,7 @@ def test_standard_variants_are_detected_from_real_state_dict_shapes(name):
 
     with torch.device("meta"):  # real key names and shapes, no memory, no weights
         state = sam_model_registry[name]().state_dict()
-    check_sam_state_dict(state, Path("x.pth"), "w")
+    check_sam_state_dict(state, Path("x.pth"))
     arch = detect_architecture(state, Path("x.pth"))
     assert arch == STANDARD[name] and arch.variant == name
     assert arch.num_heads == {"vit_b": 12, "vit_l": 16, "vit_h": 16}[name]
@@ -239,7 +241,7 @@ def test_prefixed_wrapped_and_safetensors_checkpoints_load(tmp_path, sam_file, s
         torch.save(content, tmp_path / name)
     save_file({k: v.contiguous() for k, v in state.items()}, tmp_path / "sam.safetensors")
     for name in (*variants, "sam.safetensors"):
-        loaded = load_sam(tmp_path / name)
+        loaded = load_model(SAM, tmp_path / name)
         assert loaded.variant == sam.variant
         got = loaded.model.state_dict()
         assert all(torch.equal(got[k], v) for k, v in state.items()), name
@@ -265,8 +267,8 @@ def test_pickled_code_is_refused_and_never_run(tmp_path, protocol):
     else:
         with open(evil, "wb") as out:
             pickle.dump(content, out, protocol=protocol)
-    with pytest.raises(PinpointError) as caught:
-        load_sam(evil)
+    with pytest.raises(PinpointError) as caught, reported_as("Load SAM"):
+        load_model(SAM, evil)
     message = str(caught.value)
     assert not marker.exists()
     assert message.startswith("Load SAM: 'sam_vit_b_01ec64.pth' ") and URL in message
@@ -279,29 +281,29 @@ def test_pickled_code_is_refused_and_never_run(tmp_path, protocol):
 
 def test_missing_file_and_folders_say_what_to_download(tmp_path):
     with pytest.raises(PinpointError, match=f"does not exist. Fix: download {URL} into the"):
-        load_sam(tmp_path / "sams" / "sam_vit_b_01ec64.pth")
+        load_model(SAM, tmp_path / "sams" / "sam_vit_b_01ec64.pth")
     hf = tmp_path / "sam-vit-base"
     hf.mkdir()
     (hf / "config.json").write_text(json.dumps({"model_type": "sam"}))
     with pytest.raises(PinpointError) as caught:
-        load_sam(hf)
+        load_model(SAM, hf)
     message = str(caught.value)
     assert "Hugging Face transformers SAM folder (facebook/sam-vit-base layout)" in message
     assert "a single .pth file" in message and URL in message
     (tmp_path / "sams").mkdir()
     with pytest.raises(PinpointError, match="'sams' is a folder, but .* a single .pth file"):
-        load_sam(tmp_path / "sams")
+        load_model(SAM, tmp_path / "sams")
 
 
 def test_wrong_contents_are_explained(tmp_path, sam_file):
     hf_file = tmp_path / "model.safetensors"
     save_file({"vision_encoder.patch_embed.projection.weight": torch.zeros(2, 3)}, hf_file)
     with pytest.raises(PinpointError, match="Hugging Face transformers SAM layout.*" + URL):
-        load_sam(hf_file)
+        load_model(SAM, hf_file)
     other = tmp_path / "detector.pth"
     torch.save({"backbone.conv.weight": torch.zeros(1), "head.bias": torch.zeros(1)}, other)
     with pytest.raises(PinpointError) as caught:
-        load_sam(other)
+        load_model(SAM, other)
     message = str(caught.value)
     assert "is not a Segment Anything checkpoint (no image_encoder, prompt_encoder" in message
     assert "found 2 keys: backbone.conv.weight, head.bias" in message
@@ -310,7 +312,7 @@ def test_wrong_contents_are_explained(tmp_path, sam_file):
     state["mask_decoder.hf_token.weight"] = torch.zeros(1, 256)  # as SAM-HQ adds
     torch.save(state, tmp_path / "sam_hq.pth")
     with pytest.raises(PinpointError, match="looks like SAM custom .* do not fit .*hf_token"):
-        load_sam(tmp_path / "sam_hq.pth")
+        load_model(SAM, tmp_path / "sam_hq.pth")
 
 
 @pytest.mark.parametrize("cut", [0, 100, 0.5])
@@ -319,7 +321,7 @@ def test_damaged_files_are_reported(tmp_path, sam_file, cut):
     damaged = tmp_path / "sam_vit_b_01ec64.pth"
     damaged.write_bytes(data[: int(cut * len(data)) if isinstance(cut, float) else cut])
     with pytest.raises(PinpointError) as caught:
-        load_sam(damaged)
+        load_model(SAM, damaged)
     message = str(caught.value)
     assert "could not be read" in message and "damaged or incomplete" in message
     assert f"Fix: download it again; download {URL}" in message
@@ -336,20 +338,20 @@ def test_points_are_parsed():
 
 @pytest.mark.parametrize("text", ["120", "1,2,3", "a,b", "1,2,0,4", "nan,3", "1;2,3"])
 def test_bad_points_are_house_errors(text):
-    with pytest.raises(PinpointError) as caught:
-        parse_points(text, "Refine with SAM (Pinpoint)")
+    with pytest.raises(PinpointError) as caught, reported_as("Refine with SAM (Pinpoint)"):
+        parse_points(text)
     message = str(caught.value)
     assert message.startswith("Refine with SAM (Pinpoint): item ")
     assert "Fix: write pixel points separated by ';', e.g. '120,80; 40,60,0'" in message
 
 
 def test_points_outside_the_image_are_refused():
-    check_points(((0.0, 0.0, 1), (63.9, 47.0, 0)), WIDTH, HEIGHT, "w")
+    check_points(((0.0, 0.0, 1), (63.9, 47.0, 0)), WIDTH, HEIGHT)
     for point in ((64.0, 1.0, 1), (1.0, 48.0, 1), (-1.0, 1.0, 1)):
         with pytest.raises(PinpointError, match="lies outside the 64x48 image"):
-            check_points((point,), WIDTH, HEIGHT, "w")
-    with pytest.raises(PinpointError, match="has label 2"):
-        check_points(((1.0, 1.0, 2),), WIDTH, HEIGHT, "w")
+            check_points((point,), WIDTH, HEIGHT)
+    with pytest.raises(PinpointError, match=r"item 1 of points, \(1.0, 1.0, 2\), is not"):
+        parse_points([(1.0, 1.0, 2)])
 
 
 # Refine -----------------------------------------------------------------------------------------
@@ -385,10 +387,10 @@ def test_one_embedding_per_image_whatever_the_box_count(refined, sam, images):
 
 
 def test_many_boxes_share_one_embedding_across_decoder_chunks(sam, images, monkeypatch):
-    monkeypatch.setattr(refine_module, "CHUNK", 2)  # 5 boxes: 3 decoder calls
+    monkeypatch.setattr(refine_module, "PROMPTS_PER_CALL", 2)  # 5 boxes: 3 decoder calls
     many = RegionBatch((regions_of([BOXES[0]] * 5),))
     with counted_embeddings(sam) as calls, counted(sam.model.mask_decoder) as decoded:
-        out = refine_with_sam(sam, images[:1], many)
+        out = refine_with_sam(RefineRequest(sam, images[:1], many))
     assert len(calls) == 1 and len(out[0].regions) == 5
     assert len(decoded) == 3
     ious = [region.mask_iou for region in out[0].regions]
@@ -397,7 +399,7 @@ def test_many_boxes_share_one_embedding_across_decoder_chunks(sam, images, monke
 
 def test_images_of_a_batch_are_refined_independently(refined, sam, images):
     batch, out, _, _ = refined
-    alone = refine_with_sam(sam, images[1:], RegionBatch((batch[1],)))
+    alone = refine_with_sam(RefineRequest(sam, images[1:], RegionBatch((batch[1],))))
     for together, single in zip(out[1].regions, alone[0].regions, strict=True):
         assert torch.equal(together.mask, single.mask)
         assert together.mask_iou == single.mask_iou and together.box == single.box
@@ -418,7 +420,9 @@ def test_multimask_keeps_the_mask_sam_rates_best(sam, images, refined):
         assert region.mask_iou == pytest.approx(float(ious[index].max()), abs=1e-5)
         expected = masks[index, best[index]].float()
         assert float((region.mask != expected).float().mean()) < 1e-3
-    single = refine_with_sam(sam, images[:1], RegionBatch((regions_of(BOXES),)), multimask=False)
+    single = refine_with_sam(
+        RefineRequest(sam, images[:1], RegionBatch((regions_of(BOXES),)), multimask=False)
+    )
     assert [r.mask_iou for r in single[0].regions] != [r.mask_iou for r in out[0].regions]
 
 
@@ -430,7 +434,7 @@ def test_existing_masks_are_refined_from_the_box(refined, sam, images):
             dataclasses.replace(r, mask=torch.ones(HEIGHT, WIDTH)) for r in batch[1].regions
         ),
     )
-    again = refine_with_sam(sam, images[1:], RegionBatch((with_masks,)))
+    again = refine_with_sam(RefineRequest(sam, images[1:], RegionBatch((with_masks,))))
     assert all(
         torch.equal(a.mask, b.mask) for a, b in zip(again[0].regions, out[1].regions, strict=True)
     )
@@ -445,7 +449,7 @@ def rigged(sam):
 def test_empty_masks_keep_their_boxes_and_say_so(rigged, images):
     rigged.model.mask_threshold = float("inf")
     batch = RegionBatch((dataclasses.replace(regions_of(BOXES[:2]), note="earlier note"),))
-    out = refine_with_sam(rigged, images[:1], batch)
+    out = refine_with_sam(RefineRequest(rigged, images[:1], batch))
     assert [r.box for r in out[0].regions] == BOXES[:2]
     assert all(not bool(r.mask.any()) for r in out[0].regions)
     assert out[0].note == "earlier note; SAM found no mask for 2 of 2 region(s): boxes kept"
@@ -453,7 +457,7 @@ def test_empty_masks_keep_their_boxes_and_say_so(rigged, images):
 
 def test_full_masks_widen_the_boxes_to_the_image(rigged, images):
     rigged.model.mask_threshold = float("-inf")
-    out = refine_with_sam(rigged, images[:1], RegionBatch((regions_of(BOXES[:2]),)))
+    out = refine_with_sam(RefineRequest(rigged, images[:1], RegionBatch((regions_of(BOXES[:2]),))))
     assert [r.box for r in out[0].regions] == [(0.0, 0.0, float(WIDTH), float(HEIGHT))] * 2
     assert all(bool(r.mask.all()) for r in out[0].regions) and out[0].note == ""
 
@@ -461,9 +465,11 @@ def test_full_masks_widen_the_boxes_to_the_image(rigged, images):
 def test_points_join_only_the_boxes_that_contain_them(refined, sam, images):
     batch, out, _, _ = refined
     point = "10,20"  # inside BOXES[0] only (BOXES[2] is not in image 1)
-    clicked = refine_with_sam(sam, images[1:], RegionBatch((batch[1],)), parse_points(point))
+    clicked = refine_with_sam(
+        RefineRequest(sam, images[1:], RegionBatch((batch[1],)), points=parse_points(point))
+    )
     background = refine_with_sam(
-        sam, images[1:], RegionBatch((batch[1],)), parse_points(point + ",0")
+        RefineRequest(sam, images[1:], RegionBatch((batch[1],)), points=point + ",0")
     )
     plain = out[1].regions
     assert clicked[0].regions[0].mask_iou != pytest.approx(plain[0].mask_iou, abs=1e-6)
@@ -478,14 +484,18 @@ def test_points_join_only_the_boxes_that_contain_them(refined, sam, images):
 
 def test_points_in_no_region_are_noted_and_points_alone_are_segmented(sam, images):
     far = refine_with_sam(
-        sam, images[:1], RegionBatch((regions_of([BOXES[0]]),)), parse_points("62,46; 10,20,0")
+        RefineRequest(
+            sam, images[:1], RegionBatch((regions_of([BOXES[0]]),)), points="62,46; 10,20,0"
+        )
     )
     assert far[0].note == "point(s) (62, 46) lie in no region and were ignored"
     alone = refine_with_sam(
-        sam,
-        images,
-        RegionBatch((ImageRegions(WIDTH, HEIGHT), ImageRegions(WIDTH, HEIGHT))),
-        parse_points("30,20; 5,5,0"),
+        RefineRequest(
+            sam,
+            images,
+            RegionBatch((ImageRegions(WIDTH, HEIGHT), ImageRegions(WIDTH, HEIGHT))),
+            points=parse_points("30,20; 5,5,0"),
+        )
     )
     for found in alone:
         (region,) = found.regions
@@ -496,7 +506,7 @@ def test_points_in_no_region_are_noted_and_points_alone_are_segmented(sam, image
 def test_images_without_regions_or_points_are_left_alone(sam, images):
     empty = RegionBatch((ImageRegions(WIDTH, HEIGHT, note="nothing detected: empty mask"),))
     with counted_embeddings(sam) as calls:
-        out = refine_with_sam(sam, images[:1], empty)
+        out = refine_with_sam(RefineRequest(sam, images[:1], empty))
     assert calls == [] and out == empty
 
 
@@ -509,18 +519,20 @@ def test_cancel_from_progress_stops_between_images(sam, images):
 
     batch = RegionBatch((regions_of([BOXES[0]]), regions_of([BOXES[1]])))
     with counted_embeddings(sam) as calls, pytest.raises(Cancelled):
-        refine_with_sam(sam, images, batch, progress=cancel)
+        refine_with_sam(RefineRequest(sam, images, batch), progress=cancel)
     assert len(calls) == 1
 
 
 def test_half_precision_sam_runs_and_returns_float_masks(sam_file, images):
     """bf16 through preprocessing, prompt encoder and decoder; the ViT itself is stubbed, as
     half-precision attention over 4096 tokens takes some 20 s on a CPU without bf16 kernels."""
-    half = load_sam(sam_file, dtype=torch.bfloat16)
+    half = load_model(SAM, sam_file, dtype=torch.bfloat16)
     embedding = torch.randn(1, 256, 64, 64, generator=torch.Generator().manual_seed(0))
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(half.model.image_encoder, "forward", lambda x: embedding.to(x.dtype))
-        out = refine_with_sam(half, images[:1], RegionBatch((regions_of(BOXES[:1]),)))
+        out = refine_with_sam(
+            RefineRequest(half, images[:1], RegionBatch((regions_of(BOXES[:1]),)))
+        )
     (region,) = out[0].regions
     assert region.mask.dtype == torch.float32 and region.mask.shape == (HEIGHT, WIDTH)
     assert isinstance(region.mask_iou, float)
@@ -529,13 +541,60 @@ def test_half_precision_sam_runs_and_returns_float_masks(sam_file, images):
 def test_inputs_are_checked_before_any_work(sam, images):
     with counted_embeddings(sam) as calls:
         with pytest.raises(PinpointError, match="batch has 2 image.* cover 1"):
-            refine_with_sam(sam, images, RegionBatch((regions_of(BOXES),)))
+            RefineRequest(sam, images, RegionBatch((regions_of(BOXES),)))
         with pytest.raises(PinpointError, match="found on a 64x48 image but this image is 32x48"):
-            refine_with_sam(sam, images[:1, :, :32], RegionBatch((regions_of(BOXES),)))
+            RefineRequest(sam, images[:1, :, :32], RegionBatch((regions_of(BOXES),)))
         with pytest.raises(PinpointError, match="RGB"):
-            refine_with_sam(sam, torch.rand(1, HEIGHT, WIDTH, 4), RegionBatch((regions_of(BOXES),)))
+            RefineRequest(sam, torch.rand(1, HEIGHT, WIDTH, 4), RegionBatch((regions_of(BOXES),)))
         with pytest.raises(PinpointError, match="lies outside"):
-            refine_with_sam(
-                sam, images[:1], RegionBatch((regions_of(BOXES),)), parse_points("64,1")
+            RefineRequest(
+                sam, images[:1], RegionBatch((regions_of(BOXES),)), points=parse_points("64,1")
             )
+    assert calls == []
+
+
+# The request ------------------------------------------------------------------------------------
+
+
+def test_request_parses_points_and_keeps_the_defaults(sam, images):
+    batch = RegionBatch((regions_of(BOXES),))
+    request = RefineRequest(sam, images[:1], batch)
+    assert request.multimask is True and request.points == ()
+    parsed = RefineRequest(sam, images[:1], batch, points=" 12,30; 40, 20 ,0 ;")
+    assert parsed.points == ((12.0, 30.0, 1), (40.0, 20.0, 0)) == parse_points("12,30; 40,20,0")
+    given = RefineRequest(sam, images[:1], batch, points=[(1.0, 2.0, 1)])
+    assert given.points == ((1.0, 2.0, 1),)
+
+
+@pytest.mark.parametrize(
+    ("settings", "fragment"),
+    [
+        ({"points": "120"}, "item 1 of points, '120', is not 'x,y' or 'x,y,label'"),
+        ({"points": "1,2; 3,4,5"}, "item 2 of points, '3,4,5', is not"),
+        ({"points": "64,1"}, "point (64, 1) lies outside the 64x48 image"),
+        ({"points": "1,48,0"}, "point (1, 48) lies outside the 64x48 image"),
+        ({"points": [(-1.0, 1.0, 1)]}, "point (-1, 1) lies outside the 64x48 image"),
+        ({"points": [(1.0, 1.0, 2)]}, "item 1 of points, (1.0, 1.0, 2), is not 'x,y'"),
+        ({"points": [(1.0,)]}, "item 1 of points, (1.0,), is not 'x,y'"),
+        ({"images": torch.rand(1, HEIGHT, WIDTH, 4)}, "RGBA"),
+        ({"images": torch.rand(2, HEIGHT, WIDTH, 3)}, "the image batch has 2 image(s)"),
+        (
+            {"images": torch.rand(1, HEIGHT, 32, 3)},
+            "found on a 64x48 image but this image is 32x48",
+        ),
+        (
+            {"regions": RegionBatch((regions_of(BOXES, width=32),))},
+            "regions of image 1 were found on a 32x48 image but this image is 64x48. Fix: use "
+            "the regions found on this same image batch",
+        ),
+    ],
+)
+def test_request_refuses_bad_settings_before_any_work(sam, images, settings, fragment):
+    arguments = {"images": images[:1], "regions": RegionBatch((regions_of(BOXES),)), **settings}
+    with counted_embeddings(sam) as calls:
+        with pytest.raises(PinpointError) as caught, reported_as("Refine with SAM (Pinpoint)"):
+            RefineRequest(sam, **arguments)
+    message = str(caught.value)
+    assert message.startswith("Refine with SAM (Pinpoint): ") and ". Fix: " in message, message
+    assert fragment in message, message
     assert calls == []

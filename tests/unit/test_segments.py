@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -14,10 +15,11 @@ import torch
 import torch.nn.functional as F
 
 from pinpoint import segments
-from pinpoint.errors import PinpointError
+from pinpoint.errors import PinpointError, reported_as
+from pinpoint.loading import SEGMENTER, load_model
 from pinpoint.loading.models import Segmenter, module_dtype
-from pinpoint.loading.segmenter import load_segmenter
-from pinpoint.segments import class_map, segment_regions
+from pinpoint.progress import no_progress
+from pinpoint.segments import SegmentRequest, class_map, segment_regions
 from pinpoint.tiny.segformer import DEFAULT_SEGMENT_LABELS, build_tiny_segformer
 
 NAMES = list(DEFAULT_SEGMENT_LABELS)  # sky, road, car, person, tree
@@ -35,7 +37,7 @@ def segformer_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def segmenter(segformer_dir) -> Segmenter:
-    return load_segmenter(segformer_dir)
+    return load_model(SEGMENTER, segformer_dir)
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +66,23 @@ def rigged(segmenter) -> Segmenter:
     model.register_forward_pre_hook(remember, with_kwargs=True)
     model.decode_head.classifier.register_forward_hook(replace)
     return dataclasses.replace(segmenter, model=model)
+
+
+def segment(segmenter, images, progress=no_progress, **settings):
+    """Build the request (checks) and run it."""
+    return segment_regions(SegmentRequest(segmenter, images, **settings), progress)
+
+
+class Unrunnable(torch.nn.Module):
+    """Stands in for a model that must not run: it keeps the config (class names), and its
+    forward pass fails the test."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.config = model.config
+
+    def forward(self, *args, **kwargs):
+        raise AssertionError("the model ran")
 
 
 def stripes_image(stripes: list[int], height: int, width: int, along: str) -> torch.Tensor:
@@ -146,8 +165,8 @@ def test_segmenter_round_trip(segformer_dir, segmenter):
     assert segmenter.labels == dict(enumerate(NAMES))
     assert not segmenter.model.training
     assert not any(p.requires_grad for p in segmenter.model.parameters())
-    assert load_segmenter(segformer_dir) is segmenter
-    half = load_segmenter(segformer_dir, dtype=torch.bfloat16)
+    assert load_model(SEGMENTER, segformer_dir) is segmenter
+    half = load_model(SEGMENTER, segformer_dir, dtype=torch.bfloat16)
     assert half is not segmenter and module_dtype(half.model) == torch.bfloat16
     logits = segmenter.model(pixel_values=torch.rand(1, 3, 64, 64)).logits
     assert logits.shape == (1, len(NAMES), CELLS, CELLS)
@@ -159,8 +178,8 @@ def broken_copy(segformer_dir: Path, tmp_path: Path) -> Path:
 
 def test_loader_errors_name_the_folder_and_the_fix(segformer_dir, tmp_path):
     where = "Load Segmenter (Pinpoint)"
-    with pytest.raises(PinpointError) as missing:
-        load_segmenter(tmp_path / "segformer-b0", where=where)
+    with pytest.raises(PinpointError) as missing, reported_as(where):
+        load_model(SEGMENTER, tmp_path / "segformer-b0")
     text = str(missing.value)
     assert text.startswith(f"{where}: semantic segmentation model folder ")
     assert "does not exist" in text
@@ -170,25 +189,30 @@ def test_loader_errors_name_the_folder_and_the_fix(segformer_dir, tmp_path):
     config_file = folder / "config.json"
     original = config_file.read_text()
     for model_type, architecture, elsewhere in (
-        ("clip", "CLIPModel", "CLIP models go in models/pinpoint_clip"),
-        ("detr", "DetrForObjectDetection", "object detectors go in models/pinpoint_detectors"),
+        ("clip", "CLIPModel", "; a CLIP model goes in models/pinpoint_clip."),
+        (
+            "detr",
+            "DetrForObjectDetection",
+            "; an object detector goes in models/pinpoint_detectors.",
+        ),
     ):
         config = json.loads(original) | {"model_type": model_type, "architectures": [architecture]}
         config_file.write_text(json.dumps(config))
-        with pytest.raises(PinpointError) as wrong:
-            load_segmenter(folder, where=where)
+        with pytest.raises(PinpointError) as wrong, reported_as(where):
+            load_model(SEGMENTER, folder)
         text = str(wrong.value)
+        assert text.startswith(f"{where}: '{TINY}' is a {model_type} model")
         assert f"is a {model_type} model ({architecture}), not a semantic segmentation" in text
         assert elsewhere in text and ". Fix: pick a folder with a semantic-segmentation" in text
     config_file.write_text(original)
 
     (folder / "preprocessor_config.json").unlink()
     with pytest.raises(PinpointError, match=r"has no image processor config \(preprocessor"):
-        load_segmenter(folder, where=where)
+        load_model(SEGMENTER, folder)
     (folder / "model.safetensors").write_bytes(b"not weights")
     (folder / "preprocessor_config.json").write_text("{}")
     with pytest.raises(PinpointError, match=r"could not be loaded .* Fix: re-download"):
-        load_segmenter(folder, where=where)
+        load_model(SEGMENTER, folder)
 
 
 # Class map ------------------------------------------------------------------------------------
@@ -219,7 +243,7 @@ confidences differ and their order is defined."""
 @pytest.mark.parametrize("split", [False, True])
 def test_segments_land_on_the_right_pixels(rigged, height, width, along, split):
     image = stripes_image(STRIPES, height, width, along)
-    found = segment_regions(rigged, image[None], min_area=0.0, split_instances=split)
+    found = segment(rigged, image[None], min_area=0.0, split_instances=split)
     expected = expected_segments(STRIPES, height, width, along, split)
     assert (found[0].width, found[0].height) == (width, height)
     assert_segments(found[0], expected)
@@ -232,21 +256,21 @@ def test_segments_land_on_the_right_pixels(rigged, height, width, along, split):
 
 def test_min_area_drops_small_segments_and_max_regions_keeps_the_best(rigged):
     image = stripes_image(STRIPES, 48, 80, "x")[None]  # road and tree: 10 of 80 columns each
-    labels = {r.label for r in segment_regions(rigged, image, min_area=10 / 80)[0].regions}
+    labels = {r.label for r in segment(rigged, image, min_area=10 / 80)[0].regions}
     assert labels == {"car", "person", "road", "tree"}
-    labels = {r.label for r in segment_regions(rigged, image, min_area=10 / 80 + 1e-6)[0].regions}
+    labels = {r.label for r in segment(rigged, image, min_area=10 / 80 + 1e-6)[0].regions}
     assert labels == {"car", "person"}
-    best = segment_regions(rigged, image, min_area=0.0, max_regions=2)[0].regions
-    everything = segment_regions(rigged, image, min_area=0.0)[0].regions
+    best = segment(rigged, image, min_area=0.0, max_regions=2)[0].regions
+    everything = segment(rigged, image, min_area=0.0)[0].regions
     assert [r.label for r in best] == [r.label for r in everything[:2]]
 
 
 def test_label_filter_keeps_named_classes_and_refuses_unknown_ones(rigged):
     image = stripes_image(STRIPES, 48, 80, "x")[None]
-    found = segment_regions(rigged, image, labels=["Car", " tree "], split_instances=True)
+    found = segment(rigged, image, labels=["Car", " tree "], split_instances=True)
     assert sorted(r.label for r in found[0].regions) == ["car", "car", "tree"]
-    with pytest.raises(PinpointError) as unknown:
-        segment_regions(rigged, image, labels=["car", "zebra"], where="Segment Image (Pinpoint)")
+    with pytest.raises(PinpointError) as unknown, reported_as("Segment Image (Pinpoint)"):
+        SegmentRequest(rigged, image, labels=["car", "zebra"])
     assert str(unknown.value) == (
         f"Segment Image (Pinpoint): '{TINY}' has no class named 'zebra'. Fix: use class names "
         "of this segmenter (car, person, road, sky, tree) or leave the label filter empty."
@@ -255,21 +279,24 @@ def test_label_filter_keeps_named_classes_and_refuses_unknown_ones(rigged):
 
 def test_nothing_found_policies(rigged):
     image = stripes_image(STRIPES, 48, 80, "x")[None]
-    with pytest.raises(
-        PinpointError,
-        match=r"^Segment Image: no segment among sky covers at least 0.1% of the image. "
-        r"Fix: lower min_area or widen the label filter, or set if_nothing_found",
+    with (
+        pytest.raises(
+            PinpointError,
+            match=r"^Segment Image: no segment among sky covers at least 0.1% of the image. "
+            r"Fix: lower min_area or widen the label filter, or set if_nothing_found",
+        ),
+        reported_as("Segment Image"),
     ):
-        segment_regions(rigged, image, labels=["sky"])
-    empty = segment_regions(rigged, image, labels=["sky"], if_nothing_found="empty mask")
+        segment(rigged, image, labels=["sky"])
+    empty = segment(rigged, image, labels=["sky"], if_nothing_found="empty mask")
     assert empty[0].regions == () and "empty mask" in empty[0].note
-    whole = segment_regions(rigged, image, min_area=1.0, if_nothing_found="whole image")
+    whole = segment(rigged, image, min_area=1.0, if_nothing_found="whole image")
     assert [r.box for r in whole[0].regions] == [(0.0, 0.0, 80.0, 48.0)]
     assert "whole image used" in whole[0].note
     with pytest.raises(PinpointError, match="if_nothing_found is 'skip'"):
-        segment_regions(rigged, image, if_nothing_found="skip")
+        SegmentRequest(rigged, image, if_nothing_found="skip")
     with pytest.raises(PinpointError, match="RGB"):
-        segment_regions(rigged, torch.rand(1, 48, 80, 4))
+        SegmentRequest(rigged, torch.rand(1, 48, 80, 4))
 
 
 def test_an_image_in_a_batch_gets_what_it_gets_alone(rigged):
@@ -282,13 +309,13 @@ def test_an_image_in_a_batch_gets_what_it_gets_alone(rigged):
     ]
     images = torch.stack([stripes_image(p, 48, 80, "x") for p in patterns])  # two chunks
     calls = []
-    batch = segment_regions(
+    batch = segment(
         rigged, images, min_area=0.0, progress=lambda done, total: calls.append((done, total))
     )
     assert calls == [(4, 5), (5, 5)]
     assert batch.batch_size == 5
     for index, pattern in enumerate(patterns):
-        alone = segment_regions(rigged, images[index : index + 1], min_area=0.0)[0]
+        alone = segment(rigged, images[index : index + 1], min_area=0.0)[0]
         expected = expected_segments(pattern, 48, 80, "x", split=False)
         assert_segments(alone, expected)
         assert_segments(batch[index], expected)
@@ -301,9 +328,37 @@ def test_a_uniform_map_is_one_whole_image_region_with_the_softmax_confidence(seg
         model.decode_head.classifier.weight.zero_()
         model.decode_head.classifier.bias.copy_(bias)
     uniform = dataclasses.replace(segmenter, model=model)
-    found = segment_regions(uniform, torch.rand(2, 37, 53, 3), split_instances=True)
+    found = segment(uniform, torch.rand(2, 37, 53, 3), split_instances=True)
     for item in found:
         (region,) = item.regions
         assert region.label == "person" and region.box == (0.0, 0.0, 53.0, 37.0)
         assert region.confidence == pytest.approx(bias.softmax(0)[PERSON].item(), abs=1e-6)
         assert torch.equal(region.mask, torch.ones(37, 53))
+
+
+def test_labels_may_be_typed_as_text(segmenter):
+    request = SegmentRequest(segmenter, torch.rand(1, 32, 32, 3), labels=" Car, TREE ,")
+    assert request.wanted == frozenset({"car", "tree"})
+    assert SegmentRequest(segmenter, torch.rand(1, 32, 32, 3)).wanted == frozenset()
+
+
+@pytest.mark.parametrize(
+    "settings, fragment",
+    [
+        (dict(if_nothing_found="skip"), "if_nothing_found is 'skip'. Fix: pick one of 'error', "),
+        (dict(if_nothing_found="whole"), "if_nothing_found is 'whole'"),
+        (dict(labels="car, zebra"), f"'{TINY}' has no class named 'zebra'. Fix: use class names"),
+        (dict(labels=["Unicorn", "sky"]), "has no class named 'unicorn'"),
+        (dict(images=torch.rand(1, 32, 32, 4)), "the image is RGBA (4 channels)"),
+        (dict(images=torch.rand(1, 32, 32, 1)), "the image is grayscale (1 channels)"),
+        (dict(images=torch.rand(32, 32, 3)), "expected an IMAGE batch shaped [B, H, W, 3]"),
+    ],
+)
+def test_the_request_refuses_bad_settings_at_construction(segmenter, settings, fragment):
+    unrunnable = dataclasses.replace(segmenter, model=Unrunnable(segmenter.model))
+    inputs = dict(images=torch.rand(1, 32, 32, 3)) | settings
+    with pytest.raises(PinpointError, match="^Pinpoint: .*" + re.escape(fragment)):
+        SegmentRequest(unrunnable, **inputs)
+    good = SegmentRequest(unrunnable, torch.rand(1, 32, 32, 3))  # a good one would run it
+    with pytest.raises(AssertionError, match="the model ran"):
+        segment_regions(good)

@@ -10,7 +10,7 @@ from .detect import PinpointDetect, PinpointDetectByText
 from .heatmap import PinpointTextHeatmap
 from .inpaint import PinpointInpaintDiffusers
 from .inpaint_comfy import PinpointInpaintComfy
-from .loaders import (
+from .loading import (
     PinpointLoadCLIP,
     PinpointLoadCLIPSeg,
     PinpointLoadDetector,
@@ -19,11 +19,11 @@ from .loaders import (
     PinpointLoadSAM,
     PinpointLoadSegmenter,
 )
-from .mask import PinpointMaskOps, PinpointRegionsToMask
+from .masks import PinpointMaskOps, PinpointRegionsToMask
 from .match import PinpointMatchText
 from .refine import PinpointRefineSAM
-from .segment import PinpointSegment
-from .select import PinpointSelectRegions
+from .segments import PinpointSegment
+from .selection import PinpointSelectRegions
 
 NODES: list[type[io.ComfyNode]] = [
     # loaders

@@ -6,27 +6,15 @@ import comfy.model_management as mm
 import torch
 from comfy_api.latest import io
 
-from ..pinpoint.crop import SPLIT_CHOICES
 from ..pinpoint.errors import reported_as
-from ..pinpoint.images import check_image, check_prompt
-from ..pinpoint.inpaint import inpaint_masked
+from ..pinpoint.inpaint import InpaintRequest, inpaint_masked
 from ..pinpoint.loading.models import InpaintPipe
+from ..pinpoint.memory import inpaint_bytes
 from . import sockets
-from ._common import MB, check_choice, comfy_progress, description, report_notes
-from .crop import crop_inputs, sampling_inputs
-from .managed import managed
+from ._common import comfy_progress, description, on_device, report_notes
+from .inputs import crop_inputs, sampling_inputs
 
 TITLE = "Inpaint Region · diffusers (Pinpoint)"
-
-ACTIVATION_MB = 1024
-"""Crops are resized to the model's native size, so activations do not grow with the image: about
-1 GB for an SD 1.5 UNet at 512 px with classifier-free guidance (PyTorch SDPA), scaled by the
-pixel count for other native sizes (4 GB for SDXL at 1024 px)."""
-
-
-def activation_bytes(pipe: InpaintPipe, resolution: int = 0) -> int:
-    """The estimate above for crops whose longer side is ``resolution`` (0 = native)."""
-    return int(ACTIVATION_MB * MB * ((resolution or pipe.native_size) / 512) ** 2)
 
 
 class PinpointInpaintDiffusers(io.ComfyNode):
@@ -58,21 +46,21 @@ class PinpointInpaintDiffusers(io.ComfyNode):
                 ),
                 io.String.Input(
                     "negative_prompt",
-                    default="",
+                    default=InpaintRequest.negative_prompt,
                     multiline=True,
                     placeholder="blurry, distorted",
                     tooltip="What to avoid; may be empty.",
                 ),
-                *sampling_inputs(cfg=7.5),
+                *sampling_inputs(cfg=InpaintRequest.cfg),
                 io.Float.Input(
                     "strength",
-                    default=1.0,
+                    default=InpaintRequest.strength,
                     min=0.0,
                     max=1.0,
                     step=0.01,
                     tooltip="1 replaces the masked content; lower keeps more of the original.",
                 ),
-                *crop_inputs(resolution=0),
+                *crop_inputs(resolution=InpaintRequest.resolution),
             ],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The edited images, [B,H,W,3]."),
@@ -80,6 +68,7 @@ class PinpointInpaintDiffusers(io.ComfyNode):
         )
 
     @classmethod
+    @reported_as(TITLE)
     def execute(
         cls,
         pipe: InpaintPipe,
@@ -96,28 +85,22 @@ class PinpointInpaintDiffusers(io.ComfyNode):
         feather_px: int,
         split: str,
     ) -> io.NodeOutput:
-        check_image(image, TITLE)
-        check_prompt(prompt, TITLE, "prompt", "a blue pickup truck")
-        check_choice(split, SPLIT_CHOICES, "split", TITLE)
-        managed(pipe).acquire(activation_bytes(pipe, resolution))
-        with reported_as(TITLE):
-            result = inpaint_masked(
-                pipe,
-                image,
-                mask,
-                prompt,
-                negative_prompt=negative_prompt,
-                steps=steps,
-                cfg=cfg,
-                strength=strength,
-                seed=seed,
-                context=context,
-                feather_px=feather_px,
-                resolution=resolution,
-                split=split,
-                progress=comfy_progress(steps),
-                where=TITLE,
-            )
+        request = InpaintRequest(
+            pipe,
+            image,
+            mask,
+            prompt,
+            negative_prompt=negative_prompt,
+            seed=seed,
+            steps=steps,
+            cfg=cfg,
+            strength=strength,
+            context=context,
+            resolution=resolution,
+            feather_px=feather_px,
+            split=split,
+        )
+        on_device(pipe, inpaint_bytes(request))
+        result = inpaint_masked(request, comfy_progress())
         shown = report_notes(result.notes, TITLE) or None
-        images = result.images.to(mm.intermediate_device())
-        return io.NodeOutput(images, ui=shown)
+        return io.NodeOutput(result.images.to(mm.intermediate_device()), ui=shown)

@@ -7,35 +7,17 @@ import torch
 from comfy_api.latest import io, ui
 
 from ..pinpoint.errors import reported_as
-from ..pinpoint.images import check_image
 from ..pinpoint.loading.models import ClipMatcher
 from ..pinpoint.masks import regions_to_mask
-from ..pinpoint.match import (
-    BOX_CROP,
-    CROP_CHOICES,
-    candidate_rows,
-    format_scores,
-    match_text,
-)
+from ..pinpoint.match import CropMode, MatchRequest, candidate_rows, format_scores, match_text
+from ..pinpoint.memory import match_bytes
 from ..pinpoint.preview import draw_regions
-from ..pinpoint.regions import RegionBatch, check_if_nothing_found
-from ..pinpoint.select import check_pick, resolve_pin
+from ..pinpoint.regions import RegionBatch
 from . import sockets
-from ._common import (
-    MB,
-    check_choice,
-    comfy_progress,
-    description,
-    if_nothing_found_input,
-    log,
-    pick_inputs,
-)
-from .managed import managed
+from ._common import comfy_progress, description, log, on_device
+from .inputs import if_nothing_found_input, pick_inputs
 
 TITLE = "Match Text to Regions (Pinpoint)"
-
-ACTIVATION_MB = 256
-"""CLIP sees 224x224 crops; a ViT-B/L batch of a few dozen crops stays well under 256 MB."""
 
 
 class PinpointMatchText(io.ComfyNode):
@@ -70,7 +52,7 @@ class PinpointMatchText(io.ComfyNode):
                 *pick_inputs(),
                 io.Float.Input(
                     "context_pad",
-                    default=0.1,
+                    default=MatchRequest.context_pad,
                     min=0.0,
                     max=2.0,
                     step=0.01,
@@ -79,8 +61,8 @@ class PinpointMatchText(io.ComfyNode):
                 ),
                 io.Combo.Input(
                     "crop",
-                    options=CROP_CHOICES,
-                    default=BOX_CROP,
+                    options=CropMode.values(),
+                    default=MatchRequest.crop.value,
                     tooltip="box: CLIP sees each padded box as it is (detector boxes). masked: "
                     "everything outside the region's mask is painted a neutral grey first, so "
                     "CLIP judges the segment alone; use it for segments and SAM masks, whose "
@@ -88,7 +70,7 @@ class PinpointMatchText(io.ComfyNode):
                 ),
                 io.Float.Input(
                     "confidence_weight",
-                    default=0.0,
+                    default=MatchRequest.confidence_weight,
                     min=0.0,
                     max=1.0,
                     step=0.01,
@@ -96,7 +78,7 @@ class PinpointMatchText(io.ComfyNode):
                 ),
                 io.Float.Input(
                     "min_probability",
-                    default=0.0,
+                    default=MatchRequest.min_probability,
                     min=0.0,
                     max=1.0,
                     step=0.01,
@@ -106,7 +88,7 @@ class PinpointMatchText(io.ComfyNode):
                 if_nothing_found_input(),
                 io.String.Input(
                     "pin",
-                    default="",
+                    default=MatchRequest.pin,
                     multiline=False,
                     placeholder="e.g. 2 or 1, 3",
                     optional=True,
@@ -141,6 +123,7 @@ class PinpointMatchText(io.ComfyNode):
         )
 
     @classmethod
+    @reported_as(TITLE)
     def execute(
         cls,
         clip: ClipMatcher,
@@ -156,30 +139,22 @@ class PinpointMatchText(io.ComfyNode):
         if_nothing_found: str,
         pin: str = "",
     ) -> io.NodeOutput:
-        check_image(image, TITLE)
-        check_if_nothing_found(if_nothing_found, TITLE)  # before a model is moved to the GPU
-        check_choice(crop, CROP_CHOICES, "crop", TITLE)
-        check_pick(pick, TITLE)
-        regions.check_matches(image, TITLE, "Detect Objects (Pinpoint)")
-        resolve_pin(pin, regions, TITLE)
-        managed(clip).acquire(ACTIVATION_MB * MB)
-        with reported_as(TITLE):
-            result = match_text(
-                clip,
-                image,
-                regions,
-                text,
-                context_pad=context_pad,
-                confidence_weight=confidence_weight,
-                top_k=top_k,
-                min_probability=min_probability,
-                if_nothing_found=if_nothing_found,
-                crop=crop,
-                pick=pick,
-                pin=pin,
-                progress=comfy_progress(int(image.shape[0])),
-                where=TITLE,
-            )
+        request = MatchRequest(
+            clip,
+            image,
+            regions,
+            text,
+            pick=pick,
+            top_k=top_k,
+            context_pad=context_pad,
+            crop=crop,
+            confidence_weight=confidence_weight,
+            min_probability=min_probability,
+            if_nothing_found=if_nothing_found,
+            pin=pin,
+        )
+        on_device(clip, match_bytes(request))
+        result = match_text(request, comfy_progress())
         device = mm.intermediate_device()
         mask = regions_to_mask(result.chosen).to(device)
         scores = format_scores(result.scored, result.chosen)

@@ -12,17 +12,26 @@ import node_helpers
 import torch
 from comfy_api.latest import io
 
-from ..pinpoint.crop import SPLIT_CHOICES, cut, plan_crops, stitch_crops
+from ..pinpoint.choices import Choice, check_choice
+from ..pinpoint.crop import CropRequest, cut, plan_crops, stitch_crops
 from ..pinpoint.errors import PinpointError, reported_as
-from ..pinpoint.images import check_image
-from ._common import check_choice, description, report_notes
-from .crop import crop_inputs, crop_resolution, sampling_inputs
+from ..pinpoint.seeds import image_seed
+from ._common import crop_resolution, description, report_notes
+from .inputs import crop_inputs, sampling_inputs
 
 TITLE = "Inpaint Region · ComfyUI model (Pinpoint)"
 
-AUTO, GREY, ORIGINAL = "auto", "neutral grey", "original pixels"
-START_CHOICES = [AUTO, GREY, ORIGINAL]
-SEED_MODULUS = 2**64
+CFG = 7.0
+"""The node's default guidance (ComfyUI's own sampling; no core request)."""
+DENOISE = 1.0
+
+
+class MaskedStart(Choice):
+    """What a regular (non-inpainting) checkpoint starts from inside the mask."""
+
+    AUTO = "auto"
+    GREY = "neutral grey"
+    ORIGINAL = "original pixels"
 
 
 def _inpainting_model(model) -> bool:
@@ -47,7 +56,7 @@ def _prepare(model, vae, positive, negative, pixels, area, start, denoise):
         positive = node_helpers.conditioning_set_values(positive, extra)
         negative = node_helpers.conditioning_set_values(negative, extra)
         start_pixels = pixels
-    elif start == GREY or (start == AUTO and denoise >= 1.0):
+    elif start == MaskedStart.GREY or (start == MaskedStart.AUTO and denoise >= 1.0):
         start_pixels = grey
     else:
         start_pixels = pixels
@@ -99,7 +108,7 @@ class PinpointInpaintComfy(io.ComfyNode):
                 io.Conditioning.Input("negative", tooltip="What to avoid (CLIP Text Encode)."),
                 io.Image.Input("image", tooltip="Image batch to edit, [B,H,W,3]."),
                 io.Mask.Input("mask", tooltip="Area to regenerate, [B,H,W], 1 = edit."),
-                *sampling_inputs(cfg=7.0),
+                *sampling_inputs(cfg=CFG),
                 io.Combo.Input(
                     "sampler_name",
                     options=comfy.samplers.SAMPLER_NAMES,
@@ -112,7 +121,7 @@ class PinpointInpaintComfy(io.ComfyNode):
                 ),
                 io.Float.Input(
                     "denoise",
-                    default=1.0,
+                    default=DENOISE,
                     min=0.0,
                     max=1.0,
                     step=0.01,
@@ -120,8 +129,8 @@ class PinpointInpaintComfy(io.ComfyNode):
                 ),
                 io.Combo.Input(
                     "masked_start",
-                    options=START_CHOICES,
-                    default=AUTO,
+                    options=MaskedStart.values(),
+                    default=MaskedStart.AUTO.value,
                     tooltip="What a regular checkpoint starts from inside the mask. auto: neutral "
                     "grey at denoise 1 (like VAE Encode for Inpaint), the original pixels below "
                     "1 (like Set Latent Noise Mask). Inpainting checkpoints always start from "
@@ -135,6 +144,7 @@ class PinpointInpaintComfy(io.ComfyNode):
         )
 
     @classmethod
+    @reported_as(TITLE)
     def execute(
         cls,
         model,
@@ -155,33 +165,29 @@ class PinpointInpaintComfy(io.ComfyNode):
         feather_px: int,
         split: str,
     ) -> io.NodeOutput:
-        check_image(image, TITLE)
-        check_choice(sampler_name, comfy.samplers.SAMPLER_NAMES, "sampler_name", TITLE)
-        check_choice(scheduler, comfy.samplers.SCHEDULER_NAMES, "scheduler", TITLE)
-        check_choice(masked_start, START_CHOICES, "masked_start", TITLE)
-        check_choice(split, SPLIT_CHOICES, "split", TITLE)
+        check_choice(sampler_name, comfy.samplers.SAMPLER_NAMES, "sampler_name")
+        check_choice(scheduler, comfy.samplers.SCHEDULER_NAMES, "scheduler")
+        start = MaskedStart.check(masked_start, "masked_start")
         if denoise <= 0.0:
-            raise PinpointError(TITLE, "denoise is 0, so nothing would change", "raise denoise")
-        with reported_as(TITLE):
-            plan = plan_crops(
-                image,
-                mask,
-                context,
-                crop_resolution(resolution, model, TITLE),
-                feather_px,
-                split,
-                multiple=int(vae.spacial_compression_encode()),
-                same_size=False,
-                where=TITLE,
-            )
+            raise PinpointError("denoise is 0, so nothing would change", "raise denoise")
+        request = CropRequest(
+            image,
+            mask,
+            context=context,
+            resolution=crop_resolution(resolution, model),
+            feather_px=feather_px,
+            split=split,
+            multiple=int(vae.spacial_compression_encode()),
+        )
+        plan = plan_crops(request, same_size=False)
         progress = _SamplingProgress(model, steps * len(plan.pieces))
         sampled = []
         for position, piece in enumerate(plan.pieces):
             crop, area = cut(plan, piece)
             pos, neg, latent, noise_mask = _prepare(
-                model, vae, positive, negative, crop[None], area[None], masked_start, denoise
+                model, vae, positive, negative, crop[None], area[None], start, denoise
             )
-            piece_seed = (seed + piece.image_index) % SEED_MODULUS
+            piece_seed = image_seed(seed, piece.image_index)
             try:
                 samples = comfy.sample.sample(
                     model,
@@ -203,14 +209,12 @@ class PinpointInpaintComfy(io.ComfyNode):
                 raise
             except RuntimeError as err:
                 raise PinpointError(
-                    TITLE,
                     f"sampling failed ({str(err).splitlines()[0]})",
                     "check that the MODEL, the VAE and the CLIP that encoded the conditionings "
                     "come from the same model family",
                 ) from err
             decoded = vae.decode(samples)
             sampled.append(decoded.reshape(-1, *decoded.shape[-3:])[0])
-        with reported_as(TITLE):
-            result = stitch_crops(plan, sampled, TITLE)
+        result = stitch_crops(plan, sampled)
         shown = report_notes(plan.notes, TITLE) or None
         return io.NodeOutput(result.to(mm.intermediate_device()), ui=shown)

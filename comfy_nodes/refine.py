@@ -4,42 +4,19 @@ from __future__ import annotations
 
 import comfy.model_management as mm
 import torch
-from comfy_api.latest import io, ui
+from comfy_api.latest import io
 
 from ..pinpoint.errors import reported_as
-from ..pinpoint.images import check_image
-from ..pinpoint.loading.models import SamModel, module_dtype
-from ..pinpoint.loading.sam import GRID_SIZE
+from ..pinpoint.loading.models import SamModel
 from ..pinpoint.masks import regions_to_mask
+from ..pinpoint.memory import refine_bytes
 from ..pinpoint.preview import draw_regions
-from ..pinpoint.refine import (
-    CHUNK,
-    DECODER_BYTES_PER_PROMPT,
-    POINTS_EXAMPLE,
-    check_points,
-    parse_points,
-    refine_with_sam,
-)
+from ..pinpoint.refine import POINTS_EXAMPLE, RefineRequest, refine_with_sam
 from ..pinpoint.regions import RegionBatch
 from . import sockets
-from ._common import MB, comfy_progress, description
-from .managed import managed
+from ._common import comfy_progress, description, on_device, with_preview
 
 TITLE = "Refine with SAM (Pinpoint)"
-DETECT_TITLE = "Detect Objects (Pinpoint)"
-
-
-def activation_bytes(sam: SamModel) -> int:
-    """Peak activations: the larger of one image embedding and one mask-decoder call.
-
-    A global-attention block holds its scores, their softmax and the relative-position sum,
-    each heads x 4096 x 4096 (vit_h in fp16: about 1.6 GB); a decoder call holds ``CHUNK``
-    prompts (about 0.5 GB).
-    """
-    heads = int(sam.model.image_encoder.blocks[0].attn.num_heads)
-    element = torch.finfo(module_dtype(sam.model)).bits // 8
-    encoder = 3 * heads * (GRID_SIZE * GRID_SIZE) ** 2 * element
-    return max(encoder, CHUNK * DECODER_BYTES_PER_PROMPT) + 64 * MB
 
 
 class PinpointRefineSAM(io.ComfyNode):
@@ -66,13 +43,13 @@ class PinpointRefineSAM(io.ComfyNode):
                 ),
                 io.Boolean.Input(
                     "multimask",
-                    default=True,
+                    default=RefineRequest.multimask,
                     tooltip="On: SAM proposes three masks per box and the one it rates best "
                     "(highest predicted IoU) is kept. Off: one mask per box.",
                 ),
                 io.String.Input(
                     "points",
-                    default="",
+                    default=RefineRequest.points,
                     multiline=False,
                     placeholder="x,y; x,y,0",
                     tooltip="Optional clicks in pixels, separated by ';': 'x,y' on the object, "
@@ -97,6 +74,7 @@ class PinpointRefineSAM(io.ComfyNode):
         )
 
     @classmethod
+    @reported_as(TITLE)
     def execute(
         cls,
         sam: SamModel,
@@ -105,23 +83,8 @@ class PinpointRefineSAM(io.ComfyNode):
         multimask: bool,
         points: str,
     ) -> io.NodeOutput:
-        check_image(image, TITLE)
-        with reported_as(TITLE):  # before the model is moved to the GPU
-            regions.check_matches(image, TITLE, produced_by=DETECT_TITLE)
-            parsed = parse_points(points, TITLE)
-            check_points(parsed, int(image.shape[2]), int(image.shape[1]), TITLE)
-        managed(sam).acquire(activation_bytes(sam))
-        with reported_as(TITLE):
-            refined = refine_with_sam(
-                sam,
-                image,
-                regions,
-                parsed,
-                multimask=multimask,
-                progress=comfy_progress(int(image.shape[0])),
-                where=TITLE,
-            )
-        device = mm.intermediate_device()
-        mask = regions_to_mask(refined).to(device)
-        preview = draw_regions(image, refined).to(device)
-        return io.NodeOutput(refined, mask, preview, ui=ui.PreviewImage(preview, cls=cls))
+        request = RefineRequest(sam, image, regions, multimask=multimask, points=points)
+        on_device(sam, refine_bytes(request))
+        refined = refine_with_sam(request, comfy_progress())
+        mask = regions_to_mask(refined).to(mm.intermediate_device())
+        return with_preview(cls, draw_regions(image, refined), refined, mask)

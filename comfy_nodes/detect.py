@@ -3,41 +3,20 @@ preview."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import comfy.model_management as mm
 import torch
-from comfy_api.latest import io, ui
+from comfy_api.latest import io
 
-from ..pinpoint.detect import (
-    CHUNK,
-    check_detector_route,
-    check_queries,
-    detect_by_text,
-    detect_objects,
-    parse_labels,
-    parse_queries,
-)
+from ..pinpoint.detect import DetectRequest, TextDetectRequest, detect_by_text, detect_objects
 from ..pinpoint.errors import reported_as
-from ..pinpoint.images import check_image
 from ..pinpoint.loading.models import Detector
+from ..pinpoint.memory import detect_bytes
 from ..pinpoint.preview import draw_regions
-from ..pinpoint.progress import Progress
-from ..pinpoint.regions import RegionBatch, check_if_nothing_found
 from . import sockets
-from ._common import MB, comfy_progress, description, if_nothing_found_input
-from .managed import managed
+from ._common import comfy_progress, description, on_device, with_preview
+from .inputs import if_nothing_found_input
 
 TITLE = "Detect Objects (Pinpoint)"
 TEXT_TITLE = "Detect by Text (Pinpoint)"
-
-MB_PER_IMAGE = 192
-"""Activation estimate per image of a forward chunk: detectors resize to about 800x1333, where a
-ResNet-50 DETR needs well under 200 MB in fp32; at most ``CHUNK`` images run at once."""
-
-MB_PER_TEXT_IMAGE = 1024
-"""The same for open-vocabulary detectors: OWLv2 runs a ViT-B/16 on 960x960 (3600 patches, every
-query per image) and Grounding DINO a Swin-T at 800x1333 with a text tower, about 1 GB in fp32."""
 
 
 def _detector_and_image(detector_tooltip: str) -> list[io.Input]:
@@ -56,7 +35,7 @@ def _threshold(default: float, tooltip: str) -> io.Float.Input:
 def _max_detections() -> io.Int.Input:
     return io.Int.Input(
         "max_detections",
-        default=20,
+        default=DetectRequest.max_detections,
         min=1,
         max=300,
         step=1,
@@ -72,30 +51,6 @@ def _outputs(regions_tooltip: str) -> list[io.Output]:
             tooltip="The image with every candidate box, label and confidence.",
         ),
     ]
-
-
-def _run(
-    node: type[io.ComfyNode],
-    title: str,
-    detector: Detector,
-    image: torch.Tensor,
-    if_nothing_found: str,
-    open_vocabulary: bool,
-    find: Callable[[Progress], RegionBatch],
-    check: Callable[[], object] = lambda: None,
-) -> io.NodeOutput:
-    """Check the inputs (``check``: the node's own checks), move the detector to the GPU, run
-    ``find`` and draw the preview."""
-    check_image(image, title)
-    check_if_nothing_found(if_nothing_found, title)  # before a model is moved to the GPU
-    check_detector_route(detector, open_vocabulary, title)
-    check()
-    per_image = MB_PER_TEXT_IMAGE if open_vocabulary else MB_PER_IMAGE
-    managed(detector).acquire(per_image * MB * min(int(image.shape[0]), CHUNK))
-    with reported_as(title):
-        regions = find(comfy_progress(int(image.shape[0])))
-    preview = draw_regions(image, regions).to(mm.intermediate_device())
-    return io.NodeOutput(regions, preview, ui=ui.PreviewImage(preview, cls=node))
 
 
 class PinpointDetect(io.ComfyNode):
@@ -114,13 +69,13 @@ class PinpointDetect(io.ComfyNode):
                     "(Pinpoint)'."
                 ),
                 _threshold(
-                    0.7,
+                    DetectRequest.threshold,
                     "Keep detections at least this confident; lower it if the object is missed.",
                 ),
                 _max_detections(),
                 io.String.Input(
                     "labels",
-                    default="",
+                    default=DetectRequest.labels,
                     multiline=False,
                     placeholder="car, person (empty = every class)",
                     tooltip="Comma-separated class names to keep (the detector's own names); "
@@ -132,6 +87,7 @@ class PinpointDetect(io.ComfyNode):
         )
 
     @classmethod
+    @reported_as(TITLE)
     def execute(
         cls,
         detector: Detector,
@@ -141,19 +97,17 @@ class PinpointDetect(io.ComfyNode):
         labels: str,
         if_nothing_found: str,
     ) -> io.NodeOutput:
-        def find(progress: Progress) -> RegionBatch:
-            return detect_objects(
-                detector,
-                image,
-                threshold=threshold,
-                max_detections=max_detections,
-                labels=parse_labels(labels),
-                if_nothing_found=if_nothing_found,
-                progress=progress,
-                where=TITLE,
-            )
-
-        return _run(cls, TITLE, detector, image, if_nothing_found, False, find)
+        request = DetectRequest(
+            detector,
+            image,
+            threshold=threshold,
+            max_detections=max_detections,
+            labels=labels,
+            if_nothing_found=if_nothing_found,
+        )
+        on_device(detector, detect_bytes(request))
+        regions = detect_objects(request, comfy_progress())
+        return with_preview(cls, draw_regions(image, regions), regions)
 
 
 class PinpointDetectByText(io.ComfyNode):
@@ -182,7 +136,7 @@ class PinpointDetectByText(io.ComfyNode):
                     "Grounding DINO: no '.' inside a query.",
                 ),
                 _threshold(
-                    0.1,
+                    TextDetectRequest.threshold,
                     "Keep boxes whose best query scores at least this. Open-vocabulary scores "
                     "are low (a good OWLv2 match is often 0.2-0.5); lower it if the object is "
                     "missed.",
@@ -197,6 +151,7 @@ class PinpointDetectByText(io.ComfyNode):
         )
 
     @classmethod
+    @reported_as(TEXT_TITLE)
     def execute(
         cls,
         detector: Detector,
@@ -206,21 +161,14 @@ class PinpointDetectByText(io.ComfyNode):
         max_detections: int,
         if_nothing_found: str,
     ) -> io.NodeOutput:
-        texts = parse_queries(queries)
-
-        def find(progress: Progress) -> RegionBatch:
-            return detect_by_text(
-                detector,
-                image,
-                texts,
-                threshold=threshold,
-                max_detections=max_detections,
-                if_nothing_found=if_nothing_found,
-                progress=progress,
-                where=TEXT_TITLE,
-            )
-
-        def check() -> object:
-            return check_queries(detector, texts, TEXT_TITLE)
-
-        return _run(cls, TEXT_TITLE, detector, image, if_nothing_found, True, find, check)
+        request = TextDetectRequest(
+            detector,
+            image,
+            queries,
+            threshold=threshold,
+            max_detections=max_detections,
+            if_nothing_found=if_nothing_found,
+        )
+        on_device(detector, detect_bytes(request))
+        regions = detect_by_text(request, comfy_progress())
+        return with_preview(cls, draw_regions(image, regions), regions)

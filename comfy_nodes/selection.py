@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import comfy.model_management as mm
 import torch
-from comfy_api.latest import io, ui
+from comfy_api.latest import io
 
 from ..pinpoint.errors import reported_as
-from ..pinpoint.images import check_image
 from ..pinpoint.masks import regions_to_mask
 from ..pinpoint.preview import draw_regions
 from ..pinpoint.regions import RegionBatch
-from ..pinpoint.select import choose_regions
+from ..pinpoint.selection import SelectRequest, choose_regions
 from . import sockets
-from ._common import description, if_nothing_found_input, pick_inputs
+from ._common import description, with_preview
+from .inputs import if_nothing_found_input, pick_inputs
 
 TITLE = "Select Regions (Pinpoint)"
 
@@ -37,7 +37,7 @@ class PinpointSelectRegions(io.ComfyNode):
                 *pick_inputs(),
                 io.Float.Input(
                     "min_score",
-                    default=0.0,
+                    default=SelectRequest.min_score,
                     min=0.0,
                     max=1.0,
                     step=0.01,
@@ -58,6 +58,7 @@ class PinpointSelectRegions(io.ComfyNode):
         )
 
     @classmethod
+    @reported_as(TITLE)
     def execute(
         cls,
         image: torch.Tensor,
@@ -67,11 +68,14 @@ class PinpointSelectRegions(io.ComfyNode):
         min_score: float,
         if_nothing_found: str,
     ) -> io.NodeOutput:
-        with reported_as(TITLE):
-            check_image(image, TITLE)
-            regions.check_matches(image, TITLE, "the node that made the regions")
-            chosen = choose_regions(regions, pick, top_k, min_score, if_nothing_found, TITLE)
-        device = mm.intermediate_device()
-        mask = regions_to_mask(chosen).to(device)
-        preview = draw_regions(image, regions, chosen).to(device)
-        return io.NodeOutput(chosen, mask, preview, ui=ui.PreviewImage(preview, cls=cls))
+        request = SelectRequest(
+            image,
+            regions,
+            pick=pick,
+            top_k=top_k,
+            min_score=min_score,
+            if_nothing_found=if_nothing_found,
+        )
+        chosen = choose_regions(request)
+        mask = regions_to_mask(chosen).to(mm.intermediate_device())
+        return with_preview(cls, draw_regions(image, regions, chosen), chosen, mask)

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import comfy.model_management as mm
 import torch
-from comfy_api.latest import io, ui
+from comfy_api.latest import io
 
-from ..pinpoint.anchors import (
-    attention_bytes,
-    check_anchor_counts,
-    draw_anchors,
-    find_anchors,
-    parse_box_sizes,
-)
+from ..pinpoint.anchors import AnchorRequest, draw_anchors, find_anchors
 from ..pinpoint.errors import reported_as
-from ..pinpoint.images import check_image
 from ..pinpoint.loading.models import Dino
+from ..pinpoint.memory import anchors_bytes
 from . import sockets
-from ._common import comfy_progress, description
-from .managed import managed
+from ._common import comfy_progress, description, on_device, with_preview
 
 TITLE = "Attention Anchors · DINO (Pinpoint)"
 
@@ -39,7 +32,7 @@ class PinpointAttentionAnchors(io.ComfyNode):
                 io.Image.Input("image", tooltip="Image batch to search, [B,H,W,3]."),
                 io.Int.Input(
                     "anchors",
-                    default=5,
+                    default=AnchorRequest.anchors,
                     min=1,
                     max=64,
                     step=1,
@@ -48,7 +41,7 @@ class PinpointAttentionAnchors(io.ComfyNode):
                 ),
                 io.String.Input(
                     "box_sizes",
-                    default="0.15, 0.3, 0.5",
+                    default=AnchorRequest.box_sizes,
                     multiline=False,
                     placeholder="0.15, 0.3, 0.5",
                     tooltip="Square box sides around each anchor, as fractions of the image's "
@@ -56,7 +49,7 @@ class PinpointAttentionAnchors(io.ComfyNode):
                 ),
                 io.Int.Input(
                     "min_distance",
-                    default=2,
+                    default=AnchorRequest.min_distance,
                     min=0,
                     max=64,
                     step=1,
@@ -82,6 +75,7 @@ class PinpointAttentionAnchors(io.ComfyNode):
         )
 
     @classmethod
+    @reported_as(TITLE)
     def execute(
         cls,
         dino: Dino,
@@ -90,23 +84,10 @@ class PinpointAttentionAnchors(io.ComfyNode):
         box_sizes: str,
         min_distance: int,
     ) -> io.NodeOutput:
-        check_image(image, TITLE)
-        sizes = parse_box_sizes(box_sizes, TITLE)  # before a model is moved to the GPU
-        check_anchor_counts(anchors, min_distance, TITLE)
-        batch, height, width = int(image.shape[0]), int(image.shape[1]), int(image.shape[2])
-        managed(dino).acquire(attention_bytes(dino, height, width, batch))
-        with reported_as(TITLE):
-            search = find_anchors(
-                dino,
-                image,
-                anchors=anchors,
-                box_sizes=sizes,
-                min_distance=min_distance,
-                progress=comfy_progress(batch),
-                where=TITLE,
-            )
-        device = mm.intermediate_device()
-        attention = search.attention.to(device)
-        preview = draw_anchors(image, search).to(device)
-        shown = ui.PreviewImage(preview, cls=cls)
-        return io.NodeOutput(search.regions, attention, preview, ui=shown)
+        request = AnchorRequest(
+            dino, image, anchors=anchors, box_sizes=box_sizes, min_distance=min_distance
+        )
+        on_device(dino, anchors_bytes(request))
+        search = find_anchors(request, comfy_progress())
+        attention = search.attention.to(mm.intermediate_device())
+        return with_preview(cls, draw_anchors(image, search), search.regions, attention)

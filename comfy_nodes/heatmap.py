@@ -3,35 +3,21 @@ regions found by another node."""
 
 from __future__ import annotations
 
-import math
-
 import comfy.model_management as mm
 import torch
-from comfy_api.latest import io, ui
+from comfy_api.latest import io
 
 from ..pinpoint.errors import reported_as
-from ..pinpoint.heatmap import (
-    MAX_PAIRS_PER_FORWARD,
-    heat_mask,
-    heatmap_regions,
-    intersect_regions,
-    parse_texts,
-    rescore_regions,
-    text_heatmaps,
-)
-from ..pinpoint.images import check_image
+from ..pinpoint.heatmap import HeatmapRequest, UseRegions, find_by_heat
 from ..pinpoint.loading.models import ClipSeg
+from ..pinpoint.memory import heatmap_bytes
 from ..pinpoint.preview import draw_regions, overlay_mask
-from ..pinpoint.regions import RegionBatch, check_if_nothing_found
+from ..pinpoint.regions import RegionBatch
 from . import sockets
-from ._common import MB, check_choice, comfy_progress, description, if_nothing_found_input
-from .managed import managed
+from ._common import comfy_progress, description, on_device, with_preview
+from .inputs import if_nothing_found_input
 
 TITLE = "Text to Heatmap · CLIPSeg (Pinpoint)"
-USE_REGIONS = ["rescore", "intersect"]
-
-ACTIVATION_MB = 256
-"""CLIPSeg sees 352x352 inputs; a ViT-B/16 pass over a few pairs stays well under 256 MB."""
 
 
 class PinpointTextHeatmap(io.ComfyNode):
@@ -59,7 +45,7 @@ class PinpointTextHeatmap(io.ComfyNode):
                 ),
                 io.Float.Input(
                     "threshold",
-                    default=0.4,
+                    default=HeatmapRequest.threshold,
                     min=0.0,
                     max=1.0,
                     step=0.01,
@@ -67,7 +53,7 @@ class PinpointTextHeatmap(io.ComfyNode):
                 ),
                 io.Float.Input(
                     "min_area",
-                    default=0.001,
+                    default=HeatmapRequest.min_area,
                     min=0.0,
                     max=1.0,
                     step=0.0001,
@@ -76,7 +62,7 @@ class PinpointTextHeatmap(io.ComfyNode):
                 ),
                 io.Int.Input(
                     "max_regions",
-                    default=8,
+                    default=HeatmapRequest.max_regions,
                     min=1,
                     max=64,
                     step=1,
@@ -85,15 +71,15 @@ class PinpointTextHeatmap(io.ComfyNode):
                 ),
                 io.Combo.Input(
                     "use_regions",
-                    options=USE_REGIONS,
-                    default="rescore",
+                    options=UseRegions.values(),
+                    default=HeatmapRequest.use_regions.value,
                     tooltip="Only when 'regions' is connected. rescore: blend each region's mean "
                     "heat into its score and re-rank; intersect: cut each region to the mask "
                     "output, dropping regions outside it.",
                 ),
                 io.Float.Input(
                     "heat_weight",
-                    default=0.5,
+                    default=HeatmapRequest.heat_weight,
                     min=0.0,
                     max=1.0,
                     step=0.01,
@@ -126,6 +112,7 @@ class PinpointTextHeatmap(io.ComfyNode):
         )
 
     @classmethod
+    @reported_as(TITLE)
     def execute(
         cls,
         clipseg: ClipSeg,
@@ -139,39 +126,21 @@ class PinpointTextHeatmap(io.ComfyNode):
         if_nothing_found: str,
         regions: RegionBatch | None = None,
     ) -> io.NodeOutput:
-        check_image(image, TITLE)
-        check_if_nothing_found(if_nothing_found, TITLE)  # before a model is moved to the GPU
-        check_choice(use_regions, USE_REGIONS, "use_regions", TITLE)
-        texts = parse_texts(text, TITLE)
-        if regions is not None:
-            regions.check_matches(image, TITLE, "Detect Objects (Pinpoint)")
-        pixels = int(image.shape[1]) * int(image.shape[2])
-        # each pass also holds its heatmaps at full size: sigmoid and resize, float32
-        managed(clipseg).acquire(ACTIVATION_MB * MB + MAX_PAIRS_PER_FORWARD * pixels * 8)
-        passes = math.ceil(int(image.shape[0]) * len(texts) / MAX_PAIRS_PER_FORWARD)
-        with reported_as(TITLE):
-            heat = text_heatmaps(
-                clipseg, image, texts, progress=comfy_progress(passes), where=TITLE
-            )
-            found = heat_mask(heat, threshold, min_area)
-            if regions is None:
-                out = heatmap_regions(
-                    heat,
-                    threshold,
-                    min_area,
-                    max_regions,
-                    source=f"clipseg:{clipseg.name}",
-                    label=" | ".join(texts),
-                    if_nothing_found=if_nothing_found,
-                    where=TITLE,
-                )
-            elif use_regions == "rescore":
-                out = rescore_regions(regions, heat, heat_weight, if_nothing_found, TITLE)
-            else:
-                out = intersect_regions(regions, found, if_nothing_found, TITLE)
-        device = mm.intermediate_device()
-        preview = draw_regions(overlay_mask(image.cpu(), heat), out).to(device)
-        mask = found.to(device, torch.float32)
-        return io.NodeOutput(
-            out, mask, heat.to(device), preview, ui=ui.PreviewImage(preview, cls=cls)
+        request = HeatmapRequest(
+            clipseg,
+            image,
+            text,
+            threshold=threshold,
+            min_area=min_area,
+            max_regions=max_regions,
+            use_regions=use_regions,
+            heat_weight=heat_weight,
+            if_nothing_found=if_nothing_found,
+            regions=regions,
         )
+        on_device(clipseg, heatmap_bytes(request))
+        found = find_by_heat(request, comfy_progress())
+        device = mm.intermediate_device()
+        preview = draw_regions(overlay_mask(image.cpu(), found.heat), found.regions)
+        mask = found.mask.to(device, torch.float32)
+        return with_preview(cls, preview, found.regions, mask, found.heat.to(device))

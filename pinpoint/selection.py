@@ -9,19 +9,30 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 
+import torch
+
+from .boxes import box_area
+from .choices import Choice
 from .errors import PinpointError
-from .regions import (
-    ImageRegions,
-    Region,
-    RegionBatch,
-    check_if_nothing_found,
-    resolve_nothing_found,
-)
+from .images import check_image
+from .regions import IfNothingFound, ImageRegions, Region, RegionBatch, resolve_nothing_found
+from .request import Request
 
-BEST = "best"
-ALL = "all matches"
+
+class Pick(Choice):
+    """Which of the candidates that pass the threshold to keep."""
+
+    BEST = "best"
+    ALL = "all matches"
+    LEFTMOST = "leftmost"
+    RIGHTMOST = "rightmost"
+    TOPMOST = "topmost"
+    BOTTOMMOST = "bottommost"
+    LARGEST = "largest"
+    SMALLEST = "smallest"
+    NEAREST_TO_CENTER = "nearest to center"
 
 
 def _centre(region: Region) -> tuple[float, float]:
@@ -33,8 +44,7 @@ def region_area(region: Region) -> float:
     """Pixels covered: the mask's sum when the region has one, else the box's area."""
     if region.mask is not None:
         return float(region.mask.sum())
-    x0, y0, x1, y1 = region.box
-    return (x1 - x0) * (y1 - y0)
+    return box_area(region.box)
 
 
 def _distance_to_centre(found: ImageRegions) -> Callable[[Region], float]:
@@ -45,56 +55,41 @@ def _distance_to_centre(found: ImageRegions) -> Callable[[Region], float]:
     return distance
 
 
-SPATIAL: dict[str, Callable[[ImageRegions], Callable[[Region], float]]] = {
-    "leftmost": lambda found: lambda region: _centre(region)[0],
-    "rightmost": lambda found: lambda region: -_centre(region)[0],
-    "topmost": lambda found: lambda region: _centre(region)[1],
-    "bottommost": lambda found: lambda region: -_centre(region)[1],
-    "largest": lambda found: lambda region: -region_area(region),
-    "smallest": lambda found: region_area,
-    "nearest to center": _distance_to_centre,
+SPATIAL: dict[Pick, Callable[[ImageRegions], Callable[[Region], float]]] = {
+    Pick.LEFTMOST: lambda found: lambda region: _centre(region)[0],
+    Pick.RIGHTMOST: lambda found: lambda region: -_centre(region)[0],
+    Pick.TOPMOST: lambda found: lambda region: _centre(region)[1],
+    Pick.BOTTOMMOST: lambda found: lambda region: -_centre(region)[1],
+    Pick.LARGEST: lambda found: lambda region: -region_area(region),
+    Pick.SMALLEST: lambda found: region_area,
+    Pick.NEAREST_TO_CENTER: _distance_to_centre,
 }
-"""pick name → (image → sort key, smaller first). Positions use the box centre."""
-
-PICK_CHOICES = [BEST, ALL, *SPATIAL]
-PICK_TOOLTIP = (
-    "Which candidates to keep. best: the top_k highest scores; all matches: every candidate that "
-    "passes the threshold (for 'all the cars'); leftmost/rightmost/topmost/bottommost/largest/"
-    "smallest/nearest to center: order the candidates that pass the threshold by box position or "
-    "size and keep top_k (raise the threshold or filter the detector's labels so only the right "
-    "kind of object competes)."
-)
+"""pick → (image → sort key, smaller first). Positions use the box centre."""
 
 
-def check_pick(pick: str, where: str) -> str:
-    """``pick`` if it is one of :data:`PICK_CHOICES`; a :class:`PinpointError` otherwise."""
-    if pick not in PICK_CHOICES:
-        choices = ", ".join(repr(choice) for choice in PICK_CHOICES)
-        raise PinpointError(where, f"pick is {pick!r}", f"pick one of {choices}")
-    return pick
+def check_top_k(top_k: int) -> int:
+    """``top_k`` if it is at least 1; a :class:`PinpointError` otherwise."""
+    if top_k < 1:
+        raise PinpointError(f"top_k is {top_k}", "set top_k to 1 or more")
+    return top_k
 
 
-def select_regions(
-    found: ImageRegions, pick: str = BEST, top_k: int = 1, where: str = "Select"
-) -> ImageRegions:
+def select_regions(found: ImageRegions, pick: Pick, top_k: int) -> ImageRegions:
     """Keep some of one image's candidates.
 
     Args:
         found: the candidates that passed the caller's threshold, best score first.
-        pick: one of :data:`PICK_CHOICES`.
-        top_k: how many to keep (ignored by ``"all matches"``); ties in a spatial order keep the
-            better-scored candidate first.
+        pick: a checked :class:`Pick`.
+        top_k: how many to keep, at least 1 (ignored by ``Pick.ALL``); ties in a spatial order
+            keep the better-scored candidate first.
 
     Returns:
         ``found`` with only the kept regions, in the pick's order (the same objects, so callers
         can recognise them by identity).
     """
-    check_pick(pick, where)
-    if top_k < 1:
-        raise PinpointError(where, f"top_k is {top_k}", "set top_k to 1 or more")
-    if pick == ALL:
+    if pick == Pick.ALL:
         kept = found.regions
-    elif pick == BEST:
+    elif pick == Pick.BEST:
         kept = found.regions[:top_k]
     else:
         key = SPATIAL[pick](found)
@@ -102,41 +97,57 @@ def select_regions(
     return dataclasses.replace(found, regions=tuple(kept))
 
 
-def choose_regions(
-    regions: RegionBatch,
-    pick: str = BEST,
-    top_k: int = 1,
-    min_score: float = 0.0,
-    if_nothing_found: str = "error",
-    where: str = "Select",
-) -> RegionBatch:
-    """Apply a threshold on ``Region.score`` and a pick to every image of a batch.
+@dataclasses.dataclass(frozen=True)
+class SelectRequest(Request):
+    """A checked call of :func:`choose_regions`.
 
-    Args:
+    Attributes:
+        images: IMAGE ``[B, H, W, 3]`` the regions were found on.
         regions: candidates per image, e.g. from a detector, segments or a matcher.
-        pick, top_k: see :func:`select_regions`.
+        pick, top_k: which and how many to keep (see :func:`select_regions`).
         min_score: candidates scoring below this are never kept.
-        if_nothing_found: policy for an image left with nothing (see
+        if_nothing_found: what an image left with nothing gets (see
             :func:`pinpoint.regions.resolve_nothing_found`).
+    """
+
+    images: torch.Tensor
+    regions: RegionBatch
+    pick: Pick = Pick.BEST
+    top_k: int = 1
+    min_score: float = 0.0
+    if_nothing_found: IfNothingFound = IfNothingFound.ERROR
+
+    def __post_init__(self) -> None:
+        check_image(self.images)
+        self.regions.check_matches(self.images)
+        self._normalise(
+            pick=Pick.check(self.pick, "pick"),
+            top_k=check_top_k(self.top_k),
+            if_nothing_found=IfNothingFound.check(self.if_nothing_found, "if_nothing_found"),
+        )
+
+
+def choose_regions(request: SelectRequest) -> RegionBatch:
+    """Apply the threshold on ``Region.score`` and the pick to every image of a batch.
 
     Returns:
-        The kept regions per image, the same objects as in ``regions``.
+        The kept regions per image, the same objects as in ``request.regions``.
     """
-    check_pick(pick, where)
-    check_if_nothing_found(if_nothing_found, where)
+    regions, min_score = request.regions, request.min_score
     chosen = []
     for index, found in enumerate(regions):
         passing = tuple(region for region in found.regions if region.score >= min_score)
-        kept = select_regions(dataclasses.replace(found, regions=passing), pick, top_k, where)
+        kept = select_regions(
+            dataclasses.replace(found, regions=passing), request.pick, request.top_k
+        )
         chosen.append(
             resolve_nothing_found(
                 kept,
-                if_nothing_found,
-                where,
+                request.if_nothing_found,
                 reason=f"no region scored >= {min_score:.2f}"
                 if found.regions
                 else "there are no candidate regions",
-                fix="lower min_score" if found.regions else "check the node that found the regions",
+                fix="lower min_score" if found.regions else "find some regions first",
                 index=index,
                 batch_size=regions.batch_size,
             )
@@ -148,7 +159,7 @@ _PIN_ITEM = re.compile(r"(?:(\d+):)?(\d+)")
 """One pin item: ``n`` (candidate n of every image) or ``b:n`` (candidate n of image b)."""
 
 
-def parse_pin(text: str, batch_size: int, where: str) -> tuple[frozenset[int], ...]:
+def parse_pin(text: str, batch_size: int) -> tuple[frozenset[int], ...]:
     """The candidate numbers a pin names, per image of a batch of ``batch_size``.
 
     Args:
@@ -170,7 +181,6 @@ def parse_pin(text: str, batch_size: int, where: str) -> tuple[frozenset[int], .
         parsed = _PIN_ITEM.fullmatch(item)
         if parsed is None or int(parsed[2]) < 1:
             raise PinpointError(
-                where,
                 f"pin '{text.strip()}' is not a list of candidate numbers",
                 "write numbers from the scores table, e.g. '2', '1, 3' or '2:1' (image 2, "
                 "candidate 1), or leave it empty",
@@ -184,7 +194,6 @@ def parse_pin(text: str, batch_size: int, where: str) -> tuple[frozenset[int], .
         if not 1 <= image <= batch_size:
             others = f", or use an image number from 1 to {batch_size}" if batch_size > 1 else ""
             raise PinpointError(
-                where,
                 f"pin '{item}' names image {image} but the batch has {batch_size} image(s)",
                 f"write '{number}' alone to pin candidate {number} in every image{others}",
             )
@@ -192,63 +201,41 @@ def parse_pin(text: str, batch_size: int, where: str) -> tuple[frozenset[int], .
     return tuple(frozenset(numbers) for numbers in pinned)
 
 
-def _check_pinned(
-    pinned: frozenset[int],
-    available: Collection[int | None],
-    where: str,
-    index: int,
-    batch_size: int,
-) -> None:
-    """Raise unless every pinned number is among the ``available`` numbers of image ``index``."""
-    missing = sorted(pinned.difference(available))
-    if missing:
-        count = len(available)
-        of_batch = f" of {batch_size}" if batch_size > 1 else ""
-        raise PinpointError(
-            where,
-            f"pin names candidate #{missing[0]} but image {index + 1}{of_batch} has {count} "
-            "candidate(s)",
-            "pick a number from the scores table or clear pin",
-        )
+def resolve_pin(text: str, regions: RegionBatch) -> tuple[frozenset[int], ...]:
+    """:func:`parse_pin` for ``regions``' batch, checked against each image's candidates.
 
+    Candidate numbers run from 1 to the image's count (see :attr:`Region.number`). Cheap (no
+    model): a stale pin fails before any CLIP work.
 
-def resolve_pin(text: str, regions: RegionBatch, where: str) -> tuple[frozenset[int], ...]:
-    """:func:`parse_pin` for ``regions``' batch, checked against each image's candidate count.
-
-    Cheap (no model): callers run it before any CLIP work, so a stale pin fails at once.
+    Raises:
+        PinpointError: a pinned number is not one of an image's candidates.
     """
-    pinned = parse_pin(text, regions.batch_size, where)
+    pinned = parse_pin(text, regions.batch_size)
     for index, (found, numbers) in enumerate(zip(regions, pinned, strict=True)):
         count = len(found.regions)
-        _check_pinned(numbers, range(1, count + 1), where, index, regions.batch_size)
+        missing = sorted(number for number in numbers if number > count)
+        if missing:
+            of_batch = f" of {regions.batch_size}" if regions.batch_size > 1 else ""
+            raise PinpointError(
+                f"pin names candidate #{missing[0]} but image {index + 1}{of_batch} has "
+                f"{count} candidate(s)",
+                "pick a number from the scores table or clear pin",
+            )
     return pinned
 
 
-def apply_pin(
-    found: ImageRegions,
-    pinned: frozenset[int],
-    where: str,
-    index: int = 0,
-    batch_size: int = 1,
-) -> ImageRegions:
+def apply_pin(found: ImageRegions, pinned: frozenset[int]) -> ImageRegions:
     """Keep exactly the pinned candidates of one image, whatever their scores.
 
     Args:
-        found: the image's scored candidates, best first, numbered ``1..len(found)`` (as
+        found: the image's scored candidates, best first, numbered (as
             :func:`pinpoint.match.match_text` numbers them).
-        pinned: candidate numbers to keep (not empty).
-        index, batch_size: 0-based position of the image in its batch and the batch's size,
-            for messages.
+        pinned: candidate numbers to keep, checked by :func:`resolve_pin` (not empty).
 
     Returns:
         ``found`` with only the pinned regions, in score order (the same objects), and a note
         saying which numbers are pinned.
-
-    Raises:
-        PinpointError: when a pinned number is not one of the image's candidates.
     """
-    available = [region.number for region in found.regions]
-    _check_pinned(pinned, available, where, index, batch_size)
     kept = tuple(region for region in found.regions if region.number in pinned)
     listed = ", ".join(f"#{number}" for number in sorted(pinned))
     return dataclasses.replace(found, regions=kept, note=f"pinned {listed}")

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import comfy.model_management as mm
 import torch
-from comfy_api.latest import io, ui
+from comfy_api.latest import io
 
-from ..pinpoint.detect import check_labels, parse_labels
 from ..pinpoint.errors import reported_as
-from ..pinpoint.images import check_image
 from ..pinpoint.loading.models import Segmenter
+from ..pinpoint.memory import segment_bytes
 from ..pinpoint.preview import draw_regions
-from ..pinpoint.regions import RegionBatch, check_if_nothing_found
-from ..pinpoint.segments import CHUNK, segment_regions
+from ..pinpoint.segments import SegmentRequest, segment_regions
 from . import sockets
-from ._common import MB, comfy_progress, description, if_nothing_found_input
-from .managed import managed
+from ._common import comfy_progress, description, on_device, with_preview
+from .inputs import if_nothing_found_input
 
 TITLE = "Segment Image (Pinpoint)"
-
-MB_PER_IMAGE = 512
-"""Activation estimate per image of a forward chunk: Segformer-B5 at 640x640 concatenates four
-768-channel maps at 160x160 in its decode head (about 320 MB in fp32); at most ``CHUNK`` images
-run at once."""
 
 
 class PinpointSegment(io.ComfyNode):
@@ -41,7 +33,7 @@ class PinpointSegment(io.ComfyNode):
                 io.Image.Input("image", tooltip="Image batch to segment, [B,H,W,3]."),
                 io.String.Input(
                     "labels",
-                    default="",
+                    default=SegmentRequest.labels,
                     multiline=False,
                     placeholder="car, person (empty = every class)",
                     tooltip="Comma-separated class names to keep (the segmenter's own names, "
@@ -49,7 +41,7 @@ class PinpointSegment(io.ComfyNode):
                 ),
                 io.Float.Input(
                     "min_area",
-                    default=0.001,
+                    default=SegmentRequest.min_area,
                     min=0.0,
                     max=1.0,
                     step=0.001,
@@ -58,13 +50,13 @@ class PinpointSegment(io.ComfyNode):
                 ),
                 io.Boolean.Input(
                     "split_instances",
-                    default=False,
+                    default=SegmentRequest.split_instances,
                     tooltip="On: one region per separate piece of a class (two cars apart "
                     "become two regions). Off: one region per class.",
                 ),
                 io.Int.Input(
                     "max_regions",
-                    default=20,
+                    default=SegmentRequest.max_regions,
                     min=1,
                     max=300,
                     step=1,
@@ -86,6 +78,7 @@ class PinpointSegment(io.ComfyNode):
         )
 
     @classmethod
+    @reported_as(TITLE)
     def execute(
         cls,
         segmenter: Segmenter,
@@ -96,22 +89,15 @@ class PinpointSegment(io.ComfyNode):
         max_regions: int,
         if_nothing_found: str,
     ) -> io.NodeOutput:
-        check_image(image, TITLE)
-        check_if_nothing_found(if_nothing_found, TITLE)  # before a model is moved to the GPU
-        wanted = parse_labels(labels)
-        check_labels(segmenter, wanted, TITLE, kind="segmenter")
-        managed(segmenter).acquire(MB_PER_IMAGE * MB * min(int(image.shape[0]), CHUNK))
-        with reported_as(TITLE):
-            regions: RegionBatch = segment_regions(
-                segmenter,
-                image,
-                labels=wanted,
-                min_area=min_area,
-                split_instances=split_instances,
-                max_regions=max_regions,
-                if_nothing_found=if_nothing_found,
-                progress=comfy_progress(int(image.shape[0])),
-                where=TITLE,
-            )
-        preview = draw_regions(image, regions).to(mm.intermediate_device())
-        return io.NodeOutput(regions, preview, ui=ui.PreviewImage(preview, cls=cls))
+        request = SegmentRequest(
+            segmenter,
+            image,
+            labels=labels,
+            min_area=min_area,
+            split_instances=split_instances,
+            max_regions=max_regions,
+            if_nothing_found=if_nothing_found,
+        )
+        on_device(segmenter, segment_bytes(request))
+        regions = segment_regions(request, comfy_progress())
+        return with_preview(cls, draw_regions(image, regions), regions)

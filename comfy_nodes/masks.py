@@ -7,7 +7,7 @@ import torch
 from comfy_api.latest import io, ui
 
 from ..pinpoint.errors import reported_as
-from ..pinpoint.masks import MASK_OPS_OPERATIONS, apply_mask_ops, regions_to_mask
+from ..pinpoint.masks import MaskOperation, MaskOpsRequest, apply_mask_ops, regions_to_mask
 from ..pinpoint.regions import RegionBatch
 from . import sockets
 from ._common import description
@@ -32,7 +32,7 @@ class PinpointRegionsToMask(io.ComfyNode):
                 ),
                 io.Int.Input(
                     "grow_px",
-                    default=0,
+                    default=MaskOpsRequest.grow_px,
                     min=-256,
                     max=256,
                     step=1,
@@ -40,7 +40,7 @@ class PinpointRegionsToMask(io.ComfyNode):
                 ),
                 io.Int.Input(
                     "feather_px",
-                    default=0,
+                    default=MaskOpsRequest.feather_px,
                     min=0,
                     max=256,
                     step=1,
@@ -51,9 +51,9 @@ class PinpointRegionsToMask(io.ComfyNode):
         )
 
     @classmethod
+    @reported_as(TITLE)
     def execute(cls, regions: RegionBatch, grow_px: int, feather_px: int) -> io.NodeOutput:
-        with reported_as(TITLE):
-            mask = regions_to_mask(regions, grow_px=grow_px, feather_px=feather_px)
+        mask = regions_to_mask(regions, grow_px=grow_px, feather_px=feather_px)
         mask = mask.to(mm.intermediate_device())
         return io.NodeOutput(mask, ui=ui.PreviewMask(mask, cls=cls))
 
@@ -75,7 +75,7 @@ class PinpointMaskOps(io.ComfyNode):
                 io.Mask.Input("mask", tooltip="The MASK to clean up (1 = edit)."),
                 io.Int.Input(
                     "grow_px",
-                    default=0,
+                    default=MaskOpsRequest.grow_px,
                     min=-256,
                     max=256,
                     step=1,
@@ -84,7 +84,7 @@ class PinpointMaskOps(io.ComfyNode):
                 ),
                 io.Int.Input(
                     "feather_px",
-                    default=0,
+                    default=MaskOpsRequest.feather_px,
                     min=0,
                     max=256,
                     step=1,
@@ -93,13 +93,13 @@ class PinpointMaskOps(io.ComfyNode):
                 ),
                 io.Boolean.Input(
                     "fill_holes",
-                    default=False,
+                    default=MaskOpsRequest.fill_holes,
                     tooltip="Step 1: set to 1 every gap enclosed by the mask (not touching the "
                     "image border).",
                 ),
                 io.Int.Input(
                     "min_island_px",
-                    default=0,
+                    default=MaskOpsRequest.min_island_px,
                     min=0,
                     max=1_000_000,
                     step=1,
@@ -108,13 +108,13 @@ class PinpointMaskOps(io.ComfyNode):
                 ),
                 io.Boolean.Input(
                     "invert",
-                    default=False,
+                    default=MaskOpsRequest.invert,
                     tooltip="Step 5: swap edit and keep (after combining, before feathering).",
                 ),
                 io.Combo.Input(
                     "operation",
-                    options=list(MASK_OPS_OPERATIONS),
-                    default="none",
+                    options=MaskOperation.values(),
+                    default=MaskOpsRequest.operation.value,
                     tooltip="Step 4: union (either), intersect (both) or subtract ('other' "
                     "removed) with the 'other' mask; none ignores it.",
                 ),
@@ -128,6 +128,7 @@ class PinpointMaskOps(io.ComfyNode):
         )
 
     @classmethod
+    @reported_as(OPS_TITLE)
     def execute(
         cls,
         mask: torch.Tensor,
@@ -139,17 +140,15 @@ class PinpointMaskOps(io.ComfyNode):
         operation: str,
         other: torch.Tensor | None = None,
     ) -> io.NodeOutput:
-        with reported_as(OPS_TITLE):
-            out = apply_mask_ops(
-                mask,
-                grow_px,
-                feather_px,
-                fill_holes,
-                min_island_px,
-                invert,
-                operation,
-                other,
-                where=OPS_TITLE,
-            )
-        out = out.to(mm.intermediate_device())
+        request = MaskOpsRequest(
+            mask,
+            grow_px=grow_px,
+            feather_px=feather_px,
+            fill_holes=fill_holes,
+            min_island_px=min_island_px,
+            invert=invert,
+            operation=operation,
+            other=other,
+        )
+        out = apply_mask_ops(request).to(mm.intermediate_device())
         return io.NodeOutput(out, ui=ui.PreviewMask(out, cls=cls))

@@ -1,0 +1,127 @@
+"""Crop for Inpaint → any sampler → Stitch: the masked areas at the model's size, pasted back."""
+
+from __future__ import annotations
+
+import comfy.model_management as mm
+import torch
+from comfy_api.latest import io, ui
+
+from ..pinpoint.crop import CropRequest, StitchPlan, crop_for_inpaint, stitch_crops
+from ..pinpoint.errors import reported_as
+from ..pinpoint.preview import draw_crops
+from . import sockets
+from ._common import crop_resolution, description, report_notes
+from .inputs import crop_inputs
+
+TITLE = "Crop for Inpaint (Pinpoint)"
+STITCH_TITLE = "Stitch (Pinpoint)"
+
+
+class PinpointCropForInpaint(io.ComfyNode):
+    """Cuts a context window around each masked area at the sampler's size (multiples of 8,
+    aspect kept) for stock inpainting nodes; 'Stitch' pastes the result back so pixels outside
+    the feathered mask stay bit-identical."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PinpointCropForInpaint",
+            display_name=TITLE,
+            category="pinpoint/inpaint",
+            description=description(cls),
+            inputs=[
+                io.Image.Input("image", tooltip="Image batch to edit, [B,H,W,3]."),
+                io.Mask.Input(
+                    "mask",
+                    tooltip="Area to regenerate, [B,H,W], 1 = edit (e.g. from 'Refine with SAM' "
+                    "or 'Match Text to Regions').",
+                ),
+                *crop_inputs(resolution=CropRequest.resolution),
+                io.Model.Input(
+                    "model",
+                    optional=True,
+                    tooltip="Optional: only read for its native size when resolution is 0.",
+                ),
+            ],
+            outputs=[
+                io.Image.Output(
+                    display_name="image",
+                    tooltip="The crops, [N,h,w,3], one per image (or masked area): feed VAE "
+                    "Encode / InpaintModelConditioning.",
+                ),
+                io.Mask.Output(
+                    display_name="mask",
+                    tooltip="The area to regenerate in each crop, [N,h,w]: feed VAE Encode for "
+                    "Inpaint / InpaintModelConditioning / Set Latent Noise Mask.",
+                ),
+                sockets.Stitch.Output(
+                    display_name="stitch",
+                    tooltip="Where each crop goes back: connect to 'Stitch (Pinpoint)'.",
+                ),
+            ],
+        )
+
+    @classmethod
+    @reported_as(TITLE)
+    def execute(
+        cls,
+        image: torch.Tensor,
+        mask: torch.Tensor,
+        context: float,
+        resolution: int,
+        feather_px: int,
+        split: str,
+        model=None,
+    ) -> io.NodeOutput:
+        request = CropRequest(
+            image,
+            mask,
+            context=context,
+            resolution=crop_resolution(resolution, model),
+            feather_px=feather_px,
+            split=split,
+        )
+        crops = crop_for_inpaint(request)
+        device = mm.intermediate_device()
+        shown = ui.PreviewImage(draw_crops(crops.plan).to(device), cls=cls).as_dict()
+        return io.NodeOutput(
+            crops.images.to(device),
+            crops.masks.to(device),
+            crops.plan,
+            ui=shown | report_notes(crops.plan.notes, TITLE),
+        )
+
+
+class PinpointStitch(io.ComfyNode):
+    """Pastes the sampled crops from 'Crop for Inpaint' back into the original images through
+    the feathered mask; everything outside it stays bit-identical."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PinpointStitch",
+            display_name=STITCH_TITLE,
+            category="pinpoint/inpaint",
+            description=description(cls),
+            inputs=[
+                sockets.Stitch.Input("stitch", tooltip="From 'Crop for Inpaint (Pinpoint)'."),
+                io.Image.Input(
+                    "image",
+                    tooltip="The sampled crops (VAE Decode after KSampler), [N,h,w,3], in the "
+                    "order they came from the crop; any size with the crops' aspect.",
+                ),
+            ],
+            outputs=[
+                io.Image.Output(
+                    display_name="image", tooltip="The original images with the crops pasted back."
+                )
+            ],
+        )
+
+    @classmethod
+    @reported_as(STITCH_TITLE)
+    def execute(cls, stitch: StitchPlan, image: torch.Tensor) -> io.NodeOutput:
+        result = stitch_crops(stitch, image)
+        return io.NodeOutput(
+            result.to(mm.intermediate_device()), ui=report_notes(stitch.notes, STITCH_TITLE) or None
+        )

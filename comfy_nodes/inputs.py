@@ -1,0 +1,116 @@
+"""Node inputs that several nodes share, each declared once (defaults from the core requests)."""
+
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ..pinpoint.crop import CropRequest, Split
+from ..pinpoint.inpaint import InpaintRequest
+from ..pinpoint.regions import IfNothingFound
+from ..pinpoint.seeds import SEED_MODULUS
+from ..pinpoint.selection import Pick, SelectRequest
+
+PICK_TOOLTIP = (
+    "Which candidates to keep. best: the top_k highest scores; all matches: every candidate that "
+    "passes the threshold (for 'all the cars'); leftmost/rightmost/topmost/bottommost/largest/"
+    "smallest/nearest to center: order the candidates that pass the threshold by box position or "
+    "size and keep top_k (raise the threshold or filter the detector's labels so only the right "
+    "kind of object competes)."
+)
+
+
+def pick_inputs() -> list[io.Input]:
+    """The ``pick`` combo and ``top_k`` that Match and Select share."""
+    return [
+        io.Combo.Input(
+            "pick", options=Pick.values(), default=SelectRequest.pick.value, tooltip=PICK_TOOLTIP
+        ),
+        io.Int.Input(
+            "top_k",
+            default=SelectRequest.top_k,
+            min=1,
+            max=64,
+            step=1,
+            tooltip="How many regions to keep per image (ignored by 'all matches').",
+        ),
+    ]
+
+
+def if_nothing_found_input(empty: str = "edit nothing in that image") -> io.Combo.Input:
+    """The ``if_nothing_found`` combo every node that can come up empty shares."""
+    return io.Combo.Input(
+        "if_nothing_found",
+        options=IfNothingFound.values(),
+        default=IfNothingFound.ERROR.value,
+        tooltip=f"error: stop with a message; empty mask: {empty}; whole image: use the whole "
+        "image as the only region.",
+    )
+
+
+def crop_inputs(resolution: int) -> list[io.Input]:
+    """The crop settings of 'Crop for Inpaint' and the one-node inpaints (``resolution``: the
+    node's default, 0 = the model's native size)."""
+    return [
+        io.Float.Input(
+            "context",
+            default=CropRequest.context,
+            min=0.0,
+            max=4.0,
+            step=0.05,
+            tooltip="Padding around each masked area that the sampler sees, as a fraction of the "
+            "area's size; more context blends better, less gives the object more pixels.",
+        ),
+        io.Int.Input(
+            "resolution",
+            default=resolution,
+            min=0,
+            max=8192,
+            step=8,
+            tooltip="Longer side of the crops in pixels (multiples of 8, aspect kept): small "
+            "objects are upscaled to it, large ones downscaled. 0 = the model's native size "
+            "(SD 1.5: 512, SD 2 768-v: 768, SDXL/SD3/Flux: 1024).",
+        ),
+        io.Int.Input(
+            "feather_px",
+            default=CropRequest.feather_px,
+            min=0,
+            max=256,
+            step=1,
+            tooltip="Blend width outside the mask in pixels; beyond it pixels stay bit-identical.",
+        ),
+        io.Combo.Input(
+            "split",
+            options=Split.values(),
+            default=CropRequest.split.value,
+            tooltip="one per image: one crop around all of an image's mask. one per masked area: "
+            "separate parts of the mask get their own crops (two small objects far apart are "
+            "not cut out with everything between them).",
+        ),
+    ]
+
+
+def sampling_inputs(cfg: float) -> list[io.Input]:
+    """seed, steps and cfg of the one-node inpaints (``cfg``: the node's default guidance)."""
+    return [
+        io.Int.Input(
+            "seed",
+            default=InpaintRequest.seed,
+            min=0,
+            max=SEED_MODULUS - 1,
+            control_after_generate=True,
+            tooltip="Noise seed; the crops of image b use seed + b, so a result does not depend "
+            "on the batch.",
+        ),
+        io.Int.Input(
+            "steps", default=InpaintRequest.steps, min=1, max=10000, tooltip="Sampling steps."
+        ),
+        io.Float.Input(
+            "cfg",
+            default=cfg,
+            min=0.0,
+            max=100.0,
+            step=0.1,
+            round=0.01,
+            tooltip="Classifier-free guidance: how strongly to follow the prompt.",
+        ),
+    ]

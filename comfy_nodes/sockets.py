@@ -1,0 +1,24 @@
+"""Pinpoint's socket types. Type strings are global in ComfyUI, hence the ``PINPOINT_`` prefix;
+a loaded model travels on its kind's socket (the table in ``pinpoint.loading.kinds``)."""
+
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ..pinpoint.loading.kinds import CLIP, CLIPSEG, DETECTOR, DINO, INPAINT, KINDS, SAM, SEGMENTER
+
+MODELS = {kind.key: io.Custom(kind.socket) for kind in KINDS}
+"""Kind key → the socket of a loaded model of that kind (``kind.result``)."""
+
+Detector = MODELS[DETECTOR.key]
+ClipMatcher = MODELS[CLIP.key]
+InpaintPipe = MODELS[INPAINT.key]
+Sam = MODELS[SAM.key]
+Segmenter = MODELS[SEGMENTER.key]
+ClipSeg = MODELS[CLIPSEG.key]
+Dino = MODELS[DINO.key]
+
+Regions = io.Custom("PINPOINT_REGIONS")
+"""A ``pinpoint.regions.RegionBatch``: candidate boxes per image of the batch."""
+Stitch = io.Custom("PINPOINT_STITCH")
+"""A ``pinpoint.crop.StitchPlan``: the original images and where each crop goes back."""

@@ -1,0 +1,297 @@
+"""The model kinds Pinpoint loads, described once each: the table that drives model folders, the
+loaders, the CLI's ``models`` listing and ComfyUI's loader nodes.
+
+A new kind of an existing format is one :class:`ModelKind` entry here (plus its tiny builder in
+:mod:`pinpoint.tiny`); a transformers kind needs no loader code of its own: the shared loader
+(:mod:`pinpoint.loading.transformers_folder`) checks and loads it from the entry. Nothing here
+imports transformers, diffusers or segment_anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from . import clipseg, detector
+from .models import ClipMatcher, ClipSeg, Detector, Dino, InpaintPipe, SamModel, Segmenter
+
+Config = Mapping[str, Any]
+"""A parsed ``config.json``."""
+
+
+class Format(Enum):
+    """What a kind looks like on disk, which decides the loader."""
+
+    TRANSFORMERS = "a Hugging Face transformers folder"
+    DIFFUSERS = "a diffusers pipeline folder"
+    SAM_CHECKPOINT = "an original Segment Anything checkpoint file"
+
+
+@dataclass(frozen=True)
+class Transformers:
+    """How a transformers folder is loaded (one per kind, or per model type of a kind).
+
+    Attributes:
+        model_class: the transformers class that loads the weights (``"CLIPModel"``,
+            ``"AutoModelForObjectDetection"``).
+        processor_class: ``"AutoProcessor"`` (tokenizer and image processor) or
+            ``"AutoImageProcessor"``.
+        processor_files: the folder must hold one of these image processor configs.
+        tokenizer: the folder must hold tokenizer files, and the processor both parts.
+        wordpiece: BERT's ``vocab.txt`` also counts as tokenizer files (Grounding DINO).
+        model_kwargs: passed to ``from_pretrained`` (``attn_implementation`` ...).
+        prepare_config: changes the loaded ``PretrainedConfig`` before the model is built.
+        complete_weights: refuse a checkpoint missing weights the model needs (transformers
+            would fill them with random values: a silently broken model).
+        result_fields: extra fields of the loaded object (``open_vocabulary=True``).
+    """
+
+    model_class: str
+    processor_class: str = "AutoImageProcessor"
+    processor_files: tuple[str, ...] = ("preprocessor_config.json",)
+    tokenizer: bool = False
+    wordpiece: bool = False
+    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    prepare_config: Callable[[Any], None] = lambda config: None
+    complete_weights: bool = False
+    result_fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelKind:
+    """One kind of model: where it lives, what it holds, how it is checked and loaded.
+
+    Attributes:
+        key: short id used by the CLI and :mod:`pinpoint.tiny` (``"detector"``, ...).
+        title: human name used in messages ("object detector").
+        folder: the ComfyUI models sub-folder registered for this kind.
+        format: what it is on disk (the loader that reads it).
+        result: the class of the loaded object.
+        socket: the ComfyUI socket type that carries the loaded object.
+        expected_files: what a complete model holds, as told to users.
+        example_repo: a Hugging Face repo that works, for download hints.
+        example_dir: the folder name that repo is downloaded into (for a single-file kind: the
+            example file's name).
+        extra_folders: shared ComfyUI folders also searched (``diffusers``).
+        marker: the file whose presence makes a folder a candidate (``config.json``); empty for
+            a single-file kind.
+        suffixes: for a single-file kind, the accepted file name endings (lower case).
+        download_url: for a single-file kind, where the example file is downloaded from.
+        model_types: transformers kinds: the ``config.json`` ``model_type`` values accepted.
+        requirement: appended to the refusal of another model type, e.g. " (config.json
+            model_type must be 'clip')".
+        pick: the start of that refusal's fix, e.g. "pick a folder with a full CLIP model; ".
+        transformers: transformers kinds: the folder's config → how it is loaded.
+        check_config: further checks of a transformers folder before loading (raise
+            :class:`~pinpoint.errors.PinpointError`).
+        check_processor: a check of the loaded processor (raises likewise).
+    """
+
+    key: str
+    title: str
+    folder: str
+    format: Format
+    result: type
+    socket: str
+    expected_files: str
+    example_repo: str
+    example_dir: str
+    extra_folders: tuple[str, ...] = ()
+    marker: str = "config.json"
+    suffixes: tuple[str, ...] = ()
+    download_url: str = ""
+    model_types: Callable[[], Collection[str]] = frozenset
+    requirement: str = ""
+    pick: str = ""
+    transformers: Callable[[Config], Transformers] | None = None
+    check_config: Callable[[ModelKind, Path, Config], None] = lambda kind, path, config: None
+    check_processor: Callable[[ModelKind, Path, Any], None] = lambda kind, path, processor: None
+
+    def download_hint(self, target: Path) -> str:
+        """How to download the example model into ``target``, as a sentence fragment."""
+        if self.download_url:
+            return (
+                f"download {self.download_url} into the folder {target.parent}, e.g. "
+                f"`curl -L --create-dirs -o {target} {self.download_url}`"
+            )
+        return (
+            f"download {self.example_repo} ({self.expected_files}) into {target}, "
+            f"e.g. `hf download {self.example_repo} --local-dir {target}` "
+            "(`huggingface-cli download` on older huggingface_hub)"
+        )
+
+
+def _transformers_names(mapping: str) -> Callable[[], frozenset[str]]:
+    """The ``model_type`` names of one of transformers' auto-class mappings (imported lazily)."""
+
+    def names() -> frozenset[str]:
+        from transformers.models.auto import modeling_auto
+
+        return frozenset(getattr(modeling_auto, mapping))
+
+    return names
+
+
+TOKENIZER_FILES = "tokenizer files (vocab.json, merges.txt or tokenizer.json)"
+DINO_MODEL_TYPES = ("vit", "dinov2", "dinov2_with_registers")
+"""facebook/dino-vits16, dino-vitb8 (``vit``), facebook/dinov2-small (``dinov2``) and
+facebook/dinov2-with-registers-small."""
+
+
+def _dino(config: Config) -> Transformers:
+    # eager attention: output_attentions needs it (SDPA and flash attention do not compute the
+    # weights). DINO checkpoints were converted without ViT's pooler; building one would only
+    # add randomly initialised weights (and a warning about them).
+    kwargs: dict[str, Any] = {"attn_implementation": "eager"}
+    if config.get("model_type") == "vit":
+        kwargs["add_pooling_layer"] = False
+    return Transformers("AutoModel", model_kwargs=kwargs)
+
+
+_CLOSED_SET_DETECTOR = Transformers(
+    "AutoModelForObjectDetection", prepare_config=detector.no_backbone_download
+)
+_OPEN_VOCABULARY_DETECTOR = Transformers(
+    "AutoModelForZeroShotObjectDetection",
+    "AutoProcessor",
+    ("preprocessor_config.json", "processor_config.json"),
+    tokenizer=True,
+    wordpiece=True,
+    result_fields={"open_vocabulary": True},
+)
+
+DETECTOR = ModelKind(
+    key="detector",
+    title="object detector",
+    folder="pinpoint_detectors",
+    format=Format.TRANSFORMERS,
+    result=Detector,
+    socket="PINPOINT_DETECTOR",
+    expected_files="config.json, model.safetensors, preprocessor_config.json",
+    example_repo="facebook/detr-resnet-50",
+    example_dir="detr-resnet-50",
+    model_types=detector.model_types,
+    pick=f"pick a folder with {detector.KINDS_HINT}; ",
+    transformers=lambda config: (
+        _OPEN_VOCABULARY_DETECTOR if detector.is_open_vocabulary(config) else _CLOSED_SET_DETECTOR
+    ),
+    check_config=detector.check_config,
+)
+
+CLIP = ModelKind(
+    key="clip",
+    title="CLIP model",
+    folder="pinpoint_clip",
+    format=Format.TRANSFORMERS,
+    result=ClipMatcher,
+    socket="PINPOINT_CLIP",
+    expected_files=f"config.json, model.safetensors, preprocessor_config.json, {TOKENIZER_FILES}",
+    example_repo="openai/clip-vit-base-patch32",
+    example_dir="clip-vit-base-patch32",
+    model_types=lambda: {"clip"},
+    requirement=" (config.json model_type must be 'clip')",
+    pick="pick a folder with a full CLIP model (text and image towers); ",
+    transformers=lambda config: Transformers(
+        "CLIPModel",
+        "AutoProcessor",
+        ("preprocessor_config.json", "processor_config.json"),
+        tokenizer=True,
+    ),
+)
+
+INPAINT = ModelKind(
+    key="inpaint",
+    title="diffusers inpainting pipeline",
+    folder="pinpoint_inpaint",
+    format=Format.DIFFUSERS,
+    result=InpaintPipe,
+    socket="PINPOINT_INPAINT_PIPE",
+    expected_files=(
+        "model_index.json and the unet/, vae/, text_encoder/, tokenizer/, scheduler/ folders"
+    ),
+    example_repo="stable-diffusion-v1-5/stable-diffusion-inpainting",
+    example_dir="stable-diffusion-inpainting",
+    extra_folders=("diffusers",),
+    marker="model_index.json",
+)
+
+SEGMENTER = ModelKind(
+    key="segmenter",
+    title="semantic segmentation model",
+    folder="pinpoint_segmenters",
+    format=Format.TRANSFORMERS,
+    result=Segmenter,
+    socket="PINPOINT_SEGMENTER",
+    expected_files="config.json, model.safetensors, preprocessor_config.json",
+    example_repo="nvidia/segformer-b0-finetuned-ade-512-512",
+    example_dir="segformer-b0-finetuned-ade-512-512",
+    model_types=_transformers_names("MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES"),
+    pick="pick a folder with a semantic-segmentation model (Segformer, BEiT, DPT, UperNet, ...); ",
+    transformers=lambda config: Transformers("AutoModelForSemanticSegmentation"),
+)
+
+CLIPSEG = ModelKind(
+    key="clipseg",
+    title="CLIPSeg model",
+    folder="pinpoint_clipseg",
+    format=Format.TRANSFORMERS,
+    result=ClipSeg,
+    socket="PINPOINT_CLIPSEG",
+    expected_files=f"config.json, model.safetensors, preprocessor_config.json, {TOKENIZER_FILES}",
+    example_repo="CIDAS/clipseg-rd64-refined",
+    example_dir="clipseg-rd64-refined",
+    model_types=lambda: {"clipseg"},
+    requirement=" (config.json model_type must be 'clipseg')",
+    transformers=lambda config: Transformers(
+        clipseg.ARCHITECTURE,
+        "AutoProcessor",
+        ("preprocessor_config.json", "processor_config.json"),
+        tokenizer=True,
+        complete_weights=True,
+    ),
+    check_config=clipseg.check_config,
+    check_processor=clipseg.check_processor,
+)
+
+DINO = ModelKind(
+    key="dino",
+    title="self-supervised ViT (DINO)",
+    folder="pinpoint_dino",
+    format=Format.TRANSFORMERS,
+    result=Dino,
+    socket="PINPOINT_DINO",
+    expected_files="config.json, model.safetensors, preprocessor_config.json",
+    example_repo="facebook/dino-vits16",
+    example_dir="dino-vits16",
+    model_types=lambda: DINO_MODEL_TYPES,
+    requirement=" (config.json model_type must be one of "
+    + ", ".join(repr(name) for name in DINO_MODEL_TYPES)
+    + ")",
+    pick="pick a folder with a DINO or DINOv2 backbone (e.g. facebook/dino-vits16, "
+    "facebook/dinov2-small); ",
+    transformers=_dino,
+)
+
+SAM = ModelKind(
+    key="sam",
+    title="Segment Anything (SAM) checkpoint",
+    folder="sams",  # shared with other packs (Impact Pack, ReActor ...)
+    format=Format.SAM_CHECKPOINT,
+    result=SamModel,
+    socket="PINPOINT_SAM",
+    expected_files=(
+        "one original SAM checkpoint file: sam_vit_b_01ec64.pth, sam_vit_l_0b3195.pth or "
+        "sam_vit_h_4b8939.pth"
+    ),
+    example_repo="",
+    example_dir="sam_vit_b_01ec64.pth",
+    marker="",
+    suffixes=(".pth", ".safetensors"),
+    download_url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",
+)
+
+KINDS = (DETECTOR, CLIP, INPAINT, SEGMENTER, CLIPSEG, DINO, SAM)
+"""Every kind, in the order the CLI lists them."""

@@ -1,0 +1,105 @@
+"""Activation memory estimates: what each stage needs on the device besides its weights.
+
+A ComfyUI node hands the estimate of its request to ComfyUI's model management before the
+model moves to the GPU, so other models are offloaded first when room is short. Estimates err
+large; none depends on weight values.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .anchors import AnchorRequest, patch_grid, register_tokens
+from .detect import DetectRequest, TextDetectRequest
+from .heatmap import MAX_PAIRS_PER_FORWARD, HeatmapRequest
+from .images import IMAGES_PER_PASS
+from .inpaint import InpaintRequest
+from .loading.models import module_dtype
+from .loading.sam import GRID_SIZE
+from .match import MatchRequest
+from .refine import PROMPTS_PER_CALL, RefineRequest
+from .segments import SegmentRequest
+
+MB = 1024 * 1024
+
+DETECT_MB_PER_IMAGE = 192
+"""Detectors resize to about 800x1333, where a ResNet-50 DETR needs well under 200 MB in fp32."""
+
+TEXT_DETECT_MB_PER_IMAGE = 1024
+"""OWLv2 runs a ViT-B/16 on 960x960 (3600 patches, every query per image) and Grounding DINO a
+Swin-T at 800x1333 with a text tower: about 1 GB in fp32."""
+
+SEGMENT_MB_PER_IMAGE = 512
+"""Segformer-B5 at 640x640 concatenates four 768-channel maps at 160x160 in its decode head
+(about 320 MB in fp32)."""
+
+MATCH_MB = 256
+"""CLIP sees 224x224 crops; a ViT-B/L batch of a few dozen crops stays well under 256 MB."""
+
+HEATMAP_MB = 256
+"""CLIPSeg sees 352x352 inputs; a ViT-B/16 pass over a few pairs stays well under 256 MB."""
+
+SAM_DECODER_MB_PER_PROMPT = 32
+"""SAM's mask decoder repeats the image embedding for every prompt: about 30 MB per prompt in
+fp32 (measured)."""
+
+INPAINT_MB_AT_512 = 1024
+"""Crops are resized to the model's native size, so activations do not grow with the image:
+about 1 GB for an SD 1.5 UNet at 512 px with classifier-free guidance (PyTorch SDPA), scaled by
+the pixel count for other sizes (4 GB for SDXL at 1024 px)."""
+
+
+def _images_per_pass(images: torch.Tensor) -> int:
+    return min(int(images.shape[0]), IMAGES_PER_PASS)
+
+
+def detect_bytes(request: DetectRequest | TextDetectRequest) -> int:
+    """One forward pass of the detector over :data:`IMAGES_PER_PASS` images."""
+    open_vocabulary = request.detector.open_vocabulary
+    per_image = TEXT_DETECT_MB_PER_IMAGE if open_vocabulary else DETECT_MB_PER_IMAGE
+    return per_image * MB * _images_per_pass(request.images)
+
+
+def segment_bytes(request: SegmentRequest) -> int:
+    """One forward pass of the segmenter over :data:`IMAGES_PER_PASS` images."""
+    return SEGMENT_MB_PER_IMAGE * MB * _images_per_pass(request.images)
+
+
+def match_bytes(request: MatchRequest) -> int:
+    """CLIP over one chunk of crops."""
+    return MATCH_MB * MB
+
+
+def heatmap_bytes(request: HeatmapRequest) -> int:
+    """A CLIPSeg pass, plus its heatmaps at the images' size (sigmoid and resize, float32)."""
+    pixels = int(request.images.shape[1]) * int(request.images.shape[2])
+    return HEATMAP_MB * MB + MAX_PAIRS_PER_FORWARD * pixels * 8
+
+
+def anchors_bytes(request: AnchorRequest) -> int:
+    """Every layer's fp32 attention weights for one forward pass (``output_attentions``)."""
+    dino, images = request.dino, request.images
+    rows, cols = patch_grid(dino, int(images.shape[1]), int(images.shape[2]))
+    tokens = rows * cols + 1 + register_tokens(dino)
+    config = dino.model.config
+    layers, heads = int(config.num_hidden_layers), int(config.num_attention_heads)
+    return 4 * layers * heads * tokens * tokens * _images_per_pass(images)
+
+
+def refine_bytes(request: RefineRequest) -> int:
+    """The larger of one image embedding and one mask-decoder call.
+
+    A global-attention block holds its scores, their softmax and the relative-position sum,
+    each heads x 4096 x 4096 (vit_h in fp16: about 1.6 GB); a decoder call holds
+    :data:`~pinpoint.refine.PROMPTS_PER_CALL` prompts (about 0.5 GB).
+    """
+    model = request.sam.model
+    heads = int(model.image_encoder.blocks[0].attn.num_heads)
+    element = torch.finfo(module_dtype(model)).bits // 8
+    encoder = 3 * heads * (GRID_SIZE * GRID_SIZE) ** 2 * element
+    return max(encoder, PROMPTS_PER_CALL * SAM_DECODER_MB_PER_PROMPT * MB) + 64 * MB
+
+
+def inpaint_bytes(request: InpaintRequest) -> int:
+    """One UNet step on a crop at the request's resolution (the pipeline's native size at 0)."""
+    return int(INPAINT_MB_AT_512 * MB * (request.crop.resolution / 512) ** 2)

@@ -1,0 +1,253 @@
+"""Every node checks its settings through its stage's core request, before any model moves, and
+its inputs' defaults are the core's: ComfyUI imported in-process, every node called as the
+executor calls it."""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, fields
+from enum import Enum
+
+import pytest
+import torch
+from node_calls import assert_house_error, error_of, pack_module, run
+
+NO_CORE_SETTINGS = {
+    # loaders: model_name and precision only (Precision's default is checked below)
+    "PinpointLoadDetector",
+    "PinpointLoadCLIP",
+    "PinpointLoadSAM",
+    "PinpointLoadSegmenter",
+    "PinpointLoadCLIPSeg",
+    "PinpointLoadDINO",
+    "PinpointLoadInpaintPipeline",
+    "PinpointStitch",  # no settings
+}
+"""Nodes without settings of a core request."""
+
+CORE_REQUESTS = {
+    "PinpointDetect": ("detect", "DetectRequest"),
+    "PinpointDetectByText": ("detect", "TextDetectRequest"),
+    "PinpointSegment": ("segments", "SegmentRequest"),
+    "PinpointAttentionAnchors": ("anchors", "AnchorRequest"),
+    "PinpointMatchText": ("match", "MatchRequest"),
+    "PinpointTextHeatmap": ("heatmap", "HeatmapRequest"),
+    "PinpointSelectRegions": ("selection", "SelectRequest"),
+    "PinpointRefineSAM": ("refine", "RefineRequest"),
+    "PinpointRegionsToMask": ("masks", "MaskOpsRequest"),
+    "PinpointMaskOps": ("masks", "MaskOpsRequest"),
+    "PinpointCropForInpaint": ("crop", "CropRequest"),
+    "PinpointInpaintComfy": ("crop", "CropRequest"),
+    "PinpointInpaintDiffusers": ("inpaint", "InpaintRequest"),
+}
+"""Node id → (core module, the request whose field defaults are the node's input defaults)."""
+
+
+def _plain(value):
+    return value.value if isinstance(value, Enum) else value
+
+
+def test_every_node_reads_its_defaults_from_its_core_request(comfyui):
+    nodes = pack_module(comfyui, "comfy_nodes").NODES
+    ids = {node.GET_SCHEMA().node_id for node in nodes}
+    assert ids == set(CORE_REQUESTS) | NO_CORE_SETTINGS
+    compared = 0
+    for node in nodes:
+        schema = node.GET_SCHEMA()
+        if schema.node_id not in CORE_REQUESTS:
+            continue
+        module, name = CORE_REQUESTS[schema.node_id]
+        request = getattr(pack_module(comfyui, f"pinpoint.{module}"), name)
+        defaults = {f.name: f.default for f in fields(request) if f.default is not MISSING}
+        for widget in schema.inputs:
+            if widget.id in defaults and getattr(widget, "default", None) is not None:
+                if (schema.node_id, widget.id) == ("PinpointInpaintComfy", "resolution"):
+                    assert widget.default == 0  # the MODEL's native size, read from the model
+                    continue
+                assert widget.default == _plain(defaults[widget.id]), (schema.node_id, widget.id)
+                compared += 1
+    assert compared >= 40
+
+
+def test_the_loaders_default_to_auto_precision(comfyui):
+    precision = pack_module(comfyui, "pinpoint.loading.precision").Precision
+    for node in pack_module(comfyui, "comfy_nodes").NODES:
+        schema = node.GET_SCHEMA()
+        if schema.category == "pinpoint/loaders":
+            (widget,) = [w for w in schema.inputs if w.id == "precision"]
+            assert widget.options == precision.values() and widget.default == "auto"
+
+
+# --- bad settings are refused before any model moves -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def loaded(comfyui):
+    """Every tiny model through its loader node (loading moves nothing to the device)."""
+
+    def load(node_id: str, key: str):
+        return run(comfyui.node(node_id), model_name=comfyui.models[key].name, precision="auto")[0]
+
+    return {
+        "detector": load("PinpointLoadDetector", "detector"),
+        "open_vocabulary": load("PinpointLoadDetector", "open_vocabulary"),
+        "clip": load("PinpointLoadCLIP", "clip"),
+        "segmenter": load("PinpointLoadSegmenter", "segmenter"),
+        "clipseg": load("PinpointLoadCLIPSeg", "clipseg"),
+        "dino": load("PinpointLoadDINO", "dino"),
+        "sam": load("PinpointLoadSAM", "sam"),
+        "pipe": load("PinpointLoadInpaintPipeline", "inpaint"),
+    }
+
+
+@pytest.fixture
+def nothing_moves(comfyui, monkeypatch):
+    """Any model move (ours, or ComfyUI's sampling) fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was moved before the settings were checked")
+
+    monkeypatch.setattr(pack_module(comfyui, "comfy_nodes.managed").ManagedModel, "acquire", refuse)
+    monkeypatch.setattr(comfyui.mm, "load_models_gpu", refuse)
+
+
+class _Vae:
+    """A VAE that must not be used: the crop's checks come first."""
+
+    def spacial_compression_encode(self) -> int:
+        return 8
+
+    def encode(self, pixels):
+        raise AssertionError("the VAE encoded before the settings were checked")
+
+
+IMAGE = torch.rand(1, 48, 64, 3)
+MASK = torch.zeros(1, 48, 64)
+MASK[:, 10:30, 20:40] = 1.0
+
+
+def _regions(comfyui, width: int = 64, height: int = 48):
+    regions = pack_module(comfyui, "pinpoint.regions")
+    box = regions.Region((10.0, 8.0, 40.0, 30.0), "dog", 0.9, "t", score=0.9)
+    return regions.RegionBatch((regions.ImageRegions(width, height, (box,)),))
+
+
+def _valid_inputs(comfyui, loaded, node_id: str) -> dict:
+    """Good inputs for ``node_id``: its schema's defaults plus models, tensors and text."""
+    schema = comfyui.node(node_id).GET_SCHEMA()
+    inputs = {}
+    for widget in schema.inputs:
+        if getattr(widget, "default", None) is not None:
+            inputs[widget.id] = widget.default
+        elif getattr(widget, "options", None):
+            inputs[widget.id] = widget.options[0]
+    given = dict(
+        image=IMAGE,
+        mask=MASK,
+        regions=_regions(comfyui),
+        detector=loaded["open_vocabulary" if node_id == "PinpointDetectByText" else "detector"],
+        clip=loaded["clip"],
+        segmenter=loaded["segmenter"],
+        clipseg=loaded["clipseg"],
+        dino=loaded["dino"],
+        sam=loaded["sam"],
+        pipe=loaded["pipe"],
+        queries="a dog",
+        text="a dog",
+        prompt="a cat",
+        resolution=64,
+        vae=_Vae(),
+        model=None,
+        positive=[],
+        negative=[],
+        sampler_name="euler",
+        scheduler="normal",
+    )
+    names = {widget.id for widget in schema.inputs}
+    return inputs | {name: value for name, value in given.items() if name in names}
+
+
+def _cases():
+    rgba = torch.rand(1, 48, 64, 4)
+    other_size = torch.zeros(1, 30, 30)
+    return [
+        ("PinpointDetect", dict(if_nothing_found="skip"), "if_nothing_found is 'skip'"),
+        ("PinpointDetect", dict(labels="zebra"), "has no class named 'zebra'"),
+        ("PinpointDetect", dict(image=rgba), "RGB"),
+        ("PinpointDetect", dict(detector="open_vocabulary"), "open-vocabulary detector"),
+        ("PinpointDetectByText", dict(queries=" , \n"), "the queries are empty"),
+        ("PinpointDetectByText", dict(if_nothing_found="skip"), "if_nothing_found"),
+        ("PinpointDetectByText", dict(detector="detector"), "closed-set detector"),
+        ("PinpointSegment", dict(labels="zebra"), "has no class named 'zebra'"),
+        ("PinpointSegment", dict(if_nothing_found="skip"), "if_nothing_found"),
+        ("PinpointSegment", dict(image=rgba), "RGB"),
+        ("PinpointAttentionAnchors", dict(anchors=0), "anchors is 0"),
+        ("PinpointAttentionAnchors", dict(min_distance=-1), "min_distance is -1"),
+        ("PinpointAttentionAnchors", dict(box_sizes="0.3, 2"), "outside (0, 1]"),
+        ("PinpointAttentionAnchors", dict(box_sizes="big"), "is not a number"),
+        ("PinpointMatchText", dict(text="  "), "the text is empty"),
+        ("PinpointMatchText", dict(pick="left"), "pick is 'left'"),
+        ("PinpointMatchText", dict(top_k=0), "top_k is 0"),
+        ("PinpointMatchText", dict(crop="circle"), "crop is 'circle'"),
+        ("PinpointMatchText", dict(pin="7"), "pin names candidate #7"),
+        ("PinpointMatchText", dict(pin="two"), "is not a list of candidate numbers"),
+        ("PinpointMatchText", dict(if_nothing_found="skip"), "if_nothing_found"),
+        ("PinpointMatchText", dict(regions="other image"), "were found on a 32x32 image"),
+        ("PinpointTextHeatmap", dict(text=" | "), "names nothing to find"),
+        ("PinpointTextHeatmap", dict(use_regions="merge"), "use_regions is 'merge'"),
+        ("PinpointTextHeatmap", dict(if_nothing_found="skip"), "if_nothing_found"),
+        ("PinpointTextHeatmap", dict(regions="other image"), "were found on a 32x32 image"),
+        ("PinpointSelectRegions", dict(pick="left"), "pick is 'left'"),
+        ("PinpointSelectRegions", dict(top_k=0), "top_k is 0"),
+        ("PinpointSelectRegions", dict(regions="other image"), "were found on a 32x32 image"),
+        ("PinpointRefineSAM", dict(points="1,2,3,4"), "is not 'x,y' or 'x,y,label'"),
+        ("PinpointRefineSAM", dict(points="100,10"), "lies outside the 64x48 image"),
+        ("PinpointRefineSAM", dict(regions="other image"), "were found on a 32x32 image"),
+        ("PinpointMaskOps", dict(operation="xor"), "operation is 'xor'"),
+        ("PinpointMaskOps", dict(operation="union"), "needs the other mask"),
+        ("PinpointMaskOps", dict(operation="union", other=other_size), "the masks differ in size"),
+        ("PinpointCropForInpaint", dict(split="thirds"), "split is 'thirds'"),
+        ("PinpointCropForInpaint", dict(resolution=4), "resolution is 4"),
+        ("PinpointCropForInpaint", dict(mask=other_size), "the mask is 30x30"),
+        ("PinpointCropForInpaint", dict(resolution=0), "no model is connected"),
+        ("PinpointInpaintComfy", dict(sampler_name="fast"), "sampler_name is 'fast'"),
+        ("PinpointInpaintComfy", dict(scheduler="soon"), "scheduler is 'soon'"),
+        ("PinpointInpaintComfy", dict(masked_start="black"), "masked_start is 'black'"),
+        ("PinpointInpaintComfy", dict(denoise=0.0), "denoise is 0"),
+        ("PinpointInpaintComfy", dict(split="thirds"), "split is 'thirds'"),
+        ("PinpointInpaintComfy", dict(mask=other_size), "the mask is 30x30"),
+        ("PinpointInpaintDiffusers", dict(prompt=" "), "the prompt is empty"),
+        ("PinpointInpaintDiffusers", dict(strength=0.0), "leaves no denoising step"),
+        ("PinpointInpaintDiffusers", dict(cfg=-1.0), "cfg is -1.0"),
+        ("PinpointInpaintDiffusers", dict(split="thirds"), "split is 'thirds'"),
+        ("PinpointInpaintDiffusers", dict(mask=other_size), "the mask is 30x30"),
+        ("PinpointLoadCLIP", dict(precision="fp8"), "precision is 'fp8'"),
+        ("PinpointStitch", dict(image=rgba), "RGB"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("node_id", "bad", "fragment"),
+    _cases(),
+    ids=[f"{node}-{'-'.join(bad)}" for node, bad, _ in _cases()],
+)
+def test_each_bad_setting_is_refused_before_any_model_moves(
+    comfyui, loaded, nothing_moves, node_id, bad, fragment
+):
+    node = comfyui.node(node_id)
+    if node_id == "PinpointStitch":
+        crop = run(
+            comfyui.node("PinpointCropForInpaint"),
+            **_valid_inputs(comfyui, loaded, "PinpointCropForInpaint"),
+        )
+        inputs = dict(stitch=crop[2], image=crop[0])
+    elif node_id == "PinpointLoadCLIP":
+        inputs = dict(model_name=comfyui.models["clip"].name, precision="auto")
+    else:
+        inputs = _valid_inputs(comfyui, loaded, node_id)
+    for name, value in bad.items():
+        if name in ("detector",):
+            value = loaded[value]
+        elif name == "regions":
+            value = _regions(comfyui, 32, 32)
+        inputs[name] = value
+    assert_house_error(error_of(node, **inputs), node.GET_SCHEMA().display_name, fragment)
