@@ -76,17 +76,8 @@ class PinpointAttentionAnchors(io.ComfyNode):
 
     @classmethod
     @reported_as(TITLE)
-    def execute(
-        cls,
-        dino: Dino,
-        image: torch.Tensor,
-        anchors: int,
-        box_sizes: str,
-        min_distance: int,
-    ) -> io.NodeOutput:
-        request = AnchorRequest(
-            dino, image, anchors=anchors, box_sizes=box_sizes, min_distance=min_distance
-        )
+    def execute(cls, dino: Dino, image: torch.Tensor, **settings) -> io.NodeOutput:
+        request = AnchorRequest(dino, image, **settings)
         on_device(dino, anchors_bytes(request))
         search = find_anchors(request, comfy_progress())
         attention = search.attention.to(mm.intermediate_device())

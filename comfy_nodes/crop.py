@@ -64,23 +64,10 @@ class PinpointCropForInpaint(io.ComfyNode):
     @classmethod
     @reported_as(TITLE)
     def execute(
-        cls,
-        image: torch.Tensor,
-        mask: torch.Tensor,
-        context: float,
-        resolution: int,
-        feather_px: int,
-        split: str,
-        model=None,
+        cls, image: torch.Tensor, mask: torch.Tensor, resolution: int, model=None, **settings
     ) -> io.NodeOutput:
-        request = CropRequest(
-            image,
-            mask,
-            context=context,
-            resolution=crop_resolution(resolution, model),
-            feather_px=feather_px,
-            split=split,
-        )
+        size = crop_resolution(resolution, model)
+        request = CropRequest(image, mask, resolution=size, **settings)
         crops = crop_for_inpaint(request)
         device = mm.intermediate_device()
         shown = ui.PreviewImage(draw_crops(crops.plan).to(device), cls=cls).as_dict()

@@ -88,23 +88,8 @@ class PinpointDetect(io.ComfyNode):
 
     @classmethod
     @reported_as(TITLE)
-    def execute(
-        cls,
-        detector: Detector,
-        image: torch.Tensor,
-        threshold: float,
-        max_detections: int,
-        labels: str,
-        if_nothing_found: str,
-    ) -> io.NodeOutput:
-        request = DetectRequest(
-            detector,
-            image,
-            threshold=threshold,
-            max_detections=max_detections,
-            labels=labels,
-            if_nothing_found=if_nothing_found,
-        )
+    def execute(cls, detector: Detector, image: torch.Tensor, **settings) -> io.NodeOutput:
+        request = DetectRequest(detector, image, **settings)
         on_device(detector, detect_bytes(request))
         regions = detect_objects(request, comfy_progress())
         return with_preview(cls, draw_regions(image, regions), regions)
@@ -152,23 +137,8 @@ class PinpointDetectByText(io.ComfyNode):
 
     @classmethod
     @reported_as(TEXT_TITLE)
-    def execute(
-        cls,
-        detector: Detector,
-        image: torch.Tensor,
-        queries: str,
-        threshold: float,
-        max_detections: int,
-        if_nothing_found: str,
-    ) -> io.NodeOutput:
-        request = TextDetectRequest(
-            detector,
-            image,
-            queries,
-            threshold=threshold,
-            max_detections=max_detections,
-            if_nothing_found=if_nothing_found,
-        )
+    def execute(cls, detector: Detector, image: torch.Tensor, **settings) -> io.NodeOutput:
+        request = TextDetectRequest(detector, image, **settings)
         on_device(detector, detect_bytes(request))
         regions = detect_by_text(request, comfy_progress())
         return with_preview(cls, draw_regions(image, regions), regions)

@@ -12,7 +12,6 @@ from ..pinpoint.heatmap import HeatmapRequest, UseRegions, find_by_heat
 from ..pinpoint.loading.models import ClipSeg
 from ..pinpoint.memory import heatmap_bytes
 from ..pinpoint.preview import draw_regions, overlay_mask
-from ..pinpoint.regions import RegionBatch
 from . import sockets
 from ._common import comfy_progress, description, on_device, with_preview
 from .inputs import if_nothing_found_input
@@ -113,31 +112,8 @@ class PinpointTextHeatmap(io.ComfyNode):
 
     @classmethod
     @reported_as(TITLE)
-    def execute(
-        cls,
-        clipseg: ClipSeg,
-        image: torch.Tensor,
-        text: str,
-        threshold: float,
-        min_area: float,
-        max_regions: int,
-        use_regions: str,
-        heat_weight: float,
-        if_nothing_found: str,
-        regions: RegionBatch | None = None,
-    ) -> io.NodeOutput:
-        request = HeatmapRequest(
-            clipseg,
-            image,
-            text,
-            threshold=threshold,
-            min_area=min_area,
-            max_regions=max_regions,
-            use_regions=use_regions,
-            heat_weight=heat_weight,
-            if_nothing_found=if_nothing_found,
-            regions=regions,
-        )
+    def execute(cls, clipseg: ClipSeg, image: torch.Tensor, **settings) -> io.NodeOutput:
+        request = HeatmapRequest(clipseg, image, **settings)
         on_device(clipseg, heatmap_bytes(request))
         found = find_by_heat(request, comfy_progress())
         device = mm.intermediate_device()

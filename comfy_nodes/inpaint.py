@@ -70,36 +70,9 @@ class PinpointInpaintDiffusers(io.ComfyNode):
     @classmethod
     @reported_as(TITLE)
     def execute(
-        cls,
-        pipe: InpaintPipe,
-        image: torch.Tensor,
-        mask: torch.Tensor,
-        prompt: str,
-        negative_prompt: str,
-        seed: int,
-        steps: int,
-        cfg: float,
-        strength: float,
-        context: float,
-        resolution: int,
-        feather_px: int,
-        split: str,
+        cls, pipe: InpaintPipe, image: torch.Tensor, mask: torch.Tensor, **settings
     ) -> io.NodeOutput:
-        request = InpaintRequest(
-            pipe,
-            image,
-            mask,
-            prompt,
-            negative_prompt=negative_prompt,
-            seed=seed,
-            steps=steps,
-            cfg=cfg,
-            strength=strength,
-            context=context,
-            resolution=resolution,
-            feather_px=feather_px,
-            split=split,
-        )
+        request = InpaintRequest(pipe, image, mask, **settings)
         on_device(pipe, inpaint_bytes(request))
         result = inpaint_masked(request, comfy_progress())
         shown = report_notes(result.notes, TITLE) or None

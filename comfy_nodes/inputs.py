@@ -6,6 +6,7 @@ from comfy_api.latest import io
 
 from ..pinpoint.crop import CropRequest, Split
 from ..pinpoint.inpaint import InpaintRequest
+from ..pinpoint.masks import MaskOpsRequest
 from ..pinpoint.regions import IfNothingFound
 from ..pinpoint.seeds import SEED_MODULUS
 from ..pinpoint.selection import Pick, SelectRequest
@@ -112,5 +113,27 @@ def sampling_inputs(cfg: float) -> list[io.Input]:
             step=0.1,
             round=0.01,
             tooltip="Classifier-free guidance: how strongly to follow the prompt.",
+        ),
+    ]
+
+
+def grow_and_feather_inputs(grow_tooltip: str, feather_tooltip: str) -> list[io.Input]:
+    """``grow_px`` and ``feather_px`` of the mask nodes (each node says when they apply)."""
+    return [
+        io.Int.Input(
+            "grow_px",
+            default=MaskOpsRequest.grow_px,
+            min=-256,
+            max=256,
+            step=1,
+            tooltip=grow_tooltip,
+        ),
+        io.Int.Input(
+            "feather_px",
+            default=MaskOpsRequest.feather_px,
+            min=0,
+            max=256,
+            step=1,
+            tooltip=feather_tooltip,
         ),
     ]

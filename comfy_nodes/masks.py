@@ -11,6 +11,7 @@ from ..pinpoint.masks import MaskOperation, MaskOpsRequest, apply_mask_ops, regi
 from ..pinpoint.regions import RegionBatch
 from . import sockets
 from ._common import description
+from .inputs import grow_and_feather_inputs
 
 TITLE = "Regions to Mask (Pinpoint)"
 OPS_TITLE = "Mask Operations (Pinpoint)"
@@ -30,21 +31,9 @@ class PinpointRegionsToMask(io.ComfyNode):
                 sockets.Regions.Input(
                     "regions", tooltip="From 'Match Text to Regions' (or 'Detect Objects' for all)."
                 ),
-                io.Int.Input(
-                    "grow_px",
-                    default=MaskOpsRequest.grow_px,
-                    min=-256,
-                    max=256,
-                    step=1,
-                    tooltip="Grow the mask by this many pixels (negative shrinks) to cover edges.",
-                ),
-                io.Int.Input(
-                    "feather_px",
-                    default=MaskOpsRequest.feather_px,
-                    min=0,
-                    max=256,
-                    step=1,
-                    tooltip="Soft edge this many pixels wide outside the mask (inside stays 1).",
+                *grow_and_feather_inputs(
+                    "Grow the mask by this many pixels (negative shrinks) to cover edges.",
+                    "Soft edge this many pixels wide outside the mask (inside stays 1).",
                 ),
             ],
             outputs=[io.Mask.Output(display_name="mask", tooltip="[B,H,W] float 0..1, 1 = edit.")],
@@ -73,23 +62,11 @@ class PinpointMaskOps(io.ComfyNode):
             description=description(cls),
             inputs=[
                 io.Mask.Input("mask", tooltip="The MASK to clean up (1 = edit)."),
-                io.Int.Input(
-                    "grow_px",
-                    default=MaskOpsRequest.grow_px,
-                    min=-256,
-                    max=256,
-                    step=1,
-                    tooltip="Step 3: grow by this many pixels (negative shrinks), after the "
-                    "holes and islands are handled.",
-                ),
-                io.Int.Input(
-                    "feather_px",
-                    default=MaskOpsRequest.feather_px,
-                    min=0,
-                    max=256,
-                    step=1,
-                    tooltip="Step 6, last: soft edge this many pixels wide outside the final "
-                    "mask (inside stays 1).",
+                *grow_and_feather_inputs(
+                    "Step 3: grow by this many pixels (negative shrinks), after the holes and "
+                    "islands are handled.",
+                    "Step 6, last: soft edge this many pixels wide outside the final mask (inside "
+                    "stays 1).",
                 ),
                 io.Boolean.Input(
                     "fill_holes",
@@ -129,26 +106,6 @@ class PinpointMaskOps(io.ComfyNode):
 
     @classmethod
     @reported_as(OPS_TITLE)
-    def execute(
-        cls,
-        mask: torch.Tensor,
-        grow_px: int,
-        feather_px: int,
-        fill_holes: bool,
-        min_island_px: int,
-        invert: bool,
-        operation: str,
-        other: torch.Tensor | None = None,
-    ) -> io.NodeOutput:
-        request = MaskOpsRequest(
-            mask,
-            grow_px=grow_px,
-            feather_px=feather_px,
-            fill_holes=fill_holes,
-            min_island_px=min_island_px,
-            invert=invert,
-            operation=operation,
-            other=other,
-        )
-        out = apply_mask_ops(request).to(mm.intermediate_device())
+    def execute(cls, mask: torch.Tensor, **settings) -> io.NodeOutput:
+        out = apply_mask_ops(MaskOpsRequest(mask, **settings)).to(mm.intermediate_device())
         return io.NodeOutput(out, ui=ui.PreviewMask(out, cls=cls))

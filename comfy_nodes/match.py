@@ -125,34 +125,9 @@ class PinpointMatchText(io.ComfyNode):
     @classmethod
     @reported_as(TITLE)
     def execute(
-        cls,
-        clip: ClipMatcher,
-        image: torch.Tensor,
-        regions: RegionBatch,
-        text: str,
-        pick: str,
-        top_k: int,
-        context_pad: float,
-        crop: str,
-        confidence_weight: float,
-        min_probability: float,
-        if_nothing_found: str,
-        pin: str = "",
+        cls, clip: ClipMatcher, image: torch.Tensor, regions: RegionBatch, **settings
     ) -> io.NodeOutput:
-        request = MatchRequest(
-            clip,
-            image,
-            regions,
-            text,
-            pick=pick,
-            top_k=top_k,
-            context_pad=context_pad,
-            crop=crop,
-            confidence_weight=confidence_weight,
-            min_probability=min_probability,
-            if_nothing_found=if_nothing_found,
-            pin=pin,
-        )
+        request = MatchRequest(clip, image, regions, **settings)
         on_device(clip, match_bytes(request))
         result = match_text(request, comfy_progress())
         device = mm.intermediate_device()

@@ -76,14 +76,9 @@ class PinpointRefineSAM(io.ComfyNode):
     @classmethod
     @reported_as(TITLE)
     def execute(
-        cls,
-        sam: SamModel,
-        image: torch.Tensor,
-        regions: RegionBatch,
-        multimask: bool,
-        points: str,
+        cls, sam: SamModel, image: torch.Tensor, regions: RegionBatch, **settings
     ) -> io.NodeOutput:
-        request = RefineRequest(sam, image, regions, multimask=multimask, points=points)
+        request = RefineRequest(sam, image, regions, **settings)
         on_device(sam, refine_bytes(request))
         refined = refine_with_sam(request, comfy_progress())
         mask = regions_to_mask(refined).to(mm.intermediate_device())

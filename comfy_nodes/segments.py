@@ -79,25 +79,8 @@ class PinpointSegment(io.ComfyNode):
 
     @classmethod
     @reported_as(TITLE)
-    def execute(
-        cls,
-        segmenter: Segmenter,
-        image: torch.Tensor,
-        labels: str,
-        min_area: float,
-        split_instances: bool,
-        max_regions: int,
-        if_nothing_found: str,
-    ) -> io.NodeOutput:
-        request = SegmentRequest(
-            segmenter,
-            image,
-            labels=labels,
-            min_area=min_area,
-            split_instances=split_instances,
-            max_regions=max_regions,
-            if_nothing_found=if_nothing_found,
-        )
+    def execute(cls, segmenter: Segmenter, image: torch.Tensor, **settings) -> io.NodeOutput:
+        request = SegmentRequest(segmenter, image, **settings)
         on_device(segmenter, segment_bytes(request))
         regions = segment_regions(request, comfy_progress())
         return with_preview(cls, draw_regions(image, regions), regions)

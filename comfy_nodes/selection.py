@@ -59,23 +59,7 @@ class PinpointSelectRegions(io.ComfyNode):
 
     @classmethod
     @reported_as(TITLE)
-    def execute(
-        cls,
-        image: torch.Tensor,
-        regions: RegionBatch,
-        pick: str,
-        top_k: int,
-        min_score: float,
-        if_nothing_found: str,
-    ) -> io.NodeOutput:
-        request = SelectRequest(
-            image,
-            regions,
-            pick=pick,
-            top_k=top_k,
-            min_score=min_score,
-            if_nothing_found=if_nothing_found,
-        )
-        chosen = choose_regions(request)
+    def execute(cls, image: torch.Tensor, regions: RegionBatch, **settings) -> io.NodeOutput:
+        chosen = choose_regions(SelectRequest(image, regions, **settings))
         mask = regions_to_mask(chosen).to(mm.intermediate_device())
         return with_preview(cls, draw_regions(image, regions, chosen), chosen, mask)

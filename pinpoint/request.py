@@ -9,7 +9,7 @@ raises a :class:`~pinpoint.errors.PinpointError`. The stage's run function takes
 so it never sees an unchecked setting::
 
     request = DetectRequest(detector, images, threshold=0.5, labels="car")  # checks, no model
-    managed(detector).acquire(memory.detect_bytes(request))                # a node, before the GPU
+    on_device(detector, memory.detect_bytes(request))                      # a node: the GPU
     regions = detect_objects(request, progress)                             # runs the model
 """
 

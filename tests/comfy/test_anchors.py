@@ -3,19 +3,13 @@ loaded by ComfyUI's own loader, each node's ``execute`` called with the tiny ran
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 import torch
-from node_calls import assert_house_error, error_of, run
+from node_calls import assert_house_error, error_of, pack_module, run
 
 LOAD = "Load DINO (Pinpoint)"
 ANCHORS = "Attention Anchors · DINO (Pinpoint)"
 TINY = "tiny-random-dino"
-
-
-def node_class(comfyui, module: str, name: str):
-    return getattr(importlib.import_module(f"{comfyui.pack.__name__}.comfy_nodes.{module}"), name)
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +19,12 @@ def loader(comfyui, tmp_path_factory):
     folder = tmp_path_factory.mktemp("dino-models") / "pinpoint_dino"
     build_tiny_dino(folder / TINY)
     comfyui.folder_paths.add_model_folder_path("pinpoint_dino", str(folder))
-    return node_class(comfyui, "loading", "PinpointLoadDINO")
+    return comfyui.node("PinpointLoadDINO")
 
 
 @pytest.fixture(scope="module")
 def anchors_node(comfyui):
-    return node_class(comfyui, "anchors", "PinpointAttentionAnchors")
+    return comfyui.node("PinpointAttentionAnchors")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +42,7 @@ def test_loader_lists_the_tiny_model(loader):
 
 
 def test_loader_returns_a_managed_dino(comfyui, dino):
-    managed = importlib.import_module(f"{comfyui.pack.__name__}.comfy_nodes.managed").managed
+    managed = pack_module(comfyui, "comfy_nodes.managed").managed
     assert type(dino).__name__ == "Dino" and dino.name == TINY
     assert dino.model.config._attn_implementation == "eager"
     wrapper = managed(dino)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from node_calls import assert_house_error, error_of, pack_module, run
+from node_calls import assert_house_error, error_of, run
 
 TITLE = "Detect by Text (Pinpoint)"
 DETECT = "Detect Objects (Pinpoint)"
@@ -15,7 +15,7 @@ QUERIES = "a red car, a dog"
 
 @pytest.fixture(scope="module")
 def node(comfyui):
-    return pack_module(comfyui, "comfy_nodes.detect").PinpointDetectByText
+    return comfyui.node("PinpointDetectByText")
 
 
 @pytest.fixture(scope="module")

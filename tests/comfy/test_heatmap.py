@@ -19,12 +19,12 @@ def loader(comfyui, tmp_path_factory):
     folder = tmp_path_factory.mktemp("clipseg-models") / "pinpoint_clipseg"
     build_tiny_clipseg(folder / TINY)
     comfyui.folder_paths.add_model_folder_path("pinpoint_clipseg", str(folder))
-    return pack_module(comfyui, "comfy_nodes.loading").PinpointLoadCLIPSeg
+    return comfyui.node("PinpointLoadCLIPSeg")
 
 
 @pytest.fixture(scope="module")
 def heatmap_node(comfyui):
-    return pack_module(comfyui, "comfy_nodes.heatmap").PinpointTextHeatmap
+    return comfyui.node("PinpointTextHeatmap")
 
 
 @pytest.fixture(scope="module")

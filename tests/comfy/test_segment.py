@@ -20,12 +20,12 @@ def loader(comfyui, tmp_path_factory):
     folder = tmp_path_factory.mktemp("segmenter-models") / "pinpoint_segmenters"
     build_tiny_segformer(folder / TINY)
     comfyui.folder_paths.add_model_folder_path("pinpoint_segmenters", str(folder))
-    return pack_module(comfyui, "comfy_nodes.loading").PinpointLoadSegmenter
+    return comfyui.node("PinpointLoadSegmenter")
 
 
 @pytest.fixture(scope="module")
 def segment_node(comfyui):
-    return pack_module(comfyui, "comfy_nodes.segments").PinpointSegment
+    return comfyui.node("PinpointSegment")
 
 
 @pytest.fixture(scope="module")
@@ -94,9 +94,9 @@ def test_segment_gives_masked_regions_and_a_preview(comfyui, segment_node, segme
 
 
 def test_masked_match_on_segments_returns_the_segment_as_the_mask(comfyui, segment_node, segmenter):
-    match_node = pack_module(comfyui, "comfy_nodes.match").PinpointMatchText
+    match_node = comfyui.node("PinpointMatchText")
     clip = run(
-        pack_module(comfyui, "comfy_nodes.loading").PinpointLoadCLIP,
+        comfyui.node("PinpointLoadCLIP"),
         model_name=comfyui.models["clip"].name,
         precision="auto",
     )[0]
