@@ -80,6 +80,14 @@ def read_json(path: Path, file_name: str, kind: ModelKind) -> dict[str, Any]:
     return data
 
 
+def auto_model_types(mapping: str) -> frozenset[str]:
+    """The ``model_type`` names of one of transformers' auto-class mappings, e.g.
+    ``"MODEL_FOR_OBJECT_DETECTION_MAPPING_NAMES"`` (imports transformers)."""
+    from transformers.models.auto import modeling_auto
+
+    return frozenset(getattr(modeling_auto, mapping))
+
+
 def describe_config(config: Mapping[str, Any]) -> str:
     """``"a clip model (CLIPModel)"`` from a transformers config.json, for messages."""
     model_type = config.get("model_type") or "unknown"

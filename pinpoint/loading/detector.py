@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import PinpointError
-from .checks import describe_config
+from .checks import auto_model_types, describe_config
 
 if TYPE_CHECKING:
     from .kinds import ModelKind
@@ -28,20 +28,14 @@ KINDS_HINT = (
 )
 
 
-def _names(mapping: str) -> frozenset[str]:
-    from transformers.models.auto import modeling_auto
-
-    return frozenset(getattr(modeling_auto, mapping))
-
-
 def open_vocabulary_types() -> frozenset[str]:
     """transformers' zero-shot (text-query) object-detection ``model_type`` names."""
-    return _names("MODEL_FOR_ZERO_SHOT_OBJECT_DETECTION_MAPPING_NAMES")
+    return auto_model_types("MODEL_FOR_ZERO_SHOT_OBJECT_DETECTION_MAPPING_NAMES")
 
 
 def model_types() -> frozenset[str]:
     """Every ``model_type`` a detector folder may have: closed-set and open-vocabulary."""
-    return _names("MODEL_FOR_OBJECT_DETECTION_MAPPING_NAMES") | open_vocabulary_types()
+    return auto_model_types("MODEL_FOR_OBJECT_DETECTION_MAPPING_NAMES") | open_vocabulary_types()
 
 
 def _uses_timm(config: Mapping[str, Any]) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import clipseg, detector
+from .checks import auto_model_types
 from .models import ClipMatcher, ClipSeg, Detector, Dino, InpaintPipe, SamModel, Segmenter
 
 Config = Mapping[str, Any]
@@ -124,17 +125,6 @@ class ModelKind:
         )
 
 
-def _transformers_names(mapping: str) -> Callable[[], frozenset[str]]:
-    """The ``model_type`` names of one of transformers' auto-class mappings (imported lazily)."""
-
-    def names() -> frozenset[str]:
-        from transformers.models.auto import modeling_auto
-
-        return frozenset(getattr(modeling_auto, mapping))
-
-    return names
-
-
 TOKENIZER_FILES = "tokenizer files (vocab.json, merges.txt or tokenizer.json)"
 DINO_MODEL_TYPES = ("vit", "dinov2", "dinov2_with_registers")
 """facebook/dino-vits16, dino-vitb8 (``vit``), facebook/dinov2-small (``dinov2``) and
@@ -228,7 +218,7 @@ SEGMENTER = ModelKind(
     expected_files="config.json, model.safetensors, preprocessor_config.json",
     example_repo="nvidia/segformer-b0-finetuned-ade-512-512",
     example_dir="segformer-b0-finetuned-ade-512-512",
-    model_types=_transformers_names("MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES"),
+    model_types=lambda: auto_model_types("MODEL_FOR_SEMANTIC_SEGMENTATION_MAPPING_NAMES"),
     pick="pick a folder with a semantic-segmentation model (Segformer, BEiT, DPT, UperNet, ...); ",
     transformers=lambda config: Transformers("AutoModelForSemanticSegmentation"),
 )
