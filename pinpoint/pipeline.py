@@ -23,7 +23,7 @@ class EditSettings:
 
     threshold: float = DetectRequest.threshold
     max_detections: int = DetectRequest.max_detections
-    labels: str = ""
+    labels: str = DetectRequest.labels
     top_k: int = MatchRequest.top_k
     context_pad: float = MatchRequest.context_pad
     confidence_weight: float = MatchRequest.confidence_weight

@@ -80,7 +80,7 @@ class ImageRegions:
 
 @dataclass(frozen=True)
 class RegionBatch:
-    """Regions for every image of an IMAGE batch ``[B, H, W, C]``; ``len(images) == B``."""
+    """Regions for every image of an IMAGE batch ``[B, H, W, C]``; ``len(per_image) == B``."""
 
     per_image: tuple[ImageRegions, ...] = field(default_factory=tuple)
 
