@@ -27,11 +27,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from pinpoint.inpaint import inpaint_masked  # noqa: E402
-from pinpoint.loading import load_clip, load_detector, load_inpaint_pipeline  # noqa: E402
-from pinpoint.loading.sam import load_sam  # noqa: E402
-from pinpoint.match import match_text  # noqa: E402
-from pinpoint.refine import refine_with_sam  # noqa: E402
+from pinpoint.inpaint import InpaintRequest, inpaint_masked  # noqa: E402
+from pinpoint.loading import CLIP, DETECTOR, INPAINT, SAM, load_model  # noqa: E402
+from pinpoint.match import MatchRequest, match_text  # noqa: E402
+from pinpoint.refine import RefineRequest, refine_with_sam  # noqa: E402
 from pinpoint.regions import ImageRegions, Region, RegionBatch  # noqa: E402
 from pinpoint.tiny import build_tiny_clip, build_tiny_detector, build_tiny_inpaint  # noqa: E402
 from pinpoint.tiny.sam import build_tiny_sam  # noqa: E402
@@ -81,7 +80,7 @@ def medium_inpaint(folder: Path) -> Path:
         UNet2DConditionModel,
     )
 
-    tiny = load_inpaint_pipeline(build_tiny_inpaint(folder / "tiny"))
+    tiny = load_model(INPAINT, build_tiny_inpaint(folder / "tiny"))
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
         block_out_channels=(32, 64, 64, 64),
@@ -124,7 +123,7 @@ def medium_inpaint(folder: Path) -> Path:
 
 def bench_clip(folder: Path, quick: bool) -> None:
     path = build_tiny_clip(folder / "tiny") if quick else base_clip(folder)
-    clip = load_clip(path)
+    clip = load_model(CLIP, path)
     print(f"\n1. CLIP matching ({'tiny' if quick else 'ViT-B/32-sized'} random CLIP, CPU)")
     print(f"   {'regions':>7} {'batched s':>10} {'per-crop s':>11} {'per-crop / batched':>19}")
     image = torch.rand(1, 512, 768, 3)
@@ -146,17 +145,21 @@ def bench_clip(folder: Path, quick: bool) -> None:
         batch = RegionBatch((ImageRegions(768, 512, regions),))
         singles = [RegionBatch((ImageRegions(768, 512, (region,)),)) for region in regions]
         batched = timed(
-            lambda b=batch, k=count: match_text(clip, image, b, "a red car", top_k=k), 3
+            lambda b=batch, k=count: match_text(MatchRequest(clip, image, b, "a red car", top_k=k)),
+            3,
         )
         separate = timed(
-            lambda ones=singles: [match_text(clip, image, one, "a red car") for one in ones], 3
+            lambda ones=singles: [
+                match_text(MatchRequest(clip, image, one, "a red car")) for one in ones
+            ],
+            3,
         )
         print(f"   {count:>7} {batched:>10.4f} {separate:>11.4f} {separate / batched:>19.2f}")
 
 
 def bench_inpaint(folder: Path, quick: bool) -> None:
     path = build_tiny_inpaint(folder / "tiny") if quick else medium_inpaint(folder)
-    pipe = load_inpaint_pipeline(path)
+    pipe = load_model(INPAINT, path)
     kind = "tiny" if quick else "SD-shaped"
     print(f"\n2. Inpaint a 64x64 object ({pipe.native_size}-px {kind} random pipeline, 10 steps)")
     results = {}
@@ -165,7 +168,8 @@ def bench_inpaint(folder: Path, quick: bool) -> None:
         masks = torch.zeros(1, size, size)
         masks[:, size // 2 : size // 2 + 64, size // 3 : size // 3 + 64] = 1
         results[size] = timed(
-            lambda i=images, m=masks: inpaint_masked(pipe, i, m, "a cat", steps=10), 2
+            lambda i=images, m=masks: inpaint_masked(InpaintRequest(pipe, i, m, "a cat", steps=10)),
+            2,
         )
         print(f"   {size}x{size}: {results[size]:.3f} s")
     ratio = results[2048] / results[512]
@@ -175,10 +179,10 @@ def bench_inpaint(folder: Path, quick: bool) -> None:
 def bench_cache(folder: Path) -> None:
     path = build_tiny_detector(folder / "detector")
     start = time.perf_counter()
-    first = load_detector(path)
+    first = load_model(DETECTOR, path)
     cold = time.perf_counter() - start
     start = time.perf_counter()
-    second = load_detector(path)
+    second = load_model(DETECTOR, path)
     warm = time.perf_counter() - start
     print("\n3. Model cache (tiny detector)")
     print(
@@ -210,7 +214,7 @@ def medium_sam(folder: Path) -> Path:
 
 def bench_sam(folder: Path, quick: bool) -> None:
     path = build_tiny_sam(folder / "tiny-random-sam.pth") if quick else medium_sam(folder)
-    sam = load_sam(path)
+    sam = load_model(SAM, path)
     print(f"\n4. SAM refine, 10 boxes in one 768x512 image ({sam.variant} random SAM, CPU)")
     image = torch.rand(1, 512, 768, 3)
     regions = tuple(
@@ -224,8 +228,10 @@ def bench_sam(folder: Path, quick: bool) -> None:
     )
     batch = RegionBatch((ImageRegions(768, 512, regions),))
     singles = [RegionBatch((ImageRegions(768, 512, (region,)),)) for region in regions]
-    shared = timed(lambda: refine_with_sam(sam, image, batch), 1)
-    separate = timed(lambda: [refine_with_sam(sam, image, one) for one in singles], 1)
+    shared = timed(lambda: refine_with_sam(RefineRequest(sam, image, batch)), 1)
+    separate = timed(
+        lambda: [refine_with_sam(RefineRequest(sam, image, one)) for one in singles], 1
+    )
     print(
         f"   one shared embedding {shared:.2f} s, one embedding per box {separate:.2f} s, "
         f"per-box / shared: {separate / shared:.2f}"
