@@ -204,6 +204,19 @@ EXPECTED_NODES = {
 }
 
 
+LOADER_KINDS = {
+    "PinpointLoadDetector": "detector",
+    "PinpointLoadCLIP": "clip",
+    "PinpointLoadSAM": "sam",
+    "PinpointLoadSegmenter": "segmenter",
+    "PinpointLoadCLIPSeg": "clipseg",
+    "PinpointLoadDINO": "dino",
+    "PinpointLoadInpaintPipeline": "inpaint",
+}
+"""Pinpoint loader node → the key of the model kind it loads (``pinpoint.loading.kinds``); the
+same key names its tiny model in the ``comfy_models`` fixture."""
+
+
 def comfyui_root() -> Path:
     """The ComfyUI checkout named by COMFYUI_DIR (test modules skip themselves when it is unset)."""
     if not COMFYUI_DIR:
@@ -227,6 +240,7 @@ def facts() -> SimpleNamespace:
         nodes=EXPECTED_NODES,
         known_box=KNOWN_BOX,
         rigged_detector=RIGGED_DETECTOR,
+        loader_kinds=LOADER_KINDS,
     )
 
 
@@ -369,14 +383,43 @@ class Client:
         return np.asarray(Image.open(io.BytesIO(self.get(f"/view?{query}"))).convert("RGB"))
 
 
+def workflow_model_stand_ins(root: Path) -> dict[str, Path]:
+    """Empty stand-ins, under ``root``, for every model the shipped workflows name (the real
+    models cannot be downloaded here), so the editor shows the workflows as on a machine that
+    has them: no missing-model marks. Returns ComfyUI folder name → directory."""
+    from pinpoint.loading import KINDS
+
+    kinds = {kind.key: kind for kind in KINDS}
+    folders: dict[str, Path] = {}
+    for path in (REPO / "workflows" / "api").glob("*.json"):
+        for node in json.loads(path.read_text()).values():
+            if node["class_type"] == "CheckpointLoaderSimple":
+                folder, name, marker = "checkpoints", node["inputs"]["ckpt_name"], ""
+            elif node["class_type"] in LOADER_KINDS:
+                kind = kinds[LOADER_KINDS[node["class_type"]]]
+                folder, name, marker = kind.folder, node["inputs"]["model_name"], kind.marker
+            else:
+                continue
+            folders[folder] = root / folder
+            target = root / folder / name
+            target = target / marker if marker else target
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text("{}" if marker else "")
+    return folders
+
+
 @pytest.fixture(scope="module")
 def server(facts, comfy_models, tmp_path_factory):
     base = tmp_path_factory.mktemp("comfy-server")
     for name in ("custom_nodes", "input", "output", "temp", "user"):
         (base / name).mkdir()
     (base / "custom_nodes" / "pinpoint").symlink_to(facts.repo, target_is_directory=True)
+    folders = {name: [path] for name, path in model_folders(comfy_models).items()}
+    for name, path in workflow_model_stand_ins(base / "stand-ins").items():
+        folders.setdefault(name, []).append(path)
     lines = ["pinpoint_tests:", f"  custom_nodes: {base / 'custom_nodes'}"]
-    lines += [f"  {name}: {path}" for name, path in model_folders(comfy_models).items()]
+    for name, paths in folders.items():
+        lines += [f"  {name}: |"] + [f"    {path}" for path in paths]
     config = base / "extra_model_paths.yaml"
     config.write_text("\n".join(lines) + "\n")
     port = free_port()

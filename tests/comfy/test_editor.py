@@ -19,6 +19,7 @@ With PINPOINT_SCREENSHOT_DIR=<dir> a screenshot of the loaded graph is written t
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import workflow_layout
 from PIL import Image
 
 if not os.environ.get("COMFYUI_DIR"):
@@ -74,6 +76,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+VIEWPORT = {"width": 1800, "height": 1000}
 PAGE_LOAD_MS = 60_000
 APP_READY_MS = 120_000
 STEP_MS = 15_000
@@ -85,6 +88,7 @@ SETTINGS = {
     "Comfy.TutorialCompleted": True,
     "Comfy.Minimap.Visible": False,  # it would cover part of the canvas
     "LiteGraph.Node.TooltipDelay": 100,
+    "Comfy.Graph.CanvasInfo": False,  # the render statistics in a corner of the canvas
 }
 
 APP_READY = """() => Boolean(window.app?.canvas && window.app.graph
@@ -138,12 +142,19 @@ INSPECT = """async () => {
             display_name: cls.nodeData?.display_name,
             marked: cls.prototype.isPinpointNode === true,
         }]));
-    const dialogs = [...document.querySelectorAll(".p-dialog")]
+    const groups = (app.graph._groups ?? []).map((group) => ({
+        title: group.title, bounding: Array.from(group._bounding),
+    }));
+    const all = app.graph.links instanceof Map ? [...app.graph.links.values()]
+        : Object.values(app.graph.links ?? {});
+    const links = all.filter(Boolean)
+        .map((link) => [String(link.origin_id), String(link.target_id)]);
+    const dialogs = [...document.querySelectorAll(".p-dialog, .p-toast-message")]
         .filter((dialog) => dialog.offsetParent !== null)
         .map((dialog) => dialog.innerText);
     const extensions = app.extensions.map((extension) => extension.name);
     const prompt = (await bounded(app.graphToPrompt(), "app.graphToPrompt")).output;
-    return {nodes, types, dialogs, extensions, prompt};
+    return {nodes, groups, links, types, dialogs, extensions, prompt};
 }""".replace("BOUNDED", BOUNDED)
 
 CENTRE = """async (nodeId) => {
@@ -222,7 +233,7 @@ def editor(server, facts):
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=PAGE_LOAD_MS
         )
         try:
-            page = browser.new_page(viewport={"width": 1800, "height": 1000})
+            page = browser.new_page(viewport=VIEWPORT)
             page.set_default_timeout(STEP_MS)
 
             def on_console(message) -> None:
@@ -269,18 +280,121 @@ FROM_API = """async (prompt) => {
     };
     await bounded(Promise.resolve(app.loadApiJson(prompt, "workflow.json")), "app.loadApiJson");
     await frames();
-    // loadApiJson arranges before Load Image has grown to hold its picture: arrange again
-    await new Promise((done) => setTimeout(done, 1000));
-    app.graph.arrange();
+    await new Promise((done) => setTimeout(done, 1000));  // Load Image grows to hold its picture
     await frames();
     for (const node of app.graph._nodes) {
         for (const widget of node.widgets ?? []) {
             if (widget.name === "control_after_generate") widget.value = "fixed";
         }
     }
-    return app.graph.serialize();
+    return {
+        title: LiteGraph.NODE_TITLE_HEIGHT,
+        nodes: app.graph._nodes.map((node) => ({
+            id: String(node.id), type: node.type, box: Array.from(node.boundingRect).slice(2),
+        })),
+    };
 }""".replace("BOUNDED", BOUNDED)
-"""The UI workflow the editor makes from an API prompt (what dropping the API file does)."""
+"""Load an API prompt as dropping the API file does; returns each node's drawn size."""
+
+GROUP_COLORS = {"Find": "blue", "Choose": "green", "Refine": "purple", "Inpaint": "brown"}
+"""A stage group's colour, by the stage its title names (LGraphCanvas.node_colors)."""
+
+APPLY_LAYOUT = """async ({positions, sizes, groups, note}) => {
+    for (const node of app.graph._nodes) {
+        const id = String(node.id);
+        if (sizes[id]) node.size = sizes[id];
+        if (positions[id]) node.pos = positions[id];
+    }
+    for (const group of groups) {
+        const added = new LiteGraph.LGraphGroup(group.title);
+        added.pos = group.bounding.slice(0, 2);
+        added.size = group.bounding.slice(2);
+        const colour = LGraphCanvas.node_colors[group.colour];
+        if (colour) added.color = colour.groupcolor;
+        app.graph.add(added);
+    }
+    const written = LiteGraph.createNode("MarkdownNote");
+    written.widgets[0].value = note.text;
+    written.pos = note.pos;
+    written.size = note.size;
+    app.graph.add(written);
+    app.graph.setDirtyCanvas(true, true);
+    await new Promise((done) => requestAnimationFrame(done));
+}"""
+"""Place the nodes, groups and note of a :class:`workflow_layout.Plan`."""
+
+SERIALIZE = "() => JSON.parse(JSON.stringify(app.graph.serialize()))"
+"""The graph as saving writes it (no undefined fields)."""
+
+FIT_VIEW = """() => {
+    const rects = app.graph._nodes.map((node) => Array.from(node.boundingRect))
+        .concat((app.graph._groups ?? []).map((group) => Array.from(group._bounding)));
+    const x0 = Math.min(...rects.map((r) => r[0])), y0 = Math.min(...rects.map((r) => r[1]));
+    const x1 = Math.max(...rects.map((r) => r[0] + r[2]));
+    const y1 = Math.max(...rects.map((r) => r[1] + r[3]));
+    const canvas = app.canvas.canvas.getBoundingClientRect();
+    const scale = 0.97 * Math.min(canvas.width / (x1 - x0), canvas.height / (y1 - y0));
+    const offset = [canvas.width / (2 * scale) - (x0 + x1) / 2,
+                    canvas.height / (2 * scale) - (y0 + y1) / 2];
+    app.canvas.ds.scale = scale;
+    app.canvas.ds.offset = offset;
+    app.canvas.setDirty(true, true);
+    return {scale, rect: {x: canvas.x + (x0 + offset[0]) * scale,
+                          y: canvas.y + (y0 + offset[1]) * scale,
+                          width: (x1 - x0) * scale, height: (y1 - y0) * scale}};
+}"""
+"""Zoom and pan so that the whole graph fills the canvas; the zoom and the graph's place on
+the page."""
+
+HIDE_CONTROLS = ".p-buttongroup { visibility: hidden !important; }"
+"""The canvas's zoom buttons, which would cover part of a picture of the graph."""
+
+THUMBNAIL = (640, 360)
+"""Size of a template browser thumbnail (``workflows/<name>.jpg``, what the browser asks for)."""
+README_PICTURE = "detect_match_sam_crop_ksampler_stitch"
+"""The workflow shown in the README, at 1920x1080 (``docs/workflow_in_comfyui.jpg``)."""
+
+
+def frame(page) -> None:
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => done()))")
+
+
+def picture(page, clip: dict | None = None) -> Image.Image:
+    """A screenshot of the page (or of ``clip``) without the canvas's zoom buttons."""
+    style = page.add_style_tag(content=HIDE_CONTROLS)
+    try:
+        frame(page)
+        return Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB")
+    finally:
+        style.evaluate("(element) => element.remove()")
+
+
+def write_ui_workflow(page, facts, name: str) -> None:
+    """``workflows/<name>.json`` from its API twin and layout, with its template thumbnail."""
+    measured = page.evaluate(FROM_API, load_json(facts, f"api/{name}.json"))
+    boxes = {node["id"]: tuple(node["box"]) for node in measured["nodes"]}
+    types = {node["id"]: node["type"] for node in measured["nodes"]}
+    layout = workflow_layout.load_layout(name)
+    assert sorted(workflow_layout.node_ids(layout)) == sorted(boxes), name
+    placed = workflow_layout.plan(layout, boxes, types, measured["title"])
+    groups = [
+        group | {"colour": next((c for w, c in GROUP_COLORS.items() if w in group["title"]), "")}
+        for group in placed.groups
+    ]
+    arguments = dict(
+        positions=placed.positions, sizes=placed.sizes, groups=groups, note=placed.note
+    )
+    page.evaluate(APPLY_LAYOUT, arguments)
+    fitted = page.evaluate(FIT_VIEW)  # saved in the file: a user sees the whole graph
+    workflow = page.evaluate(SERIALIZE)
+    target = facts.repo / "workflows" / f"{name}.json"
+    target.write_text(json.dumps(workflow, indent=2, ensure_ascii=False) + "\n")
+    shot = picture(page, clip=fitted["rect"])
+    scale = min(THUMBNAIL[0] / shot.width, THUMBNAIL[1] / shot.height)
+    shot = shot.resize((round(shot.width * scale), round(shot.height * scale)), Image.LANCZOS)
+    thumbnail = Image.new("RGB", THUMBNAIL, shot.getpixel((0, 0)))
+    thumbnail.paste(shot, ((THUMBNAIL[0] - shot.width) // 2, (THUMBNAIL[1] - shot.height) // 2))
+    thumbnail.save(facts.repo / "workflows" / f"{name}.jpg", quality=85, optimize=True)
 
 
 @pytest.mark.skipif(
@@ -288,12 +402,21 @@ FROM_API = """async (prompt) => {
     reason="writes workflows/<name>.json; set PINPOINT_WRITE_WORKFLOWS=1 to regenerate them",
 )
 def test_write_ui_workflows_from_their_api_twins(editor, facts):
-    """Regenerate every UI workflow from its API twin through the editor's own import, so the
-    two files can never disagree; the layout is the editor's automatic arrangement."""
+    """Regenerate every UI workflow from its API twin through the editor's own import, laid out
+    by its ``workflows/layout/<name>.json``, so graph and layout can never disagree; with the
+    template browser thumbnails and the README's picture of one workflow in the editor."""
     for name in WORKFLOWS:
-        workflow = editor.page.evaluate(FROM_API, load_json(facts, f"api/{name}.json"))
-        target = facts.repo / "workflows" / f"{name}.json"
-        target.write_text(json.dumps(workflow, indent=2, ensure_ascii=False) + "\n")
+        write_ui_workflow(editor.page, facts, name)
+    browser = editor.page.context.browser
+    page = browser.new_page(viewport={"width": 1920, "height": 1080})  # no tabs of the above
+    try:
+        page.goto(editor.page.url, timeout=PAGE_LOAD_MS)
+        page.wait_for_function(APP_READY, timeout=APP_READY_MS)
+        page.evaluate(LOAD, load_json(facts, f"{README_PICTURE}.json"))
+        page.evaluate(FIT_VIEW)
+        picture(page).save(facts.repo / "docs" / "workflow_in_comfyui.jpg", quality=85)
+    finally:
+        page.close()
 
 
 def test_workflow_loads_with_no_missing_node_types(loaded):
@@ -330,20 +453,59 @@ def test_api_export_is_the_api_twin(loaded, facts):
     assert comparable(loaded.prompt) == comparable(load_json(facts, f"api/{loaded.name}.json"))
 
 
-def test_nodes_do_not_overlap_in_the_editor(loaded):
-    def overlap(a, b) -> bool:
-        return (
-            a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
-        )
+def test_the_layout_reads_in_the_editor(loaded):
+    """As the frontend draws it: every node in a group named after its stage, the note top
+    left, no nodes or groups over each other, the whole graph readable on a 1920x1080 screen
+    (fit zoom at least workflow_layout.MIN_FIT_ZOOM), no wire across the whole graph."""
+    problems = workflow_layout.layout_problems(loaded.nodes, loaded.groups, loaded.links)
+    assert problems == [], problems
 
-    nodes = loaded.nodes
-    clashes = [
-        (a["title"], b["title"])
-        for i, a in enumerate(nodes)
-        for b in nodes[i + 1 :]
-        if overlap(a["rect"], b["rect"])
-    ]
-    assert clashes == [], f"nodes drawn over each other (title bar included): {clashes}"
+
+BROWSE_TEMPLATES = """async (pack) => {
+    await app.extensionManager.command.execute("Comfy.BrowseTemplates");
+    for (let i = 0; i < 100 && ![...document.querySelectorAll("*")].some(
+        (element) => element.childElementCount === 0 && element.textContent.trim() === pack
+    ); i++) await new Promise((done) => setTimeout(done, 100));
+}"""
+"""Open the template browser and wait until it lists the pack."""
+
+TEMPLATE_CARDS = """async ([names, width]) => {
+    const found = {};
+    const pause = () => new Promise((done) => setTimeout(done, 100));
+    for (let round = 0; round < 100 && Object.keys(found).length < names.length; round++) {
+        const shown = [...document.querySelectorAll("img")].filter((img) =>
+            names.includes(img.alt) && !(img.alt in found));
+        for (const image of shown) {  // cards appear as the list scrolls: look at each
+            image.scrollIntoView();
+            for (let i = 0; i < 50 && !(image.complete && image.naturalWidth === width);
+                 i++) await pause();
+            found[image.alt] = [image.naturalWidth, image.naturalHeight];
+        }
+        await pause();
+    }
+    return found;
+}"""
+"""Each named card's picture once loaded: ``{name: [width, height]}`` (1.49 shows it through a
+blob URL, so its size tells ours from the frontend's 224-pixel stand-in)."""
+
+
+def test_template_browser_lists_every_workflow_with_its_thumbnail(editor, facts):
+    """The template browser has the pack under its name (the folder, ``pinpoint``), a card per
+    workflow, and each card shows its ``workflows/<name>.jpg``."""
+    page = editor.page
+    page.evaluate(BROWSE_TEMPLATES, "pinpoint")
+    try:
+        page.get_by_text("pinpoint", exact=True).first.click()
+        cards = page.evaluate(TEMPLATE_CARDS, [WORKFLOWS, THUMBNAIL[0]])
+        folder = os.environ.get("PINPOINT_SCREENSHOT_DIR")
+        if folder:
+            page.screenshot(path=str(Path(folder) / "template_browser.png"))
+    finally:
+        page.keyboard.press("Escape")
+    assert sorted(cards) == WORKFLOWS
+    assert all(size == list(THUMBNAIL) for size in cards.values()), cards
+    asked = {problem for problem in editor.problems if "/workflow_templates/pinpoint/" in problem}
+    assert asked == set(), asked  # every picture was there
 
 
 def test_pinpoint_nodes_and_extension_are_registered(loaded, facts, server):

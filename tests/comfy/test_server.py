@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import workflow_layout
 from PIL import Image
 
 if not os.environ.get("COMFYUI_DIR"):
@@ -56,6 +57,8 @@ def ui_to_api(workflow: dict, object_info: dict) -> dict:
     links = {link[0]: link for link in workflow["links"]}
     prompt = {}
     for node in workflow["nodes"]:
+        if node["type"] in workflow_layout.NOTE_TYPES:
+            continue  # the frontend's own, never queued
         info = object_info[node["type"]]
         inputs = {}
         values = list(node.get("widgets_values", []))
@@ -140,6 +143,7 @@ def test_ui_workflow_matches_its_api_twin_and_has_no_missing_nodes(object_info, 
     ui = load_workflow(facts, f"{name}.json")
     api = load_workflow(facts, f"api/{name}.json")
     missing = {node["type"] for node in ui["nodes"]} - set(object_info)
+    missing -= set(workflow_layout.NOTE_TYPES)
     assert not missing, f"missing node types: {missing}"
     assert ui_to_api(ui, object_info) == strip_meta(api)
     assert ui["last_node_id"] == max(node["id"] for node in ui["nodes"])
@@ -161,17 +165,6 @@ def node_of(prompt: dict, class_type: str) -> str:
 
 IMAGE_SIZE = (128, 96)
 """(width, height) of the test picture."""
-
-TINY_FOR_LOADER = {
-    "PinpointLoadCLIP": "clip",
-    "PinpointLoadSAM": "sam",
-    "PinpointLoadSegmenter": "segmenter",
-    "PinpointLoadCLIPSeg": "clipseg",
-    "PinpointLoadDINO": "dino",
-    "PinpointLoadInpaintPipeline": "inpaint",
-}
-"""Loader class → the tiny model (key of the ``comfy_models`` fixture) it loads in these tests."""
-
 
 MASK_TAKERS = ("PinpointInpaintDiffusers", "PinpointInpaintComfy", "PinpointCropForInpaint")
 """The node of each workflow that takes the full-size edit mask (and its feather_px)."""
@@ -202,8 +195,8 @@ def tiny_prompt(
         if kind == "PinpointLoadDetector":
             tiny = comfy_models["open_vocabulary"].name if key in open_vocabulary else None
             inputs["model_name"] = tiny or facts.rigged_detector
-        elif kind in TINY_FOR_LOADER:
-            inputs["model_name"] = comfy_models[TINY_FOR_LOADER[kind]].name
+        elif kind in facts.loader_kinds:
+            inputs["model_name"] = comfy_models[facts.loader_kinds[kind]].name
         elif kind == "CheckpointLoaderSimple":
             inpainting = "inpainting" in inputs["ckpt_name"]
             inputs["ckpt_name"] = comfy_models[
