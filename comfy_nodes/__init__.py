@@ -10,6 +10,7 @@ from .detect import PinpointDetect, PinpointDetectByText
 from .heatmap import PinpointTextHeatmap
 from .inpaint import PinpointInpaintDiffusers
 from .inpaint_comfy import PinpointInpaintComfy
+from .interop import PinpointMaskToRegions, PinpointRegionsToSEGS, PinpointSEGSToRegions
 from .loading import (
     PinpointLoadCLIP,
     PinpointLoadCLIPSeg,
@@ -39,6 +40,7 @@ NODES: list[type[io.ComfyNode]] = [
     PinpointDetectByText,
     PinpointSegment,
     PinpointAttentionAnchors,
+    PinpointMaskToRegions,
     # 2 match: which candidate the text means
     PinpointMatchText,
     PinpointTextHeatmap,
@@ -52,6 +54,9 @@ NODES: list[type[io.ComfyNode]] = [
     PinpointStitch,
     PinpointInpaintComfy,
     PinpointInpaintDiffusers,
+    # working with other packs
+    PinpointRegionsToSEGS,
+    PinpointSEGSToRegions,
 ]
 
 

@@ -7,9 +7,8 @@ regions found by another route (a detector's boxes, a segmenter's masks).
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -20,12 +19,10 @@ from .choices import Choice
 from .errors import PinpointError
 from .images import check_image, check_prompt, to_uint8_arrays
 from .loading.models import ClipSeg, module_device, module_dtype
-from .masks import box_mask, drop_islands, label_components
+from .masks import area_pixels, box_mask, drop_islands, mask_pieces
 from .progress import Progress, no_progress
 from .regions import (
     IfNothingFound,
-    ImageRegions,
-    Region,
     RegionBatch,
     resolve_each,
     resolve_nothing_found,
@@ -203,11 +200,6 @@ def text_heatmaps(
     return heat
 
 
-def _min_pixels(min_area: float, height: int, width: int) -> int:
-    """``min_area`` (a fraction of the image) as a whole number of pixels, at least 1."""
-    return max(1, math.ceil(min_area * height * width))
-
-
 def heat_mask(heatmaps: torch.Tensor, threshold: float, min_area: float = 0.0) -> torch.Tensor:
     """Where ``[B, H, W]`` heat is at least ``threshold``, without pieces under ``min_area``.
 
@@ -219,25 +211,7 @@ def heat_mask(heatmaps: torch.Tensor, threshold: float, min_area: float = 0.0) -
     """
     height, width = int(heatmaps.shape[-2]), int(heatmaps.shape[-1])
     above = (heatmaps >= threshold).to(torch.float32)
-    return drop_islands(above, _min_pixels(min_area, height, width)) > 0.5
-
-
-def _components(
-    heat: torch.Tensor,
-    threshold: float,
-    min_pixels: int,
-    max_regions: int,
-    make: Callable[[torch.Tensor, float], Region],
-) -> tuple[Region, ...]:
-    """The hottest ``max_regions`` pieces of one ``[H, W]`` heatmap, as ``make(mask, heat)``."""
-    labels = label_components((heat >= threshold)[None])[0]
-    ids, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
-    sums = torch.zeros(len(ids), dtype=torch.float64)
-    sums.index_add_(0, inverse.reshape(-1), heat.reshape(-1).to(torch.float64))
-    means = (sums / counts).tolist()
-    kept = [k for k in range(len(ids)) if int(ids[k]) > 0 and int(counts[k]) >= min_pixels]
-    kept.sort(key=lambda k: means[k], reverse=True)  # stable: ties keep reading order
-    return tuple(make((inverse == k).to(torch.float32), means[k]) for k in kept[:max_regions])
+    return drop_islands(above, area_pixels(min_area, height, width)) > 0.5
 
 
 def heatmap_regions(
@@ -264,23 +238,13 @@ def heatmap_regions(
         Per image, regions with ``mask`` = the piece (``[H, W]`` float32 in {0, 1}, CPU),
         ``box`` = its bounds, ``confidence`` = ``score`` = the mean heat inside it, hottest first.
     """
-    heat = heatmaps.detach().to("cpu", torch.float32)
-    batch, height, width = (int(size) for size in heat.shape)
-    min_pixels = _min_pixels(min_area, height, width)
-
-    def make(mask: torch.Tensor, mean_heat: float) -> Region:
-        box = mask_box(mask)
-        assert box is not None, "a connected component has at least one pixel"
-        return Region(box, label, mean_heat, source, mask=mask, score=mean_heat)
-
+    height, width = int(heatmaps.shape[-2]), int(heatmaps.shape[-1])
+    min_pixels = area_pixels(min_area, height, width)
     named = f" for '{label}'" if label else ""
     large = f" covering at least {min_area:.2%} of the image" if min_pixels > 1 else ""
     reason = f"no heat above threshold {threshold:.2f}{named}{large}"
     fix = "lower the threshold" + (" or min_area" if large else "") + ", or describe it differently"
-    found = [
-        ImageRegions(width, height, _components(item, threshold, min_pixels, max_regions, make))
-        for item in heat
-    ]
+    found = mask_pieces(heatmaps, threshold, min_pixels, max_regions, source, label)
     return resolve_each(found, if_nothing_found, reason, fix)
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .boxes import mask_bounds, pixel_bounds
+from .boxes import mask_bounds, mask_box, pixel_bounds
 from .choices import Choice
 from .errors import PinpointError
 from .regions import ImageRegions, Region, RegionBatch
@@ -195,6 +195,53 @@ def label_components(inside: torch.Tensor) -> torch.Tensor:
         labels = labels.reshape(batch, width, height).transpose(1, 2).contiguous()
         if torch.equal(labels, before):
             return labels
+
+
+def area_pixels(fraction: float, height: int, width: int) -> int:
+    """``fraction`` of a ``height x width`` image as a whole number of pixels, at least 1."""
+    return max(1, math.ceil(fraction * height * width))
+
+
+def mask_pieces(
+    values: torch.Tensor,
+    threshold: float,
+    min_pixels: int,
+    max_regions: int,
+    source: str,
+    label: str,
+) -> list[ImageRegions]:
+    """One region per 4-connected piece of ``[B, H, W]`` values at or above ``threshold``.
+
+    Args:
+        values: a heatmap or a mask, ``[B, H, W]`` in [0, 1].
+        min_pixels: smaller pieces are ignored.
+        max_regions: at most this many regions per image, the highest mean value first (ties
+            in reading order).
+        source, label: carried by every region.
+
+    Returns:
+        Per image, regions with ``mask`` = the piece (``[H, W]`` float32 in {0, 1}, CPU),
+        ``box`` = its bounds, ``confidence`` = ``score`` = the mean value inside it.
+    """
+    values = values.detach().to("cpu", torch.float32)
+    height, width = int(values.shape[-2]), int(values.shape[-1])
+    found = []
+    for item in values:
+        labels = label_components((item >= threshold)[None])[0]
+        ids, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
+        sums = torch.zeros(len(ids), dtype=torch.float64)
+        sums.index_add_(0, inverse.reshape(-1), item.reshape(-1).to(torch.float64))
+        means = (sums / counts).tolist()
+        kept = [k for k in range(len(ids)) if int(ids[k]) > 0 and int(counts[k]) >= min_pixels]
+        kept.sort(key=lambda k: means[k], reverse=True)  # stable: ties keep reading order
+        regions = []
+        for k in kept[:max_regions]:
+            piece = (inverse == k).to(torch.float32)
+            box = mask_box(piece)
+            assert box is not None, "a connected component has at least one pixel"
+            regions.append(Region(box, label, means[k], source, mask=piece, score=means[k]))
+        found.append(ImageRegions(width, height, tuple(regions)))
+    return found
 
 
 def fill_holes(mask: torch.Tensor) -> torch.Tensor:

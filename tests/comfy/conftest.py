@@ -89,6 +89,13 @@ EXPECTED_NODES = {
         ["dino", "image", "anchors", "box_sizes", "min_distance"],
         ["PINPOINT_REGIONS", "MASK", "IMAGE"],
     ),
+    "PinpointMaskToRegions": (
+        "pinpoint/detect",
+        ["image", "mask", "min_area", "max_regions", "label", "if_nothing_found"],
+        ["PINPOINT_REGIONS", "IMAGE"],
+    ),
+    "PinpointRegionsToSEGS": ("pinpoint/convert", ["regions", "crop_factor"], ["SEGS"]),
+    "PinpointSEGSToRegions": ("pinpoint/convert", ["image", "segs"], ["PINPOINT_REGIONS", "IMAGE"]),
     "PinpointTextHeatmap": (
         "pinpoint/match",
         [

@@ -21,6 +21,7 @@ NO_CORE_SETTINGS = {
     "PinpointLoadDINO",
     "PinpointLoadInpaintPipeline",
     "PinpointStitch",  # no settings
+    "PinpointSEGSToRegions",  # no settings
 }
 """Nodes without settings of a core request."""
 
@@ -38,6 +39,8 @@ CORE_REQUESTS = {
     "PinpointCropForInpaint": ("crop", "CropRequest"),
     "PinpointInpaintComfy": ("crop", "CropRequest"),
     "PinpointInpaintDiffusers": ("inpaint", "InpaintRequest"),
+    "PinpointMaskToRegions": ("interop", "MaskRegionsRequest"),
+    "PinpointRegionsToSEGS": ("interop", "SegsRequest"),
 }
 """Node id → (core module, the request whose field defaults are the node's input defaults)."""
 
@@ -131,6 +134,11 @@ def _regions(comfyui, width: int = 64, height: int = 48):
     return regions.RegionBatch((regions.ImageRegions(width, height, (box,)),))
 
 
+def _two_images(comfyui):
+    regions = pack_module(comfyui, "pinpoint.regions")
+    return regions.RegionBatch((_regions(comfyui)[0],) * 2)
+
+
 def _valid_inputs(comfyui, loaded, node_id: str) -> dict:
     """Good inputs for ``node_id``: its schema's defaults plus models, tensors and text."""
     schema = comfyui.node(node_id).GET_SCHEMA()
@@ -161,6 +169,7 @@ def _valid_inputs(comfyui, loaded, node_id: str) -> dict:
         negative=[],
         sampler_name="euler",
         scheduler="normal",
+        segs=((48, 64), []),
     )
     names = {widget.id for widget in schema.inputs}
     return inputs | {name: value for name, value in given.items() if name in names}
@@ -221,6 +230,13 @@ def _cases():
         ("PinpointInpaintDiffusers", dict(split="thirds"), "split is 'thirds'"),
         ("PinpointInpaintDiffusers", dict(mask=other_size), "the mask is 30x30"),
         ("PinpointLoadCLIP", dict(precision="fp8"), "precision is 'fp8'"),
+        ("PinpointMaskToRegions", dict(mask=other_size), "the mask is 30x30"),
+        ("PinpointMaskToRegions", dict(if_nothing_found="skip"), "if_nothing_found"),
+        ("PinpointMaskToRegions", dict(image=rgba), "RGB"),
+        ("PinpointRegionsToSEGS", dict(crop_factor=0.5), "crop_factor is 0.5"),
+        ("PinpointRegionsToSEGS", dict(regions="two images"), "the regions cover 2"),
+        ("PinpointSEGSToRegions", dict(segs="other image"), "made for a 30x20 image"),
+        ("PinpointSEGSToRegions", dict(segs="not segs"), "not SEGS"),
         ("PinpointStitch", dict(image=rgba), "RGB"),
     ]
 
@@ -245,9 +261,15 @@ def test_each_bad_setting_is_refused_before_any_model_moves(
     else:
         inputs = _valid_inputs(comfyui, loaded, node_id)
     for name, value in bad.items():
-        if name in ("detector",):
+        if name == "detector":
             value = loaded[value]
+        elif value == "two images":
+            value = _two_images(comfyui)
         elif name == "regions":
             value = _regions(comfyui, 32, 32)
+        elif value == "other image":
+            value = ((20, 30), [])
+        elif value == "not segs":
+            value = [1, 2, 3]
         inputs[name] = value
     assert_house_error(error_of(node, **inputs), node.GET_SCHEMA().display_name, fragment)

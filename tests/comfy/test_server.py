@@ -182,7 +182,8 @@ def tiny_prompt(
     Text'; checkpoints are the tiny SD 1.5 ones (the inpainting one where the workflow names an
     inpainting checkpoint); samplers run 2 steps on 64-pixel crops. The Mask Operations node
     intersects the route's mask with the picture (``size`` = width, height) less a border of an
-    eighth of each side. Returns the prompt and the ids of its nodes by role.
+    eighth of each side, which is also the mask 'Mask to Regions' gets. Returns the prompt and
+    the ids of its nodes by role.
     """
     prompt = strip_meta(load_workflow(facts, f"api/{name}.json"))
     open_vocabulary = {
@@ -232,6 +233,9 @@ def tiny_prompt(
     }
     mask_ops = node_of(prompt, "PinpointMaskOps")
     prompt[mask_ops]["inputs"] |= {"operation": "intersect", "other": ["905", 0]}
+    for node in prompt.values():  # a mask from elsewhere: the picture has no painted one
+        if node["class_type"] == "PinpointMaskToRegions":
+            node["inputs"]["mask"] = ["905", 0]
     prompt["900"] = {
         "class_type": "SaveImage",
         "inputs": {"images": [load, 0], "filename_prefix": "input"},
