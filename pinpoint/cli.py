@@ -1,6 +1,8 @@
 """``python -m pinpoint``: the edit pipeline without ComfyUI.
 
 python -m pinpoint edit --image in.png --find "the red car" --prompt "a blue truck" --out out.png
+python -m pinpoint edit --image in.png --edit "the cat => a fox" --edit "..." --out out.png
+python -m pinpoint edit --image in.png --edits edits.txt --out out.png  # one edit per line
 python -m pinpoint edit --tiny ...  # tiny random models: runs anywhere, the output is noise
 python -m pinpoint models           # what is installed where, and what to download
 """
@@ -17,11 +19,14 @@ from pathlib import Path
 
 import torch
 
+from .edit_list import ARROW, EXAMPLE, EditLine, parse_edit_list
 from .errors import PinpointError, reported_as
+from .images import check_prompt
 from .loading.kinds import CLIP, DETECTOR, INPAINT, KINDS, ModelKind
 from .loading.precision import Precision
 from .pipeline import EditSettings
 from .regions import IfNothingFound
+from .selection import Pick
 
 TINY_BANNER = (
     "*** TINY RANDOM MODELS: Pinpoint built untrained models with random weights so the whole\n"
@@ -55,8 +60,20 @@ def _build_parser() -> argparse.ArgumentParser:
 
     edit = commands.add_parser("edit", help="find an object by text and repaint it")
     edit.add_argument("--image", required=True, help="input image (RGB PNG/JPEG/WebP)")
-    edit.add_argument("--find", required=True, help='what to change, e.g. "the red car"')
-    edit.add_argument("--prompt", required=True, help='what it becomes, e.g. "a blue pickup truck"')
+    edit.add_argument("--find", help='what to change, e.g. "the red car"')
+    edit.add_argument("--prompt", help='what it becomes, e.g. "a blue pickup truck"')
+    edit.add_argument(
+        "--edit",
+        action="append",
+        default=[],
+        help=f'one edit "what to find {ARROW} what it becomes", e.g. "{EXAMPLE}"; repeat for '
+        "several edits in one pass",
+    )
+    edit.add_argument(
+        "--edits",
+        help="a text file of edits, one per line (options after '|', # comments); with "
+        "--find/--prompt and --edit they make one list, painted in order",
+    )
     edit.add_argument("--out", required=True, help="where to write the edited image")
     edit.add_argument(
         "--negative-prompt",
@@ -89,6 +106,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "--labels", default=defaults.labels, help='only these detector classes, e.g. "car, truck"'
     )
     find.add_argument("--max-detections", type=int, default=defaults.max_detections)
+    find.add_argument(
+        "--pick",
+        default=defaults.pick.value,
+        choices=Pick.values(),
+        help="which matching regions to edit: the best, all, or by position/size",
+    )
     find.add_argument(
         "--top-k", type=int, default=defaults.top_k, help="how many matching regions to edit"
     )
@@ -158,6 +181,42 @@ def _resolve(kind: ModelKind, name: str | None, root: Path) -> Path:
         ) from err
 
 
+def _edit_list(args: argparse.Namespace, settings: EditSettings) -> tuple[EditLine, ...]:
+    """``--find``/``--prompt``, then every ``--edit``, then the ``--edits`` file: one list."""
+    defaults = settings.line_defaults()
+    edits: list[EditLine] = []
+    if args.find is not None or args.prompt is not None:
+        with reported_as(f"{EDIT} --find/--prompt"):
+            if args.find is None or args.prompt is None:
+                raise PinpointError(
+                    "--find and --prompt go together",
+                    f'give both, or write the edit as --edit "{EXAMPLE}"',
+                )
+            find = check_prompt(args.find, "--find", "the red car")
+            prompt = check_prompt(args.prompt, "--prompt", "a blue pickup truck")
+            edits.append(dataclasses.replace(defaults, find=find, prompt=prompt))
+    if args.edit:
+        with reported_as(f"{EDIT} --edit"):
+            edits.extend(parse_edit_list(args.edit, defaults))
+    if args.edits:
+        with reported_as(f"{EDIT} --edits {args.edits}"):
+            try:
+                text = Path(args.edits).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as err:
+                raise PinpointError(
+                    f"cannot read the edit list ({err})",
+                    "give a UTF-8 text file, one edit per line",
+                ) from err
+            edits.extend(parse_edit_list(text.splitlines(), defaults))
+    if not edits:
+        with reported_as(EDIT):
+            raise PinpointError(
+                "nothing to edit",
+                f'give --find and --prompt, --edit "{EXAMPLE}" (repeatable) or --edits FILE',
+            )
+    return tuple(edits)
+
+
 def _show_progress(done: int, total: int) -> None:
     last = done >= total
     if sys.stderr.isatty():
@@ -174,6 +233,22 @@ def _run_edit(args: argparse.Namespace) -> int:
     device = _pick_device(args.device)
     precision = Precision.check(args.precision, "--precision")
     dtype = precision.dtype(half=device.type == "cuda")
+    # random weights are never confident, so the tiny demo keeps every candidate by default
+    threshold = args.threshold
+    if threshold is None:
+        threshold = 0.0 if args.tiny else EditSettings.threshold
+
+    # every EditSettings field is an option of the same name (dest)
+    given = {field.name: getattr(args, field.name) for field in dataclasses.fields(EditSettings)}
+    settings = EditSettings(
+        **given
+        | dict(
+            threshold=threshold,
+            pick=Pick.check(args.pick, "--pick"),
+            if_nothing_found=IfNothingFound.check(args.if_nothing_found, "--if-nothing-found"),
+        )
+    )
+    edits = _edit_list(args, settings)
     if args.tiny:
         from .tiny import build_tiny_models, default_tiny_root
 
@@ -186,11 +261,6 @@ def _run_edit(args: argparse.Namespace) -> int:
         for flag, kind in MODEL_FLAGS.items():
             with reported_as(f"{EDIT} ({kind.title})"):
                 paths[flag] = _resolve(kind, getattr(args, flag), root)
-    # random weights are never confident, so the tiny demo keeps every candidate by default
-    threshold = args.threshold
-    if threshold is None:
-        threshold = 0.0 if args.tiny else EditSettings.threshold
-
     with reported_as(EDIT):
         image = load_image(args.image, convert_rgb=args.convert_rgb)
     started = time.perf_counter()
@@ -205,16 +275,7 @@ def _run_edit(args: argparse.Namespace) -> int:
         f"on {device} ({str(dtype).replace('torch.', '')}), "
         f"loaded in {done_loading - started:.1f}s"
     )
-    # every EditSettings field is an option of the same name (dest)
-    given = {field.name: getattr(args, field.name) for field in dataclasses.fields(EditSettings)}
-    settings = EditSettings(
-        **given
-        | dict(
-            threshold=threshold,
-            if_nothing_found=IfNothingFound.check(args.if_nothing_found, "--if-nothing-found"),
-        )
-    )
-    result = edit(detector, clip, pipe, image, args.find, args.prompt, settings, _show_progress)
+    result = edit(detector, clip, pipe, image, edits, settings, _show_progress)
     print(result.scores)
     for note in result.notes:
         print(f"note: {note}")

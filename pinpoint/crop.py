@@ -51,6 +51,7 @@ class CropPiece:
             crop's shape).
         blend: ``[y1 - y0, x1 - x0]`` feathered mask inside the window: 1 takes the sampled
             pixel, 0 keeps the original.
+        layer: which mask layer of :func:`plan_layers` it belongs to (0 for one mask).
     """
 
     image_index: int
@@ -65,6 +66,7 @@ class CropPiece:
     content_width: int
     content_height: int
     blend: torch.Tensor
+    layer: int = 0
 
     @property
     def window(self) -> tuple[int, int, int, int]:
@@ -158,6 +160,7 @@ def _piece(
     blend: torch.Tensor,
     size: tuple[int, int],
     multiple: int,
+    layer: int = 0,
 ) -> CropPiece:
     """Place the window's pixels in a crop of ``size``, aspect kept; a shape within one
     ``multiple`` of the crop's is stretched to fill it rather than padded."""
@@ -170,7 +173,9 @@ def _piece(
         content_w, content_h = width, height
     left, top = (width - content_w) // 2, (height - content_h) // 2
     local = blend[y0:y1, x0:x1].clone()
-    return CropPiece(index, x0, y0, x1, y1, width, height, left, top, content_w, content_h, local)
+    return CropPiece(
+        index, x0, y0, x1, y1, width, height, left, top, content_w, content_h, local, layer
+    )
 
 
 @dataclass(frozen=True)
@@ -226,34 +231,65 @@ def plan_crops(request: CropRequest, same_size: bool = True) -> StitchPlan:
     Returns:
         The plan; images with an empty mask get no crop (a note says so).
     """
-    images, resolution, multiple = request.images, request.resolution, request.multiple
+    return plan_layers((request,), same_size)
+
+
+def plan_layers(layers: Sequence[CropRequest], same_size: bool = True) -> StitchPlan:
+    """:func:`plan_crops` for several masks of the same images, each to be sampled differently
+    (an edit list: one mask and one prompt per edit).
+
+    Args:
+        layers: one request per mask layer, all of the same ``images`` with the same
+            ``resolution`` and ``multiple``; each layer keeps its own context, feather and split.
+        same_size: as in :func:`plan_crops`, over the crops of every layer.
+
+    Returns:
+        The plan with the pieces layer by layer (each tagged with its ``layer``), so
+        :func:`stitch_crops` pastes a later layer over an earlier one where they overlap; an
+        image whose masks are all empty gets no crop (a note says so).
+    """
+    first = layers[0]
+    images, resolution, multiple = first.images, first.resolution, first.multiple
+    if any(
+        layer.images.shape != images.shape
+        or (layer.resolution, layer.multiple) != (resolution, multiple)
+        for layer in layers
+    ):
+        raise PinpointError(
+            "the mask layers were planned for different images or crop sizes",
+            "plan every layer on the same image batch with one resolution",
+        )
     height, width = int(images.shape[1]), int(images.shape[2])
-    found: list[tuple[int, torch.Tensor, tuple[int, int, int, int]]] = []
-    notes = []
-    for index, mask in enumerate(request.masks):
-        parts = _parts(feather_mask(mask[None].cpu(), request.feather_px)[0], request.split)
-        found.extend((index, part, _window(part, request.context)) for part in parts)
-        if not parts:
-            notes.append(f"image {index + 1}: empty mask, left unchanged")
+    found: list[tuple[int, int, torch.Tensor, tuple[int, int, int, int]]] = []
+    for number, layer in enumerate(layers):
+        for index, mask in enumerate(layer.masks):
+            parts = _parts(feather_mask(mask[None].cpu(), layer.feather_px)[0], layer.split)
+            found.extend((number, index, part, _window(part, layer.context)) for part in parts)
+    cropped = {index for _, index, _, _ in found}
+    notes = tuple(
+        f"image {index + 1}: empty mask, left unchanged"
+        for index in range(int(images.shape[0]))
+        if index not in cropped
+    )
     if not found:
-        return StitchPlan(images, (), tuple(notes))
+        return StitchPlan(images, (), notes)
 
     def aspect(window: tuple[int, int, int, int]) -> float:
         return (window[2] - window[0]) / (window[3] - window[1])
 
     pieces = []
     if same_size:
-        mean = math.exp(sum(math.log(aspect(w)) for _, _, w in found) / len(found))
+        mean = math.exp(sum(math.log(aspect(w)) for *_, w in found) / len(found))
         size = _size(mean, resolution, multiple)
-        for index, part, window in found:
+        for number, index, part, window in found:
             if len(found) > 1:
                 window = _widen(window, size[0] / size[1], width, height)
-            pieces.append(_piece(index, window, part, size, multiple))
+            pieces.append(_piece(index, window, part, size, multiple, number))
     else:
-        for index, part, window in found:
+        for number, index, part, window in found:
             size = _size(aspect(window), resolution, multiple)
-            pieces.append(_piece(index, window, part, size, multiple))
-    return StitchPlan(images, tuple(pieces), tuple(notes))
+            pieces.append(_piece(index, window, part, size, multiple, number))
+    return StitchPlan(images, tuple(pieces), notes)
 
 
 def cut(plan: StitchPlan, piece: CropPiece) -> tuple[torch.Tensor, torch.Tensor]:

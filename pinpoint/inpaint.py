@@ -7,12 +7,13 @@ Pixels where the feathered mask is 0 are returned bit-identical to the input.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from .crop import CropRequest, Split, cut, paste, plan_crops
+from .crop import CropRequest, Split, cut, paste, plan_crops, plan_layers, stitch_crops
 from .errors import PinpointError
 from .images import check_prompt
 from .loading.models import InpaintPipe
@@ -93,10 +94,68 @@ class InpaintRequest(Request):
         )
 
 
+CROPS_PER_PASS = 4
+"""Crops :func:`inpaint_layers` samples together in one pipeline call."""
+
+
+def _generate(
+    request: InpaintRequest,
+    crops: torch.Tensor,
+    areas: torch.Tensor,
+    prompts: list[str],
+    negatives: list[str],
+    seeds: list[int],
+    on_step: Any,
+) -> torch.Tensor:
+    """One pipeline call over a batch of same-size crops, each with its own prompt and seed.
+
+    Args:
+        request: the pipeline and the shared settings (steps, cfg, strength).
+        crops: ``[N, h, w, 3]`` float in [0, 1]; ``areas``: ``[N, h, w]`` 1 = regenerate.
+        prompts, negatives, seeds: one per crop.
+        on_step: diffusers' ``callback_on_step_end``.
+
+    Returns:
+        ``[N, h, w, 3]`` float32 on the CPU.
+    """
+    result = request.pipe.pipe(
+        prompt=prompts,
+        negative_prompt=negatives if any(negatives) else None,
+        image=crops.movedim(-1, 1),
+        mask_image=areas[:, None],
+        height=int(crops.shape[1]),
+        width=int(crops.shape[2]),
+        num_inference_steps=request.steps,
+        guidance_scale=request.cfg,
+        strength=request.strength,
+        generator=[torch.Generator(device="cpu").manual_seed(seed) for seed in seeds],
+        output_type="pt",
+        callback_on_step_end=on_step,
+    )
+    return result.images.movedim(1, -1).to("cpu", torch.float32)
+
+
+def _step_reporter(request: InpaintRequest, progress: Progress, passes: int) -> Any:
+    """``on_step(done_passes)``: a diffusers step callback moving ``progress`` over all passes."""
+
+    def for_pass(done: int) -> Any:
+        def on_step(
+            pipeline: Any, step: int, timestep: Any, kwargs: dict[str, Any]
+        ) -> dict[str, Any]:
+            per_pass = max(1, int(getattr(pipeline, "num_timesteps", request.steps)))
+            progress(done * per_pass + min(step + 1, per_pass), passes * per_pass)
+            return kwargs
+
+        return on_step
+
+    return for_pass
+
+
 def inpaint_masked(request: InpaintRequest, progress: Progress = no_progress) -> InpaintResult:
     """Replace the masked content of each image with what the prompt describes.
 
-    Each crop keeps its own shape, so an image's result never depends on its batch.
+    Each crop keeps its own shape and is sampled alone, so an image's result never depends on
+    its batch.
 
     Args:
         request: the pipeline, images, masks, prompts and settings.
@@ -106,35 +165,68 @@ def inpaint_masked(request: InpaintRequest, progress: Progress = no_progress) ->
         :class:`InpaintResult` with the edited images and notes.
     """
     plan = plan_crops(request.crop, same_size=False)
-    steps = request.steps
+    report = _step_reporter(request, progress, len(plan.pieces))
     outputs = [image.to(torch.float32) for image in request.images]
+    negative = request.negative_prompt.strip()
     for position, piece in enumerate(plan.pieces):
-        generator = torch.Generator(device="cpu").manual_seed(
-            image_seed(request.seed, piece.image_index)
-        )
-
-        def on_step(
-            pipeline: Any, step: int, timestep: Any, kwargs: dict[str, Any], done: int = position
-        ) -> dict[str, Any]:
-            per_crop = max(1, int(getattr(pipeline, "num_timesteps", steps)))
-            progress(done * per_crop + min(step + 1, per_crop), len(plan.pieces) * per_crop)
-            return kwargs
-
         crop, area = cut(plan, piece)
-        result = request.pipe.pipe(
-            prompt=request.prompt,
-            negative_prompt=request.negative_prompt.strip() or None,
-            image=crop.movedim(-1, 0)[None],
-            mask_image=area[None, None],
-            height=piece.height,
-            width=piece.width,
-            num_inference_steps=steps,
-            guidance_scale=request.cfg,
-            strength=request.strength,
-            generator=generator,
-            output_type="pt",
-            callback_on_step_end=on_step,
+        seed = image_seed(request.seed, piece.image_index)
+        generated = _generate(
+            request, crop[None], area[None], [request.prompt], [negative], [seed], report(position)
         )
-        generated = result.images[0].movedim(0, -1).to("cpu", torch.float32)
-        outputs[piece.image_index] = paste(outputs[piece.image_index], piece, generated)
+        outputs[piece.image_index] = paste(outputs[piece.image_index], piece, generated[0])
     return InpaintResult(torch.stack(outputs), plan.notes)
+
+
+def inpaint_layers(
+    layers: Sequence[InpaintRequest], progress: Progress = no_progress
+) -> InpaintResult:
+    """Several masks of the same images, each regenerated from its own prompt, in few passes.
+
+    Every layer's crops take one shared size (see :func:`pinpoint.crop.plan_layers`) and go
+    through the pipeline :data:`CROPS_PER_PASS` at a time, each crop with its own layer's
+    prompt, negative prompt and seed (``image_seed(layer.seed, image)``). The results are pasted
+    layer by layer: where two layers' masks overlap, the later layer's pixels are on top.
+    Pixels outside every feathered mask stay bit-identical.
+
+    Args:
+        layers: one request per layer, all with the same pipeline, images, ``steps``, ``cfg``,
+            ``strength`` and ``resolution``.
+        progress: called as ``progress(steps_done, steps_total)`` over all passes.
+
+    Returns:
+        :class:`InpaintResult`; the notes name images no layer touched.
+    """
+    first = layers[0]
+    shared = ("steps", "cfg", "strength")
+    if any(
+        layer.pipe is not first.pipe
+        or any(getattr(layer, name) != getattr(first, name) for name in shared)
+        for layer in layers
+    ):
+        raise PinpointError(
+            "the edits sampled together differ in pipeline, steps, cfg or strength",
+            "give every edit of one pass the same pipeline, steps, cfg and strength",
+        )
+    plan = plan_layers([layer.crop for layer in layers], same_size=True)
+    passes = range(0, len(plan.pieces), CROPS_PER_PASS)
+    report = _step_reporter(first, progress, len(passes))
+    sampled: list[torch.Tensor] = []
+    for done, start in enumerate(passes):
+        pieces = plan.pieces[start : start + CROPS_PER_PASS]
+        pairs = [cut(plan, piece) for piece in pieces]
+        owners = [layers[piece.layer] for piece in pieces]
+        generated = _generate(
+            first,
+            torch.stack([crop for crop, _ in pairs]),
+            torch.stack([area for _, area in pairs]),
+            [owner.prompt for owner in owners],
+            [owner.negative_prompt.strip() for owner in owners],
+            [
+                image_seed(owner.seed, piece.image_index)
+                for owner, piece in zip(owners, pieces, strict=True)
+            ],
+            report(done),
+        )
+        sampled.extend(generated)
+    return InpaintResult(stitch_crops(plan, sampled), plan.notes)

@@ -14,6 +14,7 @@ import torch
 
 from .boxes import pad_box, pixel_bounds
 from .choices import Choice
+from .errors import PinpointError
 from .images import check_image, check_prompt
 from .loading.models import ClipMatcher, module_device, module_dtype
 from .masks import box_mask
@@ -87,21 +88,45 @@ def crop_regions(
     return crops
 
 
-def _embed(
-    clip: ClipMatcher, crops: list[np.ndarray], text: str, progress: Progress
-) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """L2-normalised image embeddings ``[N, D]``, text embedding ``[D]`` and CLIP's logit scale."""
+@dataclass(frozen=True)
+class CandidateEmbeddings:
+    """CLIP's view of every candidate of a batch, reusable for several texts (an edit list).
+
+    Attributes:
+        embeddings: ``[N, D]`` L2-normalised image embeddings of every image's candidate crops,
+            image by image in region order.
+        logit_scale: CLIP's temperature (``exp(logit_scale)``).
+        regions, context_pad, crop: what was embedded and how (a request must match them).
+    """
+
+    embeddings: torch.Tensor
+    logit_scale: float
+    regions: RegionBatch
+    context_pad: float
+    crop: CropMode
+
+
+def embed_candidates(
+    request: MatchRequest, progress: Progress = no_progress
+) -> CandidateEmbeddings:
+    """Every candidate crop of ``request`` through CLIP's image tower, in batched passes.
+
+    Args:
+        request: the CLIP model, images, regions, ``context_pad`` and ``crop`` (its text is
+            not used).
+        progress: called as ``progress(chunks_done, chunks)`` over the forward passes.
+    """
+    clip = request.clip
+    mean = clip.processor.image_processor.image_mean
+    neutral = (float(mean[0]), float(mean[1]), float(mean[2]))
+    crops: list[np.ndarray] = []
+    for image, found in zip(request.images, request.regions, strict=True):
+        crops.extend(crop_regions(image, found, request.context_pad, request.crop, neutral))
     model = clip.model
     device, dtype = module_device(model), module_dtype(model)
-    tokens = clip.processor.tokenizer([text], padding=True, truncation=True, return_tensors="pt")
     chunks = range(0, len(crops), MAX_CROPS_PER_FORWARD)
     embeddings = []
     with torch.inference_mode():
-        text_out = model.text_model(
-            input_ids=tokens["input_ids"].to(device),
-            attention_mask=tokens["attention_mask"].to(device),
-        )
-        text_embedding = model.text_projection(text_out.pooler_output)[0].float()
         for done, start in enumerate(chunks, start=1):
             pixel_values = clip.processor.image_processor(
                 images=crops[start : start + MAX_CROPS_PER_FORWARD], return_tensors="pt"
@@ -110,15 +135,29 @@ def _embed(
             embeddings.append(model.visual_projection(vision_out.pooler_output).float())
             progress(done, len(chunks))
         scale = float(model.logit_scale.exp().float())
-    image_embeddings = (
-        torch.cat(embeddings) if embeddings else torch.zeros(0, text_embedding.shape[-1])
-    )
-    image_embeddings = torch.nn.functional.normalize(image_embeddings, dim=-1)
-    return (
-        image_embeddings.cpu(),
-        torch.nn.functional.normalize(text_embedding, dim=-1).cpu(),
+    width = int(model.config.projection_dim)
+    stacked = torch.cat(embeddings) if embeddings else torch.zeros(0, width)
+    return CandidateEmbeddings(
+        torch.nn.functional.normalize(stacked, dim=-1).cpu(),
         scale,
+        request.regions,
+        request.context_pad,
+        request.crop,
     )
+
+
+def embed_text(clip: ClipMatcher, text: str) -> torch.Tensor:
+    """``[D]`` L2-normalised CLIP text embedding of ``text``."""
+    model = clip.model
+    device = module_device(model)
+    tokens = clip.processor.tokenizer([text], padding=True, truncation=True, return_tensors="pt")
+    with torch.inference_mode():
+        out = model.text_model(
+            input_ids=tokens["input_ids"].to(device),
+            attention_mask=tokens["attention_mask"].to(device),
+        )
+        embedding = model.text_projection(out.pooler_output)[0].float()
+    return torch.nn.functional.normalize(embedding, dim=-1).cpu()
 
 
 def score_candidates(
@@ -211,25 +250,36 @@ class MatchRequest(Request):
         )
 
 
-def match_text(request: MatchRequest, progress: Progress = no_progress) -> MatchResult:
+def match_text(
+    request: MatchRequest,
+    progress: Progress = no_progress,
+    candidates: CandidateEmbeddings | None = None,
+) -> MatchResult:
     """Score each image's candidates against the text and choose ``top_k`` of them (or the
     pinned).
 
     Args:
         request: the CLIP model, images, regions, text and settings.
         progress: called as ``progress(chunks_done, chunks)`` over the CLIP forward passes.
+        candidates: the candidates already embedded by :func:`embed_candidates` for another
+            text (several texts against one detection cost one image pass); embedded here when
+            ``None``.
 
     Returns:
         :class:`MatchResult` with all scored candidates and the chosen ones.
     """
-    clip, regions, text = request.clip, request.regions, request.text
-    mean = clip.processor.image_processor.image_mean
-    neutral = (float(mean[0]), float(mean[1]), float(mean[2]))
-    crops: list[np.ndarray] = []
-    for image, found in zip(request.images, regions, strict=True):
-        crops.extend(crop_regions(image, found, request.context_pad, request.crop, neutral))
-    embeddings, text_embedding, logit_scale = _embed(clip, crops, text, progress)
-    similarities = embeddings @ text_embedding
+    if candidates is None:
+        candidates = embed_candidates(request, progress)
+    elif candidates.regions is not request.regions or (
+        candidates.context_pad,
+        candidates.crop,
+    ) != (request.context_pad, request.crop):
+        raise PinpointError(
+            "the candidate embeddings were made from other regions or crop settings",
+            "embed the candidates with this request's regions, context_pad and crop",
+        )
+    regions, text = request.regions, request.text
+    similarities = candidates.embeddings @ embed_text(request.clip, text)
     scored, chosen = [], []
     start = 0
     for index, found in enumerate(regions):
@@ -237,7 +287,7 @@ def match_text(request: MatchRequest, progress: Progress = no_progress) -> Match
         ranked = score_candidates(
             found.regions,
             similarities[start : start + count],
-            logit_scale,
+            candidates.logit_scale,
             request.confidence_weight,
         )
         start += count

@@ -15,12 +15,14 @@ import torch
 import pinpoint.pipeline
 from pinpoint.cli import _build_parser, main
 from pinpoint.detect import DetectRequest
+from pinpoint.edit_list import EditLine
 from pinpoint.images import load_image, save_image
 from pinpoint.inpaint import InpaintRequest
 from pinpoint.loading.precision import Precision
 from pinpoint.match import MatchRequest
 from pinpoint.pipeline import EditSettings
 from pinpoint.regions import IfNothingFound
+from pinpoint.selection import Pick
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -119,6 +121,7 @@ STAGE_DEFAULTS = {
     "threshold": DetectRequest,
     "max_detections": DetectRequest,
     "labels": DetectRequest,
+    "pick": MatchRequest,
     "top_k": MatchRequest,
     "context_pad": MatchRequest,
     "confidence_weight": MatchRequest,
@@ -183,9 +186,9 @@ def test_choices_are_the_core_choices():
 class Captured(Exception):
     """Raised by the stand-in for :func:`pinpoint.pipeline.edit` once it has the settings."""
 
-    def __init__(self, settings: EditSettings):
+    def __init__(self, settings: EditSettings, edits: tuple[EditLine, ...] = ()):
         super().__init__("captured")
-        self.settings = settings
+        self.settings, self.edits = settings, edits
 
 
 @pytest.mark.parametrize(
@@ -200,8 +203,8 @@ class Captured(Exception):
 def test_the_edit_runs_with_the_core_defaults(
     options, threshold, tmp_path, tiny_models, models_root, monkeypatch
 ):
-    def capture(detector, clip, pipe, images, find, prompt, settings, progress):
-        raise Captured(settings)
+    def capture(detector, clip, pipe, images, edits, settings, progress):
+        raise Captured(settings, edits)
 
     monkeypatch.setattr(pinpoint.pipeline, "edit", capture)
     monkeypatch.setenv("PINPOINT_TINY_DIR", str(models_root))  # reuse the session's tiny models
@@ -210,3 +213,67 @@ def test_the_edit_runs_with_the_core_defaults(
     with pytest.raises(Captured) as caught:
         main(args)
     assert caught.value.settings == EditSettings(threshold=threshold)
+
+
+# Edit lists ------------------------------------------------------------------------------------
+
+
+def edit_list_args(tmp_path: Path, *options: str) -> list[str]:
+    source = write_input(tmp_path / "in.png")
+    return ["edit", "--tiny", "--image", str(source), "--out", str(tmp_path / "out.png"), *options]
+
+
+def test_find_prompt_edit_and_edits_file_make_one_list(tmp_path, models_root, monkeypatch):
+    def capture(detector, clip, pipe, images, edits, settings, progress):
+        raise Captured(settings, edits)
+
+    monkeypatch.setattr(pinpoint.pipeline, "edit", capture)
+    monkeypatch.setenv("PINPOINT_TINY_DIR", str(models_root))
+    listed = tmp_path / "edits.txt"
+    listed.write_text("# two more\nthe sky => a sunset | top_k=2\n\nthe dog => a cat\n")
+    options = ["--find", "the car", "--prompt", "a truck", "--edit", "the tree => a palm"]
+    with pytest.raises(Captured) as caught:
+        main(edit_list_args(tmp_path, *options, "--edits", str(listed), "--pick", "leftmost"))
+    assert caught.value.edits == (
+        EditLine("the car", "a truck", Pick.LEFTMOST),
+        EditLine("the tree", "a palm", Pick.LEFTMOST),
+        EditLine("the sky", "a sunset", Pick.LEFTMOST, top_k=2),
+        EditLine("the dog", "a cat", Pick.LEFTMOST),
+    )
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        ((), "pinpoint edit: nothing to edit. Fix: give --find and --prompt, --edit"),
+        (("--find", "the car"), "pinpoint edit --find/--prompt: --find and --prompt go together"),
+        (("--find", " ", "--prompt", "a"), "pinpoint edit --find/--prompt: the --find is empty"),
+        (("--edit", "a => b", "--edit", "the cat"), "pinpoint edit --edit: line 2: 'the cat' has"),
+        (("--edits", "none.txt"), "pinpoint edit --edits none.txt: cannot read the edit list"),
+    ],
+)
+def test_edit_list_mistakes_are_refused_before_any_model_loads(
+    options, fragment, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("PINPOINT_TINY_DIR", str(tmp_path / "never-built"))
+    assert main(edit_list_args(tmp_path, *options)) == 2
+    assert fragment in capsys.readouterr().err
+    assert not (tmp_path / "never-built").exists() and not (tmp_path / "out.png").exists()
+
+
+def test_a_bad_line_in_the_edits_file_is_named(tmp_path, capsys):
+    listed = tmp_path / "edits.txt"
+    listed.write_text("the cat => a fox\n\nthe dog a wolf\n")
+    assert main(edit_list_args(tmp_path, "--edits", str(listed))) == 2
+    err = capsys.readouterr().err
+    assert f"error: pinpoint edit --edits {listed}: line 3: 'the dog a wolf' has no '=>'" in err
+
+
+def test_two_edits_run_end_to_end_on_the_tiny_models(tmp_path, capsys, models_root, monkeypatch):
+    monkeypatch.setenv("PINPOINT_TINY_DIR", str(models_root))
+    options = ["--edit", "the dog => a cat", "--edit", "the car => a truck", "--steps", "2"]
+    code = main(edit_list_args(tmp_path, *options, "--preview", str(tmp_path / "p.png")))
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "edit 1: the dog => a cat" in out and "edit 2: the car => a truck" in out
+    assert (tmp_path / "out.png").exists() and (tmp_path / "p.png").exists()

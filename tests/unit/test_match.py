@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import json
 import re
 
 import numpy as np
 import pytest
 import torch
+from rigs import COLOURS, point_text_at, point_texts_at, solid, vision_calls
 
 from pinpoint.errors import PinpointError, reported_as
 from pinpoint.loading import CLIP, load_model
@@ -26,8 +25,6 @@ from pinpoint.match import (
 )
 from pinpoint.regions import IfNothingFound, ImageRegions, Region, RegionBatch
 from pinpoint.selection import Pick
-
-COLOURS = {"red": (1.0, 0.0, 0.0), "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0)}
 
 
 def match(
@@ -49,52 +46,6 @@ def squares_image(order: list[str], size: int = 96) -> tuple[torch.Tensor, tuple
             Region((float(x0), 4.0, float(x0 + 24), 28.0), name, confidences[name], "test")
         )
     return image, tuple(regions)
-
-
-def point_text_at(clip: ClipMatcher, picture: np.ndarray, text: str) -> ClipMatcher:
-    """A copy of ``clip`` whose text tower maps ``text`` exactly onto ``picture``'s embedding.
-
-    The image tower is untouched (random); only the text projection is set, by a rank-1 matrix,
-    so that text_projection(pooled(text)) == image embedding of ``picture`` (``[h, w, 3]`` uint8).
-    """
-    return point_texts_at(clip, {text: picture})
-
-
-def point_texts_at(clip: ClipMatcher, pictures: dict[str, np.ndarray]) -> ClipMatcher:
-    """:func:`point_text_at` for several texts at once: each text maps onto its picture.
-
-    The text projection becomes ``targets @ pinv(pooled)``, exact while the texts' pooled
-    outputs are linearly independent.
-    """
-    clip = dataclasses.replace(clip, model=copy.deepcopy(clip.model))
-    model = clip.model
-    with torch.no_grad():
-        pixels = clip.processor.image_processor(
-            images=list(pictures.values()), return_tensors="pt"
-        )["pixel_values"]
-        targets = model.visual_projection(model.vision_model(pixel_values=pixels).pooler_output)
-        tokens = clip.processor.tokenizer(list(pictures), padding=True, return_tensors="pt")
-        pooled = model.text_model(**tokens).pooler_output.double()
-        weight = targets.double().T @ torch.linalg.pinv(pooled.T)
-        model.text_projection.weight.copy_(weight.to(model.text_projection.weight.dtype))
-    return clip
-
-
-def solid(name: str) -> np.ndarray:
-    """A 32x32 uint8 picture of one of :data:`COLOURS`."""
-    picture = np.zeros((32, 32, 3), dtype=np.uint8)
-    picture[:] = np.array(COLOURS[name]) * 255
-    return picture
-
-
-def vision_calls(clip: ClipMatcher) -> tuple[list[int], torch.utils.hooks.RemovableHandle]:
-    """Crops per forward of ``clip``'s image tower, recorded from now on (remove the handle)."""
-    calls: list[int] = []
-    handle = clip.model.vision_model.register_forward_hook(
-        lambda module, args, kwargs, output: calls.append(kwargs["pixel_values"].shape[0]),
-        with_kwargs=True,
-    )
-    return calls, handle
 
 
 @pytest.fixture
