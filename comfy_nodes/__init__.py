@@ -7,6 +7,7 @@ from comfy_api.latest import ComfyExtension, io
 from .anchors import PinpointAttentionAnchors
 from .crop import PinpointCropForInpaint, PinpointStitch
 from .detect import PinpointDetect, PinpointDetectByText
+from .edit_list import PinpointEditByText
 from .heatmap import PinpointTextHeatmap
 from .inpaint import PinpointInpaintDiffusers
 from .inpaint_comfy import PinpointInpaintComfy
@@ -54,6 +55,8 @@ NODES: list[type[io.ComfyNode]] = [
     PinpointStitch,
     PinpointInpaintComfy,
     PinpointInpaintDiffusers,
+    # all four stages in one node
+    PinpointEditByText,
     # working with other packs
     PinpointRegionsToSEGS,
     PinpointSEGSToRegions,

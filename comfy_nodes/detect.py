@@ -13,7 +13,12 @@ from ..pinpoint.memory import detect_bytes
 from ..pinpoint.preview import draw_regions
 from . import sockets
 from ._common import comfy_progress, description, on_device, with_preview
-from .inputs import if_nothing_found_input
+from .inputs import (
+    if_nothing_found_input,
+    labels_input,
+    max_detections_input,
+    threshold_input,
+)
 
 TITLE = "Detect Objects (Pinpoint)"
 TEXT_TITLE = "Detect by Text (Pinpoint)"
@@ -24,23 +29,6 @@ def _detector_and_image(detector_tooltip: str) -> list[io.Input]:
         sockets.Detector.Input("detector", tooltip=detector_tooltip),
         io.Image.Input("image", tooltip="Image batch to search, [B,H,W,3]."),
     ]
-
-
-def _threshold(default: float, tooltip: str) -> io.Float.Input:
-    return io.Float.Input(
-        "threshold", default=default, min=0.0, max=1.0, step=0.01, tooltip=tooltip
-    )
-
-
-def _max_detections() -> io.Int.Input:
-    return io.Int.Input(
-        "max_detections",
-        default=DetectRequest.max_detections,
-        min=1,
-        max=300,
-        step=1,
-        tooltip="At most this many candidates per image, most confident first.",
-    )
 
 
 def _outputs(regions_tooltip: str) -> list[io.Output]:
@@ -68,19 +56,12 @@ class PinpointDetect(io.ComfyNode):
                     "A closed-set detector (DETR, YOLOS, RT-DETR ...) from 'Load Detector "
                     "(Pinpoint)'."
                 ),
-                _threshold(
+                threshold_input(
                     DetectRequest.threshold,
                     "Keep detections at least this confident; lower it if the object is missed.",
                 ),
-                _max_detections(),
-                io.String.Input(
-                    "labels",
-                    default=DetectRequest.labels,
-                    multiline=False,
-                    placeholder="car, person (empty = every class)",
-                    tooltip="Comma-separated class names to keep (the detector's own names); "
-                    "empty keeps every class.",
-                ),
+                max_detections_input(),
+                labels_input(),
                 if_nothing_found_input(),
             ],
             outputs=_outputs("Candidate boxes per image, for 'Match Text to Regions'."),
@@ -120,13 +101,13 @@ class PinpointDetectByText(io.ComfyNode):
                     "dog' is two queries. Each box is labelled with the query it matches best. "
                     "Grounding DINO: no '.' inside a query.",
                 ),
-                _threshold(
+                threshold_input(
                     TextDetectRequest.threshold,
                     "Keep boxes whose best query scores at least this. Open-vocabulary scores "
                     "are low (a good OWLv2 match is often 0.2-0.5); lower it if the object is "
                     "missed.",
                 ),
-                _max_detections(),
+                max_detections_input(),
                 if_nothing_found_input(),
             ],
             outputs=_outputs(

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import comfy.samplers
 from comfy_api.latest import io
 
 from ..pinpoint.crop import CropRequest, Split
+from ..pinpoint.detect import DetectRequest
 from ..pinpoint.inpaint import InpaintRequest
 from ..pinpoint.masks import MaskOpsRequest
+from ..pinpoint.match import MatchRequest
 from ..pinpoint.regions import IfNothingFound
 from ..pinpoint.seeds import SEED_MODULUS
 from ..pinpoint.selection import Pick, SelectRequest
+from .sampling import DENOISE, MaskedStart
 
 PICK_TOOLTIP = (
     "Which candidates to keep. best: the top_k highest scores; all matches: every candidate that "
@@ -137,3 +141,79 @@ def grow_and_feather_inputs(grow_tooltip: str, feather_tooltip: str) -> list[io.
             tooltip=feather_tooltip,
         ),
     ]
+
+
+def sampler_inputs() -> list[io.Input]:
+    """sampler_name, scheduler, denoise and masked_start of the nodes that sample with ComfyUI."""
+    return [
+        io.Combo.Input(
+            "sampler_name",
+            options=comfy.samplers.SAMPLER_NAMES,
+            tooltip="The sampling algorithm, as in KSampler.",
+        ),
+        io.Combo.Input(
+            "scheduler",
+            options=comfy.samplers.SCHEDULER_NAMES,
+            tooltip="The noise schedule, as in KSampler.",
+        ),
+        io.Float.Input(
+            "denoise",
+            default=DENOISE,
+            min=0.0,
+            max=1.0,
+            step=0.01,
+            tooltip="1 replaces the masked content; lower keeps more of the original.",
+        ),
+        io.Combo.Input(
+            "masked_start",
+            options=MaskedStart.values(),
+            default=MaskedStart.AUTO.value,
+            tooltip="What a regular checkpoint starts from inside the mask. auto: neutral "
+            "grey at denoise 1 (like VAE Encode for Inpaint), the original pixels below "
+            "1 (like Set Latent Noise Mask). Inpainting checkpoints always start from "
+            "the original and see the grey-masked crop (like InpaintModelConditioning).",
+        ),
+    ]
+
+
+def threshold_input(default: float, tooltip: str) -> io.Float.Input:
+    """A detector's confidence ``threshold``."""
+    return io.Float.Input(
+        "threshold", default=default, min=0.0, max=1.0, step=0.01, tooltip=tooltip
+    )
+
+
+def max_detections_input() -> io.Int.Input:
+    """A detector's ``max_detections``."""
+    return io.Int.Input(
+        "max_detections",
+        default=DetectRequest.max_detections,
+        min=1,
+        max=300,
+        step=1,
+        tooltip="At most this many candidates per image, most confident first.",
+    )
+
+
+def labels_input() -> io.String.Input:
+    """A closed-set detector's class filter ``labels``."""
+    return io.String.Input(
+        "labels",
+        default=DetectRequest.labels,
+        multiline=False,
+        placeholder="car, person (empty = every class)",
+        tooltip="Comma-separated class names to keep (the detector's own names); "
+        "empty keeps every class.",
+    )
+
+
+def min_probability_input() -> io.Float.Input:
+    """Match's ``min_probability``."""
+    return io.Float.Input(
+        "min_probability",
+        default=MatchRequest.min_probability,
+        min=0.0,
+        max=1.0,
+        step=0.01,
+        tooltip="Drop matches whose CLIP probability (among this image's candidates) is lower.",
+    )

@@ -15,7 +15,7 @@ from ..pinpoint.preview import draw_regions
 from ..pinpoint.regions import RegionBatch
 from . import sockets
 from ._common import comfy_progress, description, log, on_device
-from .inputs import if_nothing_found_input, pick_inputs
+from .inputs import if_nothing_found_input, min_probability_input, pick_inputs
 
 TITLE = "Match Text to Regions (Pinpoint)"
 
@@ -76,15 +76,7 @@ class PinpointMatchText(io.ComfyNode):
                     step=0.01,
                     tooltip="Blend the detector's confidence into the ranking (0 = CLIP only).",
                 ),
-                io.Float.Input(
-                    "min_probability",
-                    default=MatchRequest.min_probability,
-                    min=0.0,
-                    max=1.0,
-                    step=0.01,
-                    tooltip="Drop matches whose CLIP probability (among this image's candidates) "
-                    "is lower.",
-                ),
+                min_probability_input(),
                 if_nothing_found_input(),
                 io.String.Input(
                     "pin",

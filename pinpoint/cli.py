@@ -19,12 +19,11 @@ from pathlib import Path
 
 import torch
 
-from .edit_list import ARROW, EXAMPLE, EditLine, parse_edit_list
+from .edit_list import ARROW, EXAMPLE, EditLine, EditSettings, parse_edit_list
 from .errors import PinpointError, reported_as
 from .images import check_prompt
 from .loading.kinds import CLIP, DETECTOR, INPAINT, KINDS, ModelKind
 from .loading.precision import Precision
-from .pipeline import EditSettings
 from .regions import IfNothingFound
 from .selection import Pick
 
@@ -240,14 +239,8 @@ def _run_edit(args: argparse.Namespace) -> int:
 
     # every EditSettings field is an option of the same name (dest)
     given = {field.name: getattr(args, field.name) for field in dataclasses.fields(EditSettings)}
-    settings = EditSettings(
-        **given
-        | dict(
-            threshold=threshold,
-            pick=Pick.check(args.pick, "--pick"),
-            if_nothing_found=IfNothingFound.check(args.if_nothing_found, "--if-nothing-found"),
-        )
-    )
+    with reported_as(EDIT):
+        settings = EditSettings(**given | dict(threshold=threshold))
     edits = _edit_list(args, settings)
     if args.tiny:
         from .tiny import build_tiny_models, default_tiny_root

@@ -1,4 +1,5 @@
-"""Edit lists: several edits of the same images, one per line, ``what to find => what it becomes``.
+"""Edit lists: several edits of the same images, one per line, ``what to find => what it becomes``;
+each edit's regions chosen among the same candidates (one CLIP image pass for all).
 
     the cat => a small red fox
     the car => a blue pickup | pick=leftmost
@@ -12,11 +13,23 @@ painted in list order: where two edits' masks overlap, the later edit's result i
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
-from .errors import PinpointError
-from .match import MatchRequest
+import torch
+
+from .detect import DetectRequest
+from .errors import PinpointError, concerning, reported_as
+from .inpaint import InpaintRequest
+from .loading.models import ClipMatcher
+from .masks import regions_to_mask
+from .match import MatchRequest, embed_candidates, format_scores, match_text
+from .preview import draw_regions
+from .progress import Progress, no_progress
+from .regions import IfNothingFound, ImageRegions, RegionBatch
+from .request import Request
 from .selection import Pick, check_top_k
 
 ARROW = "=>"
@@ -109,10 +122,165 @@ def parse_edit_list(lines: Iterable[str], defaults: EditLine | None = None) -> t
     for number, text in enumerate(lines, start=1):
         if not text.strip() or text.lstrip().startswith("#"):
             continue
-        try:
+        with concerning(f"line {number}"):
             edits.append(parse_edit_line(text, defaults))
-        except PinpointError as err:
-            raise PinpointError(f"line {number}: {err.problem}", err.fix) from err
     if not edits:
         raise PinpointError("the edit list is empty", f"write one edit per line, e.g. '{EXAMPLE}'")
     return tuple(edits)
+
+
+@dataclass(frozen=True)
+class EditSettings(Request):
+    """Every knob of the edit; the defaults are the stages' own (their requests').
+
+    ``pick``, ``top_k`` and ``min_probability`` are the defaults of an edit list's lines (a line
+    may set its own). The choices are checked here, before any model runs; the rest by each
+    stage's request.
+    """
+
+    threshold: float = DetectRequest.threshold
+    max_detections: int = DetectRequest.max_detections
+    labels: str = DetectRequest.labels
+    pick: Pick = MatchRequest.pick
+    top_k: int = MatchRequest.top_k
+    context_pad: float = MatchRequest.context_pad
+    confidence_weight: float = MatchRequest.confidence_weight
+    min_probability: float = MatchRequest.min_probability
+    if_nothing_found: IfNothingFound = IfNothingFound.ERROR
+    grow_px: int = 8
+    """The chosen boxes' mask grows by this many pixels before inpainting (covers edges)."""
+    negative_prompt: str = InpaintRequest.negative_prompt
+    steps: int = InpaintRequest.steps
+    cfg: float = InpaintRequest.cfg
+    strength: float = InpaintRequest.strength
+    seed: int = InpaintRequest.seed
+    context: float = InpaintRequest.context
+    feather_px: int = InpaintRequest.feather_px
+
+    def __post_init__(self) -> None:
+        self._normalise(
+            pick=Pick.check(self.pick, "pick"),
+            top_k=check_top_k(self.top_k),
+            if_nothing_found=IfNothingFound.check(self.if_nothing_found, "if_nothing_found"),
+        )
+
+    def line_defaults(self) -> EditLine:
+        """What an edit-list line without options gets (see :func:`parse_edit_list`)."""
+        return EditLine("", "", self.pick, self.top_k, self.min_probability)
+
+
+@dataclass(frozen=True)
+class EditOutcome:
+    """What one edit of the list did.
+
+    Attributes:
+        edit: the edit line.
+        scored: every candidate scored against the edit's text, best first, per image.
+        chosen: the regions it repainted, per image.
+        mask: ``[B, H, W]`` its mask before feathering.
+        scores: its score table (see :func:`pinpoint.match.format_scores`).
+    """
+
+    edit: EditLine
+    scored: RegionBatch
+    chosen: RegionBatch
+    mask: torch.Tensor
+    scores: str
+
+
+def edit_scores(edits: Sequence[EditOutcome]) -> str:
+    """Every edit's score table under a header naming the edit."""
+    return "\n".join(
+        f"edit {number}: {outcome.edit}\n{outcome.scores}"
+        for number, outcome in enumerate(edits, start=1)
+    )
+
+
+def edit_mask(edits: Sequence[EditOutcome]) -> torch.Tensor:
+    """``[B, H, W]``: every edit's mask together (pixel-wise max)."""
+    return torch.stack([outcome.mask for outcome in edits]).amax(dim=0)
+
+
+def edit_title(number: int, line: EditLine) -> str:
+    """How messages name edit ``number`` (1-based) of a list."""
+    return f"edit {number} ('{line.find}')"
+
+
+def draw_edits(
+    images: torch.Tensor, found: RegionBatch, edits: Sequence[EditOutcome]
+) -> torch.Tensor:
+    """The preview of an edit list: one edit's scored candidates and its choice; for several,
+    the candidates and each edit's choice captioned with the edit's number and text.
+
+    Returns:
+        ``[B, H, W, 3]`` float32.
+    """
+    if len(edits) == 1:
+        return draw_regions(images, edits[0].scored, edits[0].chosen)
+    chosen = []
+    for index, candidates in enumerate(found):
+        picked = tuple(
+            dataclasses.replace(region, label=f"{number}: {outcome.edit.find}")
+            for number, outcome in enumerate(edits, start=1)
+            for region in outcome.chosen[index].regions
+        )
+        chosen.append(ImageRegions(candidates.width, candidates.height, picked))
+    return draw_regions(images, found, RegionBatch(tuple(chosen)))
+
+
+def match_edits(
+    clip: ClipMatcher,
+    images: torch.Tensor,
+    found: RegionBatch,
+    edits: Sequence[EditLine],
+    settings: EditSettings,
+    progress: Progress = no_progress,
+    before_clip: Callable[[MatchRequest], None] = lambda request: None,
+) -> tuple[tuple[EditOutcome, ...], tuple[str, ...]]:
+    """Choose each edit's regions among the same candidates, and its mask.
+
+    CLIP embeds the candidates once (:func:`pinpoint.match.embed_candidates`) and scores them
+    against each edit's text; each edit takes its own ``pick``, ``top_k`` and
+    ``min_probability``, the rest comes from ``settings``. Errors (reported as ``Match``) and
+    notes name the edit when there are several.
+
+    Args:
+        found: the candidates per image of ``images`` (a detector's, or any route's).
+        progress: called over CLIP's image passes.
+        before_clip: called with the first edit's checked request before CLIP runs (a node
+            moves CLIP to the GPU there).
+
+    Returns:
+        One outcome per edit (its mask grown by ``settings.grow_px``), and the notes.
+    """
+    outcomes: list[EditOutcome] = []
+    notes: list[str] = []
+    candidates = None
+    for number, line in enumerate(edits, start=1):
+        title = edit_title(number, line) if len(edits) > 1 else ""
+        with reported_as("Match"), concerning(title) if title else nullcontext():
+            request = MatchRequest(
+                clip,
+                images,
+                found,
+                line.find,
+                pick=line.pick,
+                top_k=line.top_k,
+                context_pad=settings.context_pad,
+                confidence_weight=settings.confidence_weight,
+                min_probability=line.min_probability,
+                if_nothing_found=settings.if_nothing_found,
+            )
+            if candidates is None:  # one CLIP image pass serves every edit
+                before_clip(request)
+                candidates = embed_candidates(request, progress)
+            matched = match_text(request, candidates=candidates)
+        mask = regions_to_mask(matched.chosen, grow_px=settings.grow_px)
+        scores = format_scores(matched.scored, matched.chosen)
+        outcomes.append(EditOutcome(line, matched.scored, matched.chosen, mask, scores))
+        notes.extend(
+            f"{title + ': ' if title else ''}image {index}: {item.note}"
+            for index, item in enumerate(matched.chosen, start=1)
+            if item.note
+        )
+    return tuple(outcomes), tuple(notes)

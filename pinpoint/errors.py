@@ -35,3 +35,13 @@ def reported_as(where: str) -> Iterator[None]:
         yield
     except PinpointError as err:
         raise PinpointError(err.problem, err.fix, where) from err
+
+
+@contextmanager
+def concerning(subject: str) -> Iterator[None]:
+    """Say which part of an input a :class:`PinpointError` raised inside is about: its problem
+    becomes ``'<subject>: <problem>'`` (e.g. ``"line 3"`` of an edit list); ``where`` is kept."""
+    try:
+        yield
+    except PinpointError as err:
+        raise PinpointError(f"{subject}: {err.problem}", err.fix, err.where) from err

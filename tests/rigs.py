@@ -9,11 +9,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from pinpoint.loading.models import ClipMatcher, Detector
+if TYPE_CHECKING:  # the ComfyUI tests pass the pack's own copies of these
+    from pinpoint.loading.models import ClipMatcher, Detector
 
 COLOURS = {"red": (1.0, 0.0, 0.0), "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0)}
 

@@ -9,6 +9,8 @@
    512x512 image; crop/stitch should make the ratio close to 1.
 3. Model cache: second load of the same folder vs the first.
 4. SAM refine: 10 boxes decoded against one shared image embedding vs one embedding per box.
+5. Edit list: three edits of one image in one pass (one detection, one CLIP image pass, the
+   three crops sampled together) vs three separate one-edit runs.
 
 Random weights: timings are real (the same layers and sizes as the real models where stated);
 the pictures are noise. Nothing here asserts; read the ratios.
@@ -26,10 +28,15 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: rigs
 
+from rigs import detector_finding, point_texts_at, solid  # noqa: E402
+
+from pinpoint.edit_list import EditSettings, parse_edit_list  # noqa: E402
 from pinpoint.inpaint import InpaintRequest, inpaint_masked  # noqa: E402
 from pinpoint.loading import CLIP, DETECTOR, INPAINT, SAM, load_model  # noqa: E402
 from pinpoint.match import MatchRequest, match_text  # noqa: E402
+from pinpoint.pipeline import edit  # noqa: E402
 from pinpoint.refine import RefineRequest, refine_with_sam  # noqa: E402
 from pinpoint.regions import ImageRegions, Region, RegionBatch  # noqa: E402
 from pinpoint.tiny import build_tiny_clip, build_tiny_detector, build_tiny_inpaint  # noqa: E402
@@ -238,6 +245,33 @@ def bench_sam(folder: Path, quick: bool) -> None:
     )
 
 
+def bench_edit_list(folder: Path, quick: bool) -> None:
+    clip_path = build_tiny_clip(folder / "tiny-clip") if quick else base_clip(folder / "clip")
+    pipe = load_model(
+        INPAINT, build_tiny_inpaint(folder / "tiny") if quick else medium_inpaint(folder)
+    )
+    colours = {"red": (1.0, 0.0, 0.0), "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0)}
+    corners = {"red": (80, 100), "green": (340, 260), "blue": (600, 120)}
+    image = torch.full((1, 512, 768, 3), 0.5)
+    boxes = []
+    for name, (x, y) in corners.items():
+        image[0, y : y + 96, x : x + 96] = torch.tensor(colours[name])
+        boxes.append(((x + 48) / 768, (y + 48) / 512, 96 / 768, 96 / 512))
+    detector = detector_finding(load_model(DETECTOR, build_tiny_detector(folder / "det")), boxes)
+    texts = {f"the {name} one": solid(name) for name in colours}
+    clip = point_texts_at(load_model(CLIP, clip_path), texts)
+    edits = parse_edit_list([f"the {name} one => a {name} bird" for name in colours])
+    settings = EditSettings(threshold=0.5, steps=10)
+    kind = "tiny" if quick else "ViT-B/32-sized CLIP, SD-shaped pipeline"
+    print(f"\n5. Edit list, three 96x96 objects in one 768x512 image ({kind}, 10 steps)")
+    together = timed(lambda: edit(detector, clip, pipe, image, edits, settings), 1)
+    apart = timed(lambda: [edit(detector, clip, pipe, image, (one,), settings) for one in edits], 1)
+    print(
+        f"   one pass {together:.2f} s, three separate runs {apart:.2f} s, "
+        f"separate / one pass: {apart / together:.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny models only")
@@ -255,6 +289,7 @@ def main() -> None:
         bench_inpaint(folder / "inpaint", args.quick)
         bench_cache(folder / "cache")
         bench_sam(folder / "sam", args.quick)
+        bench_edit_list(folder / "edit_list", args.quick)
 
 
 if __name__ == "__main__":

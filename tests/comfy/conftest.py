@@ -208,6 +208,40 @@ EXPECTED_NODES = {
         ],
         ["IMAGE"],
     ),
+    "PinpointEditByText": (
+        "pinpoint/edit",
+        [
+            "image",
+            "edits",
+            "matcher",
+            "model",
+            "clip",
+            "vae",
+            "negative_prompt",
+            "seed",
+            "steps",
+            "cfg",
+            "sampler_name",
+            "scheduler",
+            "denoise",
+            "masked_start",
+            "threshold",
+            "max_detections",
+            "labels",
+            "pick",
+            "top_k",
+            "min_probability",
+            "if_nothing_found",
+            "grow_px",
+            "context",
+            "resolution",
+            "feather_px",
+            "split",
+            "detector",
+            "regions",
+        ],
+        ["IMAGE", "MASK", "IMAGE", "STRING"],
+    ),
 }
 
 
@@ -293,6 +327,21 @@ def comfy_models(tiny_models, tmp_path_factory) -> dict[str, Path]:
 def model_folders(comfy_models: dict[str, Path]) -> dict[str, Path]:
     """ComfyUI folder name → directory, for every tiny model (``pinpoint_detectors``, ``sams``)."""
     return {path.parent.name: path.parent for key, path in comfy_models.items() if key != "root"}
+
+
+@pytest.fixture(scope="session")
+def checkpoints(comfyui, comfy_models):
+    """``{inpainting?: (MODEL, CLIP, VAE)}``: the tiny SD 1.5 checkpoints loaded by ComfyUI's
+    own checkpoint loader."""
+    import comfy.sd
+
+    loaded = {}
+    for key, _, inpainting in CHECKPOINTS:
+        model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(
+            str(comfy_models[key]), output_vae=True, output_clip=True
+        )
+        loaded[inpainting] = (model, clip, vae)
+    return loaded
 
 
 @pytest.fixture(scope="session")

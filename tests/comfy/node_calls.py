@@ -46,3 +46,8 @@ def assert_house_error(message: str, title: str, *fragments: str) -> None:
 def ui_dict(output) -> dict:
     """A ``NodeOutput``'s ui payload as the dict ComfyUI sends to the frontend."""
     return output.ui if isinstance(output.ui, dict) else output.ui.as_dict()
+
+
+def encode(clip, text: str):
+    """``text`` through a ComfyUI CLIP, as CLIP Text Encode does."""
+    return clip.encode_from_tokens_scheduled(clip.tokenize(text))

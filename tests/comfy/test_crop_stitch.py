@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from node_calls import assert_house_error, error_of, pack_module, run, ui_dict
+from node_calls import assert_house_error, encode, error_of, pack_module, run, ui_dict
 
 CROP = "Crop for Inpaint (Pinpoint)"
 STITCH = "Stitch (Pinpoint)"
@@ -79,24 +79,6 @@ def test_every_input_and_output_has_a_tooltip(comfyui):
 
 
 # --- Inpaint Region · ComfyUI model, with a tiny SD 1.5 checkpoint ---------------------------
-
-
-@pytest.fixture(scope="module")
-def checkpoints(comfyui, comfy_models):
-    """``{inpainting?: (MODEL, CLIP, VAE)}`` loaded by ComfyUI's own checkpoint loader."""
-    import comfy.sd
-
-    loaded = {}
-    for key, inpainting in (("checkpoint_inpainting", True), ("checkpoint", False)):
-        model, clip, vae, _ = comfy.sd.load_checkpoint_guess_config(
-            str(comfy_models[key]), output_vae=True, output_clip=True
-        )
-        loaded[inpainting] = (model, clip, vae)
-    return loaded
-
-
-def encode(clip, text: str):
-    return clip.encode_from_tokens_scheduled(clip.tokenize(text))
 
 
 def inpaint_inputs(checkpoint, image, mask, **overrides) -> dict:

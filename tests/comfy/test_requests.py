@@ -41,8 +41,16 @@ CORE_REQUESTS = {
     "PinpointInpaintDiffusers": ("inpaint", "InpaintRequest"),
     "PinpointMaskToRegions": ("interop", "MaskRegionsRequest"),
     "PinpointRegionsToSEGS": ("interop", "SegsRequest"),
+    "PinpointEditByText": ("edit_list", "EditSettings"),
 }
 """Node id → (core module, the request whose field defaults are the node's input defaults)."""
+
+OWN_DEFAULTS = {
+    ("PinpointInpaintComfy", "resolution"): 0,  # the MODEL's native size, read from the model
+    ("PinpointEditByText", "resolution"): 0,
+    ("PinpointEditByText", "cfg"): 7.0,  # ComfyUI's sampling, not the diffusers pipeline's
+}
+"""Inputs whose node default differs from the core's on purpose → the node's default."""
 
 
 def _plain(value):
@@ -63,8 +71,8 @@ def test_every_node_reads_its_defaults_from_its_core_request(comfyui):
         defaults = {f.name: f.default for f in fields(request) if f.default is not MISSING}
         for widget in schema.inputs:
             if widget.id in defaults and getattr(widget, "default", None) is not None:
-                if (schema.node_id, widget.id) == ("PinpointInpaintComfy", "resolution"):
-                    assert widget.default == 0  # the MODEL's native size, read from the model
+                if (schema.node_id, widget.id) in OWN_DEFAULTS:
+                    assert widget.default == OWN_DEFAULTS[schema.node_id, widget.id]
                     continue
                 assert widget.default == _plain(defaults[widget.id]), (schema.node_id, widget.id)
                 compared += 1
@@ -123,6 +131,13 @@ class _Vae:
         raise AssertionError("the VAE encoded before the settings were checked")
 
 
+class _StockClip:
+    """A ComfyUI CLIP that must not be used: the settings' checks come first."""
+
+    def tokenize(self, text):
+        raise AssertionError("the prompt was encoded before the settings were checked")
+
+
 IMAGE = torch.rand(1, 48, 64, 3)
 MASK = torch.zeros(1, 48, 64)
 MASK[:, 10:30, 20:40] = 1.0
@@ -170,7 +185,12 @@ def _valid_inputs(comfyui, loaded, node_id: str) -> dict:
         sampler_name="euler",
         scheduler="normal",
         segs=((48, 64), []),
+        edits="the dog => a cat",
+        matcher=loaded["clip"],
     )
+    if node_id == "PinpointEditByText":
+        given["clip"] = _StockClip()  # the checkpoint's text encoder; the detector finds
+        del given["regions"]
     names = {widget.id for widget in schema.inputs}
     return inputs | {name: value for name, value in given.items() if name in names}
 
@@ -238,6 +258,23 @@ def _cases():
         ("PinpointSEGSToRegions", dict(segs="other image"), "made for a 30x20 image"),
         ("PinpointSEGSToRegions", dict(segs="not segs"), "not SEGS"),
         ("PinpointStitch", dict(image=rgba), "RGB"),
+        ("PinpointEditByText", dict(edits="the dog a cat"), "line 1: 'the dog a cat' has no '=>'"),
+        ("PinpointEditByText", dict(edits="a => b\n => c"), "line 2: '=> c' does not say what"),
+        ("PinpointEditByText", dict(edits="a => b\nc =>"), "line 2: 'c =>' does not say what it"),
+        ("PinpointEditByText", dict(edits="a => b | pick=up"), "line 1: pick is 'up'"),
+        ("PinpointEditByText", dict(edits=" \n# none"), "the edit list is empty"),
+        ("PinpointEditByText", dict(pick="left"), "pick is 'left'"),
+        ("PinpointEditByText", dict(top_k=0), "top_k is 0"),
+        ("PinpointEditByText", dict(labels="zebra"), "has no class named 'zebra'"),
+        ("PinpointEditByText", dict(detector="open_vocabulary"), "open-vocabulary detector"),
+        ("PinpointEditByText", dict(regions="other image"), "both a detector and regions"),
+        ("PinpointEditByText", dict(detector=None), "nothing finds the candidates"),
+        ("PinpointEditByText", dict(detector=None, regions="x"), "were found on a 32x32 image"),
+        ("PinpointEditByText", dict(sampler_name="fast"), "sampler_name is 'fast'"),
+        ("PinpointEditByText", dict(denoise=0.0), "denoise is 0"),
+        ("PinpointEditByText", dict(split="thirds"), "split is 'thirds'"),
+        ("PinpointEditByText", dict(if_nothing_found="skip"), "if_nothing_found is 'skip'"),
+        ("PinpointEditByText", dict(image=rgba), "RGB"),
     ]
 
 
@@ -261,7 +298,7 @@ def test_each_bad_setting_is_refused_before_any_model_moves(
     else:
         inputs = _valid_inputs(comfyui, loaded, node_id)
     for name, value in bad.items():
-        if name == "detector":
+        if name == "detector" and value is not None:
             value = loaded[value]
         elif value == "two images":
             value = _two_images(comfyui)

@@ -168,8 +168,10 @@ IMAGE_SIZE = (128, 96)
 
 MASK_TAKERS = ("PinpointInpaintDiffusers", "PinpointInpaintComfy", "PinpointCropForInpaint")
 """The node of each workflow that takes the full-size edit mask (and its feather_px)."""
-SAMPLING = ("PinpointInpaintDiffusers", "PinpointInpaintComfy", "KSampler")
-CROPPING = ("PinpointInpaintComfy", "PinpointCropForInpaint")
+MASK_MAKERS = ("PinpointEditByText",)
+"""Nodes that make the edit mask themselves (output 1) and inpaint through it."""
+SAMPLING = ("PinpointInpaintDiffusers", "PinpointInpaintComfy", "KSampler", "PinpointEditByText")
+CROPPING = ("PinpointInpaintComfy", "PinpointCropForInpaint", "PinpointEditByText")
 
 
 def tiny_prompt(
@@ -182,8 +184,9 @@ def tiny_prompt(
     Text'; checkpoints are the tiny SD 1.5 ones (the inpainting one where the workflow names an
     inpainting checkpoint); samplers run 2 steps on 64-pixel crops. The Mask Operations node
     intersects the route's mask with the picture (``size`` = width, height) less a border of an
-    eighth of each side, which is also the mask 'Mask to Regions' gets. Returns the prompt and
-    the ids of its nodes by role.
+    eighth of each side, which is also the mask 'Mask to Regions' gets; 'Edit by Text' makes
+    its own mask from the rigged box (not grown, it stays inside that border). Returns the
+    prompt and the ids of its nodes by role.
     """
     prompt = strip_meta(load_workflow(facts, f"api/{name}.json"))
     open_vocabulary = {
@@ -208,7 +211,11 @@ def tiny_prompt(
         if kind in CROPPING:
             inputs["resolution"] = 64
     load = node_of(prompt, "LoadImage")
-    (taker,) = [key for key, node in prompt.items() if node["class_type"] in MASK_TAKERS]
+    (taker,) = [
+        key for key, node in prompt.items() if node["class_type"] in (*MASK_TAKERS, *MASK_MAKERS)
+    ]
+    made = prompt[taker]["class_type"] in MASK_MAKERS
+    edit_mask = [taker, 1] if made else prompt[taker]["inputs"]["mask"]
     prompt[load]["inputs"]["image"] = image_name
     # Random SAM/CLIPSeg masks are noise that, grown and hole-filled, can cover the whole picture;
     # intersecting with a known box (stock mask nodes) keeps "outside the mask" non-empty.
@@ -231,8 +238,11 @@ def tiny_prompt(
             "operation": "add",
         },
     }
-    mask_ops = node_of(prompt, "PinpointMaskOps")
-    prompt[mask_ops]["inputs"] |= {"operation": "intersect", "other": ["905", 0]}
+    if made:
+        prompt[taker]["inputs"]["grow_px"] = 0
+    else:
+        mask_ops = node_of(prompt, "PinpointMaskOps")
+        prompt[mask_ops]["inputs"] |= {"operation": "intersect", "other": ["905", 0]}
     for node in prompt.values():  # a mask from elsewhere: the picture has no painted one
         if node["class_type"] == "PinpointMaskToRegions":
             node["inputs"]["mask"] = ["905", 0]
@@ -242,7 +252,7 @@ def tiny_prompt(
     }
     prompt["901"] = {
         "class_type": "MaskToImage",
-        "inputs": {"mask": prompt[taker]["inputs"]["mask"]},
+        "inputs": {"mask": edit_mask},
     }
     prompt["902"] = {
         "class_type": "SaveImage",

@@ -15,12 +15,11 @@ import torch
 import pinpoint.pipeline
 from pinpoint.cli import _build_parser, main
 from pinpoint.detect import DetectRequest
-from pinpoint.edit_list import EditLine
+from pinpoint.edit_list import EditLine, EditSettings
 from pinpoint.images import load_image, save_image
 from pinpoint.inpaint import InpaintRequest
 from pinpoint.loading.precision import Precision
 from pinpoint.match import MatchRequest
-from pinpoint.pipeline import EditSettings
 from pinpoint.regions import IfNothingFound
 from pinpoint.selection import Pick
 

@@ -10,12 +10,12 @@ import torch
 from rigs import COLOURS, detector_finding, point_texts_at, solid, vision_calls
 
 from pinpoint.crop import CropRequest, plan_layers
-from pinpoint.edit_list import EditLine, parse_edit_line, parse_edit_list
+from pinpoint.edit_list import EditLine, EditSettings, parse_edit_line, parse_edit_list
 from pinpoint.errors import PinpointError, reported_as
 from pinpoint.inpaint import InpaintRequest, inpaint_layers
 from pinpoint.loading import CLIP, DETECTOR, INPAINT, load_model
 from pinpoint.masks import feather_mask
-from pinpoint.pipeline import EditSettings, edit
+from pinpoint.pipeline import edit
 from pinpoint.selection import Pick
 
 
@@ -255,7 +255,7 @@ def test_a_line_that_finds_nothing_is_reported_per_line(rigged, pipe):
     )
     with pytest.raises(PinpointError) as excinfo:
         edit(detector, clip, pipe, image, edits, SETTINGS)
-    assert error_text(excinfo).startswith("Match, edit 2 ('the green one'): no region matched")
+    assert error_text(excinfo).startswith("Match: edit 2 ('the green one'): no region matched")
     skipped = edit(
         detector,
         clip,
