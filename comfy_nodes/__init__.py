@@ -19,6 +19,7 @@ from .loading import (
     PinpointLoadDINO,
     PinpointLoadInpaintPipeline,
     PinpointLoadSAM,
+    PinpointLoadSAMFolder,
     PinpointLoadSegmenter,
 )
 from .masks import PinpointMaskOps, PinpointRegionsToMask
@@ -32,6 +33,7 @@ NODES: list[type[io.ComfyNode]] = [
     PinpointLoadDetector,
     PinpointLoadCLIP,
     PinpointLoadSAM,
+    PinpointLoadSAMFolder,
     PinpointLoadSegmenter,
     PinpointLoadCLIPSeg,
     PinpointLoadDINO,

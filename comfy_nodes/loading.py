@@ -20,6 +20,7 @@ from ..pinpoint.loading.kinds import (
     DINO,
     INPAINT,
     SAM,
+    SAM_FOLDER,
     SEGMENTER,
     ModelKind,
 )
@@ -174,3 +175,15 @@ class PinpointLoadSAM(_ModelLoader):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return cls.loader_schema(node_id="PinpointLoadSAM")
+
+
+class PinpointLoadSAMFolder(_ModelLoader):
+    """Loads SAM 2 / 2.1, SAM-HQ or SAM in the transformers layout (a Hugging Face folder) from
+    models/pinpoint_sam: another engine for 'Refine with SAM'."""
+
+    KIND, TITLE, OUTPUT = SAM_FOLDER, "Load SAM 2 / SAM-HQ (Pinpoint)", "sam"
+    OUTPUT_TOOLTIP = "The SAM model, for 'Refine with SAM (Pinpoint)'."
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return cls.loader_schema(node_id="PinpointLoadSAMFolder")

@@ -5,6 +5,7 @@ python -m pinpoint edit --image in.png --edit "the cat => a fox" --edit "..." --
 python -m pinpoint edit --image in.png --edits edits.txt --out out.png  # one edit per line
 python -m pinpoint edit --tiny ...  # tiny random models: runs anywhere, the output is noise
 python -m pinpoint models           # what is installed where, and what to download
+python -m pinpoint download detr-resnet-50 clip-vit-base-patch32 ...  # fetch suggested models
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .errors import PinpointError, reported_as
 from .images import check_prompt
 from .loading.kinds import CLIP, DETECTOR, INPAINT, KINDS, ModelKind
 from .loading.precision import Precision
+from .loading.suggested import SUGGESTED
 from .regions import IfNothingFound
 from .selection import Pick
 
@@ -160,6 +162,16 @@ def _build_parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("models", help="list installed models and what to download")
     listing.add_argument("--models-dir", help="models root (default: $PINPOINT_MODELS or ./models)")
+    fetch = commands.add_parser(
+        "download", help="fetch suggested models from Hugging Face into the models folders"
+    )
+    fetch.add_argument(
+        "names",
+        nargs="+",
+        metavar="NAME",
+        help="suggested models: " + ", ".join(model.name for model in SUGGESTED),
+    )
+    fetch.add_argument("--models-dir", help="models root (default: $PINPOINT_MODELS or ./models)")
     return parser
 
 
@@ -292,14 +304,29 @@ def _run_models(args: argparse.Namespace) -> int:
         print(f"  searched: {', '.join(str(p) for p in search)}")
         if not found:
             print(f"  {kind.download_hint(search[0] / kind.example_dir)}")
+            names = [model.name for model in SUGGESTED if model.kind is kind]
+            print(f"  or: python -m pinpoint download {' '.join(names)}")
     return 0
+
+
+def _run_download(args: argparse.Namespace) -> int:
+    from .download import download, find_suggested
+
+    root = _models_root(args.models_dir)
+    with reported_as("pinpoint download"):
+        for model in find_suggested(args.names):
+            download(model, root)
+    return 0
+
+
+COMMANDS = {"edit": _run_edit, "models": _run_models, "download": _run_download}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code (2 for a user error)."""
     args = _build_parser().parse_args(argv)
     try:
-        return _run_edit(args) if args.command == "edit" else _run_models(args)
+        return COMMANDS[args.command](args)
     except PinpointError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

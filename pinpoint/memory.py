@@ -14,7 +14,7 @@ from .detect import DetectRequest, TextDetectRequest
 from .heatmap import MAX_PAIRS_PER_FORWARD, HeatmapRequest
 from .images import IMAGES_PER_PASS
 from .inpaint import InpaintRequest
-from .loading.models import module_dtype
+from .loading.models import SamFolder, module_dtype
 from .loading.sam import GRID_SIZE
 from .match import MatchRequest
 from .refine import PROMPTS_PER_CALL, RefineRequest
@@ -86,17 +86,30 @@ def anchors_bytes(request: AnchorRequest) -> int:
     return 4 * layers * heads * tokens * tokens * _images_per_pass(images)
 
 
+SAM2_ENCODER_MB = 1024
+"""SAM 2's Hiera encoder attends globally only in its third stage, on a 64x64 token grid
+(windows elsewhere): well under 1 GB for Hiera-L at 1024 px in fp32."""
+
+
 def refine_bytes(request: RefineRequest) -> int:
     """The larger of one image embedding and one mask-decoder call.
 
-    A global-attention block holds its scores, their softmax and the relative-position sum,
-    each heads x 4096 x 4096 (vit_h in fp16: about 1.6 GB); a decoder call holds
+    A ViT global-attention block (SAM, SAM-HQ) holds its scores, their softmax and the
+    relative-position sum, each heads x tokens x tokens (vit_h at 64x64 tokens in fp16: about
+    1.6 GB); SAM 2 needs :data:`SAM2_ENCODER_MB`; a decoder call holds
     :data:`~pinpoint.refine.PROMPTS_PER_CALL` prompts (about 0.5 GB).
     """
-    model = request.sam.model
-    heads = int(model.image_encoder.blocks[0].attn.num_heads)
-    element = torch.finfo(module_dtype(model)).bits // 8
-    encoder = 3 * heads * (GRID_SIZE * GRID_SIZE) ** 2 * element
+    sam = request.sam
+    element = torch.finfo(module_dtype(sam.model)).bits // 8
+    if not isinstance(sam, SamFolder):
+        heads, grid = int(sam.model.image_encoder.blocks[0].attn.num_heads), GRID_SIZE
+        encoder = 3 * heads * (grid * grid) ** 2 * element
+    elif sam.model.config.model_type.startswith("sam2"):
+        encoder = SAM2_ENCODER_MB * MB
+    else:
+        vision = sam.model.config.vision_config
+        heads, grid = int(vision.num_attention_heads), vision.image_size // vision.patch_size
+        encoder = 3 * heads * (grid * grid) ** 2 * element
     return max(encoder, PROMPTS_PER_CALL * SAM_DECODER_MB_PER_PROMPT * MB) + 64 * MB
 
 

@@ -1,8 +1,10 @@
-"""Refine: pixel masks for regions with Segment Anything.
+"""Refine: pixel masks for regions with Segment Anything: the original SAM checkpoints, or SAM 2,
+SAM-HQ and SAM in the transformers layout (the engines).
 
-Each image is embedded once (the expensive ViT pass); every box of that image is then decoded
-against that embedding in batched mask-decoder calls. Optional point prompts (clicks) join the
-boxes that contain them.
+Each image is embedded once (the expensive image-encoder pass); every box of that image is then
+decoded against that embedding in batched mask-decoder calls, and of SAM's three candidate masks
+the one with the highest predicted IoU is kept. Optional point prompts (clicks) join the boxes
+that contain them.
 """
 
 from __future__ import annotations
@@ -10,16 +12,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from .boxes import mask_box
 from .errors import PinpointError
 from .images import check_image, to_uint8_arrays
-from .loading.models import SamModel, module_device, module_dtype
+from .loading.models import SamFolder, SamModel, module_device, module_dtype
 from .progress import Progress, no_progress
 from .regions import Box, ImageRegions, Region, RegionBatch
 from .request import Request
@@ -113,41 +116,97 @@ def _precision(device: torch.device, dtype: torch.dtype) -> contextlib.AbstractC
     return torch.autocast(device.type, dtype=dtype)
 
 
-def _decode(
-    predictor: Any, prompts: Sequence[_Prompt], multimask: bool
-) -> Iterator[tuple[torch.Tensor, float]]:
-    """Masks for prompts of one shape (all with or all without a box, same point count).
+Decoder = Callable[[Sequence[_Prompt], bool], Iterator[tuple[torch.Tensor, float]]]
+"""Masks for prompts of one shape (all with or all without a box, same point count) against the
+current image: ``([H, W] float32 CPU mask in {0, 1}, predicted IoU)`` per prompt, in order."""
+
+
+@contextlib.contextmanager
+def _original_image(sam: SamModel, pixels: np.ndarray) -> Iterator[Decoder]:
+    """Embed ``pixels`` ``[H, W, 3]`` uint8 with an original SAM checkpoint; yield its decoder.
 
     Like ``SamPredictor.predict_torch``, but the best of the three candidate masks is chosen
     at low resolution, so only one mask per prompt is upscaled to the image size.
-
-    Yields:
-        ``([H, W] float32 CPU mask in {0, 1}, predicted IoU)`` per prompt, in order.
     """
-    model, size, device = predictor.model, predictor.original_size, predictor.device
-    boxes = None
-    if prompts[0].region is not None:
-        corners = torch.tensor([prompt.region.box for prompt in prompts], dtype=torch.float32)
-        boxes = predictor.transform.apply_boxes_torch(corners, size).to(device)
-    points = None
-    if prompts[0].points:
-        coords = torch.tensor([[p[:2] for p in prompt.points] for prompt in prompts])
-        labels = torch.tensor([[p[2] for p in prompt.points] for prompt in prompts])
-        coords = predictor.transform.apply_coords_torch(coords, size).to(device)
-        points = (coords, labels.to(device, torch.int))
-    sparse, dense = model.prompt_encoder(points=points, boxes=boxes, masks=None)
-    low_res, iou = model.mask_decoder(
-        image_embeddings=predictor.features,
-        image_pe=model.prompt_encoder.get_dense_pe(),
-        sparse_prompt_embeddings=sparse,
-        dense_prompt_embeddings=dense,
-        multimask_output=multimask,
-    )
-    best = iou.argmax(dim=1)
-    rows = torch.arange(len(prompts), device=best.device)
-    for logits, score in zip(low_res[rows, best], iou[rows, best].float().tolist(), strict=True):
-        upscaled = model.postprocess_masks(logits[None, None], predictor.input_size, size)[0, 0]
-        yield (upscaled > model.mask_threshold).to("cpu", torch.float32), score
+    from segment_anything import SamPredictor
+
+    predictor = SamPredictor(sam.model)
+    model, device = sam.model, predictor.device
+
+    def decode(prompts: Sequence[_Prompt], multimask: bool) -> Iterator[tuple[torch.Tensor, float]]:
+        size = predictor.original_size
+        boxes = None
+        if prompts[0].region is not None:
+            corners = torch.tensor([prompt.region.box for prompt in prompts], dtype=torch.float32)
+            boxes = predictor.transform.apply_boxes_torch(corners, size).to(device)
+        points = None
+        if prompts[0].points:
+            coords = torch.tensor([[p[:2] for p in prompt.points] for prompt in prompts])
+            labels = torch.tensor([[p[2] for p in prompt.points] for prompt in prompts])
+            coords = predictor.transform.apply_coords_torch(coords, size).to(device)
+            points = (coords, labels.to(device, torch.int))
+        sparse, dense = model.prompt_encoder(points=points, boxes=boxes, masks=None)
+        low_res, iou = model.mask_decoder(
+            image_embeddings=predictor.features,
+            image_pe=model.prompt_encoder.get_dense_pe(),
+            sparse_prompt_embeddings=sparse,
+            dense_prompt_embeddings=dense,
+            multimask_output=multimask,
+        )
+        best = iou.argmax(dim=1)
+        rows = torch.arange(len(prompts), device=best.device)
+        for logits, score in zip(
+            low_res[rows, best], iou[rows, best].float().tolist(), strict=True
+        ):
+            upscaled = model.postprocess_masks(logits[None, None], predictor.input_size, size)[0, 0]
+            yield (upscaled > model.mask_threshold).to("cpu", torch.float32), score
+
+    with _precision(device, module_dtype(model)), torch.inference_mode():
+        predictor.set_image(pixels)
+        try:
+            yield decode
+        finally:
+            predictor.reset_image()
+
+
+@contextlib.contextmanager
+def _folder_image(sam: SamFolder, pixels: np.ndarray) -> Iterator[Decoder]:
+    """Embed ``pixels`` ``[H, W, 3]`` uint8 with a transformers SAM 2 / SAM-HQ / SAM; yield its
+    decoder. The processor maps the prompts' pixel coordinates to the model's input and the
+    chosen low-resolution masks back to the image."""
+    model, processor = sam.model, sam.processor
+    device, dtype = module_device(model), module_dtype(model)
+    with torch.inference_mode():
+        encoded = processor(images=[pixels], return_tensors="pt")
+        embedded = model.get_image_embeddings(encoded["pixel_values"].to(device, dtype))
+    extra = {}
+    if isinstance(embedded, tuple):  # SAM-HQ: the encoder's early features feed its HQ head
+        embedded, extra["intermediate_embeddings"] = embedded
+    sizes = [encoded[key] for key in ("original_sizes", "reshaped_input_sizes") if key in encoded]
+
+    def decode(prompts: Sequence[_Prompt], multimask: bool) -> Iterator[tuple[torch.Tensor, float]]:
+        given: dict[str, Any] = {}
+        if prompts[0].region is not None:
+            given["input_boxes"] = [[list(prompt.region.box) for prompt in prompts]]
+        if prompts[0].points:
+            given["input_points"] = [[[list(p[:2]) for p in prompt.points] for prompt in prompts]]
+            given["input_labels"] = [[[p[2] for p in prompt.points] for prompt in prompts]]
+        with torch.inference_mode():
+            scaled = processor(images=[pixels], return_tensors="pt", **given)
+            inputs = {
+                key: scaled[key].to(device, dtype if scaled[key].is_floating_point() else None)
+                for key in given
+            }
+            out = model(image_embeddings=embedded, multimask_output=multimask, **inputs, **extra)
+        iou = out.iou_scores[0].float()  # [P, K]
+        best = iou.argmax(dim=1)
+        rows = torch.arange(len(prompts), device=best.device)
+        chosen = out.pred_masks[0][rows, best][None, :, None].float().cpu()  # [1, P, 1, h, w]
+        masks = processor.post_process_masks(chosen, *sizes)[0][:, 0]
+        for mask, score in zip(masks, iou[rows, best].tolist(), strict=True):
+            yield mask.to(torch.float32), score
+
+    yield decode
 
 
 def _points_box(points: Sequence[Point], width: int, height: int) -> Box:
@@ -157,7 +216,11 @@ def _points_box(points: Sequence[Point], width: int, height: int) -> Box:
 
 
 def _refined(
-    prompt: _Prompt, mask: torch.Tensor, iou: float, sam: SamModel, found: ImageRegions
+    prompt: _Prompt,
+    mask: torch.Tensor,
+    iou: float,
+    sam: SamModel | SamFolder,
+    found: ImageRegions,
 ) -> Region:
     """The output region: the prompt's region with the mask, its box tightened to the mask."""
     tight = mask_box(mask)
@@ -193,7 +256,8 @@ class RefineRequest(Request):
     """A checked call of :func:`refine_with_sam`.
 
     Attributes:
-        sam: from :func:`pinpoint.loading.load_model`; runs on its own device and dtype.
+        sam: an original SAM checkpoint or a transformers SAM 2 / SAM-HQ / SAM folder, from
+            :func:`pinpoint.loading.load_model`; runs on its own device and dtype.
         images: IMAGE ``[B, H, W, 3]`` float in [0, 1], the images the regions were found on.
         regions: boxes per image; a region's existing mask is ignored (refined from its box).
         multimask: let SAM propose three masks per prompt and keep the one with the highest
@@ -204,7 +268,7 @@ class RefineRequest(Request):
             prompt (region label "points"). Stored as the checked tuple.
     """
 
-    sam: SamModel
+    sam: SamModel | SamFolder
     images: torch.Tensor
     regions: RegionBatch
     multimask: bool = True
@@ -222,7 +286,7 @@ def refine_with_sam(request: RefineRequest, progress: Progress = no_progress) ->
     """Give every region a pixel mask from Segment Anything, its box as the prompt.
 
     Args:
-        request: the SAM model, images, regions and settings.
+        request: the SAM model (either engine), images, regions and settings.
         progress: called as ``progress(images_done, B)``; raising from it cancels.
 
     Returns:
@@ -230,12 +294,9 @@ def refine_with_sam(request: RefineRequest, progress: Progress = no_progress) ->
         ``mask_iou`` (SAM's predicted IoU) and ``box`` tightened to the mask; a region whose
         mask is empty keeps its box, and the image's note says so.
     """
-    from segment_anything import SamPredictor
-
     sam, images, regions, points = request.sam, request.images, request.regions, request.points
+    embed = _folder_image if isinstance(sam, SamFolder) else _original_image
     batch = int(images.shape[0])
-    predictor = SamPredictor(sam.model)
-    device, dtype = module_device(sam.model), module_dtype(sam.model)
     out = []
     for index, found in enumerate(regions):
         prompts, unused = _prompts(found, points)
@@ -246,15 +307,13 @@ def refine_with_sam(request: RefineRequest, progress: Progress = no_progress) ->
             groups.setdefault((prompt.region is None, len(prompt.points)), []).append(number)
         results: list[Any] = [None] * len(prompts)  # (mask, iou) per prompt
         if prompts:
-            with _precision(device, dtype), torch.inference_mode():
-                predictor.set_image(to_uint8_arrays(images[index : index + 1])[0])
+            with embed(sam, to_uint8_arrays(images[index : index + 1])[0]) as decode:
                 for members in groups.values():
                     for start in range(0, len(members), PROMPTS_PER_CALL):
                         chunk = members[start : start + PROMPTS_PER_CALL]
-                        decoded = _decode(predictor, [prompts[n] for n in chunk], request.multimask)
+                        decoded = decode([prompts[n] for n in chunk], request.multimask)
                         for number, result in zip(chunk, decoded, strict=True):
                             results[number] = result
-            predictor.reset_image()
         empty = sum(1 for mask, _ in results if not bool(mask.any()))
         refined = tuple(
             _refined(prompt, mask, iou, sam, found)

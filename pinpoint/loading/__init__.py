@@ -16,13 +16,26 @@ import torch
 
 from .folders import default_search_dirs, find_model, list_installed
 from .inpaint_pipe import load_inpaint_pipeline
-from .kinds import CLIP, CLIPSEG, DETECTOR, DINO, INPAINT, KINDS, SAM, SEGMENTER, Format, ModelKind
+from .kinds import (
+    CLIP,
+    CLIPSEG,
+    DETECTOR,
+    DINO,
+    INPAINT,
+    KINDS,
+    SAM,
+    SAM_FOLDER,
+    SEGMENTER,
+    Format,
+    ModelKind,
+)
 from .models import (
     ClipMatcher,
     ClipSeg,
     Detector,
     Dino,
     InpaintPipe,
+    SamFolder,
     SamModel,
     Segmenter,
     module_device,
@@ -67,6 +80,7 @@ __all__ = [
     "INPAINT",
     "KINDS",
     "SAM",
+    "SAM_FOLDER",
     "SEGMENTER",
     "ClipMatcher",
     "ClipSeg",
@@ -74,6 +88,7 @@ __all__ = [
     "Dino",
     "InpaintPipe",
     "ModelKind",
+    "SamFolder",
     "SamModel",
     "Segmenter",
     "default_search_dirs",

@@ -10,6 +10,7 @@ Segment Anything is one checkpoint file in ComfyUI's shared ``models/sams`` fold
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -21,6 +22,15 @@ if TYPE_CHECKING:
     from .kinds import ModelKind
 
 MAX_DEPTH = 3  # models/pinpoint_detectors/<org>/<family>/<model> is as deep as we look
+
+
+def _model_type(folder: Path) -> str | None:
+    """The ``model_type`` of a folder's ``config.json``, if it has a readable one."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return config.get("model_type") if isinstance(config, dict) else None
 
 
 def default_search_dirs(kind: ModelKind, models_root: Path) -> list[Path]:
@@ -121,9 +131,14 @@ def find_model(name: str, search_dirs: Sequence[Path], kind: ModelKind) -> Path:
         if path.is_file() if single_file else path.is_dir():
             return path.resolve()
     if single_file and any(path.is_dir() for path in candidates):
+        from .transformers_folder import belongs_elsewhere  # the kinds table, only when needed
+
+        folder = next(path for path in candidates if path.is_dir())
         raise PinpointError(
             f"{text!r} is a folder, but a {kind.title} is a single file",
-            f"pick {kind.expected_files}; " + kind.download_hint(target),
+            f"pick {kind.expected_files}; "
+            + kind.download_hint(target)
+            + belongs_elsewhere(folder, _model_type(folder)),
         )
     if not single_file and any(path.is_file() for path in candidates):
         raise PinpointError(

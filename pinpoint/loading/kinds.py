@@ -15,9 +15,18 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from . import clipseg, detector
+from . import clipseg, detector, sam_folder
 from .checks import auto_model_types
-from .models import ClipMatcher, ClipSeg, Detector, Dino, InpaintPipe, SamModel, Segmenter
+from .models import (
+    ClipMatcher,
+    ClipSeg,
+    Detector,
+    Dino,
+    InpaintPipe,
+    SamFolder,
+    SamModel,
+    Segmenter,
+)
 
 Config = Mapping[str, Any]
 """A parsed ``config.json``."""
@@ -280,8 +289,31 @@ SAM = ModelKind(
     example_dir="sam_vit_b_01ec64.pth",
     marker="",
     suffixes=(".pth", ".safetensors"),
-    download_url="https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth",
+    download_url=(
+        "https://huggingface.co/ybelkada/segment-anything/resolve/main/checkpoints/"
+        "sam_vit_b_01ec64.pth"
+    ),
 )
 
-KINDS = (DETECTOR, CLIP, INPAINT, SEGMENTER, CLIPSEG, DINO, SAM)
+SAM_FOLDER = ModelKind(
+    key="sam_folder",
+    title="Segment Anything model (SAM 2, SAM-HQ or SAM, transformers layout)",
+    folder="pinpoint_sam",
+    format=Format.TRANSFORMERS,
+    result=SamFolder,
+    socket=SAM.socket,  # Refine with SAM takes either
+    expected_files="config.json, model.safetensors, preprocessor_config.json",
+    example_repo="facebook/sam2.1-hiera-small",
+    example_dir="sam2.1-hiera-small",
+    model_types=lambda: sam_folder.CLASSES,
+    pick=f"pick a folder with {sam_folder.KINDS_HINT}; ",
+    transformers=lambda config: Transformers(
+        sam_folder.classes(config)[0],
+        sam_folder.classes(config)[1],
+        ("preprocessor_config.json", "processor_config.json"),
+        complete_weights=True,
+    ),
+)
+
+KINDS = (DETECTOR, CLIP, INPAINT, SEGMENTER, CLIPSEG, DINO, SAM, SAM_FOLDER)
 """Every kind, in the order the CLI lists them."""

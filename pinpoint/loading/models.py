@@ -80,6 +80,20 @@ class SamModel:
 
 
 @dataclass(eq=False)
+class SamFolder(TransformersModel):
+    """A Segment Anything model in the transformers layout (``Sam2Model``, ``SamHQModel`` or
+    ``SamModel``) with its processor: another engine of the same box and point prompts as
+    :class:`SamModel`."""
+
+    @property
+    def engine(self) -> str:
+        """``"SAM 2"``, ``"SAM-HQ"`` or ``"SAM"``."""
+        from .sam_folder import ENGINES
+
+        return ENGINES[self.model.config.model_type]
+
+
+@dataclass(eq=False)
 class InpaintPipe:
     """A diffusers inpainting pipeline (SD 1.x/2.x or SDXL inpaint).
 

@@ -18,7 +18,7 @@ import torch
 
 from ..errors import PinpointError
 from .cache import cached, model_key
-from .kinds import SAM
+from .kinds import SAM, SAM_FOLDER
 from .models import SamModel
 
 PATCH_WEIGHT = "image_encoder.patch_embed.proj.weight"
@@ -67,10 +67,16 @@ def _file_fix(path: Path) -> str:
     return f"use {SAM.expected_files}; " + SAM.download_hint(path.parent / SAM.example_dir)
 
 
+FOLDER_HINT = (
+    f"SAM 2, SAM-HQ and SAM folders in the transformers layout go in models/{SAM_FOLDER.folder} "
+    "and load with 'Load SAM 2 / SAM-HQ'"
+)
+
+
 def _not_a_sam_fix(path: Path) -> str:
     return (
-        "Pinpoint loads the original Segment Anything checkpoints (SAM-HQ, MobileSAM and SAM 2 "
-        "files are different models); " + _file_fix(path)
+        "this loader reads the original Segment Anything checkpoints (SAM-HQ, MobileSAM and "
+        f"SAM 2 .pt files are different models; {FOLDER_HINT}); " + _file_fix(path)
     )
 
 
@@ -153,9 +159,9 @@ def check_sam_state_dict(state: Mapping[str, Any], path: Path) -> None:
     if any(key.startswith("vision_encoder.") for key in state):
         raise PinpointError(
             f"'{path.name}' holds the Hugging Face transformers SAM layout (vision_encoder.* "
-            "keys, as in facebook/sam-vit-base), but Pinpoint needs the original Segment "
+            "keys, as in facebook/sam-vit-base), but this loader reads the original Segment "
             "Anything checkpoint",
-            _file_fix(path),
+            f"use the whole transformers folder ({FOLDER_HINT}), or " + _file_fix(path),
         )
     parts = ("image_encoder.", "prompt_encoder.", "mask_decoder.")
     missing = [part[:-1] for part in parts if not any(key.startswith(part) for key in state)]
@@ -204,22 +210,26 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
 def check_sam_file(path: Path) -> Path:
     """``path`` as a resolved existing file; a PinpointError for a missing path or a folder.
 
-    A folder in the transformers layout (config.json with ``model_type: sam``) is named as such.
+    A folder in the transformers layout (a SAM 2, SAM-HQ or SAM ``config.json``) is named as
+    such, with where it goes instead.
     """
     path = Path(path).expanduser().resolve()
     if path.is_dir():
         config = path / "config.json"
         try:
-            is_hf_sam = json.loads(config.read_text(encoding="utf-8")).get("model_type") == "sam"
+            model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
         except (OSError, ValueError, AttributeError):
-            is_hf_sam = False
-        layout = (
-            "a Hugging Face transformers SAM folder (facebook/sam-vit-base layout)"
-            if is_hf_sam
-            else "a folder"
-        )
+            model_type = None
+        if model_type in SAM_FOLDER.model_types():
+            raise PinpointError(
+                f"'{path.name}' is a Segment Anything folder in the transformers layout "
+                f"(model_type '{model_type}'), but this loader reads a single original .pth "
+                f"checkpoint ({path})",
+                f"put the folder in models/{SAM_FOLDER.folder} and load it with 'Load SAM 2 / "
+                "SAM-HQ', or " + _file_fix(path),
+            )
         raise PinpointError(
-            f"'{path.name}' is {layout}, but Pinpoint loads the original Segment Anything "
+            f"'{path.name}' is a folder, but this loader reads the original Segment Anything "
             f"checkpoint, a single .pth file ({path})",
             _file_fix(path),
         )

@@ -121,6 +121,14 @@ def _load(
 ) -> Any:
     import transformers
 
+    for name in (spec.model_class, spec.processor_class):
+        if not hasattr(transformers, name):
+            raise PinpointError(
+                f"'{path.name}' needs transformers' {name}, which transformers "
+                f"{transformers.__version__} does not have ({path})",
+                "upgrade transformers (`pip install -U transformers`) in the Python environment "
+                "that runs Pinpoint, then restart",
+            )
     try:
         config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
         spec.prepare_config(config)

@@ -20,7 +20,17 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from ..loading.kinds import CLIP, CLIPSEG, DETECTOR, DINO, INPAINT, SAM, SEGMENTER, ModelKind
+from ..loading.kinds import (
+    CLIP,
+    CLIPSEG,
+    DETECTOR,
+    DINO,
+    INPAINT,
+    SAM,
+    SAM_FOLDER,
+    SEGMENTER,
+    ModelKind,
+)
 from ._build import BUILDER_VERSION, STAMP
 from .clip import build_tiny_clip
 from .clipseg import build_tiny_clipseg
@@ -28,6 +38,7 @@ from .detr import DEFAULT_LABELS, build_tiny_detector
 from .dino import build_tiny_dino
 from .owlvit import build_tiny_owlv2
 from .sam import build_tiny_sam
+from .sam_folder import build_tiny_sam_folder
 from .sd_inpaint import build_tiny_inpaint
 from .segformer import build_tiny_segformer
 from .text import bytes_to_unicode
@@ -41,6 +52,7 @@ TINY_MODELS: dict[str, tuple[ModelKind, str, Callable[[Path], Path]]] = {
     "clipseg": (CLIPSEG, "tiny-random-clipseg", build_tiny_clipseg),
     "dino": (DINO, "tiny-random-dino", build_tiny_dino),
     "sam": (SAM, "tiny-random-sam.pth", build_tiny_sam),
+    "sam_folder": (SAM_FOLDER, "tiny-random-sam2", build_tiny_sam_folder),
 }
 """key → (kind, folder or file name under ``models/<kind.folder>``, builder)."""
 

@@ -59,6 +59,7 @@ EXPECTED_NODES = {
         ["PINPOINT_INPAINT_PIPE"],
     ),
     "PinpointLoadSAM": ("pinpoint/loaders", ["model_name", "precision"], ["PINPOINT_SAM"]),
+    "PinpointLoadSAMFolder": ("pinpoint/loaders", ["model_name", "precision"], ["PINPOINT_SAM"]),
     "PinpointLoadSegmenter": (
         "pinpoint/loaders",
         ["model_name", "precision"],
@@ -249,6 +250,7 @@ LOADER_KINDS = {
     "PinpointLoadDetector": "detector",
     "PinpointLoadCLIP": "clip",
     "PinpointLoadSAM": "sam",
+    "PinpointLoadSAMFolder": "sam_folder",
     "PinpointLoadSegmenter": "segmenter",
     "PinpointLoadCLIPSeg": "clipseg",
     "PinpointLoadDINO": "dino",

@@ -13,7 +13,9 @@ from pinpoint.tiny.sam import TINY_SAM_FILE, build_tiny_sam  # noqa: E402
 
 LOAD = "Load SAM (Pinpoint)"
 REFINE = "Refine with SAM (Pinpoint)"
-URL = "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth"
+URL = (
+    "https://huggingface.co/ybelkada/segment-anything/resolve/main/checkpoints/sam_vit_b_01ec64.pth"
+)
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +183,32 @@ def test_load_sam_errors_and_fingerprint(comfyui, sams, tmp_path, monkeypatch):
     (folder / "broken.pth").write_bytes(b"not a checkpoint")
     message = error_of(comfyui.node("PinpointLoadSAM"), model_name="broken.pth", precision="auto")
     assert_house_error(message, LOAD, "could not be read", "download it again")
+
+
+def test_a_sam2_folder_is_another_engine_of_refine_with_sam(comfyui):
+    """Load SAM 2 / SAM-HQ lists models/pinpoint_sam and its model drives Refine with SAM."""
+    loader = comfyui.node("PinpointLoadSAMFolder")
+    name = comfyui.models["sam_folder"].name
+    assert name in loader.GET_SCHEMA().inputs[0].options
+    sam2 = run(loader, model_name=name, precision="auto")[0]
+    assert sam2.engine == "SAM 2"
+    image = torch.rand(1, 40, 56, 3, generator=torch.Generator().manual_seed(1))
+    boxes = [(4.0, 4.0, 30.0, 30.0), (20.0, 10.0, 50.0, 38.0)]
+    out = run(
+        comfyui.node("PinpointRefineSAM"),
+        **refine_inputs(sam2, image, regions_for(comfyui, image, boxes), points="10,12"),
+    )
+    refined, mask, _ = out.result
+    assert [region.mask.shape for region in refined[0].regions] == [(40, 56)] * 2
+    union = torch.maximum(refined[0].regions[0].mask, refined[0].regions[1].mask)
+    assert torch.equal(mask[0].cpu(), union)
+    device = pack_module(comfyui, "pinpoint.loading.models").module_device(sam2.model)
+    assert device == comfyui.mm.get_torch_device()  # moved by ComfyUI's model management
+
+
+def test_a_sam2_folder_given_to_load_sam_says_where_it_goes(comfyui, sams, monkeypatch):
+    folder = comfyui.models["sam_folder"]
+    fp = comfyui.folder_paths
+    monkeypatch.setitem(fp.folder_names_and_paths, "sams", ([str(folder.parent)], set()))
+    message = error_of(comfyui.node("PinpointLoadSAM"), model_name=folder.name, precision="auto")
+    assert_house_error(message, LOAD, "is a folder", "goes in models/pinpoint_sam")

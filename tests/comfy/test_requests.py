@@ -16,6 +16,7 @@ NO_CORE_SETTINGS = {
     "PinpointLoadDetector",
     "PinpointLoadCLIP",
     "PinpointLoadSAM",
+    "PinpointLoadSAMFolder",
     "PinpointLoadSegmenter",
     "PinpointLoadCLIPSeg",
     "PinpointLoadDINO",

@@ -19,6 +19,8 @@ from pinpoint.loading import (
     DETECTOR,
     INPAINT,
     KINDS,
+    SAM,
+    SAM_FOLDER,
     Detector,
     default_search_dirs,
     find_model,
@@ -153,9 +155,12 @@ FOLDER_MODELS = [key for key, (kind, _, _) in TINY_MODELS.items() if not kind.su
 
 
 def test_every_kind_has_its_own_key_folder_and_socket():
-    for attribute in ("key", "folder", "socket"):
+    for attribute in ("key", "folder"):
         values = [getattr(kind, attribute) for kind in KINDS]
         assert len(set(values)) == len(values) == len(KINDS), attribute
+    sockets = {kind.socket: [k.key for k in KINDS if k.socket == kind.socket] for kind in KINDS}
+    shared = {socket: keys for socket, keys in sockets.items() if len(keys) > 1}
+    assert shared == {SAM.socket: [SAM.key, SAM_FOLDER.key]}  # two engines, one Refine with SAM
     assert {kind for kind, _, _ in TINY_MODELS.values()} == set(KINDS)  # each has a tiny model
 
 
@@ -176,7 +181,7 @@ def test_load_model_loads_every_tiny_model_as_its_kind(key, tiny_models):
 def test_every_transformers_kind_has_a_tiny_model():
     transformers_kinds = {kind for kind in KINDS if kind.transformers is not None}
     tiny_kinds = {kind for kind, _, _ in TINY_MODELS.values() if kind.transformers is not None}
-    assert transformers_kinds == tiny_kinds and len(transformers_kinds) == 5
+    assert transformers_kinds == tiny_kinds and len(transformers_kinds) == 6
 
 
 @pytest.mark.parametrize(

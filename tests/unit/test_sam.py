@@ -30,7 +30,9 @@ from pinpoint.refine import RefineRequest, check_points, parse_points, refine_wi
 from pinpoint.regions import ImageRegions, Region, RegionBatch
 from pinpoint.tiny.sam import TINY_SAM_FILE, build_tiny_sam, stamp_file
 
-URL = "https://dl.fbaipublicfiles.com/segment_anything/sam_vit_b_01ec64.pth"
+URL = (
+    "https://huggingface.co/ybelkada/segment-anything/resolve/main/checkpoints/sam_vit_b_01ec64.pth"
+)
 HEIGHT, WIDTH = 48, 64
 BOXES = [(4.0, 6.0, 30.0, 40.0), (20.0, 2.0, 60.0, 30.0), (0.0, 0.0, 64.0, 48.0)]
 
@@ -288,8 +290,9 @@ def test_missing_file_and_folders_say_what_to_download(tmp_path):
     with pytest.raises(PinpointError) as caught:
         load_model(SAM, hf)
     message = str(caught.value)
-    assert "Hugging Face transformers SAM folder (facebook/sam-vit-base layout)" in message
-    assert "a single .pth file" in message and URL in message
+    assert "is a Segment Anything folder in the transformers layout (model_type 'sam')" in message
+    assert "a single original .pth checkpoint" in message and URL in message
+    assert "put the folder in models/pinpoint_sam and load it with 'Load SAM 2 / SAM-HQ'" in message
     (tmp_path / "sams").mkdir()
     with pytest.raises(PinpointError, match="'sams' is a folder, but .* a single .pth file"):
         load_model(SAM, tmp_path / "sams")
@@ -307,7 +310,7 @@ def test_wrong_contents_are_explained(tmp_path, sam_file):
     message = str(caught.value)
     assert "is not a Segment Anything checkpoint (no image_encoder, prompt_encoder" in message
     assert "found 2 keys: backbone.conv.weight, head.bias" in message
-    assert "SAM 2 files are different models" in message
+    assert "SAM 2 .pt files are different models; SAM 2, SAM-HQ and SAM folders" in message
     state = torch.load(sam_file, weights_only=True)
     state["mask_decoder.hf_token.weight"] = torch.zeros(1, 256)  # as SAM-HQ adds
     torch.save(state, tmp_path / "sam_hq.pth")
