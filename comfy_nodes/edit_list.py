@@ -10,7 +10,7 @@ import torch
 from comfy_api.latest import io
 
 from ..pinpoint.crop import CropRequest, cut, plan_layers, stitch_crops
-from ..pinpoint.detect import DetectRequest, detect_objects
+from ..pinpoint.detect import detect_objects
 from ..pinpoint.edit_list import (
     EXAMPLE,
     EditLine,
@@ -217,14 +217,7 @@ class PinpointEditByText(io.ComfyNode):
                 "route (Detect by Text, Segment Image, Mask to Regions ...)",
             )
         if detector is not None:
-            request = DetectRequest(
-                detector,
-                image,
-                threshold=threshold,
-                max_detections=max_detections,
-                labels=labels,
-                if_nothing_found=if_nothing_found,
-            )
+            request = settings.detect_request(detector, image)
             on_device(detector, detect_bytes(request))
             regions = detect_objects(request, comfy_progress())
         outcomes, notes = match_edits(

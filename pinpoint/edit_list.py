@@ -23,7 +23,7 @@ import torch
 from .detect import DetectRequest
 from .errors import PinpointError, concerning, reported_as
 from .inpaint import InpaintRequest
-from .loading.models import ClipMatcher
+from .loading.models import ClipMatcher, Detector
 from .masks import regions_to_mask
 from .match import MatchRequest, embed_candidates, format_scores, match_text
 from .preview import draw_regions
@@ -162,6 +162,17 @@ class EditSettings(Request):
             pick=Pick.check(self.pick, "pick"),
             top_k=check_top_k(self.top_k),
             if_nothing_found=IfNothingFound.check(self.if_nothing_found, "if_nothing_found"),
+        )
+
+    def detect_request(self, detector: Detector, images: torch.Tensor) -> DetectRequest:
+        """The checked detection these settings ask of ``detector`` on ``images``."""
+        return DetectRequest(
+            detector,
+            images,
+            threshold=self.threshold,
+            max_detections=self.max_detections,
+            labels=self.labels,
+            if_nothing_found=self.if_nothing_found,
         )
 
     def line_defaults(self) -> EditLine:

@@ -100,15 +100,15 @@ def refine_bytes(request: RefineRequest) -> int:
     :data:`~pinpoint.refine.PROMPTS_PER_CALL` prompts (about 0.5 GB).
     """
     sam = request.sam
-    element = torch.finfo(module_dtype(sam.model)).bits // 8
-    if not isinstance(sam, SamFolder):
-        heads, grid = int(sam.model.image_encoder.blocks[0].attn.num_heads), GRID_SIZE
-        encoder = 3 * heads * (grid * grid) ** 2 * element
-    elif sam.model.config.model_type.startswith("sam2"):
+    if isinstance(sam, SamFolder) and sam.engine == "SAM 2":
         encoder = SAM2_ENCODER_MB * MB
     else:
-        vision = sam.model.config.vision_config
-        heads, grid = int(vision.num_attention_heads), vision.image_size // vision.patch_size
+        if isinstance(sam, SamFolder):
+            vision = sam.model.config.vision_config
+            heads, grid = int(vision.num_attention_heads), vision.image_size // vision.patch_size
+        else:
+            heads, grid = int(sam.model.image_encoder.blocks[0].attn.num_heads), GRID_SIZE
+        element = torch.finfo(module_dtype(sam.model)).bits // 8
         encoder = 3 * heads * (grid * grid) ** 2 * element
     return max(encoder, PROMPTS_PER_CALL * SAM_DECODER_MB_PER_PROMPT * MB) + 64 * MB
 

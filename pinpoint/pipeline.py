@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .detect import DetectRequest, detect_objects
+from .detect import detect_objects
 from .edit_list import (
     EditLine,
     EditOutcome,
@@ -91,16 +91,7 @@ def edit(
             for line in edits
         ]
     with reported_as("Detect"):
-        found = detect_objects(
-            DetectRequest(
-                detector,
-                images,
-                threshold=s.threshold,
-                max_detections=s.max_detections,
-                labels=s.labels,
-                if_nothing_found=s.if_nothing_found,
-            )
-        )
+        found = detect_objects(s.detect_request(detector, images))
     outcomes, notes = match_edits(clip, images, found, edits, s)
     with reported_as("Inpaint"):
         result = inpaint_layers(

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 MAX_DEPTH = 3  # models/pinpoint_detectors/<org>/<family>/<model> is as deep as we look
 
 
-def _model_type(folder: Path) -> str | None:
+def config_model_type(folder: Path) -> str | None:
     """The ``model_type`` of a folder's ``config.json``, if it has a readable one."""
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -138,7 +138,7 @@ def find_model(name: str, search_dirs: Sequence[Path], kind: ModelKind) -> Path:
             f"{text!r} is a folder, but a {kind.title} is a single file",
             f"pick {kind.expected_files}; "
             + kind.download_hint(target)
-            + belongs_elsewhere(folder, _model_type(folder)),
+            + belongs_elsewhere(folder, config_model_type(folder)),
         )
     if not single_file and any(path.is_file() for path in candidates):
         raise PinpointError(

@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from .sam_folder import ENGINES
+
 
 @dataclass(eq=False)
 class TransformersModel:
@@ -88,8 +90,6 @@ class SamFolder(TransformersModel):
     @property
     def engine(self) -> str:
         """``"SAM 2"``, ``"SAM-HQ"`` or ``"SAM"``."""
-        from .sam_folder import ENGINES
-
         return ENGINES[self.model.config.model_type]
 
 

@@ -7,7 +7,6 @@ segment_anything's own builder before the weights are loaded strictly.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import torch
 
 from ..errors import PinpointError
 from .cache import cached, model_key
+from .folders import config_model_type
 from .kinds import SAM, SAM_FOLDER
 from .models import SamModel
 
@@ -215,11 +215,7 @@ def check_sam_file(path: Path) -> Path:
     """
     path = Path(path).expanduser().resolve()
     if path.is_dir():
-        config = path / "config.json"
-        try:
-            model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type")
-        except (OSError, ValueError, AttributeError):
-            model_type = None
+        model_type = config_model_type(path)
         if model_type in SAM_FOLDER.model_types():
             raise PinpointError(
                 f"'{path.name}' is a Segment Anything folder in the transformers layout "
