@@ -231,13 +231,12 @@ class PinpointEditByText(io.ComfyNode):
         result, sampled_notes = _inpaint(
             model, clip, vae, crop, lines, outcomes, negative_prompt, seed, sampling
         )
-        preview = draw_edits(image, regions, outcomes).to(mm.intermediate_device())
         shown = report_notes((*notes, *sampled_notes), TITLE)
         device = mm.intermediate_device()
         return io.NodeOutput(
             result.to(device),
             edit_mask(outcomes).to(device),
-            preview,
+            draw_edits(image, regions, outcomes).to(device),
             edit_scores(outcomes),
             ui=shown or None,
         )

@@ -472,7 +472,8 @@ BROWSE_TEMPLATES = """async (pack) => {
 TEMPLATE_CARDS = """async ([names, width]) => {
     const found = {};
     const pause = () => new Promise((done) => setTimeout(done, 100));
-    for (let round = 0; round < 100 && Object.keys(found).length < names.length; round++) {
+    const deadline = Date.now() + 60000;  // a busy machine renders the cards slowly
+    while (Date.now() < deadline && Object.keys(found).length < names.length) {
         const shown = [...document.querySelectorAll("img")].filter((img) =>
             names.includes(img.alt) && !(img.alt in found));
         for (const image of shown) {  // cards appear as the list scrolls: look at each
