@@ -21,12 +21,14 @@ from .loading import (
     PinpointLoadSAM,
     PinpointLoadSAMFolder,
     PinpointLoadSegmenter,
+    PinpointLoadTextSegmenter,
 )
 from .masks import PinpointMaskOps, PinpointRegionsToMask
 from .match import PinpointMatchText
 from .refine import PinpointRefineSAM
 from .segments import PinpointSegment
 from .selection import PinpointSelectRegions
+from .text_segments import PinpointSegmentByText
 
 NODES: list[type[io.ComfyNode]] = [
     # loaders
@@ -35,12 +37,14 @@ NODES: list[type[io.ComfyNode]] = [
     PinpointLoadSAM,
     PinpointLoadSAMFolder,
     PinpointLoadSegmenter,
+    PinpointLoadTextSegmenter,
     PinpointLoadCLIPSeg,
     PinpointLoadDINO,
     PinpointLoadInpaintPipeline,
     # 1 detect: candidate regions
     PinpointDetect,
     PinpointDetectByText,
+    PinpointSegmentByText,
     PinpointSegment,
     PinpointAttentionAnchors,
     PinpointMaskToRegions,

@@ -22,6 +22,7 @@ from ..pinpoint.loading.kinds import (
     SAM,
     SAM_FOLDER,
     SEGMENTER,
+    TEXT_SEGMENTER,
     ModelKind,
 )
 from ..pinpoint.loading.precision import Precision
@@ -187,3 +188,15 @@ class PinpointLoadSAMFolder(_ModelLoader):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return cls.loader_schema(node_id="PinpointLoadSAMFolder")
+
+
+class PinpointLoadTextSegmenter(_ModelLoader):
+    """Loads SAM 3 or Florence-2 (the transformers layout, a Hugging Face folder) from
+    models/pinpoint_text_segmenters: models that find what a text names."""
+
+    KIND, TITLE, OUTPUT = TEXT_SEGMENTER, "Load SAM 3 / Florence-2 (Pinpoint)", "segmenter"
+    OUTPUT_TOOLTIP = "The text segmenter, for 'Segment by Text (Pinpoint)'."
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return cls.loader_schema(node_id="PinpointLoadTextSegmenter")

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..pinpoint.loading.kinds import CLIP, CLIPSEG, DETECTOR, DINO, INPAINT, KINDS, SAM, SEGMENTER
+from ..pinpoint.loading.kinds import (
+    CLIP,
+    CLIPSEG,
+    DETECTOR,
+    DINO,
+    INPAINT,
+    KINDS,
+    SAM,
+    SEGMENTER,
+    TEXT_SEGMENTER,
+)
 
 MODELS = {kind.key: io.Custom(kind.socket) for kind in KINDS}
 """Kind key → the socket of a loaded model of that kind (``kind.result``)."""
@@ -17,6 +27,7 @@ Sam = MODELS[SAM.key]
 Segmenter = MODELS[SEGMENTER.key]
 ClipSeg = MODELS[CLIPSEG.key]
 Dino = MODELS[DINO.key]
+TextSegmenter = MODELS[TEXT_SEGMENTER.key]
 
 Regions = io.Custom("PINPOINT_REGIONS")
 """A ``pinpoint.regions.RegionBatch``: candidate boxes per image of the batch."""

@@ -14,9 +14,9 @@ import torch
 
 from .errors import PinpointError
 from .images import IMAGES_PER_PASS, check_image, to_uint8_arrays
-from .labels import check_labels
+from .labels import check_labels, split_queries
 from .loading.detector import TOKEN_LOGITS
-from .loading.models import Detector, module_device, module_dtype
+from .loading.models import Detector, to_module
 from .progress import Progress, no_progress
 from .regions import IfNothingFound, ImageRegions, Region, RegionBatch, resolve_each
 from .request import Request
@@ -77,17 +77,9 @@ class DetectRequest(Request):
 
 
 def check_queries(detector: Detector, queries: str | Sequence[str]) -> tuple[str, ...]:
-    """What to find, one query per item: a string is split at commas and line breaks; items are
-    stripped, empty ones and repeats (ignoring case) dropped. No query left, or a '.' inside a
-    Grounding DINO query (which it reads as the end of a query), is an error."""
-    items = queries.replace("\n", ",").split(",") if isinstance(queries, str) else queries
-    unique: dict[str, str] = {}
-    for query in items:
-        if query.strip():
-            unique.setdefault(query.strip().lower(), query.strip())
-    kept = tuple(unique.values())
-    if not kept:
-        raise PinpointError("the queries are empty", "type what to find, e.g. 'a red car, a dog'")
+    """The queries as :func:`~pinpoint.labels.split_queries` keeps them; a '.' inside a
+    Grounding DINO query (which it reads as the end of a query) is an error."""
+    kept = split_queries(queries)
     if detector.model.config.model_type in TOKEN_LOGITS:
         dotted = [query for query in kept if "." in query]
         if dotted:
@@ -137,15 +129,9 @@ class TextDetectRequest(Request):
 
 
 def _forward(detector: Detector, inputs: Mapping[str, torch.Tensor]) -> Any:
-    """The detector's raw output for processor ``inputs``, moved to its device (floats to its
-    dtype, ids and masks unchanged)."""
-    device, dtype = module_device(detector.model), module_dtype(detector.model)
-    moved = {
-        key: value.to(device, dtype) if value.is_floating_point() else value.to(device)
-        for key, value in inputs.items()
-    }
+    """The detector's raw output for processor ``inputs`` (moved to its device and dtype)."""
     with torch.inference_mode():
-        return detector.model(**moved)
+        return detector.model(**to_module(detector.model, inputs))
 
 
 def _find(

@@ -45,7 +45,8 @@ class MaskRegionsRequest(Request):
         images: IMAGE ``[B, H, W, 3]`` the mask belongs to.
         masks: MASK ``[B, H, W]`` (or one ``[H, W]`` for the batch), or for one image several
             instance masks ``[N, H, W]`` (ComfyUI's SAM 3 node with individual masks): then
-            each mask is one region, so touching instances stay apart.
+            each mask is one region, so touching instances stay apart; ``N`` = 0 (that node
+            found nothing) is an image with nothing found.
         min_area: pieces smaller than this fraction of the image are dropped.
         max_regions: at most this many regions per image, the most covered first.
         label: every region's label (what the mask shows, for Match's table and previews).
@@ -62,8 +63,8 @@ class MaskRegionsRequest(Request):
     def __post_init__(self) -> None:
         check_image(self.images)
         masks = self.masks.reshape(-1, *self.masks.shape[-2:])
-        if int(self.images.shape[0]) == 1 and int(masks.shape[0]) > 1:  # instance masks
-            as_mask_batch(masks[:1], self.images)  # the size check
+        if int(self.images.shape[0]) == 1 and int(masks.shape[0]) != 1:  # instance masks
+            as_mask_batch(torch.zeros(masks.shape[-2:]), self.images)  # the size check
             masks = masks.detach().to("cpu", torch.float32).clamp(0, 1)
         else:
             masks = as_mask_batch(masks, self.images)
@@ -75,7 +76,7 @@ class MaskRegionsRequest(Request):
     @property
     def instances(self) -> bool:
         """Whether the masks are instance masks of one image (one region each)."""
-        return int(self.images.shape[0]) == 1 and int(self.masks.shape[0]) > 1
+        return int(self.images.shape[0]) == 1 and int(self.masks.shape[0]) != 1
 
 
 def mask_regions(request: MaskRegionsRequest) -> RegionBatch:

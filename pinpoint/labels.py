@@ -1,4 +1,5 @@
-"""Class-name filters of the routes whose models have their own classes (detectors, segmenters)."""
+"""Class-name filters of the routes whose models have their own classes (detectors, segmenters),
+and the text queries of the routes that find what words name."""
 
 from __future__ import annotations
 
@@ -35,3 +36,16 @@ def check_labels(
             f"use class names of this {kind} ({listed}) or leave the label filter empty",
         )
     return frozenset(wanted)
+
+
+def split_queries(queries: str | Sequence[str]) -> tuple[str, ...]:
+    """What to find, one query per item: a string is split at commas and line breaks; items are
+    stripped, empty ones and repeats (ignoring case) dropped. No query left is an error."""
+    items = queries.replace("\n", ",").split(",") if isinstance(queries, str) else queries
+    unique: dict[str, str] = {}
+    for query in items:
+        if query.strip():
+            unique.setdefault(query.strip().lower(), query.strip())
+    if not unique:
+        raise PinpointError("the queries are empty", "type what to find, e.g. 'a red car, a dog'")
+    return tuple(unique.values())

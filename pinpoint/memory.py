@@ -19,6 +19,7 @@ from .loading.sam import GRID_SIZE
 from .match import MatchRequest
 from .refine import PROMPTS_PER_CALL, RefineRequest
 from .segments import SegmentRequest
+from .text_segments import TextSegmentRequest
 
 MB = 1024 * 1024
 
@@ -32,6 +33,15 @@ Swin-T at 800x1333 with a text tower: about 1 GB in fp32."""
 SEGMENT_MB_PER_IMAGE = 512
 """Segformer-B5 at 640x640 concatenates four 768-channel maps at 160x160 in its decode head
 (about 320 MB in fp32)."""
+
+SAM3_MB_PER_IMAGE = 3072
+"""SAM 3 runs a ViT-L on 1008x1008 (72x72 tokens, global attention in four of 32 blocks) and
+keeps 200 queries' 288x288 mask logits: about 3 GB in fp32."""
+
+FLORENCE_MB_PER_PAIR = 1024
+"""Florence-2 encodes 768x768 images (577 tokens) with a DaViT and decodes with beam search
+(3 beams, up to 1024 tokens, each with its cache): about 1 GB per image and query for -large in
+fp32."""
 
 MATCH_MB = 256
 """CLIP sees 224x224 crops; a ViT-B/L batch of a few dozen crops stays well under 256 MB."""
@@ -63,6 +73,15 @@ def detect_bytes(request: DetectRequest | TextDetectRequest) -> int:
 def segment_bytes(request: SegmentRequest) -> int:
     """One forward pass of the segmenter over :data:`IMAGES_PER_PASS` images."""
     return SEGMENT_MB_PER_IMAGE * MB * _images_per_pass(request.images)
+
+
+def text_segment_bytes(request: TextSegmentRequest) -> int:
+    """SAM 3: one vision pass over :data:`IMAGES_PER_PASS` images; Florence-2: one generation
+    over every (image, query) pair of such a chunk."""
+    images = _images_per_pass(request.images)
+    if request.segmenter.family == "SAM 3":
+        return SAM3_MB_PER_IMAGE * MB * images
+    return FLORENCE_MB_PER_PAIR * MB * images * len(request.text)
 
 
 def match_bytes(request: MatchRequest) -> int:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from .boxes import mask_box
 from .images import IMAGES_PER_PASS, check_image, to_uint8_arrays
 from .labels import check_labels
-from .loading.models import Segmenter, module_device, module_dtype
+from .loading.models import Segmenter, to_module
 from .masks import label_components
 from .progress import Progress, no_progress
 from .regions import IfNothingFound, ImageRegions, Region, RegionBatch, resolve_each
@@ -34,11 +34,7 @@ def _processor_inputs(segmenter: Segmenter, images: torch.Tensor) -> dict[str, t
         name: False for name in ("do_center_crop", "do_pad") if getattr(processor, name, None)
     }
     inputs = processor(images=to_uint8_arrays(images), return_tensors="pt", **whole_image)
-    device, dtype = module_device(segmenter.model), module_dtype(segmenter.model)
-    return {
-        key: value.to(device, dtype) if value.is_floating_point() else value.to(device)
-        for key, value in inputs.items()
-    }
+    return to_module(segmenter.model, inputs)
 
 
 def class_map(logits: torch.Tensor, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:

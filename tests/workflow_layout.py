@@ -19,6 +19,55 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / "workflows"
 
+MODEL_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pth", ".pt", ".bin")
+"""A widget value ending so names a single model file (the frontend checks such values)."""
+HF = "https://huggingface.co"
+CHECKPOINTS = {
+    "sd-v1-5-inpainting.ckpt": f"{HF}/stable-diffusion-v1-5/stable-diffusion-inpainting/resolve/"
+    "main/sd-v1-5-inpainting.ckpt",
+    "v1-5-pruned-emaonly.safetensors": f"{HF}/stable-diffusion-v1-5/stable-diffusion-v1-5/resolve/"
+    "main/v1-5-pruned-emaonly.safetensors",
+    "sam3.1_multiplex_fp16.safetensors": f"{HF}/Comfy-Org/sam3.1/resolve/main/checkpoints/"
+    "sam3.1_multiplex_fp16.safetensors",
+}
+"""The stock checkpoints the workflows name (``models/checkpoints``) → their download URL."""
+
+
+def model_files() -> dict[str, dict[str, str]]:
+    """Every single-file model a shipped workflow names → the frontend's model metadata
+    ``{"name", "url", "directory"}``, which a loader node carries in ``properties.models`` (and
+    the workflow in ``models``) so that the editor offers the download of a missing one."""
+    from pinpoint.loading.suggested import SUGGESTED
+
+    files = {
+        model.name: {"name": model.name, "url": model.url, "directory": model.kind.folder}
+        for model in SUGGESTED
+        if model.file
+    }
+    for name, url in CHECKPOINTS.items():
+        files[name] = {"name": name, "url": url, "directory": "checkpoints"}
+    return files
+
+
+def widget_values(node: dict) -> list:
+    """A UI node's saved widget values (a list, or a name → value object for some nodes)."""
+    values = node.get("widgets_values") or []
+    return list(values.values()) if isinstance(values, dict) else list(values)
+
+
+def with_model_metadata(workflow: dict) -> dict:
+    """``workflow`` (UI format) with the model metadata of every single-file model a node's
+    widget names: on that node (``properties.models``) and on the workflow (``models``)."""
+    files = model_files()
+    listed: dict[str, dict[str, str]] = {}
+    for node in workflow["nodes"]:
+        named = [files[value] for value in widget_values(node) if value in files]
+        if named:
+            node.setdefault("properties", {})["models"] = named
+            listed.update((entry["name"], entry) for entry in named)
+    return workflow | ({"models": list(listed.values())} if listed else {})
+
+
 GAP = 40
 """Space between columns, between stacked nodes, and between groups of a row."""
 ROW_GAP = 80

@@ -26,6 +26,7 @@ from .kinds import (
     SAM,
     SAM_FOLDER,
     SEGMENTER,
+    TEXT_SEGMENTER,
     Format,
     ModelKind,
 )
@@ -38,6 +39,7 @@ from .models import (
     SamFolder,
     SamModel,
     Segmenter,
+    TextSegmenter,
     module_device,
     module_dtype,
 )
@@ -82,6 +84,7 @@ __all__ = [
     "SAM",
     "SAM_FOLDER",
     "SEGMENTER",
+    "TEXT_SEGMENTER",
     "ClipMatcher",
     "ClipSeg",
     "Detector",
@@ -91,6 +94,7 @@ __all__ = [
     "SamFolder",
     "SamModel",
     "Segmenter",
+    "TextSegmenter",
     "default_search_dirs",
     "find_model",
     "list_installed",

@@ -15,7 +15,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from . import clipseg, detector, sam_folder
+from . import clipseg, detector, sam_folder, text_segmenter
 from .checks import auto_model_types
 from .models import (
     ClipMatcher,
@@ -26,6 +26,7 @@ from .models import (
     SamFolder,
     SamModel,
     Segmenter,
+    TextSegmenter,
 )
 
 Config = Mapping[str, Any]
@@ -315,5 +316,26 @@ SAM_FOLDER = ModelKind(
     ),
 )
 
-KINDS = (DETECTOR, CLIP, INPAINT, SEGMENTER, CLIPSEG, DINO, SAM, SAM_FOLDER)
+TEXT_SEGMENTER = ModelKind(
+    key="text_segmenter",
+    title="text segmenter (SAM 3 or Florence-2)",
+    folder="pinpoint_text_segmenters",
+    format=Format.TRANSFORMERS,
+    result=TextSegmenter,
+    socket="PINPOINT_TEXT_SEGMENTER",
+    expected_files=(f"config.json, model.safetensors, processor_config.json, {TOKENIZER_FILES}"),
+    example_repo="facebook/sam3",
+    example_dir="sam3",
+    model_types=lambda: text_segmenter.CLASSES,
+    pick=f"pick a folder with {text_segmenter.KINDS_HINT}; ",
+    transformers=lambda config: Transformers(
+        text_segmenter.classes(config)[0],
+        text_segmenter.classes(config)[1],
+        ("processor_config.json", "preprocessor_config.json"),
+        tokenizer=True,
+        complete_weights=True,
+    ),
+)
+
+KINDS = (DETECTOR, CLIP, INPAINT, SEGMENTER, CLIPSEG, DINO, SAM, SAM_FOLDER, TEXT_SEGMENTER)
 """Every kind, in the order the CLI lists them."""

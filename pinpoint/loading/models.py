@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import torch
 
 from .sam_folder import ENGINES
+from .text_segmenter import FAMILIES
 
 
 @dataclass(eq=False)
@@ -94,6 +96,18 @@ class SamFolder(TransformersModel):
 
 
 @dataclass(eq=False)
+class TextSegmenter(TransformersModel):
+    """A model that finds what a text names: ``Sam3Model`` (instance masks and boxes with
+    scores) or ``Florence2ForConditionalGeneration`` (boxes by phrase grounding, outlines by
+    referring-expression segmentation), with its processor."""
+
+    @property
+    def family(self) -> str:
+        """``"SAM 3"`` or ``"Florence-2"``."""
+        return FAMILIES[self.model.config.model_type]
+
+
+@dataclass(eq=False)
 class InpaintPipe:
     """A diffusers inpainting pipeline (SD 1.x/2.x or SDXL inpaint).
 
@@ -134,3 +148,14 @@ def module_dtype(module: torch.nn.Module) -> torch.dtype:
         if parameter.is_floating_point():
             return parameter.dtype
     return torch.float32
+
+
+def to_module(module: torch.nn.Module, inputs: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """A processor's tensors on ``module``'s device, floating ones in its dtype (ids and masks
+    keep theirs); entries that are not tensors are left out."""
+    device, dtype = module_device(module), module_dtype(module)
+    return {
+        key: value.to(device, dtype) if value.is_floating_point() else value.to(device)
+        for key, value in inputs.items()
+        if isinstance(value, torch.Tensor)
+    }

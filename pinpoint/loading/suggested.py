@@ -8,7 +8,18 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from .kinds import CLIP, CLIPSEG, DETECTOR, DINO, INPAINT, SAM, SAM_FOLDER, SEGMENTER, ModelKind
+from .kinds import (
+    CLIP,
+    CLIPSEG,
+    DETECTOR,
+    DINO,
+    INPAINT,
+    SAM,
+    SAM_FOLDER,
+    SEGMENTER,
+    TEXT_SEGMENTER,
+    ModelKind,
+)
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,18 @@ SUGGESTED = (
         "facebook/sam2.1-hiera-small",
         "sam2.1-hiera-small",
         include=("*.json", "model.safetensors"),
+    ),
+    Suggested(
+        TEXT_SEGMENTER,
+        "facebook/sam3",
+        "sam3",
+        include=("*.json", "model.safetensors", "*.txt"),
+    ),
+    Suggested(
+        TEXT_SEGMENTER,
+        "florence-community/Florence-2-base",
+        "Florence-2-base",
+        include=("*.json", "model.safetensors", "*.txt"),
     ),
     Suggested(
         SEGMENTER,

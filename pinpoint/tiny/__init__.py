@@ -29,6 +29,7 @@ from ..loading.kinds import (
     SAM,
     SAM_FOLDER,
     SEGMENTER,
+    TEXT_SEGMENTER,
     ModelKind,
 )
 from ._build import BUILDER_VERSION, STAMP
@@ -36,8 +37,10 @@ from .clip import build_tiny_clip
 from .clipseg import build_tiny_clipseg
 from .detr import DEFAULT_LABELS, build_tiny_detector
 from .dino import build_tiny_dino
+from .florence import build_tiny_florence
 from .owlvit import build_tiny_owlv2
 from .sam import build_tiny_sam
+from .sam3 import build_tiny_sam3
 from .sam_folder import build_tiny_sam_folder
 from .sd_inpaint import build_tiny_inpaint
 from .segformer import build_tiny_segformer
@@ -53,6 +56,8 @@ TINY_MODELS: dict[str, tuple[ModelKind, str, Callable[[Path], Path]]] = {
     "dino": (DINO, "tiny-random-dino", build_tiny_dino),
     "sam": (SAM, "tiny-random-sam.pth", build_tiny_sam),
     "sam_folder": (SAM_FOLDER, "tiny-random-sam2", build_tiny_sam_folder),
+    "text_segmenter": (TEXT_SEGMENTER, "tiny-random-sam3", build_tiny_sam3),
+    "florence": (TEXT_SEGMENTER, "tiny-random-florence2", build_tiny_florence),
 }
 """key → (kind, folder or file name under ``models/<kind.folder>``, builder)."""
 

@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from sam3_checkpoint import SAM3_CHECKPOINT, write_sam3_checkpoint
 from tiny_checkpoint import write_tiny_sd15_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,6 +61,11 @@ EXPECTED_NODES = {
     ),
     "PinpointLoadSAM": ("pinpoint/loaders", ["model_name", "precision"], ["PINPOINT_SAM"]),
     "PinpointLoadSAMFolder": ("pinpoint/loaders", ["model_name", "precision"], ["PINPOINT_SAM"]),
+    "PinpointLoadTextSegmenter": (
+        "pinpoint/loaders",
+        ["model_name", "precision"],
+        ["PINPOINT_TEXT_SEGMENTER"],
+    ),
     "PinpointLoadSegmenter": (
         "pinpoint/loaders",
         ["model_name", "precision"],
@@ -70,6 +76,19 @@ EXPECTED_NODES = {
     "PinpointDetectByText": (
         "pinpoint/detect",
         ["detector", "image", "queries", "threshold", "max_detections", "if_nothing_found"],
+        ["PINPOINT_REGIONS", "IMAGE"],
+    ),
+    "PinpointSegmentByText": (
+        "pinpoint/detect",
+        [
+            "segmenter",
+            "image",
+            "text",
+            "threshold",
+            "max_regions",
+            "florence_task",
+            "if_nothing_found",
+        ],
         ["PINPOINT_REGIONS", "IMAGE"],
     ),
     "PinpointSegment": (
@@ -251,6 +270,7 @@ LOADER_KINDS = {
     "PinpointLoadCLIP": "clip",
     "PinpointLoadSAM": "sam",
     "PinpointLoadSAMFolder": "sam_folder",
+    "PinpointLoadTextSegmenter": "text_segmenter",
     "PinpointLoadSegmenter": "segmenter",
     "PinpointLoadCLIPSeg": "clipseg",
     "PinpointLoadDINO": "dino",
@@ -324,6 +344,13 @@ def comfy_models(tiny_models, tmp_path_factory) -> dict[str, Path]:
     for key, name, inpaint in CHECKPOINTS:
         models[key] = write_tiny_sd15_checkpoint(root / "checkpoints" / name, inpaint=inpaint)
     return models
+
+
+@pytest.fixture(scope="session")
+def sam3_checkpoint(comfy_models) -> Path:
+    """The random full-size SAM 3 checkpoint for ComfyUI's own SAM 3 nodes, in the models
+    root's ``checkpoints/`` (which the server lists); written only when a test asks for it."""
+    return write_sam3_checkpoint(comfy_models["root"] / "checkpoints" / SAM3_CHECKPOINT)
 
 
 def model_folders(comfy_models: dict[str, Path]) -> dict[str, Path]:
@@ -527,7 +554,12 @@ def server(facts, comfy_models, tmp_path_factory):
                     )
                 time.sleep(1)
         startup_log = log_path.read_text()
-        yield SimpleNamespace(client=client, startup_log=startup_log, input=base / "input")
+        yield SimpleNamespace(
+            client=client,
+            startup_log=startup_log,
+            input=base / "input",
+            stand_ins=base / "stand-ins",
+        )
     finally:
         process.terminate()
         try:

@@ -257,11 +257,25 @@ def editor(server, facts):
             browser.close()
 
 
+def unknown_node_types(page, workflow: dict) -> list[str]:
+    """The node types of a UI or API workflow that the editor does not know (stock nodes of a
+    newer ComfyUI, such as SAM3 Detect before 0.3.7x; notes excepted)."""
+    nodes = workflow["nodes"] if "nodes" in workflow else list(workflow.values())
+    types = {node.get("type") or node["class_type"] for node in nodes}
+    known = page.evaluate(
+        "(types) => types.filter((t) => t in LiteGraph.registered_node_types)", sorted(types)
+    )
+    return sorted(types - set(known) - set(workflow_layout.NOTE_TYPES))
+
+
 @pytest.fixture(scope="module", params=WORKFLOWS)
 def loaded(editor, facts, request) -> SimpleNamespace:
     """One shipped UI workflow loaded into the editor, and what the editor made of it."""
     name = request.param
     workflow = load_json(facts, f"{name}.json")
+    lacking = unknown_node_types(editor.page, workflow)
+    if lacking:
+        pytest.skip(f"{name} needs {', '.join(lacking)}, which this ComfyUI does not have")
     missing = editor.page.evaluate(LOAD, workflow)
     report = editor.page.evaluate(INSPECT)
     folder = os.environ.get("PINPOINT_SCREENSHOT_DIR")
@@ -386,7 +400,7 @@ def write_ui_workflow(page, facts, name: str) -> None:
     )
     page.evaluate(APPLY_LAYOUT, arguments)
     fitted = page.evaluate(FIT_VIEW)  # saved in the file: a user sees the whole graph
-    workflow = page.evaluate(SERIALIZE)
+    workflow = workflow_layout.with_model_metadata(page.evaluate(SERIALIZE))
     target = facts.repo / "workflows" / f"{name}.json"
     target.write_text(json.dumps(workflow, indent=2, ensure_ascii=False) + "\n")
     shot = picture(page, clip=fitted["rect"])
@@ -404,9 +418,23 @@ def write_ui_workflow(page, facts, name: str) -> None:
 def test_write_ui_workflows_from_their_api_twins(editor, facts):
     """Regenerate every UI workflow from its API twin through the editor's own import, laid out
     by its ``workflows/layout/<name>.json``, so graph and layout can never disagree; with the
-    template browser thumbnails and the README's picture of one workflow in the editor."""
-    for name in WORKFLOWS:
+    template browser thumbnails and the README's picture of one workflow in the editor.
+
+    ``PINPOINT_WRITE_WORKFLOWS=1`` writes every workflow this ComfyUI has the nodes of;
+    ``PINPOINT_WRITE_WORKFLOWS=name,name`` only those (one that needs a newer ComfyUI's nodes is
+    written with that ComfyUI).
+    """
+    wanted = os.environ["PINPOINT_WRITE_WORKFLOWS"]
+    names = WORKFLOWS if wanted == "1" else [name.strip() for name in wanted.split(",")]
+    assert set(names) <= set(WORKFLOWS), sorted(set(names) - set(WORKFLOWS))
+    for name in names:
+        lacking = unknown_node_types(editor.page, load_json(facts, f"api/{name}.json"))
+        if lacking:
+            assert wanted == "1", f"{name} needs {lacking}, which this ComfyUI does not have"
+            continue
         write_ui_workflow(editor.page, facts, name)
+    if README_PICTURE not in names:
+        return
     browser = editor.page.context.browser
     page = browser.new_page(viewport={"width": 1920, "height": 1080})  # no tabs of the above
     try:
@@ -562,3 +590,68 @@ def test_hovering_pinpoint_nodes_shows_their_tooltips(loaded, editor, server, fa
 def test_page_has_no_errors_from_pinpoint(loaded, editor):
     ours = [problem for problem in editor.problems if "pinpoint" in problem.lower()]
     assert ours == [], "\n".join(editor.problems)
+
+
+FRONTEND_VERSION = "() => window.__COMFYUI_FRONTEND_VERSION__"
+
+MISSING_MODELS_DIALOG = """() => [...document.querySelectorAll(
+    '.p-dialog[aria-labelledby="global-missing-models-warning"] .comfy-missing-models '
+    + '[role="option"] span[title]')].map((label) => [label.textContent.trim(), label.title])"""
+"""Frontend 1.2x: the Missing Models dialog's rows, ``[directory / name, url]``."""
+
+MISSING_MODELS_PANEL = """() => [...document.querySelectorAll(
+    '[data-testid="missing-model-importable-rows"] > *')].map((row) => [
+        row.querySelector('[title]')?.getAttribute('title'),
+        row.querySelector('[data-testid="missing-model-download"]') !== null])"""
+"""Frontend 1.4x: the Errors panel's missing-model rows, ``[name, has a Download button]``."""
+
+CLOSE_DIALOGS = """() => document.querySelectorAll('.p-dialog .p-dialog-close-button')
+    .forEach((button) => button.click())"""
+
+
+def test_missing_single_file_models_are_offered_for_download(editor, facts, server):
+    """Without the model files on the server, loading a workflow lists the single-file models
+    its loaders name, with the download its metadata gives: frontend 1.2x in its Missing Models
+    dialog (as 'directory / name' with the URL), 1.4x in the Errors panel behind its error
+    overlay (with a Download button)."""
+    files = workflow_layout.model_files()
+    hidden = [path for path in server.stand_ins.rglob("*") if path.name in files]
+    assert {path.name for path in hidden} == set(files)
+    for path in hidden:
+        path.rename(path.with_name(f".{path.name}"))
+    page = editor.page.context.browser.new_page(viewport=VIEWPORT)
+    try:
+        page.set_default_timeout(STEP_MS)
+        page.goto(editor.page.url, timeout=PAGE_LOAD_MS)
+        page.wait_for_function(APP_READY, timeout=APP_READY_MS)
+        version = tuple(int(part) for part in page.evaluate(FRONTEND_VERSION).split(".")[:2])
+        checked = 0
+        for name in WORKFLOWS:
+            workflow = load_json(facts, f"{name}.json")
+            if not workflow.get("models") or unknown_node_types(page, workflow):
+                continue
+            page.evaluate(LOAD, workflow)
+            if version < (1, 40):
+                rows = '.comfy-missing-models [role="option"]'
+                page.wait_for_selector(rows, state="visible")
+                shown = sorted(map(tuple, page.evaluate(MISSING_MODELS_DIALOG)))
+                expected = sorted(
+                    (f"{m['directory']} / {m['name']}", m["url"]) for m in workflow["models"]
+                )
+                page.evaluate(CLOSE_DIALOGS)
+            else:
+                page.locator('[data-testid="error-overlay-see-errors"]').first.click()
+                page.wait_for_selector('[data-testid="missing-model-importable-rows"] > *')
+                shown = sorted(map(tuple, page.evaluate(MISSING_MODELS_PANEL)))
+                expected = sorted((m["name"], True) for m in workflow["models"])
+                folder = os.environ.get("PINPOINT_SCREENSHOT_DIR")
+                if folder:
+                    page.screenshot(path=str(Path(folder) / f"missing-models-{name}.png"))
+                page.keyboard.press("Escape")
+            assert shown == expected, name
+            checked += 1
+        assert checked >= 5
+    finally:
+        page.close()
+        for path in hidden:
+            path.with_name(f".{path.name}").rename(path)

@@ -18,6 +18,7 @@ import pytest
 import torch
 import workflow_layout
 from PIL import Image
+from sam3_checkpoint import SAM3_CHECKPOINT
 
 if not os.environ.get("COMFYUI_DIR"):
     pytest.skip(
@@ -138,10 +139,19 @@ def test_every_pinpoint_node_is_used_by_a_shipped_workflow(facts):
     assert set(facts.nodes) - used == set()
 
 
+def skip_without_stock_nodes(object_info: dict, api: dict, name: str) -> None:
+    """Skip a workflow that needs stock nodes of a newer ComfyUI than this one (SAM3 Detect)."""
+    lacking = {node["class_type"] for node in api.values()} - set(object_info)
+    if lacking:
+        assert not any(kind.startswith("Pinpoint") for kind in lacking), lacking
+        pytest.skip(f"{name} needs {', '.join(sorted(lacking))}, which this ComfyUI lacks")
+
+
 @pytest.mark.parametrize("name", WORKFLOWS)
 def test_ui_workflow_matches_its_api_twin_and_has_no_missing_nodes(object_info, facts, name):
     ui = load_workflow(facts, f"{name}.json")
     api = load_workflow(facts, f"api/{name}.json")
+    skip_without_stock_nodes(object_info, api, name)
     missing = {node["type"] for node in ui["nodes"]} - set(object_info)
     missing -= set(workflow_layout.NOTE_TYPES)
     assert not missing, f"missing node types: {missing}"
@@ -181,12 +191,15 @@ def tiny_prompt(
     that goes into the inpaint (or crop) node.
 
     The detector is the rigged DETR (a known box), or the tiny OWLv2 where it feeds 'Detect by
-    Text'; checkpoints are the tiny SD 1.5 ones (the inpainting one where the workflow names an
-    inpainting checkpoint); samplers run 2 steps on 64-pixel crops. The Mask Operations node
-    intersects the route's mask with the picture (``size`` = width, height) less a border of an
-    eighth of each side, which is also the mask 'Mask to Regions' gets; 'Edit by Text' makes
-    its own mask from the rigged box (not grown, it stays inside that border). Returns the
-    prompt and the ids of its nodes by role.
+    Text'; 'Segment by Text' runs the tiny SAM 3 or Florence-2 (every instance kept, the whole
+    image where random weights find nothing); checkpoints are the tiny SD 1.5 ones (the
+    inpainting one where the workflow names an inpainting checkpoint) and the random full-size
+    SAM 3 for ComfyUI's own SAM 3 (every instance kept); samplers run 2 steps on 64-pixel
+    crops. The route's mask is intersected with the picture (``size`` = width, height) less a
+    border of an eighth of each side (by the Mask Operations node, or by a stock mask node
+    before the inpaint), which is also the mask 'Mask to Regions' gets where the workflow's
+    mask is a painted one; 'Edit by Text' makes its own mask from the rigged box (not grown, it
+    stays inside that border). Returns the prompt and the ids of its nodes by role.
     """
     prompt = strip_meta(load_workflow(facts, f"api/{name}.json"))
     open_vocabulary = {
@@ -199,13 +212,24 @@ def tiny_prompt(
         if kind == "PinpointLoadDetector":
             tiny = comfy_models["open_vocabulary"].name if key in open_vocabulary else None
             inputs["model_name"] = tiny or facts.rigged_detector
+        elif kind == "PinpointLoadTextSegmenter":
+            florence = inputs["model_name"].startswith("Florence")
+            inputs["model_name"] = comfy_models["florence" if florence else "text_segmenter"].name
         elif kind in facts.loader_kinds:
             inputs["model_name"] = comfy_models[facts.loader_kinds[kind]].name
         elif kind == "CheckpointLoaderSimple":
-            inpainting = "inpainting" in inputs["ckpt_name"]
-            inputs["ckpt_name"] = comfy_models[
-                "checkpoint_inpainting" if inpainting else "checkpoint"
-            ].name
+            if inputs["ckpt_name"].startswith("sam3"):
+                inputs["ckpt_name"] = SAM3_CHECKPOINT
+            else:
+                inpainting = "inpainting" in inputs["ckpt_name"]
+                key = "checkpoint_inpainting" if inpainting else "checkpoint"
+                inputs["ckpt_name"] = comfy_models[key].name
+        elif kind in ("PinpointSegmentByText", "SAM3_Detect"):
+            inputs["threshold"] = 0.0
+            if kind == "SAM3_Detect":
+                inputs["refine_iterations"] = 0  # each pass reruns the 1008-pixel encoder
+        if kind in ("PinpointSegmentByText", "PinpointMaskToRegions"):
+            inputs["if_nothing_found"] = "whole image"
         if kind in SAMPLING:
             inputs["steps"] = 2
         if kind in CROPPING:
@@ -238,13 +262,25 @@ def tiny_prompt(
             "operation": "add",
         },
     }
+    mask_ops = [key for key, node in prompt.items() if node["class_type"] == "PinpointMaskOps"]
     if made:
         prompt[taker]["inputs"]["grow_px"] = 0
+    elif mask_ops:
+        prompt[mask_ops[0]]["inputs"] |= {"operation": "intersect", "other": ["905", 0]}
     else:
-        mask_ops = node_of(prompt, "PinpointMaskOps")
-        prompt[mask_ops]["inputs"] |= {"operation": "intersect", "other": ["905", 0]}
-    for node in prompt.values():  # a mask from elsewhere: the picture has no painted one
-        if node["class_type"] == "PinpointMaskToRegions":
+        prompt["906"] = {
+            "class_type": "MaskComposite",
+            "inputs": {
+                "destination": edit_mask,
+                "source": ["905", 0],
+                "x": 0,
+                "y": 0,
+                "operation": "multiply",
+            },
+        }
+        edit_mask = prompt[taker]["inputs"]["mask"] = ["906", 0]
+    for node in prompt.values():  # a painted mask: the test picture has none
+        if node["class_type"] == "PinpointMaskToRegions" and node["inputs"]["mask"][0] == load:
             node["inputs"]["mask"] = ["905", 0]
     prompt["900"] = {
         "class_type": "SaveImage",
@@ -267,9 +303,15 @@ def tiny_prompt(
 
 
 @pytest.mark.parametrize("name", WORKFLOWS)
-def test_workflow_edits_only_inside_the_mask(server, facts, comfy_models, name):
+def test_workflow_edits_only_inside_the_mask(
+    server, object_info, facts, comfy_models, name, request
+):
     from pinpoint.masks import feather_mask
 
+    api = load_workflow(facts, f"api/{name}.json")
+    skip_without_stock_nodes(object_info, api, name)
+    if any(node["class_type"] == "SAM3_Detect" for node in api.values()):
+        request.getfixturevalue("sam3_checkpoint")  # written only for a ComfyUI that runs it
     rng = np.random.default_rng(0)
     width, height = IMAGE_SIZE
     pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import huggingface_hub
 import pytest
+import workflow_layout
 
 from pinpoint.cli import main
 from pinpoint.download import download, is_installed
@@ -26,7 +27,12 @@ def readme_commands() -> list[str]:
 
 
 def test_the_readme_lists_each_suggested_model_with_its_command():
-    assert readme_commands() == [model.command() for model in SUGGESTED]
+    """Pinpoint's models, then the stock checkpoints the workflows name."""
+    checkpoints = [
+        f"curl -L --create-dirs -o models/checkpoints/{name} {url}"
+        for name, url in workflow_layout.CHECKPOINTS.items()
+    ]
+    assert readme_commands() == [model.command() for model in SUGGESTED] + checkpoints
     assert len({model.name for model in SUGGESTED}) == len(SUGGESTED)
 
 

@@ -72,6 +72,17 @@ def test_instance_masks_of_one_image_stay_apart_even_when_they_touch():
     assert [region.label for region in found[0].regions] == ["cat", "cat"]
 
 
+def test_no_instance_mask_at_all_is_nothing_found():
+    """ComfyUI's SAM 3 node with individual masks gives ``[0, H, W]`` when it finds nothing."""
+    image, none = torch.rand(1, HEIGHT, WIDTH, 3), torch.zeros(0, HEIGHT, WIDTH)
+    with pytest.raises(PinpointError, match="no piece of the mask covers"):
+        mask_regions(MaskRegionsRequest(image, none))
+    empty = mask_regions(MaskRegionsRequest(image, none, if_nothing_found="empty mask"))
+    assert len(empty[0]) == 0 and "empty mask" in empty[0].note
+    with pytest.raises(PinpointError, match="the mask is 64x64 but the image is 60x40"):
+        MaskRegionsRequest(image, torch.zeros(0, 64, 64))
+
+
 def test_a_batch_gets_one_mask_per_image_and_nothing_found_follows_the_policy():
     images = torch.rand(2, HEIGHT, WIDTH, 3)
     masks = torch.zeros(2, HEIGHT, WIDTH)

@@ -83,6 +83,28 @@ def test_the_note_says_what_the_readme_says(name):
         assert command in readme, command
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_single_model_files_carry_their_download_for_the_editor(name):
+    """A loader whose widget names a model file carries the frontend's model metadata (name,
+    URL, folder) and so does the workflow, so the editor's missing-models list offers the
+    download; the note gives the same URL."""
+    workflow = ui(name)
+    files = wl.model_files()
+    note = wl.load_layout(name)["note"]
+    listed = []
+    for node in workflow["nodes"]:
+        named = [value for value in wl.widget_values(node) if isinstance(value, str)]
+        models = [files[value] for value in named if value in files]
+        assert node.get("properties", {}).get("models", []) == models, node["type"]
+        for value in named:
+            if value.endswith(wl.MODEL_SUFFIXES):
+                assert value in files, f"{value}: add its download URL to workflow_layout"
+        for model in models:
+            assert model["url"] in note, model["name"]
+            listed += [model] if model not in listed else []
+    assert workflow.get("models", []) == listed
+
+
 def test_thumbnails_are_the_size_the_template_browser_shows():
     for name in NAMES:
         with Image.open(wl.WORKFLOWS / f"{name}.jpg") as picture:
