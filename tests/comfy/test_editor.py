@@ -500,22 +500,28 @@ BROWSE_TEMPLATES = """async (pack) => {
 TEMPLATE_CARDS = """async ([names, width]) => {
     const found = {};
     const pause = () => new Promise((done) => setTimeout(done, 100));
-    const deadline = Date.now() + 60000;  // a busy machine renders the cards slowly
+    // 1.49 first shows a 224-pixel stand-in, then ours through a blob URL
+    const loaded = (image) => image.isConnected && image.complete && image.naturalWidth === width;
+    const deadline = Date.now() + 120000;  // a busy machine renders the cards slowly
     while (Date.now() < deadline && Object.keys(found).length < names.length) {
-        const shown = [...document.querySelectorAll("img")].filter((img) =>
-            names.includes(img.alt) && !(img.alt in found));
-        for (const image of shown) {  // cards appear as the list scrolls: look at each
-            image.scrollIntoView();
-            for (let i = 0; i < 50 && !(image.complete && image.naturalWidth === width);
-                 i++) await pause();
-            found[image.alt] = [image.naturalWidth, image.naturalHeight];
+        for (const name of names.filter((name) => !(name in found))) {
+            // looked up afresh: the list may re-render its cards as it scrolls
+            const image = [...document.querySelectorAll("img")].find((img) => img.alt === name);
+            if (!image) continue;
+            image.scrollIntoView({block: "center"});
+            for (let i = 0; i < 60 && !loaded(image); i++) await pause();
+            if (loaded(image)) found[name] = [image.naturalWidth, image.naturalHeight];
         }
+        // the list shows a page of cards and adds more when scrolled to its end
+        let box = [...document.querySelectorAll("img")].find((img) => names.includes(img.alt));
+        while (box && box.scrollHeight <= box.clientHeight) box = box.parentElement;
+        if (box) box.scrollTop = box.scrollHeight;
         await pause();
     }
     return found;
 }"""
-"""Each named card's picture once loaded: ``{name: [width, height]}`` (1.49 shows it through a
-blob URL, so its size tells ours from the frontend's 224-pixel stand-in)."""
+"""Each named card's picture once it is ours (``width`` wide): ``{name: [width, height]}``; a
+card whose picture never comes is missing from the answer."""
 
 
 def test_template_browser_lists_every_workflow_with_its_thumbnail(editor, facts):
@@ -531,7 +537,7 @@ def test_template_browser_lists_every_workflow_with_its_thumbnail(editor, facts)
             page.screenshot(path=str(Path(folder) / "template_browser.png"))
     finally:
         page.keyboard.press("Escape")
-    assert sorted(cards) == WORKFLOWS
+    assert sorted(cards) == WORKFLOWS, sorted(set(WORKFLOWS) - set(cards))
     assert all(size == list(THUMBNAIL) for size in cards.values()), cards
     asked = {problem for problem in editor.problems if "/workflow_templates/pinpoint/" in problem}
     assert asked == set(), asked  # every picture was there
@@ -639,6 +645,7 @@ def test_missing_single_file_models_are_offered_for_download(editor, facts, serv
                     (f"{m['directory']} / {m['name']}", m["url"]) for m in workflow["models"]
                 )
                 page.evaluate(CLOSE_DIALOGS)
+                page.wait_for_selector(rows, state="detached")  # gone before the next load
             else:
                 page.locator('[data-testid="error-overlay-see-errors"]').first.click()
                 page.wait_for_selector('[data-testid="missing-model-importable-rows"] > *')

@@ -4,12 +4,11 @@ or their generation (Florence-2) rigged to known answers."""
 from __future__ import annotations
 
 import json
-import math
 import shutil
 
 import pytest
 import torch
-from transformers import LogitsProcessor, LogitsProcessorList
+from rigs import INSTANCES, RIGGED_SIZE, points, rig_sam3, script_florence
 
 from pinpoint.errors import PinpointError
 from pinpoint.loading import SAM_FOLDER, TEXT_SEGMENTER, TextSegmenter, load_model
@@ -17,7 +16,7 @@ from pinpoint.memory import MB, text_segment_bytes
 from pinpoint.text_segments import FlorenceTask, TextSegmentRequest, segment_by_text
 from pinpoint.tiny.sam3 import build_tiny_sam3
 
-WIDTH, HEIGHT = 96, 64
+WIDTH, HEIGHT = RIGGED_SIZE
 
 
 @pytest.fixture(scope="module")
@@ -44,44 +43,6 @@ def test_both_families_load_through_the_one_loader(sam3, florence):
 
 
 # --- SAM 3 ---------------------------------------------------------------------------------------
-
-INSTANCES = {
-    # query: [(score, box in pixels x0, y0, x1, y1)]
-    "cat": [(0.6, (4, 6, 30, 40)), (0.9, (50, 10, 90, 60)), (0.3, (0, 0, 10, 10))],
-    "dog": [(0.8, (20, 30, 60, 62))],
-}
-"""What the rigged SAM 3 answers for each query; the 0.3 instance is below the threshold."""
-
-
-def _logit(p: float) -> float:
-    return math.log(p / (1 - p))
-
-
-def rig_sam3(segmenter: TextSegmenter) -> list[int]:
-    """Make ``segmenter`` answer :data:`INSTANCES` for the query its text ids spell (every
-    other query slot scores nothing); return a list that counts vision-encoder passes."""
-    model, tokenizer = segmenter.model, segmenter.processor.tokenizer
-    vision_passes: list[int] = []
-
-    def answer(module, args, kwargs, output):
-        ids = kwargs["input_ids"]
-        batch, queries = output.pred_logits.shape
-        logits = torch.full((batch, queries), -20.0)
-        boxes = torch.zeros(batch, queries, 4)
-        masks = torch.full((batch, queries, HEIGHT, WIDTH), -20.0)
-        for row in range(batch):
-            query = tokenizer.decode(ids[row], skip_special_tokens=True).strip()
-            for slot, (score, (x0, y0, x1, y1)) in enumerate(INSTANCES.get(query, [])):
-                logits[row, slot] = _logit(score)
-                boxes[row, slot] = torch.tensor([x0 / WIDTH, y0 / HEIGHT, x1 / WIDTH, y1 / HEIGHT])
-                masks[row, slot, y0:y1, x0:x1] = 20.0
-        output.pred_logits, output.pred_boxes, output.pred_masks = logits, boxes, masks
-        output.presence_logits = torch.full((batch, 1), 20.0)
-        return output
-
-    model.register_forward_hook(answer, with_kwargs=True)
-    model.vision_encoder.register_forward_hook(lambda *args: vision_passes.append(1))
-    return vision_passes
 
 
 @pytest.fixture
@@ -176,51 +137,6 @@ def test_a_box_refiner_is_refused_by_the_text_segmenter_loader(tiny_models):
 
 
 # --- Florence-2 ----------------------------------------------------------------------------------
-
-
-def location(pixel: int, size: int) -> int:
-    """The ``<loc_k>`` bin Florence-2 decodes to ``pixel`` on a side of ``size`` pixels
-    (it decodes bin k to ``int((k + 0.5) * size / 1000)``)."""
-    return -((size - 2000 * pixel) // (2 * size))
-
-
-def points(*xy: int) -> str:
-    """``<loc_…>`` tokens of pixel points ``x, y, x, y …`` on the test image."""
-    sides = (WIDTH, HEIGHT)
-    return "".join(f"<loc_{location(v, sides[i % 2])}>" for i, v in enumerate(xy))
-
-
-class Scripted(LogitsProcessor):
-    """Makes every beam of row ``i`` write ``scripts[i]`` token by token, then padding."""
-
-    def __init__(self, scripts: list[list[int]], beams: int, pad: int):
-        self.scripts, self.beams, self.pad = scripts, beams, pad
-
-    def __call__(self, input_ids, scores):
-        step = input_ids.shape[1] - 1  # after the decoder's start token
-        forced = torch.full_like(scores, float("-inf"))
-        for row in range(scores.shape[0]):
-            script = self.scripts[row // self.beams]
-            forced[row, script[step] if step < len(script) else self.pad] = 0.0
-        return forced
-
-
-def script_florence(segmenter: TextSegmenter, monkeypatch, answers: list[str]) -> list[dict]:
-    """Make ``segmenter`` answer ``answers`` (one per image and query, in that order) through its
-    real ``generate``; return the keyword arguments of each call."""
-    tokenizer = segmenter.processor.tokenizer
-    scripts = [
-        tokenizer(f"<s>{answer}</s>", add_special_tokens=False)["input_ids"] for answer in answers
-    ]
-    generate, calls = segmenter.model.generate, []
-
-    def scripted(**kwargs):
-        calls.append(kwargs)
-        rig = Scripted(scripts, kwargs["num_beams"], tokenizer.pad_token_id)
-        return generate(**kwargs, logits_processor=LogitsProcessorList([rig]))
-
-    monkeypatch.setattr(segmenter.model, "generate", scripted)
-    return calls
 
 
 def test_florence_outlines_each_expression_as_a_masked_region(florence, images, monkeypatch):
