@@ -25,6 +25,7 @@ from .loading import (
 )
 from .masks import PinpointMaskOps, PinpointRegionsToMask
 from .match import PinpointMatchText
+from .metrics import PinpointRankEdits
 from .refine import PinpointRefineSAM
 from .segments import PinpointSegment
 from .selection import PinpointSelectRegions
@@ -63,6 +64,8 @@ NODES: list[type[io.ComfyNode]] = [
     PinpointInpaintDiffusers,
     # all four stages in one node
     PinpointEditByText,
+    # measure: rank candidate edits
+    PinpointRankEdits,
     # working with other packs
     PinpointRegionsToSEGS,
     PinpointSEGSToRegions,

@@ -3,6 +3,8 @@
 python -m pinpoint edit --image in.png --find "the red car" --prompt "a blue truck" --out out.png
 python -m pinpoint edit --image in.png --edit "the cat => a fox" --edit "..." --out out.png
 python -m pinpoint edit --image in.png --edits edits.txt --out out.png  # one edit per line
+python -m pinpoint edit ... --candidates 4  # 4 seeds in one pass, the best by CLIP kept
+python -m pinpoint edit --image "photos/*.jpg" --out edited/ ...  # many images, resumable
 python -m pinpoint edit --tiny ...  # tiny random models: runs anywhere, the output is noise
 python -m pinpoint models           # what is installed where, and what to download
 python -m pinpoint download detr-resnet-50 clip-vit-base-patch32 ...  # fetch suggested models
@@ -20,12 +22,14 @@ from pathlib import Path
 
 import torch
 
+from .batch import Item
 from .edit_list import ARROW, EXAMPLE, EditLine, EditSettings, parse_edit_list
 from .errors import PinpointError, reported_as
 from .images import check_prompt
 from .loading.kinds import CLIP, DETECTOR, INPAINT, KINDS, ModelKind
 from .loading.precision import Precision
 from .loading.suggested import SUGGESTED
+from .metrics import RankSettings
 from .regions import IfNothingFound
 from .selection import Pick
 
@@ -60,7 +64,12 @@ def _build_parser() -> argparse.ArgumentParser:
     defaults = EditSettings()
 
     edit = commands.add_parser("edit", help="find an object by text and repaint it")
-    edit.add_argument("--image", required=True, help="input image (RGB PNG/JPEG/WebP)")
+    edit.add_argument(
+        "--image",
+        required=True,
+        help="input image (RGB PNG/JPEG/WebP), or a folder or a quoted glob ('photos/*.jpg') "
+        "of images: then --out (and --preview) are folders, one <name>.png per input",
+    )
     edit.add_argument("--find", help='what to change, e.g. "the red car"')
     edit.add_argument("--prompt", help='what it becomes, e.g. "a blue pickup truck"')
     edit.add_argument(
@@ -75,7 +84,15 @@ def _build_parser() -> argparse.ArgumentParser:
         help="a text file of edits, one per line (options after '|', # comments); with "
         "--find/--prompt and --edit they make one list, painted in order",
     )
-    edit.add_argument("--out", required=True, help="where to write the edited image")
+    edit.add_argument(
+        "--out", required=True, help="where to write the edited image (a folder for several)"
+    )
+    edit.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="several images: edit those already in --out again (by default they are "
+        "skipped, so a stopped run resumes)",
+    )
     edit.add_argument(
         "--negative-prompt",
         default=defaults.negative_prompt,
@@ -159,6 +176,18 @@ def _build_parser() -> argparse.ArgumentParser:
     paint.add_argument("--cfg", type=float, default=defaults.cfg)
     paint.add_argument("--strength", type=float, default=defaults.strength)
     paint.add_argument("--seed", type=int, default=defaults.seed)
+    ranking = RankSettings()
+    rank = edit.add_argument_group("candidates")
+    rank.add_argument(
+        "--candidates",
+        type=int,
+        default=1,
+        help="repaint each image this many times (seeds seed, seed+1, ...) in the same sampling "
+        "passes and keep the best by alpha * S_t2i + beta * S_i2i (CLIP: how well the area says "
+        "the prompt, how much it keeps of the source); prints the ranking",
+    )
+    rank.add_argument("--alpha", type=float, default=ranking.alpha, help="weight of S_t2i")
+    rank.add_argument("--beta", type=float, default=ranking.beta, help="weight of S_i2i")
 
     listing = commands.add_parser("models", help="list installed models and what to download")
     listing.add_argument("--models-dir", help="models root (default: $PINPOINT_MODELS or ./models)")
@@ -237,6 +266,7 @@ def _show_progress(done: int, total: int) -> None:
 
 
 def _run_edit(args: argparse.Namespace) -> int:
+    from .batch import plan_items, run_items
     from .images import load_image, save_image
     from .loading import load_model
     from .pipeline import edit
@@ -253,6 +283,11 @@ def _run_edit(args: argparse.Namespace) -> int:
     given = {field.name: getattr(args, field.name) for field in dataclasses.fields(EditSettings)}
     with reported_as(EDIT):
         settings = EditSettings(**given | dict(threshold=threshold))
+        items, batch = plan_items(args.image, args.out, args.preview)
+    with reported_as(f"{EDIT} --candidates"):
+        if args.candidates < 1:
+            raise PinpointError(f"--candidates is {args.candidates}", "use 1 (no ranking) or more")
+        ranking = RankSettings(alpha=args.alpha, beta=args.beta)
     edits = _edit_list(args, settings)
     if args.tiny:
         from .tiny import build_tiny_models, default_tiny_root
@@ -266,31 +301,63 @@ def _run_edit(args: argparse.Namespace) -> int:
         for flag, kind in MODEL_FLAGS.items():
             with reported_as(f"{EDIT} ({kind.title})"):
                 paths[flag] = _resolve(kind, getattr(args, flag), root)
-    with reported_as(EDIT):
-        image = load_image(args.image, convert_rgb=args.convert_rgb)
+    first = None
+    if not batch:  # a single image is read before the models load: a bad path fails at once
+        with reported_as(EDIT):
+            first = load_image(items[0].source, convert_rgb=args.convert_rgb)
     started = time.perf_counter()
-    loaded = {}
+    loaded = {}  # once for the whole run
     for flag, kind in MODEL_FLAGS.items():
         with reported_as(f"{EDIT} ({kind.title})"):
             loaded[flag] = load_model(kind, paths[flag], device, dtype)
     detector, clip, pipe = loaded["detector"], loaded["clip"], loaded["inpaint"]
-    done_loading = time.perf_counter()
     print(
         f"models: detector={detector.name} clip={clip.name} inpaint={pipe.name} "
         f"on {device} ({str(dtype).replace('torch.', '')}), "
-        f"loaded in {done_loading - started:.1f}s"
+        f"loaded in {time.perf_counter() - started:.1f}s"
     )
-    result = edit(detector, clip, pipe, image, edits, settings, _show_progress)
-    print(result.scores)
-    for note in result.notes:
-        print(f"note: {note}")
-    out = save_image(result.images[0], args.out)
-    print(f"wrote {out} in {time.perf_counter() - done_loading:.1f}s")
-    if args.preview:
-        print(f"wrote {save_image(result.preview[0], args.preview)}")
+
+    def work(item: Item) -> None:
+        began = time.perf_counter()
+        with reported_as(f"{EDIT} {item.source.name}" if batch else EDIT):
+            image = first if first is not None else load_image(item.source, args.convert_rgb)
+        result = edit(
+            detector,
+            clip,
+            pipe,
+            image,
+            edits,
+            settings,
+            _show_progress,
+            candidates=args.candidates,
+            ranking=ranking,
+        )
+        if batch:
+            print(f"{item.source.name}:")
+        print(result.scores)
+        if result.ranking:
+            weights = f"S = {ranking.alpha:g} * S_t2i + {ranking.beta:g} * S_i2i per edit"
+            print(f"candidates ({weights}):")
+            print(result.ranking)
+        for note in result.notes:
+            print(f"note: {note}")
+        out = save_image(result.images[0], item.out)
+        print(f"wrote {out} in {time.perf_counter() - began:.1f}s")
+        if item.preview is not None:
+            print(f"wrote {save_image(result.preview[0], item.preview)}")
+
+    failed = False
+    if batch:
+        summary = run_items(
+            items, work, lambda line: print(line, file=sys.stderr), overwrite=args.overwrite
+        )
+        print(summary)
+        failed = bool(summary.failed)
+    else:
+        work(items[0])
     if args.tiny:
         print("(tiny random models: the edit above is noise by design)")
-    return 0
+    return 1 if failed else 0
 
 
 def _run_models(args: argparse.Namespace) -> int:

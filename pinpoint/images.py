@@ -6,6 +6,7 @@ float32 in [0, 1] with 1 = the area to edit.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -126,8 +127,14 @@ def load_image(path: str | Path, convert_rgb: bool = False) -> torch.Tensor:
 
 
 def save_image(image: torch.Tensor, path: str | Path) -> Path:
-    """Write ``[H, W, 3]`` (or ``[1, H, W, 3]``) to ``path``; parent folders are created."""
+    """Write ``[H, W, 3]`` (or ``[1, H, W, 3]``) to ``path``, whole or not at all: to a hidden
+    temporary name beside it first, then renamed; parent folders are created."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    to_pil(image.reshape(image.shape[-3:])).save(path)
+    staging = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        to_pil(image.reshape(image.shape[-3:])).save(staging)
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
     return path

@@ -117,11 +117,31 @@ def embed_candidates(
         progress: called as ``progress(chunks_done, chunks)`` over the forward passes.
     """
     clip = request.clip
-    mean = clip.processor.image_processor.image_mean
-    neutral = (float(mean[0]), float(mean[1]), float(mean[2]))
     crops: list[np.ndarray] = []
     for image, found in zip(request.images, request.regions, strict=True):
-        crops.extend(crop_regions(image, found, request.context_pad, request.crop, neutral))
+        crops.extend(crop_regions(image, found, request.context_pad, request.crop, neutral(clip)))
+    embeddings, scale = embed_crops(clip, crops, progress)
+    return CandidateEmbeddings(
+        embeddings, scale, request.regions, request.context_pad, request.crop
+    )
+
+
+def neutral(clip: ClipMatcher) -> tuple[float, float, float]:
+    """The RGB fill in [0, 1] that CLIP's normalisation maps to about 0 (its ``image_mean``):
+    what a masked crop shows outside the mask."""
+    mean = clip.processor.image_processor.image_mean
+    return (float(mean[0]), float(mean[1]), float(mean[2]))
+
+
+def embed_crops(
+    clip: ClipMatcher, crops: list[np.ndarray], progress: Progress = no_progress
+) -> tuple[torch.Tensor, float]:
+    """``[N, D]`` L2-normalised CLIP image embeddings of uint8 crops (any sizes), in batched
+    passes of :data:`MAX_CROPS_PER_FORWARD`, and CLIP's temperature ``exp(logit_scale)``.
+
+    Args:
+        progress: called as ``progress(chunks_done, chunks)`` over the forward passes.
+    """
     model = clip.model
     device, dtype = module_device(model), module_dtype(model)
     chunks = range(0, len(crops), MAX_CROPS_PER_FORWARD)
@@ -137,27 +157,26 @@ def embed_candidates(
         scale = float(model.logit_scale.exp().float())
     width = int(model.config.projection_dim)
     stacked = torch.cat(embeddings) if embeddings else torch.zeros(0, width)
-    return CandidateEmbeddings(
-        torch.nn.functional.normalize(stacked, dim=-1).cpu(),
-        scale,
-        request.regions,
-        request.context_pad,
-        request.crop,
-    )
+    return torch.nn.functional.normalize(stacked, dim=-1).cpu(), scale
 
 
-def embed_text(clip: ClipMatcher, text: str) -> torch.Tensor:
-    """``[D]`` L2-normalised CLIP text embedding of ``text``."""
+def embed_texts(clip: ClipMatcher, texts: list[str]) -> torch.Tensor:
+    """``[T, D]`` L2-normalised CLIP text embeddings of ``texts``, in one pass."""
     model = clip.model
     device = module_device(model)
-    tokens = clip.processor.tokenizer([text], padding=True, truncation=True, return_tensors="pt")
+    tokens = clip.processor.tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
     with torch.inference_mode():
         out = model.text_model(
             input_ids=tokens["input_ids"].to(device),
             attention_mask=tokens["attention_mask"].to(device),
         )
-        embedding = model.text_projection(out.pooler_output)[0].float()
-    return torch.nn.functional.normalize(embedding, dim=-1).cpu()
+        embeddings = model.text_projection(out.pooler_output).float()
+    return torch.nn.functional.normalize(embeddings, dim=-1).cpu()
+
+
+def embed_text(clip: ClipMatcher, text: str) -> torch.Tensor:
+    """``[D]`` L2-normalised CLIP text embedding of ``text``."""
+    return embed_texts(clip, [text])[0]
 
 
 def score_candidates(

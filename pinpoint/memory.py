@@ -17,6 +17,7 @@ from .inpaint import InpaintRequest
 from .loading.models import SamFolder, module_dtype
 from .loading.sam import GRID_SIZE
 from .match import MatchRequest
+from .metrics import MetricsRequest
 from .refine import PROMPTS_PER_CALL, RefineRequest
 from .segments import SegmentRequest
 from .text_segments import TextSegmentRequest
@@ -86,6 +87,11 @@ def text_segment_bytes(request: TextSegmentRequest) -> int:
 
 def match_bytes(request: MatchRequest) -> int:
     """CLIP over one chunk of crops."""
+    return MATCH_MB * MB
+
+
+def metrics_bytes(request: MetricsRequest) -> int:
+    """CLIP over every candidate's and its source's masked crop (one pass, as Match)."""
     return MATCH_MB * MB
 
 

@@ -2,7 +2,9 @@
 
 An edit list (:mod:`pinpoint.edit_list`) runs in one pass: the detector runs once, CLIP embeds
 the candidates once and scores them against each edit's text, and every edit's crops are
-inpainted together, each from its own prompt, then painted in list order.
+inpainted together, each from its own prompt, then painted in list order. With several
+candidates per image, every image is repainted with that many seeds in the same sampling
+passes and the candidates are ranked (:mod:`pinpoint.metrics`); the best is kept.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from .edit_list import (
     edit_scores,
     match_edits,
 )
-from .errors import reported_as
+from .errors import PinpointError, reported_as
 from .inpaint import InpaintRequest, inpaint_layers
 from .loading.models import ClipMatcher, Detector, InpaintPipe
+from .metrics import MASK_THRESHOLD, MetricsRequest, RankSettings, measure_edits
 from .progress import Progress, no_progress
 
 
@@ -39,6 +42,8 @@ class EditResult:
         preview: ``[B, H, W, 3]`` the candidates and what each edit chose, over the input.
         edits: one outcome per edit, in list order.
         notes: remarks from every stage (nothing found, empty masks).
+        ranking: with several candidates, each image's candidates ranked (see
+            :func:`rank_candidates`); empty otherwise.
     """
 
     images: torch.Tensor
@@ -46,6 +51,7 @@ class EditResult:
     preview: torch.Tensor
     edits: tuple[EditOutcome, ...]
     notes: tuple[str, ...]
+    ranking: str = ""
 
     @property
     def scores(self) -> str:
@@ -61,6 +67,8 @@ def edit(
     edits: Sequence[EditLine],
     settings: EditSettings = EditSettings(),
     progress: Progress = no_progress,
+    candidates: int = 1,
+    ranking: RankSettings = RankSettings(),
 ) -> EditResult:
     """Find what each edit names in each image and repaint it as the edit's prompt describes.
 
@@ -70,14 +78,20 @@ def edit(
             :func:`pinpoint.edit_list.parse_edit_list`); painted in order, a later edit on top
             where masks overlap.
         progress: called as ``progress(done, total)`` during sampling.
+        candidates: above 1, each image is repainted that many times (candidate ``j`` of
+            image ``b`` with ``seed + b * candidates + j``) in the same sampling passes, and
+            the best by ``ranking`` (``alpha * S_t2i + beta * S_i2i``) is kept.
     """
-    s = settings
+    s, count = settings, candidates
+    if count < 1:
+        raise PinpointError(f"candidates is {count}", "use 1 (no ranking) or more")
+    sources = images.repeat_interleave(count, dim=0)
     with reported_as("Inpaint"):  # checked before any model runs; the masks come later
-        empty = torch.zeros(images.shape[:3])
+        empty = torch.zeros(sources.shape[:3])
         planned = [
             InpaintRequest(
                 pipe,
-                images,
+                sources,
                 empty,
                 line.prompt,
                 negative_prompt=s.negative_prompt,
@@ -96,15 +110,69 @@ def edit(
     with reported_as("Inpaint"):
         result = inpaint_layers(
             [
-                dataclasses.replace(request, masks=outcome.mask)
+                dataclasses.replace(request, masks=outcome.mask.repeat_interleave(count, dim=0))
                 for request, outcome in zip(planned, outcomes, strict=True)
             ],
             progress,
         )
+    edited, table = result.images, ""
+    if count > 1:
+        with reported_as("Rank"):
+            best, table = rank_candidates(clip, images, result.images, outcomes, count, ranking)
+        edited = result.images[best]
     return EditResult(
-        images=result.images,
+        images=edited,
         mask=edit_mask(outcomes),
         preview=draw_edits(images, found, outcomes),
         edits=outcomes,
         notes=(*notes, *result.notes),
+        ranking=table,
     )
+
+
+def rank_candidates(
+    clip: ClipMatcher,
+    images: torch.Tensor,
+    candidates: torch.Tensor,
+    outcomes: Sequence[EditOutcome],
+    count: int,
+    ranking: RankSettings,
+) -> tuple[list[int], str]:
+    """The best candidate of each image and every image's ranking table.
+
+    Args:
+        images: ``[B, H, W, 3]`` sources; candidates: ``[B * count, H, W, 3]``, image by
+            image.
+        outcomes: the edits' masks (``[B, H, W]`` each); a candidate's score is the mean over
+            the edits that found something in its image of ``alpha * S_t2i + beta * S_i2i``
+            (the edit's prompt as the target, what it finds as the source text).
+
+    Returns:
+        Indices into ``candidates``, one per image, and the tables.
+    """
+    best, tables = [], []
+    for index, source in enumerate(images):
+        rows = slice(index * count, (index + 1) * count)
+        totals, lines = torch.zeros(count, dtype=torch.float64), []
+        for number, outcome in enumerate(outcomes, start=1):
+            mask = outcome.mask[index]
+            if not bool((mask >= MASK_THRESHOLD).any()):
+                continue  # this edit found nothing in this image
+            measured = measure_edits(
+                MetricsRequest(
+                    clip,
+                    source[None],
+                    candidates[rows],
+                    mask,
+                    outcome.edit.prompt,
+                    outcome.edit.find,
+                )
+            )
+            scores = [ranking.score(m) for m in measured]
+            totals += torch.tensor(scores, dtype=torch.float64)
+            lines.append(f"edit {number}: " + " ".join(f"{v:.3f}" for v in scores))
+        winner = int(totals.argmax()) if lines else 0
+        best.append(index * count + winner)
+        header = f"image {index + 1}: candidate {winner + 1} of {count} kept"
+        tables.append("\n".join([header, *lines]))
+    return best, "\n".join(tables)

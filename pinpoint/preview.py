@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import torch
 from PIL import ImageDraw, ImageFont
 
+from .boxes import mask_box
 from .crop import StitchPlan
 from .images import from_pil, to_pil
 from .regions import ImageRegions, Region, RegionBatch
@@ -134,6 +135,36 @@ def draw_crops(plan: StitchPlan) -> torch.Tensor:
     for image, regions in zip(plan.images, per_image, strict=True):
         found = ImageRegions(width, height, tuple(regions), note)
         pictures.append(_draw_one(image, found, found, caption=lambda region: region.label))
+    return torch.stack(pictures)
+
+
+def draw_ranked(
+    edits: torch.Tensor, masks: torch.Tensor, scores: Sequence[float], kept: Sequence[int]
+) -> torch.Tensor:
+    """Every candidate with the bounds of its mask and its rank and score, the kept ones in
+    green: ComfyUI shows the batch as a contact sheet.
+
+    Args:
+        edits: IMAGE ``[N, H, W, 3]`` candidates; masks: ``[N, H, W]``; scores: ``S`` of each.
+        kept: indices of the kept candidates, best first.
+
+    Returns:
+        ``[N, H, W, 3]`` float32 preview, in input order.
+    """
+    height, width = int(edits.shape[1]), int(edits.shape[2])
+    ranks = {
+        index: rank
+        for rank, index in enumerate(
+            sorted(range(len(scores)), key=lambda index: scores[index], reverse=True), start=1
+        )
+    }
+    pictures = []
+    for index, (image, mask) in enumerate(zip(edits, masks, strict=True)):
+        box = mask_box(mask >= 0.5) or (0.0, 0.0, float(width), float(height))
+        label = f"#{ranks[index]} S={scores[index]:.3f}"
+        found = ImageRegions(width, height, (Region(box, label, 1.0, "rank", mask=None),))
+        chosen = found if index in kept else ImageRegions(width, height)
+        pictures.append(_draw_one(image, found, chosen, caption=lambda region: region.label))
     return torch.stack(pictures)
 
 

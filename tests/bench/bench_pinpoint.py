@@ -11,6 +11,8 @@
 4. SAM refine: 10 boxes decoded against one shared image embedding vs one embedding per box.
 5. Edit list: three edits of one image in one pass (one detection, one CLIP image pass, the
    three crops sampled together) vs three separate one-edit runs.
+6. Rank Edits: 8 candidates of a 768x512 edit measured in one CLIP pass vs one call per
+   candidate.
 
 Random weights: timings are real (the same layers and sizes as the real models where stated);
 the pictures are noise. Nothing here asserts; read the ratios.
@@ -36,6 +38,7 @@ from pinpoint.edit_list import EditSettings, parse_edit_list  # noqa: E402
 from pinpoint.inpaint import InpaintRequest, inpaint_masked  # noqa: E402
 from pinpoint.loading import CLIP, DETECTOR, INPAINT, SAM, load_model  # noqa: E402
 from pinpoint.match import MatchRequest, match_text  # noqa: E402
+from pinpoint.metrics import MetricsRequest, rank_edits  # noqa: E402
 from pinpoint.pipeline import edit  # noqa: E402
 from pinpoint.refine import RefineRequest, refine_with_sam  # noqa: E402
 from pinpoint.regions import ImageRegions, Region, RegionBatch  # noqa: E402
@@ -272,6 +275,30 @@ def bench_edit_list(folder: Path, quick: bool) -> None:
     )
 
 
+def bench_rank(folder: Path, quick: bool) -> None:
+    path = build_tiny_clip(folder / "tiny") if quick else base_clip(folder)
+    clip = load_model(CLIP, path)
+    source = torch.rand(1, 512, 768, 3)
+    mask = torch.zeros(1, 512, 768)
+    mask[0, 150:350, 250:500] = 1.0
+    edits = source.repeat(8, 1, 1, 1)
+    edits[:, 150:350, 250:500] = torch.rand(8, 200, 250, 3)
+    kind = "tiny" if quick else "ViT-B/32-sized"
+    print(f"\n6. Rank Edits, 8 candidates of a 768x512 edit ({kind} random CLIP, CPU)")
+    together = timed(lambda: rank_edits(MetricsRequest(clip, source, edits, mask, "a dog")), 3)
+    apart = timed(
+        lambda: [
+            rank_edits(MetricsRequest(clip, source, edits[i : i + 1], mask, "a dog"))
+            for i in range(8)
+        ],
+        3,
+    )
+    print(
+        f"   one pass {together:.3f} s, one call per candidate {apart:.3f} s, "
+        f"per candidate / one pass: {apart / together:.2f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny models only")
@@ -290,6 +317,7 @@ def main() -> None:
         bench_cache(folder / "cache")
         bench_sam(folder / "sam", args.quick)
         bench_edit_list(folder / "edit_list", args.quick)
+        bench_rank(folder / "rank", args.quick)
 
 
 if __name__ == "__main__":

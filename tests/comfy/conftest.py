@@ -78,6 +78,22 @@ EXPECTED_NODES = {
         ["detector", "image", "queries", "threshold", "max_detections", "if_nothing_found"],
         ["PINPOINT_REGIONS", "IMAGE"],
     ),
+    "PinpointRankEdits": (
+        "pinpoint/measure",
+        [
+            "clip",
+            "source",
+            "candidates",
+            "mask",
+            "text",
+            "source_text",
+            "alpha",
+            "beta",
+            "top_k",
+            "context_pad",
+        ],
+        ["IMAGE", "STRING", "IMAGE"],
+    ),
     "PinpointSegmentByText": (
         "pinpoint/detect",
         [

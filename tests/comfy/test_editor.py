@@ -310,7 +310,13 @@ FROM_API = """async (prompt) => {
 }""".replace("BOUNDED", BOUNDED)
 """Load an API prompt as dropping the API file does; returns each node's drawn size."""
 
-GROUP_COLORS = {"Find": "blue", "Choose": "green", "Refine": "purple", "Inpaint": "brown"}
+GROUP_COLORS = {
+    "Find": "blue",
+    "Choose": "green",
+    "Refine": "purple",
+    "Inpaint": "brown",
+    "Rank": "cyan",
+}
 """A stage group's colour, by the stage its title names (LGraphCanvas.node_colors)."""
 
 APPLY_LAYOUT = """async ({positions, sizes, groups, note}) => {

@@ -45,8 +45,9 @@ CORE_REQUESTS = {
     "PinpointMaskToRegions": ("interop", "MaskRegionsRequest"),
     "PinpointRegionsToSEGS": ("interop", "SegsRequest"),
     "PinpointEditByText": ("edit_list", "EditSettings"),
+    "PinpointRankEdits": ("metrics", "MetricsRequest", "RankSettings"),
 }
-"""Node id → (core module, the request whose field defaults are the node's input defaults)."""
+"""Node id → (core module, the requests whose field defaults are the node's input defaults)."""
 
 OWN_DEFAULTS = {
     ("PinpointInpaintComfy", "resolution"): 0,  # the MODEL's native size, read from the model
@@ -69,9 +70,13 @@ def test_every_node_reads_its_defaults_from_its_core_request(comfyui):
         schema = node.GET_SCHEMA()
         if schema.node_id not in CORE_REQUESTS:
             continue
-        module, name = CORE_REQUESTS[schema.node_id]
-        request = getattr(pack_module(comfyui, f"pinpoint.{module}"), name)
-        defaults = {f.name: f.default for f in fields(request) if f.default is not MISSING}
+        module, *names = CORE_REQUESTS[schema.node_id]
+        defaults = {
+            f.name: f.default
+            for name in names
+            for f in fields(getattr(pack_module(comfyui, f"pinpoint.{module}"), name))
+            if f.default is not MISSING
+        }
         for widget in schema.inputs:
             if widget.id in defaults and getattr(widget, "default", None) is not None:
                 if (schema.node_id, widget.id) in OWN_DEFAULTS:
@@ -189,6 +194,8 @@ def _valid_inputs(comfyui, loaded, node_id: str) -> dict:
         sampler_name="euler",
         scheduler="normal",
         segs=((48, 64), []),
+        source=IMAGE,
+        candidates=IMAGE.repeat(2, 1, 1, 1),
         edits="the dog => a cat",
         matcher=loaded["clip"],
     )
@@ -267,6 +274,13 @@ def _cases():
         ("PinpointSEGSToRegions", dict(segs="other image"), "made for a 30x20 image"),
         ("PinpointSEGSToRegions", dict(segs="not segs"), "not SEGS"),
         ("PinpointStitch", dict(image=rgba), "RGB"),
+        ("PinpointRankEdits", dict(alpha=-1.0), "alpha is -1.0"),
+        ("PinpointRankEdits", dict(alpha=0.0, beta=0.0), "alpha and beta are both 0"),
+        ("PinpointRankEdits", dict(top_k=0), "top_k is 0"),
+        ("PinpointRankEdits", dict(text=" "), "the text is empty"),
+        ("PinpointRankEdits", dict(mask=torch.zeros(1, 48, 64)), "a mask is empty"),
+        ("PinpointRankEdits", dict(candidates=rgba), "RGB"),
+        ("PinpointRankEdits", dict(source=torch.rand(1, 30, 30, 3)), "the source is 30x30"),
         ("PinpointEditByText", dict(edits="the dog a cat"), "line 1: 'the dog a cat' has no '=>'"),
         ("PinpointEditByText", dict(edits="a => b\n => c"), "line 2: '=> c' does not say what"),
         ("PinpointEditByText", dict(edits="a => b\nc =>"), "line 2: 'c =>' does not say what it"),

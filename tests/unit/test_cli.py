@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -202,7 +203,7 @@ class Captured(Exception):
 def test_the_edit_runs_with_the_core_defaults(
     options, threshold, tmp_path, tiny_models, models_root, monkeypatch
 ):
-    def capture(detector, clip, pipe, images, edits, settings, progress):
+    def capture(detector, clip, pipe, images, edits, settings, progress, **ranking):
         raise Captured(settings, edits)
 
     monkeypatch.setattr(pinpoint.pipeline, "edit", capture)
@@ -223,7 +224,7 @@ def edit_list_args(tmp_path: Path, *options: str) -> list[str]:
 
 
 def test_find_prompt_edit_and_edits_file_make_one_list(tmp_path, models_root, monkeypatch):
-    def capture(detector, clip, pipe, images, edits, settings, progress):
+    def capture(detector, clip, pipe, images, edits, settings, progress, **ranking):
         raise Captured(settings, edits)
 
     monkeypatch.setattr(pinpoint.pipeline, "edit", capture)
@@ -276,3 +277,31 @@ def test_two_edits_run_end_to_end_on_the_tiny_models(tmp_path, capsys, models_ro
     assert code == 0
     assert "edit 1: the dog => a cat" in out and "edit 2: the car => a truck" in out
     assert (tmp_path / "out.png").exists() and (tmp_path / "p.png").exists()
+
+
+def test_candidates_are_ranked_end_to_end_on_the_tiny_models(
+    tmp_path, capsys, models_root, monkeypatch
+):
+    monkeypatch.setenv("PINPOINT_TINY_DIR", str(models_root))
+    options = ["--edit", "the dog => a cat", "--steps", "2", "--candidates", "3", "--beta", "0"]
+    assert main(edit_list_args(tmp_path, *options)) == 0
+    out = capsys.readouterr().out
+    assert "candidates (S = 1 * S_t2i + 0 * S_i2i per edit):" in out
+    assert re.search(r"image 1: candidate [123] of 3 kept\nedit 1: \S+ \S+ \S+", out)
+    assert (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        (("--candidates", "0"), "pinpoint edit --candidates: --candidates is 0"),
+        (("--alpha", "0", "--beta", "0"), "pinpoint edit --candidates: alpha and beta are both 0"),
+    ],
+)
+def test_bad_candidate_settings_are_refused_before_any_model_loads(
+    options, fragment, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("PINPOINT_TINY_DIR", str(tmp_path / "never-built"))
+    assert main(edit_list_args(tmp_path, "--edit", "a => b", *options)) == 2
+    assert fragment in capsys.readouterr().err
+    assert not (tmp_path / "never-built").exists()

@@ -15,6 +15,7 @@ from pinpoint.errors import PinpointError, reported_as
 from pinpoint.inpaint import InpaintRequest, inpaint_layers
 from pinpoint.loading import CLIP, DETECTOR, INPAINT, load_model
 from pinpoint.masks import feather_mask
+from pinpoint.metrics import MetricsRequest, RankSettings, measure_edits
 from pinpoint.pipeline import edit
 from pinpoint.selection import Pick
 
@@ -284,3 +285,52 @@ def test_bad_sampling_settings_fail_before_any_model_runs(rigged, pipe):
             parse_edit_list(["a => b"]),
             dataclasses.replace(SETTINGS, steps=0),
         )
+
+
+def test_candidates_are_sampled_together_and_the_best_by_its_score_is_kept(rigged, pipe):
+    """Three candidates of two edits: candidate j is the one-candidate run with seed + j, the
+    table's scores are each candidate's mean S over the edits, and the highest is kept."""
+    detector, clip = rigged
+    image, _ = three_squares()
+    edits = parse_edit_list(["the red one => a small red fox", "the blue one => a truck"])
+    ranking = RankSettings(alpha=1.0, beta=0.5)
+    calls = []
+    original = pipe.pipe.__class__.__call__
+
+    def counted(self, *args, **kwargs):
+        calls.append(len(kwargs["image"]))
+        return original(self, *args, **kwargs)
+
+    pipe.pipe.__class__.__call__ = counted
+    try:
+        result = edit(detector, clip, pipe, image, edits, SETTINGS, candidates=3, ranking=ranking)
+    finally:
+        pipe.pipe.__class__.__call__ = original
+    assert calls == [4, 2]  # 2 edits x 3 candidates = 6 crops, 4 per sampling call
+    singles = [
+        edit(detector, clip, pipe, image, edits, dataclasses.replace(SETTINGS, seed=seed)).images
+        for seed in range(3)
+    ]
+    expected = []
+    for outcome in result.edits:
+        measured = measure_edits(
+            MetricsRequest(
+                clip,
+                image,
+                torch.cat(singles),
+                outcome.mask[0],
+                outcome.edit.prompt,
+                outcome.edit.find,
+            )
+        )
+        expected.append([ranking.score(m) for m in measured])
+    totals = torch.tensor(expected).sum(dim=0)
+    winner = int(totals.argmax())
+    header, *lines = result.ranking.splitlines()
+    assert header == f"image 1: candidate {winner + 1} of 3 kept"
+    for line, scores in zip(lines, expected, strict=True):
+        assert [float(v) for v in line.split(": ")[1].split()] == pytest.approx(scores, abs=2e-3)
+    assert result.images.shape == image.shape
+    assert torch.allclose(result.images, singles[winner], atol=1e-4)
+    with pytest.raises(PinpointError, match="candidates is 0"):
+        edit(detector, clip, pipe, image, edits, SETTINGS, candidates=0)
