@@ -269,7 +269,7 @@ def _run_edit(args: argparse.Namespace) -> int:
     from .batch import plan_items, run_items
     from .images import load_image, save_image
     from .loading import load_model
-    from .pipeline import edit
+    from .pipeline import check_candidates, edit
 
     device = _pick_device(args.device)
     precision = Precision.check(args.precision, "--precision")
@@ -285,8 +285,7 @@ def _run_edit(args: argparse.Namespace) -> int:
         settings = EditSettings(**given | dict(threshold=threshold))
         items, batch = plan_items(args.image, args.out, args.preview)
     with reported_as(f"{EDIT} --candidates"):
-        if args.candidates < 1:
-            raise PinpointError(f"--candidates is {args.candidates}", "use 1 (no ranking) or more")
+        check_candidates(args.candidates, "--candidates")
         ranking = RankSettings(alpha=args.alpha, beta=args.beta)
     edits = _edit_list(args, settings)
     if args.tiny:

@@ -65,7 +65,8 @@ class MetricsRequest(Request):
 
     Attributes:
         clip: the CLIP model (the matcher's).
-        sources: IMAGE ``[B, H, W, 3]``, or one ``[1, H, W, 3]`` for every edit.
+        sources: IMAGE ``[B, H, W, 3]``, or one ``[1, H, W, 3]`` for every edit (stored as
+            ``[B, H, W, 3]`` float32 on the CPU, like ``edits``).
         edits: IMAGE ``[B, H, W, 3]``, the edited images (or candidates of one edit).
         masks: MASK ``[B, H, W]`` or one ``[H, W]`` for every edit: where the edit was meant.
         text: what the masked area was to become (the inpainting prompt).
@@ -105,7 +106,8 @@ class MetricsRequest(Request):
                 "connect the mask the edit was made with",
             )
         self._normalise(
-            sources=self.sources.expand(batch, -1, -1, -1),
+            edits=self.edits.detach().to("cpu", torch.float32),
+            sources=self.sources.detach().to("cpu", torch.float32).expand(batch, -1, -1, -1),
             masks=masks,
             text=check_prompt(self.text, "the text", "a blue pickup truck"),
             source_text=self.source_text.strip(),
@@ -126,7 +128,8 @@ def _masked_crops(clip: ClipMatcher, images: torch.Tensor, masks: torch.Tensor, 
 
 
 def _ssim_maps(edits: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
-    """``[B, H, W]`` SSIM map (mean over RGB) of each edit against its source.
+    """``[B, H, W]`` SSIM map (mean over RGB) of each edit against its source (both
+    ``[B, H, W, 3]`` float32 on the CPU).
 
     SSIM at a pixel reads only its window, and a window whose pixels are all unchanged gives
     exactly 1; so each map is computed on the changed pixels' bounds grown by a window (one
@@ -135,8 +138,6 @@ def _ssim_maps(edits: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
     """
     from torchmetrics.functional.image import structural_similarity_index_measure
 
-    edits = edits.detach().to("cpu", torch.float32)
-    sources = sources.detach().to("cpu", torch.float32)
     batch, height, width = int(edits.shape[0]), int(edits.shape[1]), int(edits.shape[2])
     maps = torch.ones(batch, height, width)
     for index in range(batch):
@@ -182,7 +183,7 @@ def measure_edits(request: MetricsRequest) -> list[EditMetrics]:
     )[:, 0]
     clear = near == 0  # every pixel of its window is outside the mask
     ssim = _ssim_maps(edits, sources)
-    delta = (edits.detach().cpu().float() - sources.detach().cpu().float()).abs().amax(dim=-1)
+    delta = (edits - sources).abs().amax(dim=-1)
     measured = []
     for index in range(count):
         directional = success = None

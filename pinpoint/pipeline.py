@@ -82,9 +82,7 @@ def edit(
             image ``b`` with ``seed + b * candidates + j``) in the same sampling passes, and
             the best by ``ranking`` (``alpha * S_t2i + beta * S_i2i``) is kept.
     """
-    s, count = settings, candidates
-    if count < 1:
-        raise PinpointError(f"candidates is {count}", "use 1 (no ranking) or more")
+    s, count = settings, check_candidates(candidates)
     sources = images.repeat_interleave(count, dim=0)
     with reported_as("Inpaint"):  # checked before any model runs; the masks come later
         empty = torch.zeros(sources.shape[:3])
@@ -128,6 +126,13 @@ def edit(
         notes=(*notes, *result.notes),
         ranking=table,
     )
+
+
+def check_candidates(count: int, name: str = "candidates") -> int:
+    """``count`` candidates per image if at least 1 (1: no ranking)."""
+    if count < 1:
+        raise PinpointError(f"{name} is {count}", "use 1 (no ranking) or more")
+    return count
 
 
 def rank_candidates(

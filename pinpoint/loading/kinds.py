@@ -141,6 +141,11 @@ DINO_MODEL_TYPES = ("vit", "dinov2", "dinov2_with_registers")
 facebook/dinov2-with-registers-small."""
 
 
+def _classes(table: Mapping[str, tuple[str, str]], config: Config) -> tuple[str, str]:
+    """(model class, processor class) of a checked config, from a kind's ``model_type`` table."""
+    return table[str(config["model_type"])]
+
+
 def _dino(config: Config) -> Transformers:
     # eager attention: output_attentions needs it (SDPA and flash attention do not compute the
     # weights). DINO checkpoints were converted without ViT's pooler; building one would only
@@ -309,8 +314,7 @@ SAM_FOLDER = ModelKind(
     model_types=lambda: sam_folder.CLASSES,
     pick=f"pick a folder with {sam_folder.KINDS_HINT}; ",
     transformers=lambda config: Transformers(
-        sam_folder.classes(config)[0],
-        sam_folder.classes(config)[1],
+        *_classes(sam_folder.CLASSES, config),
         ("preprocessor_config.json", "processor_config.json"),
         complete_weights=True,
     ),
@@ -323,14 +327,13 @@ TEXT_SEGMENTER = ModelKind(
     format=Format.TRANSFORMERS,
     result=TextSegmenter,
     socket="PINPOINT_TEXT_SEGMENTER",
-    expected_files=(f"config.json, model.safetensors, processor_config.json, {TOKENIZER_FILES}"),
+    expected_files=f"config.json, model.safetensors, processor_config.json, {TOKENIZER_FILES}",
     example_repo="facebook/sam3",
     example_dir="sam3",
     model_types=lambda: text_segmenter.CLASSES,
     pick=f"pick a folder with {text_segmenter.KINDS_HINT}; ",
     transformers=lambda config: Transformers(
-        text_segmenter.classes(config)[0],
-        text_segmenter.classes(config)[1],
+        *_classes(text_segmenter.CLASSES, config),
         ("processor_config.json", "preprocessor_config.json"),
         tokenizer=True,
         complete_weights=True,

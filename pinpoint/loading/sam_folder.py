@@ -4,9 +4,6 @@ The original single-file checkpoints are :mod:`pinpoint.loading.sam`'s."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 CLASSES = {
     "sam2": ("Sam2Model", "Sam2Processor"),
     "sam2_video": ("Sam2Model", "Sam2Processor"),
@@ -24,8 +21,3 @@ KINDS_HINT = (
     "facebook/sam2.1-hiera-small, syscv-community/sam-hq-vit-base, facebook/sam-vit-base); SAM 3 "
     "finds objects from text and is not a box refiner"
 )
-
-
-def classes(config: Mapping[str, Any]) -> tuple[str, str]:
-    """(model class, processor class) of a checked config."""
-    return CLASSES[str(config["model_type"])]

@@ -5,9 +5,6 @@ segmentation). The shared loader reads them through
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 CLASSES = {
     "sam3": ("Sam3Model", "Sam3Processor"),
     "sam3_video": ("Sam3Model", "Sam3Processor"),
@@ -24,8 +21,3 @@ KINDS_HINT = (
     "florence-community/Florence-2-base); SAM 2 and SAM-HQ refine boxes and go in "
     "models/pinpoint_sam"
 )
-
-
-def classes(config: Mapping[str, Any]) -> tuple[str, str]:
-    """(model class, processor class) of a checked config."""
-    return CLASSES[str(config["model_type"])]
