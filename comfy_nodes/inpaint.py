@@ -7,12 +7,14 @@ import torch
 from comfy_api.latest import io
 
 from ..pinpoint.errors import reported_as
+from ..pinpoint.images import as_mask_batch
 from ..pinpoint.inpaint import InpaintRequest, inpaint_masked
-from ..pinpoint.loading.models import InpaintPipe
-from ..pinpoint.memory import inpaint_bytes
+from ..pinpoint.loading.models import ClipMatcher, InpaintPipe
+from ..pinpoint.memory import inpaint_bytes, metrics_bytes
+from ..pinpoint.pipeline import check_candidates, keep_best
 from . import sockets
 from ._common import comfy_progress, description, on_device, report_notes
-from .inputs import crop_inputs, sampling_inputs
+from .inputs import candidate_inputs, crop_inputs, sampling_inputs
 
 TITLE = "Inpaint Region · diffusers (Pinpoint)"
 
@@ -61,6 +63,7 @@ class PinpointInpaintDiffusers(io.ComfyNode):
                     tooltip="1 replaces the masked content; lower keeps more of the original.",
                 ),
                 *crop_inputs(resolution=InpaintRequest.resolution),
+                *candidate_inputs(),
             ],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The edited images, [B,H,W,3]."),
@@ -70,10 +73,26 @@ class PinpointInpaintDiffusers(io.ComfyNode):
     @classmethod
     @reported_as(TITLE)
     def execute(
-        cls, pipe: InpaintPipe, image: torch.Tensor, mask: torch.Tensor, **settings
+        cls,
+        pipe: InpaintPipe,
+        image: torch.Tensor,
+        mask: torch.Tensor,
+        candidates: int = 1,
+        clip: ClipMatcher | None = None,
+        **settings,
     ) -> io.NodeOutput:
-        request = InpaintRequest(pipe, image, mask, **settings)
+        count = check_candidates(candidates, clip=clip, ranked=True)
+        masks = as_mask_batch(mask, image)
+        request = InpaintRequest(
+            pipe,
+            image.repeat_interleave(count, dim=0),
+            masks.repeat_interleave(count, dim=0),
+            **settings,
+        )
         on_device(pipe, inpaint_bytes(request))
         result = inpaint_masked(request, comfy_progress())
-        shown = report_notes(result.notes, TITLE) or None
-        return io.NodeOutput(result.images.to(mm.intermediate_device()), ui=shown)
+        if count > 1:
+            on_device(clip, metrics_bytes())
+        best, table = keep_best(clip, image, masks, result.images, count, request.prompt)
+        shown = report_notes([*result.notes, *([table] if table else [])], TITLE) or None
+        return io.NodeOutput(best.to(mm.intermediate_device()), ui=shown)

@@ -9,9 +9,13 @@ from comfy_api.latest import io
 
 from ..pinpoint.crop import CropRequest, cut, plan_crops, stitch_crops
 from ..pinpoint.errors import reported_as
+from ..pinpoint.images import as_mask_batch, check_prompt
+from ..pinpoint.loading.models import ClipMatcher
+from ..pinpoint.memory import metrics_bytes
+from ..pinpoint.pipeline import check_candidates, keep_best
 from ..pinpoint.seeds import image_seed
-from ._common import crop_resolution, description, report_notes
-from .inputs import crop_inputs, sampler_inputs, sampling_inputs
+from ._common import crop_resolution, description, on_device, report_notes
+from .inputs import candidate_inputs, crop_inputs, sampler_inputs, sampling_inputs
 from .sampling import COMFY_CFG, Sampling, SamplingProgress, sample_crops
 
 TITLE = "Inpaint Region · ComfyUI model (Pinpoint)"
@@ -45,6 +49,7 @@ class PinpointInpaintComfy(io.ComfyNode):
                 *sampling_inputs(cfg=COMFY_CFG),
                 *sampler_inputs(),
                 *crop_inputs(resolution=0),
+                *candidate_inputs(text=True),
             ],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The edited images, [B,H,W,3].")
@@ -72,11 +77,18 @@ class PinpointInpaintComfy(io.ComfyNode):
         resolution: int,
         feather_px: int,
         split: str,
+        candidates: int = 1,
+        clip: ClipMatcher | None = None,
+        text: str = "",
     ) -> io.NodeOutput:
+        count = check_candidates(candidates, clip=clip, ranked=True)
+        if count > 1:
+            text = check_prompt(text, "text", "a blue pickup truck")
         sampling = Sampling(steps, cfg, sampler_name, scheduler, denoise, masked_start)
+        masks = as_mask_batch(mask, image)
         request = CropRequest(
-            image,
-            mask,
+            image.repeat_interleave(count, dim=0),
+            masks.repeat_interleave(count, dim=0),
             context=context,
             resolution=crop_resolution(resolution, model),
             feather_px=feather_px,
@@ -101,5 +113,8 @@ class PinpointInpaintComfy(io.ComfyNode):
             )
             sampled.append(decoded[0])
         result = stitch_crops(plan, sampled)
-        shown = report_notes(plan.notes, TITLE) or None
-        return io.NodeOutput(result.to(mm.intermediate_device()), ui=shown)
+        if count > 1:
+            on_device(clip, metrics_bytes())
+        best, table = keep_best(clip, image, masks, result, count, text)
+        shown = report_notes([*plan.notes, *([table] if table else [])], TITLE) or None
+        return io.NodeOutput(best.to(mm.intermediate_device()), ui=shown)

@@ -13,6 +13,7 @@ from ..pinpoint.match import MatchRequest
 from ..pinpoint.regions import IfNothingFound
 from ..pinpoint.seeds import SEED_MODULUS
 from ..pinpoint.selection import Pick, SelectRequest
+from . import sockets
 from .sampling import DENOISE, MaskedStart
 
 PICK_TOOLTIP = (
@@ -217,3 +218,38 @@ def min_probability_input() -> io.Float.Input:
         step=0.01,
         tooltip="Drop matches whose CLIP probability (among this image's candidates) is lower.",
     )
+
+
+def candidate_inputs(text: bool = False) -> list[io.Input]:
+    """``candidates`` and the CLIP that ranks them (optional: older workflows load); with
+    ``text``, also the text they are ranked on (a node whose prompt is a conditioning)."""
+    ranked_on = [
+        io.String.Input(
+            "text",
+            default="",
+            optional=True,
+            placeholder="a blue pickup truck",
+            tooltip="What the area should show, in words (your positive prompt): the "
+            "candidates are ranked on it. Needed when candidates is above 1.",
+        )
+    ]
+    return [
+        io.Int.Input(
+            "candidates",
+            default=1,
+            min=1,
+            max=64,
+            optional=True,
+            tooltip="Repaint each image this many times in the same sampling passes (candidate "
+            "j of image b with seed + b * candidates + j) and keep the best by CLIP: S = "
+            "S_t2i + 0.5 * S_i2i (how well the area shows the prompt, how much it keeps of the "
+            "source; see Rank Edits for the weights and the table). 1 = no ranking.",
+        ),
+        sockets.ClipMatcher.Input(
+            "clip",
+            optional=True,
+            tooltip="From 'Load CLIP Matcher (Pinpoint)': ranks the candidates (needed when "
+            "candidates is above 1).",
+        ),
+        *(ranked_on if text else []),
+    ]

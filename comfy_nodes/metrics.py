@@ -122,7 +122,7 @@ class PinpointRankEdits(io.ComfyNode):
     ) -> io.NodeOutput:
         metrics = MetricsRequest(clip, source, candidates, mask, **settings)
         ranking = RankSettings(alpha, beta, top_k)
-        on_device(clip, metrics_bytes(metrics))
+        on_device(clip, metrics_bytes())
         ranked = rank_edits(metrics, ranking)
         best = candidates[list(ranked.order)]
         preview = draw_ranked(candidates.cpu(), metrics.masks, ranked.scores, ranked.order)

@@ -69,3 +69,12 @@ def mask_box(mask: torch.Tensor) -> Box | None:
         return None
     x0, y0, x1, y1 = bounds
     return (float(x0), float(y0), float(x1), float(y1))
+
+
+def box_iou(a: Box, b: Box) -> float:
+    """Intersection over union of two boxes (0 when both are empty)."""
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = box_area((x0, y0, x1, y1))
+    union = box_area(a) + box_area(b) - inter
+    return inter / union if union > 0 else 0.0

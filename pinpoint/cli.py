@@ -6,6 +6,7 @@ python -m pinpoint edit --image in.png --edits edits.txt --out out.png  # one ed
 python -m pinpoint edit ... --candidates 4  # 4 seeds in one pass, the best by CLIP kept
 python -m pinpoint edit --image "photos/*.jpg" --out edited/ ...  # many images, resumable
 python -m pinpoint edit --tiny ...  # tiny random models: runs anywhere, the output is noise
+python -m pinpoint eval --images val2017/ --coco instances_val2017.json --preset s1 --out report/
 python -m pinpoint models           # what is installed where, and what to download
 python -m pinpoint download detr-resnet-50 clip-vit-base-patch32 ...  # fetch suggested models
 """
@@ -25,13 +26,16 @@ import torch
 from .batch import Item
 from .edit_list import ARROW, EXAMPLE, EditLine, EditSettings, parse_edit_list
 from .errors import PinpointError, reported_as
+from .evaluate import PRESETS
 from .images import check_prompt
-from .loading.kinds import CLIP, DETECTOR, INPAINT, KINDS, ModelKind
+from .loading.kinds import CLIP, DETECTOR, INPAINT, KINDS, PERCEPTUAL, ModelKind
+from .loading.models import ClipMatcher, Detector, InpaintPipe, PerceptualNet
 from .loading.precision import Precision
 from .loading.suggested import SUGGESTED
 from .metrics import RankSettings
 from .regions import IfNothingFound
 from .selection import Pick
+from .shards import Shard, current_shard
 
 TINY_BANNER = (
     "*** TINY RANDOM MODELS: Pinpoint built untrained models with random weights so the whole\n"
@@ -40,6 +44,8 @@ TINY_BANNER = (
 )
 EDIT = "pinpoint edit"
 """How the edit command names itself in errors."""
+EVAL = "pinpoint eval"
+"""How the eval command names itself in errors."""
 MODEL_FLAGS = {"detector": DETECTOR, "clip": CLIP, "inpaint": INPAINT}
 """``--detector``/``--clip``/``--inpaint`` → the kind of model each names."""
 
@@ -48,14 +54,102 @@ def _models_root(value: str | None) -> Path:
     return Path(value or os.environ.get("PINPOINT_MODELS") or "models")
 
 
-def _pick_device(choice: str) -> torch.device:
+def _pick_device(choice: str, shard: Shard) -> torch.device:
     if choice != "auto":
         return torch.device(choice)
+    if shard.device is not None:
+        return shard.device
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _add_edit_options(parser: argparse.ArgumentParser, defaults: EditSettings) -> None:
+    """The options ``edit`` and ``eval`` share: the models, detect and match, inpaint."""
+    parser.add_argument(
+        "--convert-rgb", action="store_true", help="accept grayscale/RGBA input (alpha is dropped)"
+    )
+    models = parser.add_argument_group("models")
+    models.add_argument(
+        "--tiny",
+        action="store_true",
+        help="use tiny random-weight models (offline demo, output is noise)",
+    )
+    models.add_argument("--models-dir", help="models root (default: $PINPOINT_MODELS or ./models)")
+    for flag, kind in MODEL_FLAGS.items():
+        folders = " or ".join(f"<models>/{name}" for name in (kind.folder, *kind.extra_folders))
+        models.add_argument(f"--{flag}", help=f"folder name under {folders}, or a path")
+    models.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    models.add_argument("--precision", default=Precision.AUTO.value, choices=Precision.values())
+    find = parser.add_argument_group("detect and match")
+    find.add_argument(
+        "--threshold",
+        type=float,
+        help=f"detector confidence threshold (default {defaults.threshold}; 0 with --tiny)",
+    )
+    find.add_argument(
+        "--labels", default=defaults.labels, help='only these detector classes, e.g. "car, truck"'
+    )
+    find.add_argument("--max-detections", type=int, default=defaults.max_detections)
+    find.add_argument(
+        "--pick",
+        default=defaults.pick.value,
+        choices=Pick.values(),
+        help="which matching regions to edit: the best, all, or by position/size",
+    )
+    find.add_argument(
+        "--top-k", type=int, default=defaults.top_k, help="how many matching regions to edit"
+    )
+    find.add_argument(
+        "--context-pad",
+        type=float,
+        default=defaults.context_pad,
+        help="context around each crop CLIP sees",
+    )
+    find.add_argument(
+        "--confidence-weight",
+        type=float,
+        default=defaults.confidence_weight,
+        help="blend detector confidence into the ranking",
+    )
+    find.add_argument("--min-probability", type=float, default=defaults.min_probability)
+    find.add_argument(
+        "--if-nothing-found",
+        default=defaults.if_nothing_found.value,
+        choices=IfNothingFound.values(),
+    )
+    paint = parser.add_argument_group("inpaint")
+    paint.add_argument(
+        "--grow",
+        dest="grow_px",
+        type=int,
+        default=defaults.grow_px,
+        help="grow the box mask by this many pixels",
+    )
+    paint.add_argument(
+        "--feather",
+        dest="feather_px",
+        type=int,
+        default=defaults.feather_px,
+        help="soft blend edge in pixels",
+    )
+    paint.add_argument(
+        "--context",
+        type=float,
+        default=defaults.context,
+        help="crop padding around the mask (fraction of its size)",
+    )
+    paint.add_argument(
+        "--negative-prompt",
+        default=defaults.negative_prompt,
+        help="what the new content should avoid",
+    )
+    paint.add_argument("--steps", type=int, default=defaults.steps)
+    paint.add_argument("--cfg", type=float, default=defaults.cfg)
+    paint.add_argument("--strength", type=float, default=defaults.strength)
+    paint.add_argument("--seed", type=int, default=defaults.seed)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -93,89 +187,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="several images: edit those already in --out again (by default they are "
         "skipped, so a stopped run resumes)",
     )
-    edit.add_argument(
-        "--negative-prompt",
-        default=defaults.negative_prompt,
-        help="what the new content should avoid",
-    )
     edit.add_argument("--preview", help="also write the detection/match preview here")
-    edit.add_argument(
-        "--convert-rgb", action="store_true", help="accept grayscale/RGBA input (alpha is dropped)"
-    )
-    models = edit.add_argument_group("models")
-    models.add_argument(
-        "--tiny",
-        action="store_true",
-        help="use tiny random-weight models (offline demo, output is noise)",
-    )
-    models.add_argument("--models-dir", help="models root (default: $PINPOINT_MODELS or ./models)")
-    for flag, kind in MODEL_FLAGS.items():
-        folders = " or ".join(f"<models>/{name}" for name in (kind.folder, *kind.extra_folders))
-        models.add_argument(f"--{flag}", help=f"folder name under {folders}, or a path")
-    models.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    models.add_argument("--precision", default=Precision.AUTO.value, choices=Precision.values())
-    find = edit.add_argument_group("detect and match")
-    find.add_argument(
-        "--threshold",
-        type=float,
-        help=f"detector confidence threshold (default {defaults.threshold}; 0 with --tiny)",
-    )
-    find.add_argument(
-        "--labels", default=defaults.labels, help='only these detector classes, e.g. "car, truck"'
-    )
-    find.add_argument("--max-detections", type=int, default=defaults.max_detections)
-    find.add_argument(
-        "--pick",
-        default=defaults.pick.value,
-        choices=Pick.values(),
-        help="which matching regions to edit: the best, all, or by position/size",
-    )
-    find.add_argument(
-        "--top-k", type=int, default=defaults.top_k, help="how many matching regions to edit"
-    )
-    find.add_argument(
-        "--context-pad",
-        type=float,
-        default=defaults.context_pad,
-        help="context around each crop CLIP sees",
-    )
-    find.add_argument(
-        "--confidence-weight",
-        type=float,
-        default=defaults.confidence_weight,
-        help="blend detector confidence into the ranking",
-    )
-    find.add_argument("--min-probability", type=float, default=defaults.min_probability)
-    find.add_argument(
-        "--if-nothing-found",
-        default=defaults.if_nothing_found.value,
-        choices=IfNothingFound.values(),
-    )
-    paint = edit.add_argument_group("inpaint")
-    paint.add_argument(
-        "--grow",
-        dest="grow_px",
-        type=int,
-        default=defaults.grow_px,
-        help="grow the box mask by this many pixels",
-    )
-    paint.add_argument(
-        "--feather",
-        dest="feather_px",
-        type=int,
-        default=defaults.feather_px,
-        help="soft blend edge in pixels",
-    )
-    paint.add_argument(
-        "--context",
-        type=float,
-        default=defaults.context,
-        help="crop padding around the mask (fraction of its size)",
-    )
-    paint.add_argument("--steps", type=int, default=defaults.steps)
-    paint.add_argument("--cfg", type=float, default=defaults.cfg)
-    paint.add_argument("--strength", type=float, default=defaults.strength)
-    paint.add_argument("--seed", type=int, default=defaults.seed)
+    _add_edit_options(edit, defaults)
     ranking = RankSettings()
     rank = edit.add_argument_group("candidates")
     rank.add_argument(
@@ -188,6 +201,49 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     rank.add_argument("--alpha", type=float, default=ranking.alpha, help="weight of S_t2i")
     rank.add_argument("--beta", type=float, default=ranking.beta, help="weight of S_i2i")
+
+    evaluation = commands.add_parser(
+        "eval", help="run edits on a set of images and measure every result (report folder)"
+    )
+    evaluation.add_argument(
+        "--images", required=True, help="a folder of images (with --coco: the annotated images)"
+    )
+    evaluation.add_argument(
+        "--coco",
+        metavar="ANNOTATIONS.json",
+        help="COCO instance annotations of --images: each image's largest object is its target "
+        "and {category} in an edit names its category",
+    )
+    edits = evaluation.add_mutually_exclusive_group(required=True)
+    edits.add_argument(
+        "--edits",
+        metavar="EDITS.csv",
+        help="the edits: a CSV file with the header type,find,prompt[,source_text]",
+    )
+    edits.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="a named edit set: s1 = S1's COCO protocol (colour, tilt left, face front, "
+        "upside down; needs --coco)",
+    )
+    evaluation.add_argument(
+        "--out", required=True, help="report folder (rows.csv, summary.json, report.html, edits/)"
+    )
+    evaluation.add_argument("--limit", type=int, help="evaluate this many images, drawn at random")
+    evaluation.add_argument("--sample-seed", type=int, default=0, help="the draw of --limit")
+    folder = f"<models>/{PERCEPTUAL.folder}"
+    evaluation.add_argument(
+        "--lpips",
+        help=f"the LPIPS backbone for LPIPS outside the mask: a file name under {folder} or a "
+        "path (default: alexnet-owt-7be5be79.pth, vgg16-397923af.pth or "
+        "squeezenet1_1-b8a52dc0.pth if there; else not measured)",
+    )
+    evaluation.add_argument(
+        "--fid",
+        help=f"the FID Inception: a file name under {folder} or a path (default: "
+        "weights-inception-2015-12-05-6726825d.pth if there; else FID is not measured)",
+    )
+    _add_edit_options(evaluation, EditSettings(if_nothing_found=IfNothingFound.EMPTY_MASK))
 
     listing = commands.add_parser("models", help="list installed models and what to download")
     listing.add_argument("--models-dir", help="models root (default: $PINPOINT_MODELS or ./models)")
@@ -265,49 +321,47 @@ def _show_progress(done: int, total: int) -> None:
         print(f"inpainting: {total} steps done", file=sys.stderr)
 
 
-def _run_edit(args: argparse.Namespace) -> int:
-    from .batch import plan_items, run_items
-    from .images import load_image, save_image
-    from .loading import load_model
-    from .pipeline import check_candidates, edit
-
-    device = _pick_device(args.device)
-    precision = Precision.check(args.precision, "--precision")
-    dtype = precision.dtype(half=device.type == "cuda")
-    # random weights are never confident, so the tiny demo keeps every candidate by default
+def _settings(args: argparse.Namespace, command: str) -> EditSettings:
+    """The edit settings the options give (every EditSettings field is an option of the same
+    name); random weights are never confident, so with --tiny the threshold defaults to 0."""
     threshold = args.threshold
     if threshold is None:
         threshold = 0.0 if args.tiny else EditSettings.threshold
-
-    # every EditSettings field is an option of the same name (dest)
     given = {field.name: getattr(args, field.name) for field in dataclasses.fields(EditSettings)}
-    with reported_as(EDIT):
-        settings = EditSettings(**given | dict(threshold=threshold))
-        items, batch = plan_items(args.image, args.out, args.preview)
-    with reported_as(f"{EDIT} --candidates"):
-        check_candidates(args.candidates, "--candidates")
-        ranking = RankSettings(alpha=args.alpha, beta=args.beta)
-    edits = _edit_list(args, settings)
+    with reported_as(command):
+        return EditSettings(**given | dict(threshold=threshold))
+
+
+def _model_paths(args: argparse.Namespace, command: str) -> dict[str, Path]:
+    """``--detector``/``--clip``/``--inpaint`` (or the tiny models) as paths, checked."""
     if args.tiny:
         from .tiny import build_tiny_models, default_tiny_root
 
         print(TINY_BANNER, file=sys.stderr)
-        with reported_as(f"{EDIT} --tiny"):
-            paths = build_tiny_models(default_tiny_root())
-    else:
-        root = _models_root(args.models_dir)
-        paths = {}
-        for flag, kind in MODEL_FLAGS.items():
-            with reported_as(f"{EDIT} ({kind.title})"):
-                paths[flag] = _resolve(kind, getattr(args, flag), root)
-    first = None
-    if not batch:  # a single image is read before the models load: a bad path fails at once
-        with reported_as(EDIT):
-            first = load_image(items[0].source, convert_rgb=args.convert_rgb)
-    started = time.perf_counter()
-    loaded = {}  # once for the whole run
+        with reported_as(f"{command} --tiny"):
+            return build_tiny_models(default_tiny_root())
+    root = _models_root(args.models_dir)
+    paths = {}
     for flag, kind in MODEL_FLAGS.items():
-        with reported_as(f"{EDIT} ({kind.title})"):
+        with reported_as(f"{command} ({kind.title})"):
+            paths[flag] = _resolve(kind, getattr(args, flag), root)
+    return paths
+
+
+def _load_models(
+    args: argparse.Namespace, paths: dict[str, Path], command: str, shard: Shard
+) -> tuple[Detector, ClipMatcher, InpaintPipe]:
+    """The detector, CLIP and inpainting pipeline, loaded once for the whole run on the
+    device ``--device`` names (``auto``: the one Accelerate gives this process, or the best)."""
+    from .loading import load_model
+
+    device = _pick_device(args.device, shard)
+    precision = Precision.check(args.precision, "--precision")
+    dtype = precision.dtype(half=device.type == "cuda")
+    started = time.perf_counter()
+    loaded = {}
+    for flag, kind in MODEL_FLAGS.items():
+        with reported_as(f"{command} ({kind.title})"):
             loaded[flag] = load_model(kind, paths[flag], device, dtype)
     detector, clip, pipe = loaded["detector"], loaded["clip"], loaded["inpaint"]
     print(
@@ -315,6 +369,28 @@ def _run_edit(args: argparse.Namespace) -> int:
         f"on {device} ({str(dtype).replace('torch.', '')}), "
         f"loaded in {time.perf_counter() - started:.1f}s"
     )
+    return detector, clip, pipe
+
+
+def _run_edit(args: argparse.Namespace) -> int:
+    from .batch import plan_items, run_items
+    from .images import load_image, save_image
+    from .pipeline import check_candidates, edit
+
+    settings = _settings(args, EDIT)
+    with reported_as(EDIT):
+        items, batch = plan_items(args.image, args.out, args.preview)
+        shard = current_shard()
+    with reported_as(f"{EDIT} --candidates"):
+        check_candidates(args.candidates, "--candidates")
+        ranking = RankSettings(alpha=args.alpha, beta=args.beta)
+    edits = _edit_list(args, settings)
+    paths = _model_paths(args, EDIT)
+    first = None
+    if not batch:  # a single image is read before the models load: a bad path fails at once
+        with reported_as(EDIT):
+            first = load_image(items[0].source, convert_rgb=args.convert_rgb)
+    detector, clip, pipe = _load_models(args, paths, EDIT, shard)
 
     def work(item: Item) -> None:
         began = time.perf_counter()
@@ -347,8 +423,11 @@ def _run_edit(args: argparse.Namespace) -> int:
 
     failed = False
     if batch:
+        mine = [item for position, item in enumerate(items) if shard.mine(position)]
+        if shard.count > 1:
+            print(f"{shard}: {len(mine)} of the {len(items)} images", file=sys.stderr)
         summary = run_items(
-            items, work, lambda line: print(line, file=sys.stderr), overwrite=args.overwrite
+            mine, work, lambda line: print(line, file=sys.stderr), overwrite=args.overwrite
         )
         print(summary)
         failed = bool(summary.failed)
@@ -357,6 +436,115 @@ def _run_edit(args: argparse.Namespace) -> int:
     if args.tiny:
         print("(tiny random models: the edit above is noise by design)")
     return 1 if failed else 0
+
+
+def _perceptual(
+    args: argparse.Namespace, use: str, given: str | None, device: torch.device
+) -> tuple[PerceptualNet | None, str]:
+    """The perceptual network for ``use`` (``LPIPS``/``FID``): the one named, else the first
+    installed file of a network for it (with --tiny: the tiny LPIPS backbone); and a note when
+    there is none."""
+    from .loading import default_search_dirs, find_model, list_installed, load_model
+    from .loading.perceptual import LPIPS, NETWORKS, accepted_fix, check_use
+
+    flag = f"--{use.lower()}"
+    search = default_search_dirs(PERCEPTUAL, _models_root(args.models_dir))
+    with reported_as(f"{EVAL} {flag}"):
+        if given is not None:
+            path = find_model(given, search, PERCEPTUAL)
+        elif args.tiny and use == LPIPS:
+            from .tiny import build_tiny_models, default_tiny_root
+
+            path = build_tiny_models(default_tiny_root())["perceptual"]
+        else:
+            files = {n.file for n in NETWORKS.values() if n.use == use}
+            found = [name for name in list_installed(search, PERCEPTUAL) if name in files]
+            if not found:
+                return None, f"{use} not measured: {accepted_fix(search[0], use)}"
+            path = find_model(found[0], search, PERCEPTUAL)
+        net = load_model(PERCEPTUAL, path, device)
+        check_use(net, use, flag)
+    return net, ""
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from .eval_report import summarise, summary_text, write_report, write_summary
+    from .evaluate import (
+        EvalModels,
+        check_out_folder,
+        coco_images,
+        done_rows,
+        edit_and_measure,
+        folder_images,
+        merge_rows,
+        plan_items,
+        read_edits,
+        run_items,
+        sample,
+        set_fid,
+    )
+    from .loading.models import module_device
+    from .loading.perceptual import FID, LPIPS
+
+    settings = _settings(args, EVAL)
+    if args.edits:
+        with reported_as(f"{EVAL} --edits {args.edits}"):
+            edits = read_edits(args.edits)
+    else:
+        edits = PRESETS[args.preset]
+    notes: list[str] = []
+    with reported_as(f"{EVAL} --coco {args.coco}" if args.coco else f"{EVAL} --images"):
+        if args.coco:
+            images, notes = coco_images(args.coco, args.images)
+        else:
+            images = folder_images(args.images)
+    with reported_as(EVAL):
+        images = sample(images, args.limit, args.sample_seed)
+        items = plan_items(images, edits)
+        out = check_out_folder(args.out)
+        shard = current_shard()
+    paths = _model_paths(args, EVAL)
+    detector, clip, pipe = _load_models(args, paths, EVAL, shard)
+    device = module_device(clip.model)
+    lpips, lpips_note = _perceptual(args, LPIPS, args.lpips, device)
+    fid, fid_note = _perceptual(args, FID, args.fid, device)
+    notes += [note for note in (lpips_note, fid_note) if note]
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    models = EvalModels(detector, clip, pipe, lpips, fid)
+    mine = sum(shard.mine(position) for position in range(len(items)))
+    print(
+        f"{len(images)} images x {len(edits)} edits = {len(items)} items"
+        + (f"; {shard} takes {mine}" if shard.count > 1 else ""),
+        file=sys.stderr,
+    )
+    run_items(
+        items,
+        shard.mine,
+        out,
+        shard.index,
+        lambda item: edit_and_measure(models, item, settings, out, args.convert_rgb),
+        lambda line: print(line, file=sys.stderr),
+    )
+    done = done_rows(out)
+    left = sum(item.key not in done for item in items)
+    if left:  # another process is still at work: the last to finish writes the report
+        print(f"{shard}: done; {left} items of other processes are still running")
+        return 0
+    rows = merge_rows(out, items)
+
+    def measure_fid(edit_type: str | None) -> float | None:
+        chosen = [item for item in items if edit_type in (None, item.edit.type)]
+        return set_fid(fid, out, chosen, rows) if fid is not None else None
+
+    summary = summarise(rows, [edit.type for edit in edits], measure_fid)
+    write_summary(out, summary, notes)
+    report = write_report(out, rows, items, summary, notes)
+    print(summary_text(summary))
+    print(f"wrote {out / 'rows.csv'}, {out / 'summary.json'} and {report}")
+    if args.tiny:
+        print("(tiny random models: the edits and their measures are noise by design)")
+    return 0
 
 
 def _run_models(args: argparse.Namespace) -> int:
@@ -371,7 +559,8 @@ def _run_models(args: argparse.Namespace) -> int:
         if not found:
             print(f"  {kind.download_hint(search[0] / kind.example_dir)}")
             names = [model.name for model in SUGGESTED if model.kind is kind]
-            print(f"  or: python -m pinpoint download {' '.join(names)}")
+            if names:
+                print(f"  or: python -m pinpoint download {' '.join(names)}")
     return 0
 
 
@@ -385,7 +574,12 @@ def _run_download(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"edit": _run_edit, "models": _run_models, "download": _run_download}
+COMMANDS = {
+    "edit": _run_edit,
+    "eval": _run_eval,
+    "models": _run_models,
+    "download": _run_download,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,7 +17,6 @@ from .inpaint import InpaintRequest
 from .loading.models import SamFolder, module_dtype
 from .loading.sam import GRID_SIZE
 from .match import MatchRequest
-from .metrics import MetricsRequest
 from .refine import PROMPTS_PER_CALL, RefineRequest
 from .segments import SegmentRequest
 from .text_segments import TextSegmentRequest
@@ -90,8 +89,9 @@ def match_bytes(request: MatchRequest) -> int:
     return MATCH_MB * MB
 
 
-def metrics_bytes(request: MetricsRequest) -> int:
-    """CLIP over every candidate's and its source's masked crop (one pass, as Match)."""
+def metrics_bytes() -> int:
+    """CLIP over candidates' and their sources' masked crops, one chunk at a time as Match
+    (whatever the number of candidates)."""
     return MATCH_MB * MB
 
 

@@ -116,7 +116,8 @@ def edit(
     edited, table = result.images, ""
     if count > 1:
         with reported_as("Rank"):
-            best, table = rank_candidates(clip, images, result.images, outcomes, count, ranking)
+            targets = [RankTarget(o.mask, o.edit.prompt, o.edit.find) for o in outcomes]
+            best, table = rank_candidates(clip, images, result.images, targets, count, ranking)
         edited = result.images[best]
     return EditResult(
         images=edited,
@@ -128,18 +129,67 @@ def edit(
     )
 
 
-def check_candidates(count: int, name: str = "candidates") -> int:
-    """``count`` candidates per image if at least 1 (1: no ranking)."""
+def check_candidates(
+    count: int, name: str = "candidates", clip: ClipMatcher | None = None, ranked: bool = False
+) -> int:
+    """``count`` candidates per image if at least 1 (1: no ranking); with ``ranked`` (a caller
+    whose CLIP is optional), more than 1 needs ``clip``."""
     if count < 1:
         raise PinpointError(f"{name} is {count}", "use 1 (no ranking) or more")
+    if ranked and count > 1 and clip is None:
+        raise PinpointError(
+            f"{name} is {count} but no CLIP is connected to rank them",
+            "connect 'Load CLIP Matcher (Pinpoint)' to clip, or set candidates to 1",
+        )
     return count
+
+
+def keep_best(
+    clip: ClipMatcher | None,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    candidates: torch.Tensor,
+    count: int,
+    text: str,
+    ranking: RankSettings = RankSettings(),
+) -> tuple[torch.Tensor, str]:
+    """Each image's best of its ``count`` candidates (all of ``candidates`` when ``count`` is
+    1), and the ranking tables.
+
+    Args:
+        images: ``[B, H, W, 3]`` sources; masks: ``[B, H, W]`` the edited areas.
+        candidates: ``[B * count, H, W, 3]``, image by image (the inpainting of
+            ``images.repeat_interleave(count, 0)``: candidate ``j`` of image ``b`` sampled with
+            seed ``seed + b * count + j``).
+        text: the prompt the candidates were made from.
+    """
+    if count == 1 or clip is None:
+        return candidates, ""
+    targets = [RankTarget(masks, text)]
+    best, table = rank_candidates(clip, images, candidates, targets, count, ranking)
+    return candidates[best], table
+
+
+@dataclass(frozen=True)
+class RankTarget:
+    """What candidates are ranked on: one edit's masks and texts.
+
+    Attributes:
+        masks: MASK ``[B, H, W]``, the edit's area in each source image.
+        text: what the area was to become (the prompt).
+        source_text: what it was (for the table's context only; may be empty).
+    """
+
+    masks: torch.Tensor
+    text: str
+    source_text: str = ""
 
 
 def rank_candidates(
     clip: ClipMatcher,
     images: torch.Tensor,
     candidates: torch.Tensor,
-    outcomes: Sequence[EditOutcome],
+    targets: Sequence[RankTarget],
     count: int,
     ranking: RankSettings,
 ) -> tuple[list[int], str]:
@@ -148,9 +198,8 @@ def rank_candidates(
     Args:
         images: ``[B, H, W, 3]`` sources; candidates: ``[B * count, H, W, 3]``, image by
             image.
-        outcomes: the edits' masks (``[B, H, W]`` each); a candidate's score is the mean over
-            the edits that found something in its image of ``alpha * S_t2i + beta * S_i2i``
-            (the edit's prompt as the target, what it finds as the source text).
+        targets: the edits; a candidate's score is the sum over the edits whose mask is not
+            empty in its image of ``alpha * S_t2i + beta * S_i2i``.
 
     Returns:
         Indices into ``candidates``, one per image, and the tables.
@@ -159,18 +208,13 @@ def rank_candidates(
     for index, source in enumerate(images):
         rows = slice(index * count, (index + 1) * count)
         totals, lines = torch.zeros(count, dtype=torch.float64), []
-        for number, outcome in enumerate(outcomes, start=1):
-            mask = outcome.mask[index]
+        for number, target in enumerate(targets, start=1):
+            mask = target.masks[index]
             if not bool((mask >= MASK_THRESHOLD).any()):
                 continue  # this edit found nothing in this image
             measured = measure_edits(
                 MetricsRequest(
-                    clip,
-                    source[None],
-                    candidates[rows],
-                    mask,
-                    outcome.edit.prompt,
-                    outcome.edit.find,
+                    clip, source[None], candidates[rows], mask, target.text, target.source_text
                 )
             )
             scores = [ranking.score(m) for m in measured]

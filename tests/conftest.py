@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,15 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def models_root(tiny_models: dict[str, Path]) -> Path:
     """The models root holding the tiny models (like ``ComfyUI/models``)."""
     return tiny_models["detector"].parents[1]
+
+
+@pytest.fixture(scope="session")
+def inception_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A random-weight FID Inception weights file (96 MB: the real architecture), built once per
+    session in a ``pinpoint_perceptual`` folder of its own."""
+    from pinpoint.tiny.perceptual import build_tiny_perceptual
+
+    folder = tmp_path_factory.mktemp("perceptual") / "pinpoint_perceptual"
+    file = build_tiny_perceptual(folder / "random-inception.pth", "inception_fid")
+    yield file
+    file.unlink()  # not kept with pytest's last temporary folders

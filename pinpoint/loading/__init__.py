@@ -1,4 +1,5 @@
-"""Model loading from the folders a ComfyUI user has (Hugging Face / diffusers layouts, SAM files).
+"""Model loading from the folders a ComfyUI user has (Hugging Face / diffusers layouts, SAM and
+perceptual-network files).
 
 Every kind is one entry of the table in :mod:`.kinds`; :func:`load_model` loads any of them.
 Importing this package is cheap: transformers, diffusers and segment_anything are imported
@@ -23,6 +24,7 @@ from .kinds import (
     DINO,
     INPAINT,
     KINDS,
+    PERCEPTUAL,
     SAM,
     SAM_FOLDER,
     SEGMENTER,
@@ -36,6 +38,7 @@ from .models import (
     Detector,
     Dino,
     InpaintPipe,
+    PerceptualNet,
     SamFolder,
     SamModel,
     Segmenter,
@@ -43,6 +46,7 @@ from .models import (
     module_device,
     module_dtype,
 )
+from .perceptual import load_perceptual
 from .sam import load_sam
 from .transformers_folder import load_transformers
 
@@ -69,6 +73,8 @@ def load_model(
     """
     if kind.format is Format.SAM_CHECKPOINT:
         return load_sam(path, device, dtype)
+    if kind.format is Format.TORCH_WEIGHTS:
+        return load_perceptual(path, device, dtype)
     if kind.format is Format.DIFFUSERS:
         return load_inpaint_pipeline(path, device, dtype)
     return load_transformers(kind, path, device, dtype)
@@ -81,6 +87,7 @@ __all__ = [
     "DINO",
     "INPAINT",
     "KINDS",
+    "PERCEPTUAL",
     "SAM",
     "SAM_FOLDER",
     "SEGMENTER",
@@ -91,6 +98,7 @@ __all__ = [
     "Dino",
     "InpaintPipe",
     "ModelKind",
+    "PerceptualNet",
     "SamFolder",
     "SamModel",
     "Segmenter",

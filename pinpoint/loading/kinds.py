@@ -15,7 +15,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from . import clipseg, detector, sam_folder, text_segmenter
+from . import clipseg, detector, perceptual, sam_folder, text_segmenter
 from .checks import auto_model_types
 from .models import (
     ClipMatcher,
@@ -23,6 +23,7 @@ from .models import (
     Detector,
     Dino,
     InpaintPipe,
+    PerceptualNet,
     SamFolder,
     SamModel,
     Segmenter,
@@ -39,6 +40,7 @@ class Format(Enum):
     TRANSFORMERS = "a Hugging Face transformers folder"
     DIFFUSERS = "a diffusers pipeline folder"
     SAM_CHECKPOINT = "an original Segment Anything checkpoint file"
+    TORCH_WEIGHTS = "a PyTorch weights file"
 
 
 @dataclass(frozen=True)
@@ -340,5 +342,31 @@ TEXT_SEGMENTER = ModelKind(
     ),
 )
 
-KINDS = (DETECTOR, CLIP, INPAINT, SEGMENTER, CLIPSEG, DINO, SAM, SAM_FOLDER, TEXT_SEGMENTER)
+PERCEPTUAL = ModelKind(
+    key="perceptual",
+    title="perceptual network weights (LPIPS backbone, FID Inception)",
+    folder="pinpoint_perceptual",
+    format=Format.TORCH_WEIGHTS,
+    result=PerceptualNet,
+    socket="PINPOINT_PERCEPTUAL",
+    expected_files=perceptual.EXPECTED_FILES,
+    example_repo="",
+    example_dir=perceptual.NETWORKS["alexnet"].file,
+    marker="",
+    suffixes=(".pth", ".safetensors"),
+    download_url=perceptual.NETWORKS["alexnet"].url,
+)
+
+KINDS = (
+    DETECTOR,
+    CLIP,
+    INPAINT,
+    SEGMENTER,
+    CLIPSEG,
+    DINO,
+    SAM,
+    SAM_FOLDER,
+    TEXT_SEGMENTER,
+    PERCEPTUAL,
+)
 """Every kind, in the order the CLI lists them."""

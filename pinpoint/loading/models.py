@@ -84,6 +84,29 @@ class SamModel:
 
 
 @dataclass(eq=False)
+class PerceptualNet:
+    """A perceptual network read from one PyTorch weights file: an LPIPS backbone (AlexNet,
+    VGG16, SqueezeNet 1.1) or the Inception of FID.
+
+    Attributes:
+        name: the file's name, e.g. ``"alexnet-owt-7be5be79.pth"``.
+        path: the weights file.
+        network: which entry of :data:`pinpoint.loading.perceptual.NETWORKS` it is
+            (``"alexnet"``, ``"vgg16"``, ``"squeezenet1_1"``, ``"inception_fid"``), read off the
+            weights, not the file name.
+        model: what the metrics run, in eval mode with gradients off: the torchvision
+            network's ``features`` for an LPIPS backbone (its classifier is not used), the
+            whole Inception for FID (always float32; uint8 ``[N, 3, H, W]`` in, ``[N, 2048]``
+            features out).
+    """
+
+    name: str
+    path: Path
+    network: str
+    model: torch.nn.Module
+
+
+@dataclass(eq=False)
 class SamFolder(TransformersModel):
     """A Segment Anything model in the transformers layout (``Sam2Model``, ``SamHQModel`` or
     ``SamModel``) with its processor: another engine of the same box and point prompts as

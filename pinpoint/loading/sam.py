@@ -17,6 +17,7 @@ import torch
 
 from ..errors import PinpointError
 from .cache import cached, model_key
+from .checkpoint import describe_keys, read_state_dict
 from .folders import config_model_type
 from .kinds import SAM, SAM_FOLDER
 from .models import SamModel
@@ -27,7 +28,6 @@ WINDOW_SIZE = 14
 GRID_SIZE = 64
 """Side of SAM's patch grid: 1024-pixel input / 16-pixel patches; global blocks span it all."""
 _BLOCK = re.compile(r"image_encoder\.blocks\.(\d+)\.")
-_PREFIXES = ("module.", "model.")
 
 
 @dataclass(frozen=True)
@@ -122,34 +122,6 @@ def detect_architecture(state_dict: Mapping[str, Any], path: Path) -> SamArchite
     return SamArchitecture(embed_dim, depth, embed_dim // head_dims.pop(), tuple(global_blocks))
 
 
-def _unwrap(loaded: Any, path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of a checkpoint as a flat state dict without ``module.``/``model.`` prefixes."""
-    if isinstance(loaded, Mapping) and not any(str(k).startswith("image_encoder.") for k in loaded):
-        for key in ("model", "state_dict"):
-            if isinstance(loaded.get(key), Mapping):
-                loaded = loaded[key]
-                break
-    if not isinstance(loaded, Mapping):
-        raise PinpointError(
-            f"'{path.name}' holds a {type(loaded).__name__}, not a state dict of tensors",
-            _file_fix(path),
-        )
-    state = {str(k): v for k, v in loaded.items() if isinstance(v, torch.Tensor)}
-    for prefix in _PREFIXES:
-        if state and all(key.startswith(prefix) for key in state):
-            state = {key[len(prefix) :]: value for key, value in state.items()}
-    return state
-
-
-def _describe_keys(state: Mapping[str, Any], limit: int = 6) -> str:
-    """'found 12 keys: a, b, c, ...' (or 'found no tensors') for error messages."""
-    if not state:
-        return "found no tensors"
-    names = sorted(state)
-    more = ", ..." if len(names) > limit else ""
-    return f"found {len(names)} keys: {', '.join(names[:limit])}{more}"
-
-
 def check_sam_state_dict(state: Mapping[str, Any], path: Path) -> None:
     """Raise unless ``state`` has the three parts of an original SAM checkpoint.
 
@@ -169,42 +141,20 @@ def check_sam_state_dict(state: Mapping[str, Any], path: Path) -> None:
         lacking = ", ".join(missing) if missing else PATCH_WEIGHT
         raise PinpointError(
             f"'{path.name}' is not a Segment Anything checkpoint (no {lacking}; "
-            f"{_describe_keys(state)})",
+            f"{describe_keys(state)})",
             _not_a_sam_fix(path),
         )
 
 
 def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
-    """The tensors of ``path`` on the CPU, read without running any code from the file.
-
-    ``.safetensors`` files go through ``safetensors.torch.load_file``; anything else through
-    ``torch.load(..., weights_only=True)``, which refuses pickled Python objects.
+    """The tensors of ``path`` on the CPU, read without running any code from the file
+    (:func:`~pinpoint.loading.checkpoint.read_state_dict`).
 
     Raises:
         PinpointError: the file is damaged, or holds Python objects (never unpickled here).
     """
-    try:
-        if path.suffix.lower() == ".safetensors":
-            from safetensors.torch import load_file
-
-            loaded: Any = load_file(str(path), device="cpu")
-        else:
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # every reader reports damage with its own exception types
-        text = " ".join(str(err).split())
-        blocked = re.search(r"GLOBAL (\S+)", text)  # what weights_only refused to import
-        if blocked:
-            raise PinpointError(
-                f"'{path.name}' holds pickled Python objects ({blocked.group(1)}), not just "
-                "tensors; Pinpoint never unpickles code from model files",
-                _file_fix(path),
-            ) from err
-        raise PinpointError(
-            f"'{path.name}' could not be read ({text[:300] or type(err).__name__}); the file "
-            f"may be damaged or incomplete ({path})",
-            "download it again; " + SAM.download_hint(path.parent / SAM.example_dir),
-        ) from err
-    return _unwrap(loaded, path)
+    damaged_fix = "download it again; " + SAM.download_hint(path.parent / SAM.example_dir)
+    return read_state_dict(path, _file_fix(path), damaged_fix)
 
 
 def check_sam_file(path: Path) -> Path:

@@ -26,6 +26,7 @@ from ..loading.kinds import (
     DETECTOR,
     DINO,
     INPAINT,
+    PERCEPTUAL,
     SAM,
     SAM_FOLDER,
     SEGMENTER,
@@ -39,6 +40,7 @@ from .detr import DEFAULT_LABELS, build_tiny_detector
 from .dino import build_tiny_dino
 from .florence import build_tiny_florence
 from .owlvit import build_tiny_owlv2
+from .perceptual import TINY_PERCEPTUAL_FILE, build_tiny_perceptual
 from .sam import build_tiny_sam
 from .sam3 import build_tiny_sam3
 from .sam_folder import build_tiny_sam_folder
@@ -58,6 +60,7 @@ TINY_MODELS: dict[str, tuple[ModelKind, str, Callable[[Path], Path]]] = {
     "sam_folder": (SAM_FOLDER, "tiny-random-sam2", build_tiny_sam_folder),
     "text_segmenter": (TEXT_SEGMENTER, "tiny-random-sam3", build_tiny_sam3),
     "florence": (TEXT_SEGMENTER, "tiny-random-florence2", build_tiny_florence),
+    "perceptual": (PERCEPTUAL, TINY_PERCEPTUAL_FILE, build_tiny_perceptual),
 }
 """key → (kind, folder or file name under ``models/<kind.folder>``, builder)."""
 
@@ -73,6 +76,7 @@ __all__ = [
     "build_tiny_detector",
     "build_tiny_inpaint",
     "build_tiny_models",
+    "build_tiny_perceptual",
     "bytes_to_unicode",
     "default_tiny_root",
 ]
@@ -90,8 +94,8 @@ def build_tiny_models(models_root: Path) -> dict[str, Path]:
     """Build (or reuse) every tiny model where a ComfyUI user keeps real ones.
 
     Returns:
-        key of :data:`TINY_MODELS` → its folder (or file, for SAM), e.g. ``"detector"`` →
-        ``<root>/pinpoint_detectors/tiny-random-detr``, ``"sam"`` →
+        key of :data:`TINY_MODELS` → its folder (or file, for SAM and the perceptual network),
+        e.g. ``"detector"`` → ``<root>/pinpoint_detectors/tiny-random-detr``, ``"sam"`` →
         ``<root>/sams/tiny-random-sam.pth``.
     """
     root = Path(models_root)

@@ -13,6 +13,8 @@
    three crops sampled together) vs three separate one-edit runs.
 6. Rank Edits: 8 candidates of a 768x512 edit measured in one CLIP pass vs one call per
    candidate.
+7. Evaluation throughput: ``python -m pinpoint eval`` on the tiny models (16 images x 2 edits)
+   in one process vs two under ``accelerate launch`` (whole commands, start-up included).
 
 Random weights: timings are real (the same layers and sizes as the real models where stated);
 the pictures are noise. Nothing here asserts; read the ratios.
@@ -299,6 +301,37 @@ def bench_rank(folder: Path, quick: bool) -> None:
     )
 
 
+def bench_eval(folder: Path) -> None:
+    import os
+    import subprocess
+
+    from pinpoint.images import save_image
+    from pinpoint.tiny import build_tiny_models
+
+    build_tiny_models(folder / "models")
+    for index in range(16):
+        save_image(torch.rand(1, 192, 256, 3), folder / "images" / f"{index:02d}.png")
+    (folder / "edits.csv").write_text("type,find,prompt\na,the dog,a cat\nb,the dog,a fox\n")
+    env = os.environ | {"PINPOINT_TINY_DIR": str(folder / "models")}
+    args = ["-m", "pinpoint", "eval", "--tiny", "--images", str(folder / "images")]
+    args += ["--edits", str(folder / "edits.csv"), "--steps", "4"]
+    launcher = Path(sys.executable).with_name("accelerate")
+    two = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
+    two += ["--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517"]
+    print("\n7. Evaluation, 16 images x 2 edits on the tiny models (whole commands, CPU)")
+    seconds = {}
+    for name, command in (("1 process", [sys.executable]), ("2 processes", two)):
+        began = time.perf_counter()
+        out = ["--out", str(folder / name.replace(" ", "_"))]
+        subprocess.run([*command, *args, *out], env=env, check=True, capture_output=True)
+        seconds[name] = time.perf_counter() - began
+    print(
+        f"   1 process {seconds['1 process']:.1f} s, 2 processes {seconds['2 processes']:.1f} s, "
+        f"speed-up {seconds['1 process'] / seconds['2 processes']:.2f}x "
+        f"({os.cpu_count()} CPU cores)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny models only")
@@ -318,6 +351,7 @@ def main() -> None:
         bench_sam(folder / "sam", args.quick)
         bench_edit_list(folder / "edit_list", args.quick)
         bench_rank(folder / "rank", args.quick)
+        bench_eval(folder / "eval")
 
 
 if __name__ == "__main__":

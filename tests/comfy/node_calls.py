@@ -9,6 +9,7 @@ import importlib
 import os
 
 import pytest
+import torch
 
 if not os.environ.get("COMFYUI_DIR"):
     pytest.skip(
@@ -51,3 +52,31 @@ def ui_dict(output) -> dict:
 def encode(clip, text: str):
     """``text`` through a ComfyUI CLIP, as CLIP Text Encode does."""
     return clip.encode_from_tokens_scheduled(clip.tokenize(text))
+
+
+def rank_edits_choice(comfyui, clip, source, candidates, mask, text: str) -> int:
+    """The candidate 'Rank Edits (Pinpoint)' keeps with the weights the inpaint nodes rank by
+    (alpha 1, beta 0.5): the oracle of their ``candidates`` option."""
+    (best, _, _) = run(
+        comfyui.node("PinpointRankEdits"),
+        clip=clip,
+        source=source,
+        candidates=candidates,
+        mask=mask,
+        text=text,
+        source_text="",
+        alpha=1.0,
+        beta=0.5,
+        top_k=1,
+        context_pad=0.1,
+    )
+    return next(i for i in range(len(candidates)) if torch.equal(candidates[i], best[0]))
+
+
+def rig_candidate(comfyui, clip, candidates, mask, text: str, index: int):
+    """``clip`` with ``text`` pointing exactly at candidate ``index``'s masked crop."""
+    from rigs import point_texts_at
+
+    metrics = pack_module(comfyui, "pinpoint.metrics")
+    crops = metrics._masked_crops(clip, candidates, mask.expand(len(candidates), -1, -1), 0.1)
+    return point_texts_at(clip, {text: crops[index]})

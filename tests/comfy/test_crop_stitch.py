@@ -6,7 +6,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-from node_calls import assert_house_error, encode, error_of, pack_module, run, ui_dict
+from node_calls import (
+    assert_house_error,
+    encode,
+    error_of,
+    pack_module,
+    rank_edits_choice,
+    rig_candidate,
+    run,
+    ui_dict,
+)
 
 CROP = "Crop for Inpaint (Pinpoint)"
 STITCH = "Stitch (Pinpoint)"
@@ -254,3 +263,25 @@ def test_empty_masks_leave_the_images_unchanged_without_sampling(comfyui, checkp
     output = run(node, **inpaint_inputs(checkpoints[True], image, torch.zeros(1, 40, 40)))
     assert torch.equal(output.result[0], image)
     assert "image 1: empty mask, left unchanged" in ui_dict(output)["text"]
+
+
+def test_candidates_are_sampled_together_and_the_best_kept(comfyui, checkpoints):
+    """candidates=3 samples the image with seeds seed, seed+1, seed+2 (as a batch of three
+    copies would be) and keeps the one Rank Edits keeps; the text is rigged onto the third."""
+    image, mask = object_in(1)
+    node = comfyui.node("PinpointInpaintComfy")
+    inputs = inpaint_inputs(checkpoints[True], image, mask)
+    copies = dict(image=image.repeat(3, 1, 1, 1), mask=mask.repeat(3, 1, 1))
+    (separately,) = run(node, **inputs | copies).result
+    clip_name = comfyui.models["clip"].name
+    clip = run(comfyui.node("PinpointLoadCLIP"), model_name=clip_name, precision="auto")[0]
+    rigged = rig_candidate(comfyui, clip, separately, mask, "a red fox", 2)
+    output = run(node, **inputs | dict(candidates=3, clip=rigged, text="a red fox"))
+    (kept,) = output.result
+    chosen = rank_edits_choice(comfyui, rigged, image, separately, mask, "a red fox")
+    assert kept.shape == image.shape and torch.equal(kept[0], separately[chosen])
+    assert any(f"candidate {chosen + 1} of 3 kept" in line for line in ui_dict(output)["text"])
+    message = error_of(node, **inputs | dict(candidates=3))
+    assert_house_error(message, INPAINT, "candidates is 3 but no CLIP is connected to rank them")
+    message = error_of(node, **inputs | dict(candidates=3, clip=rigged, text=" "))
+    assert_house_error(message, INPAINT, "text is empty")

@@ -10,7 +10,15 @@ import re
 
 import pytest
 import torch
-from node_calls import assert_house_error, error_of, pack_module, run, ui_dict
+from node_calls import (
+    assert_house_error,
+    error_of,
+    pack_module,
+    rank_edits_choice,
+    rig_candidate,
+    run,
+    ui_dict,
+)
 
 DETECT = "Detect Objects (Pinpoint)"
 MATCH = "Match Text to Regions (Pinpoint)"
@@ -388,3 +396,31 @@ def test_mask_ops_errors_name_the_node_and_say_how_to_fix(comfyui):
         **mask_ops_inputs(mask, operation="union", other=torch.zeros(1, 16, 20)),
     )
     assert_house_error(other_size, MASK_OPS, "20x16")
+
+
+def test_inpaint_candidates_are_one_batch_and_the_best_is_kept(comfyui, models):
+    """candidates=3 repaints each image with seeds seed + b * 3 + j in one pass (as a batch of
+    copies would be) and keeps, per image, the candidate Rank Edits keeps."""
+    image = torch.rand(2, 48, 64, 3, generator=torch.Generator().manual_seed(5))
+    mask = torch.zeros(2, 48, 64)
+    mask[:, 10:34, 16:48] = 1.0
+    node = comfyui.node("PinpointInpaintDiffusers")
+    copies = dict(image=image.repeat_interleave(3, 0), mask=mask.repeat_interleave(3, 0))
+    (separately,) = run(node, **inpaint_inputs(models, image, mask) | copies).result
+    rigged = rig_candidate(comfyui, models["clip"], separately[:3], mask[:1], "a cat", 1)
+    settings = inpaint_inputs(models, image, mask) | dict(candidates=3, clip=rigged)
+    output = run(node, **settings)
+    (kept,) = output.result
+    assert_image(comfyui, kept, (2, 48, 64, 3))
+    for index in range(2):
+        group = separately[3 * index : 3 * index + 3]
+        chosen = rank_edits_choice(
+            comfyui, rigged, image[index : index + 1], group, mask[:1], "a cat"
+        )
+        assert torch.equal(kept[index], group[chosen])
+        assert any(
+            f"image {index + 1}: candidate {chosen + 1} of 3 kept" in line
+            for line in ui_dict(output)["text"]
+        )
+    message = error_of(node, **settings | dict(clip=None))
+    assert_house_error(message, INPAINT, "candidates is 3 but no CLIP is connected to rank them")

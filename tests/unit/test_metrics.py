@@ -1,5 +1,7 @@
 """Measuring and ranking edits with the tiny CLIP: constructed images (identical, changed only
-inside, one pixel changed outside) and a CLIP whose text tower is rigged onto one candidate."""
+inside, one pixel changed outside) and a CLIP whose text tower is rigged onto one candidate;
+LPIPS outside the mask with the tiny random SqueezeNet, FID with a random Inception (checked
+against torchmetrics' own FID built from the same file)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,16 @@ from rigs import point_texts_at, vision_calls
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from pinpoint.errors import PinpointError
-from pinpoint.loading import CLIP, load_model
+from pinpoint.loading import CLIP, PERCEPTUAL, load_model
+from pinpoint.loading.perceptual import NETWORKS
 from pinpoint.metrics import (
+    FID_CHUNK,
     MetricsRequest,
     RankSettings,
     _masked_crops,
     _ssim_maps,
+    _uint8_batches,
+    frechet_distance,
     measure_edits,
     rank_edits,
 )
@@ -27,6 +33,16 @@ INSIDE = (slice(10, 30), slice(20, 44))
 @pytest.fixture(scope="module")
 def clip(tiny_models):
     return load_model(CLIP, tiny_models["clip"])
+
+
+@pytest.fixture(scope="module")
+def lpips(tiny_models):
+    return load_model(PERCEPTUAL, tiny_models["perceptual"])
+
+
+@pytest.fixture(scope="module")
+def inception(inception_file):
+    return load_model(PERCEPTUAL, inception_file)
 
 
 @pytest.fixture
@@ -164,3 +180,87 @@ def test_bad_input_is_refused(clip, source, mask, change, fragment):
 def test_bad_rank_settings_are_refused(change, fragment):
     with pytest.raises(PinpointError, match=fragment):
         RankSettings(**change)
+
+
+# LPIPS outside the mask and FID --------------------------------------------------------------
+
+
+def test_lpips_outside_is_zero_unless_the_outside_changed(clip, lpips, source, mask):
+    edits = torch.cat([source, candidates(source, 1), candidates(source, 1)])
+    edits[2, 40:46, 2:12] = 0.9  # the third also changed outside
+    ranked = rank_edits(MetricsRequest(clip, source, edits, mask, "a fox", lpips=lpips))
+    untouched, inside_only, outside_too = ranked.metrics
+    assert untouched.lpips_outside == 0.0 and inside_only.lpips_outside == 0.0
+    assert outside_too.lpips_outside > 0 and outside_too.max_delta_outside > 0
+    assert ranked.table.splitlines()[0].endswith("max_delta_out  lpips_out")
+    row = next(line for line in ranked.table.splitlines()[1:] if line[7:18].strip() == "3")
+    assert row.endswith(f"{outside_too.lpips_outside:9.4f}")
+    (plain,) = measure_edits(MetricsRequest(clip, source, source.clone(), mask, "a fox"))
+    assert plain.lpips_outside is None
+    assert rank_edits(MetricsRequest(clip, source, edits, mask, "a fox")).table.endswith("-")
+
+
+def test_the_wrong_network_is_refused_for_each_measure(clip, lpips, inception, source, mask):
+    with pytest.raises(PinpointError) as caught:
+        MetricsRequest(clip, source, source.clone(), mask, "a fox", lpips=inception)
+    message = str(caught.value)
+    assert "LPIPS outside the mask needs an LPIPS network, but 'random-inception.pth' is " in (
+        message
+    )
+    assert NETWORKS["squeezenet1_1"].url in message
+    with pytest.raises(PinpointError) as caught:
+        frechet_distance(lpips, source.expand(2, -1, -1, -1), source.expand(2, -1, -1, -1))
+    message = str(caught.value)
+    assert f"FID needs the FID network, but '{lpips.name}' is squeezenet1_1" in message
+    assert NETWORKS["inception_fid"].url in message and NETWORKS["alexnet"].url not in message
+
+
+def test_fid_needs_two_images_a_set(inception, source):
+    with pytest.raises(PinpointError, match="FID needs at least 2 sources but got 1"):
+        frechet_distance(inception, source, source.expand(3, -1, -1, -1))
+    with pytest.raises(PinpointError, match="FID needs at least 2 edits but got 0"):
+        frechet_distance(inception, source.expand(2, -1, -1, -1), [])
+
+
+def test_images_go_to_the_inception_in_runs_of_one_size():
+    images = [torch.full((8, 6, 3), 0.5)] * (FID_CHUNK + 4) + [torch.ones(5, 7, 3)]
+    batches = list(_uint8_batches(images, torch.device("cpu")))
+    assert [tuple(b.shape) for b in batches] == [
+        (FID_CHUNK, 3, 8, 6),
+        (4, 3, 8, 6),
+        (1, 3, 5, 7),
+    ]
+    assert batches[0].dtype == torch.uint8 and int(batches[0].max()) == 128  # 127.5 rounded
+    assert int(batches[2].min()) == 255
+
+
+def fid_sets() -> tuple[list[torch.Tensor], torch.Tensor]:
+    """A source set of mixed sizes, and a darker set of four."""
+    generator = torch.Generator().manual_seed(3)
+    sources = [
+        torch.rand(3, HEIGHT, WIDTH, 3, generator=generator),
+        torch.rand(30, 40, 3, generator=generator),
+    ]
+    return sources, torch.rand(4, HEIGHT, WIDTH, 3, generator=generator) * 0.6
+
+
+def test_fid_of_identical_sets_of_mixed_sizes_is_zero(inception):
+    sources, _ = fid_sets()
+    assert frechet_distance(inception, sources, [image.clone() for image in sources]) < 1e-3
+
+
+def test_fid_equals_torchmetrics_fid_from_the_same_file_either_way_round(inception, inception_file):
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    sources, edits = fid_sets()
+    measured = frechet_distance(inception, edits, sources)
+    assert measured > 1.0
+
+    def uint8(images: torch.Tensor) -> torch.Tensor:
+        return (images * 255).round().to(torch.uint8).permute(0, 3, 1, 2)
+
+    reference = FrechetInceptionDistance(feature_extractor_weights_path=str(inception_file))
+    reference.update(uint8(sources[0]), real=True)  # the other way round
+    reference.update(uint8(sources[1][None]), real=True)
+    reference.update(uint8(edits), real=False)
+    assert measured == pytest.approx(float(reference.compute()), rel=1e-4)

@@ -26,7 +26,7 @@ def test_models_sit_where_a_comfyui_user_keeps_real_ones(tiny_models, models_roo
     assert tiny_models["sam"] == models_root / "sams" / "tiny-random-sam.pth"
     for key, (kind, name, _) in tiny.TINY_MODELS.items():
         assert name in list_installed(default_search_dirs(kind, models_root), kind), key
-        if key != "sam":  # a single file; its stamp is a sidecar (test_sam.py)
+        if not kind.suffixes:  # a single file: its stamp is a sidecar (test_sam, test_perceptual)
             stamp = json.loads((tiny_models[key] / tiny.STAMP).read_text())
             assert stamp["version"] == tiny.BUILDER_VERSION and "noise" in stamp["note"]
     assert {p.name for p in tiny_models["clip"].iterdir()} >= {
