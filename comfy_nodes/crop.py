@@ -11,7 +11,7 @@ from ..pinpoint.errors import reported_as
 from ..pinpoint.preview import draw_crops
 from . import sockets
 from ._common import crop_resolution, description, report_notes
-from .inputs import crop_inputs
+from .inputs import crop_inputs, harmonise_input
 
 TITLE = "Crop for Inpaint (Pinpoint)"
 STITCH_TITLE = "Stitch (Pinpoint)"
@@ -97,18 +97,26 @@ class PinpointStitch(io.ComfyNode):
                     tooltip="The sampled crops (VAE Decode after KSampler), [N,h,w,3], in the "
                     "order they came from the crop; any size with the crops' aspect.",
                 ),
+                harmonise_input(),
             ],
             outputs=[
                 io.Image.Output(
-                    display_name="image", tooltip="The original images with the crops pasted back."
+                    display_name="image",
+                    tooltip="The original images with the crops pasted back (with harmonise, "
+                    "the node shows each image before | after).",
                 )
             ],
         )
 
     @classmethod
     @reported_as(STITCH_TITLE)
-    def execute(cls, stitch: StitchPlan, image: torch.Tensor) -> io.NodeOutput:
-        result = stitch_crops(stitch, image)
-        return io.NodeOutput(
-            result.to(mm.intermediate_device()), ui=report_notes(stitch.notes, STITCH_TITLE) or None
-        )
+    def execute(
+        cls, stitch: StitchPlan, image: torch.Tensor, harmonise: float = 0.0
+    ) -> io.NodeOutput:
+        result = stitch_crops(stitch, image, harmonise)
+        shown = report_notes(stitch.notes, STITCH_TITLE)
+        if harmonise > 0:  # before | after, side by side
+            before = stitch_crops(stitch, image)
+            pairs = torch.cat([before, result], dim=2).to(mm.intermediate_device())
+            shown |= ui.PreviewImage(pairs, cls=cls).as_dict()
+        return io.NodeOutput(result.to(mm.intermediate_device()), ui=shown or None)

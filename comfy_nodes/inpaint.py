@@ -14,7 +14,7 @@ from ..pinpoint.memory import inpaint_bytes, metrics_bytes
 from ..pinpoint.pipeline import check_candidates, keep_best
 from . import sockets
 from ._common import comfy_progress, description, on_device, report_notes
-from .inputs import candidate_inputs, crop_inputs, sampling_inputs
+from .inputs import candidate_inputs, crop_inputs, harmonise_input, sampling_inputs
 
 TITLE = "Inpaint Region · diffusers (Pinpoint)"
 
@@ -63,6 +63,7 @@ class PinpointInpaintDiffusers(io.ComfyNode):
                     tooltip="1 replaces the masked content; lower keeps more of the original.",
                 ),
                 *crop_inputs(resolution=InpaintRequest.resolution),
+                harmonise_input(),
                 *candidate_inputs(),
             ],
             outputs=[

@@ -9,13 +9,20 @@ from comfy_api.latest import io
 
 from ..pinpoint.crop import CropRequest, cut, plan_crops, stitch_crops
 from ..pinpoint.errors import reported_as
+from ..pinpoint.harmonise import check_harmonise
 from ..pinpoint.images import as_mask_batch, check_prompt
 from ..pinpoint.loading.models import ClipMatcher
 from ..pinpoint.memory import metrics_bytes
 from ..pinpoint.pipeline import check_candidates, keep_best
 from ..pinpoint.seeds import image_seed
 from ._common import crop_resolution, description, on_device, report_notes
-from .inputs import candidate_inputs, crop_inputs, sampler_inputs, sampling_inputs
+from .inputs import (
+    candidate_inputs,
+    crop_inputs,
+    harmonise_input,
+    sampler_inputs,
+    sampling_inputs,
+)
 from .sampling import COMFY_CFG, Sampling, SamplingProgress, sample_crops
 
 TITLE = "Inpaint Region · ComfyUI model (Pinpoint)"
@@ -49,6 +56,7 @@ class PinpointInpaintComfy(io.ComfyNode):
                 *sampling_inputs(cfg=COMFY_CFG),
                 *sampler_inputs(),
                 *crop_inputs(resolution=0),
+                harmonise_input(),
                 *candidate_inputs(text=True),
             ],
             outputs=[
@@ -77,11 +85,13 @@ class PinpointInpaintComfy(io.ComfyNode):
         resolution: int,
         feather_px: int,
         split: str,
+        harmonise: float = 0.0,
         candidates: int = 1,
         clip: ClipMatcher | None = None,
         text: str = "",
     ) -> io.NodeOutput:
         count = check_candidates(candidates, clip=clip, ranked=True)
+        harmonise = check_harmonise(harmonise)
         if count > 1:
             text = check_prompt(text, "text", "a blue pickup truck")
         sampling = Sampling(steps, cfg, sampler_name, scheduler, denoise, masked_start)
@@ -112,7 +122,7 @@ class PinpointInpaintComfy(io.ComfyNode):
                 progress.for_pass(position * steps),
             )
             sampled.append(decoded[0])
-        result = stitch_crops(plan, sampled)
+        result = stitch_crops(plan, sampled, harmonise)
         if count > 1:
             on_device(clip, metrics_bytes())
         best, table = keep_best(clip, image, masks, result, count, text)

@@ -253,3 +253,21 @@ def candidate_inputs(text: bool = False) -> list[io.Input]:
         ),
         *(ranked_on if text else []),
     ]
+
+
+def harmonise_input() -> io.Float.Input:
+    """How much of the sampler's colour shift is corrected before the paste (optional: older
+    workflows load with it off)."""
+    return io.Float.Input(
+        "harmonise",
+        default=InpaintRequest.harmonise,
+        min=0.0,
+        max=1.0,
+        step=0.05,
+        optional=True,
+        tooltip="0 = off. Up to 1: match the new area's colour and tone to its surroundings. "
+        "The colour shift the sampler (and its VAE) gave the area around the object is measured "
+        "against the original and carried smoothly into the new area, so no seam shows; the "
+        "edit's own colours and detail stay, and pixels outside the feathered mask stay "
+        "bit-identical.",
+    )

@@ -142,6 +142,13 @@ def _add_edit_options(parser: argparse.ArgumentParser, defaults: EditSettings) -
         help="crop padding around the mask (fraction of its size)",
     )
     paint.add_argument(
+        "--harmonise",
+        type=float,
+        default=defaults.harmonise,
+        help="0 (off) to 1: match the new area's colour and tone to its surroundings (corrects "
+        "the shift the sampler gave the crop; nothing outside the mask changes)",
+    )
+    paint.add_argument(
         "--negative-prompt",
         default=defaults.negative_prompt,
         help="what the new content should avoid",
@@ -470,6 +477,7 @@ def _perceptual(
 def _run_eval(args: argparse.Namespace) -> int:
     from .eval_report import summarise, summary_text, write_report, write_summary
     from .evaluate import (
+        FAILED,
         EvalModels,
         check_out_folder,
         coco_images,
@@ -544,7 +552,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     print(f"wrote {out / 'rows.csv'}, {out / 'summary.json'} and {report}")
     if args.tiny:
         print("(tiny random models: the edits and their measures are noise by design)")
-    return 0
+    return 1 if any(row["status"] == FAILED for row in rows) else 0
 
 
 def _run_models(args: argparse.Namespace) -> int:

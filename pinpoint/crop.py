@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from .boxes import mask_bounds
 from .choices import Choice
 from .errors import PinpointError
+from .harmonise import check_harmonise, harmonise_seam
 from .images import as_mask_batch, check_image
 from .masks import feather_mask, label_components
 from .request import Request
@@ -332,11 +333,15 @@ def crop_for_inpaint(request: CropRequest) -> Crops:
     return Crops(crops, areas, plan)
 
 
-def paste(original: torch.Tensor, piece: CropPiece, sampled: torch.Tensor) -> torch.Tensor:
+def paste(
+    original: torch.Tensor, piece: CropPiece, sampled: torch.Tensor, harmonise: float = 0.0
+) -> torch.Tensor:
     """``original`` ``[H, W, C]`` with one sampled crop ``[h, w, C]`` blended into its window.
 
     ``sampled`` may have any size with the crop's aspect; it is resized to the crop's size, the
-    padding is dropped, and the content is resized back to the window.
+    padding is dropped, and the content is resized back to the window. ``harmonise`` (0 to 1)
+    first corrects the colour shift the sampler gave the crop's context
+    (:func:`pinpoint.harmonise.harmonise_seam`).
     """
     canvas = resize_image(sampled.to(torch.float32), piece.height, piece.width)
     content = canvas[
@@ -347,19 +352,24 @@ def paste(original: torch.Tensor, piece: CropPiece, sampled: torch.Tensor) -> to
     back = back.to(original.device, original.dtype)
     out = original.clone()
     area = original[piece.y0 : piece.y1, piece.x0 : piece.x1]
+    back = harmonise_seam(area, back, piece.blend.to(original.device), harmonise)
     weight = piece.blend[..., None].to(original.device, original.dtype)
     mixed = area * (1.0 - weight) + back * weight
     out[piece.y0 : piece.y1, piece.x0 : piece.x1] = torch.where(weight > 0, mixed, area)
     return out
 
 
-def stitch_crops(plan: StitchPlan, sampled: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+def stitch_crops(
+    plan: StitchPlan, sampled: torch.Tensor | Sequence[torch.Tensor], harmonise: float = 0.0
+) -> torch.Tensor:
     """Paste the sampled crops back into the images through their feathered blend masks.
 
     Args:
         plan: from :func:`plan_crops` or :func:`crop_for_inpaint`.
         sampled: IMAGE ``[N, h, w, 3]`` (or N tensors ``[h, w, 3]``): the crops after sampling,
             in the plan's order, each any size with its crop's aspect.
+        harmonise: 0 (off) to 1: correct each crop's colour shift before pasting (see
+            :func:`paste`).
 
     Returns:
         ``[B, H, W, 3]`` float32: ``original * (1 - m) + sampled * m`` where a blend ``m`` is
@@ -383,5 +393,7 @@ def stitch_crops(plan: StitchPlan, sampled: torch.Tensor | Sequence[torch.Tensor
                 "stitch the decoded crops of this same crop plan (resizing them is fine, "
                 "changing their shape is not)",
             )
-        outputs[piece.image_index] = paste(outputs[piece.image_index], piece, generated)
+        outputs[piece.image_index] = paste(
+            outputs[piece.image_index], piece, generated, check_harmonise(harmonise)
+        )
     return torch.stack(outputs)

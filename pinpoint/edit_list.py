@@ -156,6 +156,7 @@ class EditSettings(Request):
     seed: int = InpaintRequest.seed
     context: float = InpaintRequest.context
     feather_px: int = InpaintRequest.feather_px
+    harmonise: float = InpaintRequest.harmonise
 
     def __post_init__(self) -> None:
         self._normalise(

@@ -9,13 +9,21 @@ import html
 import io
 import json
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
 
-from .evaluate import FAILED, MASKS, NOTHING_FOUND, OK, EvalItem, numbers, output_path
+from .evaluate import (
+    FAILED,
+    MASKS,
+    NOTHING_FOUND,
+    OK,
+    EvalItem,
+    numbers,
+    output_path,
+    write_whole,
+)
 from .images import load_image, to_pil
 from .metrics import RankSettings
 from .preview import overlay_mask
@@ -107,14 +115,7 @@ def _mean_std(stat: object) -> str:
 def write_summary(out: Path, summary: Mapping[str, object], notes: Sequence[str]) -> Path:
     """``<out>/summary.json`` (written whole)."""
     text = json.dumps({"summary": summary, "notes": list(notes)}, indent=2)
-    return _write(out / "summary.json", text)
-
-
-def _write(path: Path, text: str) -> Path:
-    staging = path.with_name(f".{path.name}.partial")
-    staging.write_text(text, encoding="utf-8")
-    os.replace(staging, path)
-    return path
+    return write_whole(out / "summary.json", text)
 
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2")
@@ -238,4 +239,4 @@ def write_report(
         f"<!doctype html><html><head><meta charset=utf-8><title>Pinpoint evaluation</title>"
         f"<style>{style}</style></head><body>{''.join(body)}</body></html>"
     )
-    return _write(out / "report.html", page)
+    return write_whole(out / "report.html", page)

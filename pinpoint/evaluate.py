@@ -440,14 +440,24 @@ def merge_rows(out: Path, items: Sequence[EvalItem]) -> list[dict[str, str]]:
     """
     done = done_rows(out)
     rows = [done[item.key] for item in items if item.key in done]
-    target = out / "rows.csv"
-    staging = target.with_name(".rows.partial.csv")
-    with staging.open("w", encoding="utf-8", newline="") as file:
-        writer = csv.DictWriter(file, ROW_COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(staging, target)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, ROW_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_whole(out / "rows.csv", buffer.getvalue())
     return rows
+
+
+def write_whole(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` whole or not at all: to a temporary name of this process
+    beside it, then renamed (two processes writing the same file at once both succeed)."""
+    staging = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        staging.write_text(text, encoding="utf-8")
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
+    return path
 
 
 def numbers(rows: Iterable[dict[str, str]], column: str) -> list[float]:

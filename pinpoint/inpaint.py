@@ -15,6 +15,7 @@ import torch
 
 from .crop import CropRequest, Split, cut, paste, plan_crops, plan_layers, stitch_crops
 from .errors import PinpointError
+from .harmonise import check_harmonise
 from .images import check_prompt
 from .loading.models import InpaintPipe
 from .progress import Progress, no_progress
@@ -51,6 +52,9 @@ class InpaintRequest(Request):
             original content under the mask); ``steps x strength`` must leave a step to run.
         context, feather_px, split: the crop settings (see :class:`pinpoint.crop.CropRequest`).
         resolution: the crops' longer side; 0 = the pipeline's native size.
+        harmonise: 0 (off) to 1: correct the colour shift the pipeline gives each crop before
+            it is pasted (:mod:`pinpoint.harmonise`); outside the feathered mask nothing changes
+            either way.
         crop: the checked crop request (set from the fields above).
     """
 
@@ -67,6 +71,7 @@ class InpaintRequest(Request):
     resolution: int = 0
     feather_px: int = 8
     split: Split = Split.ONE_PER_IMAGE
+    harmonise: float = 0.0
     crop: CropRequest = field(init=False)
 
     def __post_init__(self) -> None:
@@ -90,6 +95,7 @@ class InpaintRequest(Request):
         self._normalise(
             prompt=check_prompt(self.prompt, "prompt", "a blue pickup truck"),
             split=crop.split,
+            harmonise=check_harmonise(self.harmonise),
             crop=crop,
         )
 
@@ -174,7 +180,9 @@ def inpaint_masked(request: InpaintRequest, progress: Progress = no_progress) ->
         generated = _generate(
             request, crop[None], area[None], [request.prompt], [negative], [seed], report(position)
         )
-        outputs[piece.image_index] = paste(outputs[piece.image_index], piece, generated[0])
+        outputs[piece.image_index] = paste(
+            outputs[piece.image_index], piece, generated[0], request.harmonise
+        )
     return InpaintResult(torch.stack(outputs), plan.notes)
 
 
@@ -191,22 +199,22 @@ def inpaint_layers(
 
     Args:
         layers: one request per layer, all with the same pipeline, images, ``steps``, ``cfg``,
-            ``strength`` and ``resolution``.
+            ``strength``, ``harmonise`` and ``resolution``.
         progress: called as ``progress(steps_done, steps_total)`` over all passes.
 
     Returns:
         :class:`InpaintResult`; the notes name images no layer touched.
     """
     first = layers[0]
-    shared = ("steps", "cfg", "strength")
+    shared = ("steps", "cfg", "strength", "harmonise")
     if any(
         layer.pipe is not first.pipe
         or any(getattr(layer, name) != getattr(first, name) for name in shared)
         for layer in layers
     ):
         raise PinpointError(
-            "the edits sampled together differ in pipeline, steps, cfg or strength",
-            "give every edit of one pass the same pipeline, steps, cfg and strength",
+            "the edits sampled together differ in pipeline, steps, cfg, strength or harmonise",
+            "give every edit of one pass the same pipeline, steps, cfg, strength and harmonise",
         )
     plan = plan_layers([layer.crop for layer in layers], same_size=True)
     passes = range(0, len(plan.pieces), CROPS_PER_PASS)
@@ -229,4 +237,4 @@ def inpaint_layers(
             report(done),
         )
         sampled.extend(generated)
-    return InpaintResult(stitch_crops(plan, sampled), plan.notes)
+    return InpaintResult(stitch_crops(plan, sampled, first.harmonise), plan.notes)

@@ -212,6 +212,7 @@ EXPECTED_NODES = {
             "resolution",
             "feather_px",
             "split",
+            "harmonise",
             "candidates",
             "clip",
         ],
@@ -222,7 +223,7 @@ EXPECTED_NODES = {
         ["image", "mask", "context", "resolution", "feather_px", "split", "model"],
         ["IMAGE", "MASK", "PINPOINT_STITCH"],
     ),
-    "PinpointStitch": ("pinpoint/inpaint", ["stitch", "image"], ["IMAGE"]),
+    "PinpointStitch": ("pinpoint/inpaint", ["stitch", "image", "harmonise"], ["IMAGE"]),
     "PinpointInpaintComfy": (
         "pinpoint/inpaint",
         [
@@ -243,6 +244,7 @@ EXPECTED_NODES = {
             "resolution",
             "feather_px",
             "split",
+            "harmonise",
             "candidates",
             "clip",
             "text",

@@ -285,3 +285,36 @@ def test_candidates_are_sampled_together_and_the_best_kept(comfyui, checkpoints)
     assert_house_error(message, INPAINT, "candidates is 3 but no CLIP is connected to rank them")
     message = error_of(node, **inputs | dict(candidates=3, clip=rigged, text=" "))
     assert_house_error(message, INPAINT, "text is empty")
+
+
+def test_stitch_harmonises_the_seam_and_previews_before_and_after(comfyui, crop_nodes):
+    crop, stitch = crop_nodes
+    image, mask = two_objects(1)
+    crops, _, plan = run(crop, **crop_inputs(image, mask)).result
+    shifted = (crops + torch.tensor([0.2, -0.1, 0.1])).clamp(0, 1)  # a sampler's colour drift
+    (plain,) = run(stitch, stitch=plan, image=shifted).result
+    output = run(stitch, stitch=plan, image=shifted, harmonise=1.0)
+    (matched,) = output.result
+    blend = pack_module(comfyui, "pinpoint.masks").feather_mask(mask, 4)
+    edge, outside = (blend > 0) & (blend < 1), blend == 0
+    assert torch.equal(matched[outside], image[outside])
+    gap = (matched - image).abs()[edge].mean()
+    assert gap < 0.1 * (plain - image).abs()[edge].mean()
+    shown = ui_dict(output)["images"]
+    assert len(shown) == 1  # one picture: before | after
+    assert "images" not in (ui_dict(run(stitch, stitch=plan, image=shifted)) or {})
+
+
+def test_one_node_inpaint_harmonised_keeps_the_outside(comfyui, checkpoints):
+    image, mask = object_in(1)
+    node = comfyui.node("PinpointInpaintComfy")
+    inputs = inpaint_inputs(checkpoints[True], image, mask)
+    (plain,) = run(node, **inputs).result
+    (off,) = run(node, **inputs | dict(harmonise=0.0)).result
+    (matched,) = run(node, **inputs | dict(harmonise=1.0)).result
+    assert torch.equal(plain, off)
+    outside = pack_module(comfyui, "pinpoint.masks").feather_mask(mask, 4) == 0
+    assert torch.equal(matched[outside], image[outside])
+    assert not torch.equal(matched, plain)
+    message = error_of(node, **inputs | dict(harmonise=2.0))
+    assert_house_error(message, INPAINT, "harmonise is 2.0", "use 0 (off) to 1")

@@ -159,8 +159,11 @@ def test_layers_share_the_sampling_settings(pipe):
         *layers(pipe, image, [masks["red"]], ["a"]),
         *layers(pipe, image, [masks["blue"]], ["b"], cfg=3.0),
     ]
-    with pytest.raises(PinpointError, match="differ in pipeline, steps, cfg or strength"):
+    differ = "differ in pipeline, steps, cfg, strength or harmonise"
+    with pytest.raises(PinpointError, match=differ):
         inpaint_layers(mixed)
+    with pytest.raises(PinpointError, match=differ):
+        inpaint_layers([mixed[0], dataclasses.replace(mixed[0], harmonise=0.5)])
     with pytest.raises(PinpointError, match="different images or crop sizes"):
         plan_layers(
             [CropRequest(image, masks["red"]), CropRequest(image, masks["red"], resolution=64)]

@@ -331,3 +331,15 @@ def test_fid_is_measured_per_edit_type_with_the_inception_given(tmp_path, tiny, 
 def write_edits(tmp_path: Path) -> Path:
     (tmp_path / "edits.csv").write_text(EDITS)
     return tmp_path / "edits.csv"
+
+
+def test_an_unreadable_image_is_a_failed_row_and_the_run_goes_on(tmp_path, tiny, capsys):
+    shapes(tmp_path / "images")
+    (tmp_path / "images" / "zz.png").write_bytes(b"not a png")
+    assert evaluate(tmp_path, "--edits", str(write_edits(tmp_path))) == 1  # a failure
+    found = {(r["image"], r["type"]): r for r in rows(tmp_path)}
+    assert len(found) == 8 and found[("zz.png", "round")]["status"] == "failed"
+    assert "is not a readable image" in found[("zz.png", "colour")]["note"]
+    assert sum(r["status"] == "ok" for r in found.values()) == 6
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())["summary"]
+    assert summary["all"]["failed"] == 2 and (tmp_path / "report" / "report.html").is_file()
