@@ -28,6 +28,7 @@ from .edit_list import ARROW, EXAMPLE, EditLine, EditSettings, parse_edit_list
 from .errors import PinpointError, reported_as
 from .evaluate import PRESETS
 from .images import check_prompt
+from .inpaint import Scheduler
 from .loading.kinds import CLIP, DETECTOR, INPAINT, KINDS, PERCEPTUAL, ModelKind
 from .loading.models import ClipMatcher, Detector, InpaintPipe, PerceptualNet
 from .loading.precision import Precision
@@ -140,6 +141,13 @@ def _add_edit_options(parser: argparse.ArgumentParser, defaults: EditSettings) -
         type=float,
         default=defaults.context,
         help="crop padding around the mask (fraction of its size)",
+    )
+    paint.add_argument(
+        "--scheduler",
+        default=defaults.scheduler.value,
+        choices=Scheduler.values(),
+        help="the sampler: the pipeline's own (SD 1.5 inpainting: PNDM, one UNet call more "
+        "than --steps), DDIM, Euler or DPM-Solver++ (one call per step)",
     )
     paint.add_argument(
         "--harmonise",

@@ -22,7 +22,7 @@ import torch
 
 from .detect import DetectRequest
 from .errors import PinpointError, concerning, reported_as
-from .inpaint import InpaintRequest
+from .inpaint import InpaintRequest, Scheduler
 from .loading.models import ClipMatcher, Detector
 from .masks import regions_to_mask
 from .match import MatchRequest, embed_candidates, format_scores, match_text
@@ -156,6 +156,7 @@ class EditSettings(Request):
     seed: int = InpaintRequest.seed
     context: float = InpaintRequest.context
     feather_px: int = InpaintRequest.feather_px
+    scheduler: Scheduler = InpaintRequest.scheduler
     harmonise: float = InpaintRequest.harmonise
 
     def __post_init__(self) -> None:

@@ -99,6 +99,7 @@ def edit(
                 strength=s.strength,
                 context=s.context,
                 feather_px=s.feather_px,
+                scheduler=s.scheduler,
                 harmonise=s.harmonise,
             )
             for line in edits

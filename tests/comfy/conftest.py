@@ -212,6 +212,7 @@ EXPECTED_NODES = {
             "resolution",
             "feather_px",
             "split",
+            "scheduler",
             "harmonise",
             "candidates",
             "clip",

@@ -133,6 +133,7 @@ STAGE_DEFAULTS = {
     "seed": InpaintRequest,
     "context": InpaintRequest,
     "feather_px": InpaintRequest,
+    "scheduler": InpaintRequest,
     "harmonise": InpaintRequest,
 }
 """:class:`EditSettings` field → the stage request whose default it is."""

@@ -7,7 +7,13 @@ import torch
 
 from pinpoint.crop import Split
 from pinpoint.errors import PinpointError, reported_as
-from pinpoint.inpaint import InpaintRequest, inpaint_masked
+from pinpoint.inpaint import (
+    SCHEDULER_CLASSES,
+    InpaintRequest,
+    Scheduler,
+    inpaint_masked,
+    with_scheduler,
+)
 from pinpoint.loading import INPAINT, load_model
 from pinpoint.loading.models import InpaintPipe
 from pinpoint.masks import feather_mask
@@ -167,3 +173,44 @@ def test_request_normalises_its_settings(pipe):
     assert request.split is Split.ONE_PER_AREA and request.crop.split is Split.ONE_PER_AREA
     assert request.crop.masks.shape == (1, 32, 48)
     assert (request.crop.resolution, request.crop.multiple) == (pipe.native_size, pipe.multiple)
+
+
+@pytest.mark.parametrize("scheduler", Scheduler.values())
+def test_each_scheduler_is_the_stock_pipeline_with_that_scheduler(pipe, scheduler, monkeypatch):
+    """The route's pipeline call gives what diffusers' own pipeline built with the chosen
+    scheduler gives for the same arguments; PNDM (the tiny pipeline's own) spends one UNet call
+    more than the steps, the others one per step; the shared pipeline keeps its scheduler."""
+    import diffusers
+
+    import pinpoint.inpaint
+
+    seen = {}
+
+    def spy(loaded, choice):
+        chosen = with_scheduler(loaded, choice)
+
+        def call(**kwargs):
+            result = chosen(**kwargs)
+            seen.update(kwargs=kwargs, out=result.images, scheduler=chosen.scheduler)
+            return result
+
+        return call
+
+    monkeypatch.setattr(pinpoint.inpaint, "with_scheduler", spy)
+    images = torch.rand(1, 40, 56, 3, generator=torch.Generator().manual_seed(2))
+    mask = box_mask(40, 56, (10, 8, 40, 30))
+    calls = []
+    hook = pipe.pipe.unet.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        inpaint(pipe, images, mask, "a cat", steps=3, scheduler=scheduler)
+    finally:
+        hook.remove()
+    assert len(calls) == (4 if scheduler == Scheduler.OWN else 3)
+    assert type(pipe.pipe.scheduler) is diffusers.PNDMScheduler  # the loaded one, untouched
+    expected_class = "PNDMScheduler" if scheduler == Scheduler.OWN else SCHEDULER_CLASSES[scheduler]
+    assert type(seen["scheduler"]).__name__ == expected_class
+    chosen = type(seen["scheduler"]).from_config(pipe.pipe.scheduler.config)
+    stock = diffusers.StableDiffusionInpaintPipeline(**pipe.pipe.components | {"scheduler": chosen})
+    seeds = [torch.Generator().manual_seed(image_seed(0, 0))]
+    expected = stock(**seen["kwargs"] | {"generator": seeds}).images
+    assert torch.equal(seen["out"], expected)
