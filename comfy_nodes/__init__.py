@@ -8,6 +8,7 @@ from .anchors import PinpointAttentionAnchors
 from .crop import PinpointCropForInpaint, PinpointStitch
 from .detect import PinpointDetect, PinpointDetectByText
 from .edit_list import PinpointEditByText
+from .guidance import PinpointCLIPGuider
 from .heatmap import PinpointTextHeatmap
 from .inpaint import PinpointInpaintDiffusers
 from .inpaint_comfy import PinpointInpaintComfy
@@ -18,6 +19,7 @@ from .loading import (
     PinpointLoadDetector,
     PinpointLoadDINO,
     PinpointLoadInpaintPipeline,
+    PinpointLoadPerceptual,
     PinpointLoadSAM,
     PinpointLoadSAMFolder,
     PinpointLoadSegmenter,
@@ -42,6 +44,7 @@ NODES: list[type[io.ComfyNode]] = [
     PinpointLoadCLIPSeg,
     PinpointLoadDINO,
     PinpointLoadInpaintPipeline,
+    PinpointLoadPerceptual,
     # 1 detect: candidate regions
     PinpointDetect,
     PinpointDetectByText,
@@ -62,6 +65,8 @@ NODES: list[type[io.ComfyNode]] = [
     PinpointStitch,
     PinpointInpaintComfy,
     PinpointInpaintDiffusers,
+    # guide: steer a stock sampler with CLIP
+    PinpointCLIPGuider,
     # all four stages in one node
     PinpointEditByText,
     # measure: rank candidate edits

@@ -19,6 +19,7 @@ from ..pinpoint.loading.kinds import (
     DETECTOR,
     DINO,
     INPAINT,
+    PERCEPTUAL,
     SAM,
     SAM_FOLDER,
     SEGMENTER,
@@ -200,3 +201,15 @@ class PinpointLoadTextSegmenter(_ModelLoader):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return cls.loader_schema(node_id="PinpointLoadTextSegmenter")
+
+
+class PinpointLoadPerceptual(_ModelLoader):
+    """Loads a perceptual network's weights file from models/pinpoint_perceptual: an LPIPS
+    backbone (AlexNet, VGG16, SqueezeNet 1.1) or FID's Inception, recognised by its weights."""
+
+    KIND, TITLE, OUTPUT = PERCEPTUAL, "Load Perceptual Network (Pinpoint)", "net"
+    OUTPUT_TOOLTIP = "The network, for the LPIPS loss of 'CLIP Guider (Pinpoint)'."
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return cls.loader_schema(node_id="PinpointLoadPerceptual")

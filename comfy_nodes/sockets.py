@@ -12,6 +12,7 @@ from ..pinpoint.loading.kinds import (
     DINO,
     INPAINT,
     KINDS,
+    PERCEPTUAL,
     SAM,
     SEGMENTER,
     TEXT_SEGMENTER,
@@ -28,6 +29,7 @@ Segmenter = MODELS[SEGMENTER.key]
 ClipSeg = MODELS[CLIPSEG.key]
 Dino = MODELS[DINO.key]
 TextSegmenter = MODELS[TEXT_SEGMENTER.key]
+Perceptual = MODELS[PERCEPTUAL.key]
 
 Regions = io.Custom("PINPOINT_REGIONS")
 """A ``pinpoint.regions.RegionBatch``: candidate boxes per image of the batch."""

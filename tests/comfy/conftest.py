@@ -73,6 +73,35 @@ EXPECTED_NODES = {
     ),
     "PinpointLoadCLIPSeg": ("pinpoint/loaders", ["model_name", "precision"], ["PINPOINT_CLIPSEG"]),
     "PinpointLoadDINO": ("pinpoint/loaders", ["model_name", "precision"], ["PINPOINT_DINO"]),
+    "PinpointLoadPerceptual": (
+        "pinpoint/loaders",
+        ["model_name", "precision"],
+        ["PINPOINT_PERCEPTUAL"],
+    ),
+    "PinpointCLIPGuider": (
+        "pinpoint/guide",
+        [
+            "model",
+            "positive",
+            "negative",
+            "cfg",
+            "vae",
+            "clip",
+            "image",
+            "mask",
+            "text",
+            "scale",
+            "start",
+            "end",
+            "every",
+            "region_weight",
+            "mse_weight",
+            "lpips_weight",
+            "cutouts",
+            "lpips",
+        ],
+        ["GUIDER"],
+    ),
     "PinpointDetectByText": (
         "pinpoint/detect",
         ["detector", "image", "queries", "threshold", "max_detections", "if_nothing_found"],
@@ -299,6 +328,7 @@ LOADER_KINDS = {
     "PinpointLoadCLIPSeg": "clipseg",
     "PinpointLoadDINO": "dino",
     "PinpointLoadInpaintPipeline": "inpaint",
+    "PinpointLoadPerceptual": "perceptual",
 }
 """Pinpoint loader node → the key of the model kind it loads (``pinpoint.loading.kinds``); the
 same key names its tiny model in the ``comfy_models`` fixture."""

@@ -22,6 +22,7 @@ NO_CORE_SETTINGS = {
     "PinpointLoadCLIPSeg",
     "PinpointLoadDINO",
     "PinpointLoadInpaintPipeline",
+    "PinpointLoadPerceptual",
     "PinpointStitch",  # no settings
     "PinpointSEGSToRegions",  # no settings
 }
@@ -46,6 +47,7 @@ CORE_REQUESTS = {
     "PinpointRegionsToSEGS": ("interop", "SegsRequest"),
     "PinpointEditByText": ("edit_list", "EditSettings"),
     "PinpointRankEdits": ("metrics", "MetricsRequest", "RankSettings"),
+    "PinpointCLIPGuider": ("guidance", "GuidanceSettings"),
 }
 """Node id → (core module, the requests whose field defaults are the node's input defaults)."""
 
@@ -53,6 +55,7 @@ OWN_DEFAULTS = {
     ("PinpointInpaintComfy", "resolution"): 0,  # the MODEL's native size, read from the model
     ("PinpointEditByText", "resolution"): 0,
     ("PinpointEditByText", "cfg"): 7.0,  # ComfyUI's sampling, not the diffusers pipeline's
+    ("PinpointCLIPGuider", "scale"): 0.05,  # the node guides; the core's 0 is "off"
 }
 """Inputs whose node default differs from the core's on purpose → the node's default."""
 
@@ -195,10 +198,12 @@ def _valid_inputs(comfyui, loaded, node_id: str) -> dict:
         scheduler="normal",
         segs=((48, 64), []),
         source=IMAGE,
-        candidates=IMAGE.repeat(2, 1, 1, 1),
+        candidates=IMAGE.repeat(2, 1, 1, 1) if node_id == "PinpointRankEdits" else 1,
         edits="the dog => a cat",
         matcher=loaded["clip"],
     )
+    if node_id == "PinpointInpaintDiffusers":
+        del given["scheduler"]  # its own (diffusers) schedulers: the schema's default
     if node_id == "PinpointEditByText":
         given["clip"] = _StockClip()  # the checkpoint's text encoder; the detector finds
         del given["regions"]
@@ -274,6 +279,20 @@ def _cases():
         ("PinpointSEGSToRegions", dict(segs="other image"), "made for a 30x20 image"),
         ("PinpointSEGSToRegions", dict(segs="not segs"), "not SEGS"),
         ("PinpointStitch", dict(image=rgba), "RGB"),
+        ("PinpointInpaintComfy", dict(harmonise=1.5), "harmonise is 1.5"),
+        ("PinpointInpaintComfy", dict(candidates=0), "candidates is 0"),
+        ("PinpointInpaintComfy", dict(candidates=2, clip=None), "no CLIP is connected"),
+        ("PinpointInpaintComfy", dict(candidates=2, text=" "), "text is empty"),
+        ("PinpointInpaintDiffusers", dict(harmonise=-0.5), "harmonise is -0.5"),
+        ("PinpointInpaintDiffusers", dict(scheduler="LMS"), "scheduler is 'LMS'"),
+        ("PinpointInpaintDiffusers", dict(candidates=3, clip=None), "no CLIP is connected"),
+        ("PinpointStitch", dict(harmonise=2.0), "harmonise is 2.0"),
+        ("PinpointCLIPGuider", dict(scale=-1.0), "scale is -1.0"),
+        ("PinpointCLIPGuider", dict(start=0.9, end=0.1), "the guided part runs from 0.9 to 0.1"),
+        ("PinpointCLIPGuider", dict(every=0), "every is 0"),
+        ("PinpointCLIPGuider", dict(text=" "), "the text is empty"),
+        ("PinpointCLIPGuider", dict(mask=other_size), "the mask is 30x30"),
+        ("PinpointCLIPGuider", dict(lpips_weight=1000.0), "no LPIPS network is connected"),
         ("PinpointRankEdits", dict(alpha=-1.0), "alpha is -1.0"),
         ("PinpointRankEdits", dict(alpha=0.0, beta=0.0), "alpha and beta are both 0"),
         ("PinpointRankEdits", dict(top_k=0), "top_k is 0"),
