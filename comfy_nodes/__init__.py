@@ -8,7 +8,7 @@ from .anchors import PinpointAttentionAnchors
 from .crop import PinpointCropForInpaint, PinpointStitch
 from .detect import PinpointDetect, PinpointDetectByText
 from .edit_list import PinpointEditByText
-from .guidance import PinpointCLIPGuider
+from .guidance import PinpointCLIPGuider, PinpointStyleGuider
 from .heatmap import PinpointTextHeatmap
 from .inpaint import PinpointInpaintDiffusers
 from .inpaint_comfy import PinpointInpaintComfy
@@ -67,6 +67,7 @@ NODES: list[type[io.ComfyNode]] = [
     PinpointInpaintDiffusers,
     # guide: steer a stock sampler with CLIP
     PinpointCLIPGuider,
+    PinpointStyleGuider,
     # all four stages in one node
     PinpointEditByText,
     # measure: rank candidate edits

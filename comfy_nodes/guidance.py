@@ -1,8 +1,10 @@
-"""CLIP Guider: a stock GUIDER (ComfyUI's CFG guider) that also steers every guided step with
-Pinpoint's CLIP and background losses (``pinpoint.guidance``), for SamplerCustomAdvanced."""
+"""CLIP Guider and Style Guider: stock GUIDERs (ComfyUI's CFG guider) that also steer every
+guided step with Pinpoint's losses (``pinpoint.guidance``: S2's region and background, S3's
+style), for SamplerCustomAdvanced."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import comfy.model_management as mm
@@ -11,7 +13,7 @@ import torch
 from comfy_api.latest import io
 
 from ..pinpoint.errors import reported_as
-from ..pinpoint.guidance import Guidance, GuidanceSettings, GuidanceTarget
+from ..pinpoint.guidance import STYLE, Guidance, GuidanceSettings, GuidanceTarget
 from ..pinpoint.loading.models import ClipMatcher, PerceptualNet
 from ..pinpoint.memory import metrics_bytes
 from . import sockets
@@ -19,6 +21,7 @@ from ._common import description
 from .managed import managed
 
 TITLE = "CLIP Guider (Pinpoint)"
+STYLE_TITLE = "Style Guider (Pinpoint)"
 DEFAULTS = GuidanceSettings()
 
 
@@ -28,7 +31,8 @@ class ClipGuider(comfy.samplers.CFGGuider):
 
     def __init__(self, model_patcher: Any, guidance: Guidance, vae: Any):
         # the VAE and Pinpoint's networks load with the MODEL for the whole sampling run
-        scorers = [guidance.target.clip, guidance.target.lpips_net]
+        target = guidance.target
+        scorers = [target.clip, target.lpips_net, target.vgg_net]
         self.scorers = [managed(model) for model in scorers if model is not None]
         patched = model_patcher.clone()
         patched.set_additional_models(
@@ -58,6 +62,114 @@ class ClipGuider(comfy.samplers.CFGGuider):
         return vae.process_output(decoded.to(torch.float32).clone())  # in place on a copy
 
 
+def _weight(name: str, default: float, tooltip: str, most: float = 100000.0) -> io.Float.Input:
+    return io.Float.Input(name, default=default, min=0.0, max=most, step=0.1, tooltip=tooltip)
+
+
+def _guider_inputs(image_tooltip: str, mask: io.Mask.Input, text_tooltip: str) -> list[io.Input]:
+    """What both guiders take first: the stock guider's inputs, the decoder, the Pinpoint
+    CLIP, the crops, their masks and the text."""
+    return [
+        io.Model.Input("model", tooltip="The MODEL to sample with (as CFG Guider)."),
+        io.Conditioning.Input("positive", tooltip="What to paint (CLIP Text Encode)."),
+        io.Conditioning.Input("negative", tooltip="What to avoid (CLIP Text Encode)."),
+        io.Float.Input(
+            "cfg",
+            default=8.0,
+            min=0.0,
+            max=100.0,
+            step=0.1,
+            round=0.01,
+            tooltip="Classifier-free guidance, as CFG Guider.",
+        ),
+        io.Vae.Input(
+            "vae",
+            tooltip="Decodes the model's prediction at every guided step, with gradients. The "
+            "checkpoint's VAE is exact but costs memory and time; TAESD (Load VAE with taesd / "
+            "taesdxl from models/vae_approx) is far cheaper and close enough to steer.",
+        ),
+        sockets.ClipMatcher.Input(
+            "clip", tooltip="From 'Load CLIP Matcher (Pinpoint)': scores the images."
+        ),
+        io.Image.Input("image", tooltip=image_tooltip),
+        mask,
+        io.String.Input(
+            "text",
+            default="",
+            multiline=True,
+            placeholder="a blue pickup truck",
+            tooltip=text_tooltip,
+        ),
+    ]
+
+
+def _schedule_inputs(defaults: GuidanceSettings) -> list[io.Input]:
+    """How strongly and when both guiders steer."""
+    return [
+        io.Float.Input(
+            "scale",
+            default=0.05,
+            min=0.0,
+            max=1.0,
+            step=0.005,
+            tooltip="How far each guided step moves the prediction (root mean square in latent "
+            "units; 0.02 gentle, 0.1 strong). 0 = exactly the stock CFG guider.",
+        ),
+        io.Float.Input(
+            "start",
+            default=defaults.start,
+            min=0.0,
+            max=1.0,
+            step=0.01,
+            tooltip="First guided step, as a fraction of the schedule.",
+        ),
+        io.Float.Input(
+            "end",
+            default=defaults.end,
+            min=0.0,
+            max=1.0,
+            step=0.01,
+            tooltip="Last guided step, as a fraction of the schedule (the last steps add detail; "
+            "guiding them costs time and sharpness).",
+        ),
+        io.Int.Input(
+            "every",
+            default=defaults.every,
+            min=1,
+            max=100,
+            tooltip="Guide every n-th step of that part (each guided step costs a decode and a "
+            "CLIP pass, forwards and backwards).",
+        ),
+    ]
+
+
+def _cutouts_input(defaults: GuidanceSettings) -> io.Int.Input:
+    return io.Int.Input(
+        "cutouts",
+        default=defaults.cutouts,
+        min=1,
+        max=64,
+        tooltip="Random cut-outs (patches) CLIP scores per guided step: more steer more "
+        "smoothly and cost more.",
+    )
+
+
+def _guider(
+    model, positive, negative, cfg: float, vae, target: GuidanceTarget, settings: GuidanceSettings
+) -> io.NodeOutput:
+    guider = ClipGuider(model, Guidance(target, settings), vae)
+    guider.set_conds(positive, negative)
+    guider.set_cfg(cfg)
+    return io.NodeOutput(guider)
+
+
+def _guider_output() -> io.Guider.Output:
+    return io.Guider.Output(
+        display_name="guider",
+        tooltip="For SamplerCustomAdvanced (with stock noise, sampler and sigmas).",
+    )
+
+
 class PinpointCLIPGuider(io.ComfyNode):
     """A guider for SamplerCustomAdvanced: ComfyUI's CFG guider that, at the guided steps,
     decodes the model's prediction of the crop, scores it with CLIP against the edit text
@@ -71,112 +183,36 @@ class PinpointCLIPGuider(io.ComfyNode):
             category="pinpoint/guide",
             description=description(cls),
             inputs=[
-                io.Model.Input("model", tooltip="The MODEL to sample with (as CFG Guider)."),
-                io.Conditioning.Input("positive", tooltip="What to paint (CLIP Text Encode)."),
-                io.Conditioning.Input("negative", tooltip="What to avoid (CLIP Text Encode)."),
-                io.Float.Input(
-                    "cfg",
-                    default=8.0,
-                    min=0.0,
-                    max=100.0,
-                    step=0.1,
-                    round=0.01,
-                    tooltip="Classifier-free guidance, as CFG Guider.",
+                *_guider_inputs(
+                    "The crops being sampled, as they were (Crop for Inpaint's image): the "
+                    "background losses keep the outside close to it.",
+                    io.Mask.Input(
+                        "mask",
+                        tooltip="The area being edited in each crop (Crop for Inpaint's mask).",
+                    ),
+                    "What the area should become, in words: CLIP pulls it towards this.",
                 ),
-                io.Vae.Input(
-                    "vae",
-                    tooltip="Decodes the model's prediction at every guided step, with "
-                    "gradients. The checkpoint's VAE is exact but costs memory and time; TAESD "
-                    "(Load VAE with taesd / taesdxl from models/vae_approx) is far cheaper and "
-                    "close enough to steer.",
-                ),
-                sockets.ClipMatcher.Input(
-                    "clip", tooltip="From 'Load CLIP Matcher (Pinpoint)': scores the area."
-                ),
-                io.Image.Input(
-                    "image",
-                    tooltip="The crops being sampled, as they were (Crop for Inpaint's image): "
-                    "the background losses keep the outside close to it.",
-                ),
-                io.Mask.Input(
-                    "mask", tooltip="The area being edited in each crop (Crop for Inpaint's mask)."
-                ),
-                io.String.Input(
-                    "text",
-                    default="",
-                    multiline=True,
-                    placeholder="a blue pickup truck",
-                    tooltip="What the area should become, in words: CLIP pulls it towards this.",
-                ),
-                io.Float.Input(
-                    "scale",
-                    default=0.05,
-                    min=0.0,
-                    max=1.0,
-                    step=0.005,
-                    tooltip="How far each guided step moves the prediction (root mean square in "
-                    "latent units; 0.02 gentle, 0.1 strong). 0 = exactly the stock CFG guider.",
-                ),
-                io.Float.Input(
-                    "start",
-                    default=DEFAULTS.start,
-                    min=0.0,
-                    max=1.0,
-                    step=0.01,
-                    tooltip="First guided step, as a fraction of the schedule.",
-                ),
-                io.Float.Input(
-                    "end",
-                    default=DEFAULTS.end,
-                    min=0.0,
-                    max=1.0,
-                    step=0.01,
-                    tooltip="Last guided step, as a fraction of the schedule (the last steps "
-                    "add detail; guiding them costs time and sharpness).",
-                ),
-                io.Int.Input(
-                    "every",
-                    default=DEFAULTS.every,
-                    min=1,
-                    max=100,
-                    tooltip="Guide every n-th step of that part (each guided step costs a "
-                    "decode and a CLIP pass, forwards and backwards).",
-                ),
-                io.Float.Input(
+                *_schedule_inputs(DEFAULTS),
+                _weight(
                     "region_weight",
-                    default=DEFAULTS.region_weight,
-                    min=0.0,
-                    max=10000.0,
-                    step=0.1,
-                    tooltip="Weight of the region loss: CLIP distance between the text and "
-                    "random cut-outs of the masked area.",
+                    DEFAULTS.region_weight,
+                    "Weight of the region loss: CLIP distance between the text and random "
+                    "cut-outs of the masked area.",
+                    10000.0,
                 ),
-                io.Float.Input(
+                _weight(
                     "mse_weight",
-                    default=DEFAULTS.mse_weight,
-                    min=0.0,
-                    max=100000.0,
-                    step=1.0,
-                    tooltip="Weight of the background MSE against the source outside the mask "
-                    "(S2 uses 1000).",
+                    DEFAULTS.mse_weight,
+                    "Weight of the background MSE against the source outside the mask (S2 uses "
+                    "1000).",
                 ),
-                io.Float.Input(
+                _weight(
                     "lpips_weight",
-                    default=DEFAULTS.lpips_weight,
-                    min=0.0,
-                    max=100000.0,
-                    step=1.0,
-                    tooltip="Weight of the background LPIPS outside the mask (S2 uses 1000); "
-                    "needs 'lpips' connected.",
+                    DEFAULTS.lpips_weight,
+                    "Weight of the background LPIPS outside the mask (S2 uses 1000); needs "
+                    "'lpips' connected.",
                 ),
-                io.Int.Input(
-                    "cutouts",
-                    default=DEFAULTS.cutouts,
-                    min=1,
-                    max=64,
-                    tooltip="Random cut-outs of the area CLIP scores per guided step: more "
-                    "steer more smoothly and cost more.",
-                ),
+                _cutouts_input(DEFAULTS),
                 sockets.Perceptual.Input(
                     "lpips",
                     optional=True,
@@ -184,12 +220,7 @@ class PinpointCLIPGuider(io.ComfyNode):
                     "the LPIPS backbone of the background LPIPS loss.",
                 ),
             ],
-            outputs=[
-                io.Guider.Output(
-                    display_name="guider",
-                    tooltip="For SamplerCustomAdvanced (with stock noise, sampler and sigmas).",
-                )
-            ],
+            outputs=[_guider_output()],
         )
 
     @classmethod
@@ -205,28 +236,106 @@ class PinpointCLIPGuider(io.ComfyNode):
         image: torch.Tensor,
         mask: torch.Tensor,
         text: str,
-        scale: float,
-        start: float,
-        end: float,
-        every: int,
-        region_weight: float,
-        mse_weight: float,
-        lpips_weight: float,
-        cutouts: int,
         lpips: PerceptualNet | None = None,
+        **settings,
     ) -> io.NodeOutput:
-        settings = GuidanceSettings(
-            scale=scale,
-            start=start,
-            end=end,
-            every=every,
-            region_weight=region_weight,
-            mse_weight=mse_weight,
-            lpips_weight=lpips_weight,
-            cutouts=cutouts,
+        target = GuidanceTarget(clip, text, image, mask, lpips_net=lpips)
+        return _guider(model, positive, negative, cfg, vae, target, GuidanceSettings(**settings))
+
+
+class PinpointStyleGuider(io.ComfyNode):
+    """A guider for SamplerCustomAdvanced that restyles while keeping structure (S3): at the
+    guided steps it turns the image (or the masked object) along the CLIP direction from the
+    source text to the style text, over the whole and over random perspective patches, with
+    VGG16's content loss and total variation to keep the layout."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PinpointStyleGuider",
+            display_name=STYLE_TITLE,
+            category="pinpoint/guide",
+            description=description(cls),
+            inputs=[
+                *_guider_inputs(
+                    "The image being restyled, as it was (or Crop for Inpaint's crops): the "
+                    "losses measure the change from it.",
+                    io.Mask.Input(
+                        "mask",
+                        optional=True,
+                        tooltip="Restyle only this area (Crop for Inpaint's mask); not "
+                        "connected: the whole image.",
+                    ),
+                    "The style, in words ('a watercolor painting', 'made of gold').",
+                ),
+                io.String.Input(
+                    "source_text",
+                    default="a photo",
+                    placeholder="a photo",
+                    tooltip="What the image shows now: the style's direction runs from this "
+                    "text to the style text.",
+                ),
+                *_schedule_inputs(STYLE),
+                _weight(
+                    "global_weight",
+                    STYLE.global_weight,
+                    "Weight of the directional CLIP loss over the whole area.",
+                ),
+                _weight(
+                    "patch_weight",
+                    STYLE.patch_weight,
+                    "Weight of the directional CLIP loss over random perspective patches "
+                    "(local texture).",
+                ),
+                io.Float.Input(
+                    "patch_threshold",
+                    default=STYLE.patch_threshold,
+                    min=0.0,
+                    max=2.0,
+                    step=0.01,
+                    tooltip="Patches whose directional loss is already below this are left "
+                    "alone (CLIPstyler's 0.7): no over-styling.",
+                ),
+                _weight(
+                    "content_weight",
+                    STYLE.content_weight,
+                    "Weight of VGG16's content loss (conv4_2, conv5_2 against the source): "
+                    "keeps the layout; needs 'vgg' connected.",
+                ),
+                _weight(
+                    "tv_weight",
+                    STYLE.tv_weight,
+                    "Weight of total variation: smooths speckle.",
+                ),
+                _cutouts_input(STYLE),
+                sockets.Perceptual.Input(
+                    "vgg",
+                    optional=True,
+                    tooltip="From 'Load Perceptual Network (Pinpoint)' (vgg16-397923af.pth): "
+                    "the network of the content loss.",
+                ),
+            ],
+            outputs=[_guider_output()],
         )
-        guidance = Guidance(GuidanceTarget(clip, text, image, mask, lpips), settings)
-        guider = ClipGuider(model, guidance, vae)
-        guider.set_conds(positive, negative)
-        guider.set_cfg(cfg)
-        return io.NodeOutput(guider)
+
+    @classmethod
+    @reported_as(STYLE_TITLE)
+    def execute(
+        cls,
+        model,
+        positive,
+        negative,
+        cfg: float,
+        vae,
+        clip: ClipMatcher,
+        image: torch.Tensor,
+        text: str,
+        source_text: str,
+        mask: torch.Tensor | None = None,
+        vgg: PerceptualNet | None = None,
+        **settings,
+    ) -> io.NodeOutput:
+        area = torch.ones(image.shape[:3]) if mask is None else mask
+        target = GuidanceTarget(clip, text, image, area, source_text=source_text, vgg_net=vgg)
+        style = dataclasses.replace(STYLE, **settings)
+        return _guider(model, positive, negative, cfg, vae, target, style)

@@ -12,6 +12,11 @@ and time, a little less exact), computes
   what CLIP sees rather than adversarial noise);
 * **background**: ``λ2 · MSE`` and ``λ_LPIPS · LPIPS`` between ``x̂0 ⊙ (1 - m)`` and the source
   ``⊙ (1 - m)`` (S2's λ is 1000 each),
+* **style** (S3, on the masked area over the source, the whole image when the mask is): the
+  directional CLIP loss ``1 - cos(E_I(x̂0) - E_I(src), E_T(text) - E_T(source text))`` over the
+  whole image (global) and over random perspective patches (patches already closer than the
+  threshold τ are dropped, as CLIPstyler does), VGG16's content loss (conv4_2 and conv5_2
+  features against the source's) and total variation,
 
 and returns ``x̂0 - scale · g / rms(g)`` with ``g = ∂loss/∂x̂0``: the sampler's next step heads
 towards an image the loss likes (the gradient is taken at x̂0, not through the model: one
@@ -32,12 +37,31 @@ from .boxes import mask_bounds
 from .errors import PinpointError
 from .images import as_mask_batch, check_image, check_prompt
 from .loading.models import ClipMatcher, PerceptualNet, module_device, module_dtype
-from .loading.perceptual import LPIPS, check_use, lpips_module
-from .match import embed_text, neutral
+from .loading.perceptual import LPIPS, NETWORKS, check_use, lpips_module
+from .match import embed_text, embed_texts, neutral
 from .request import Request
 
 Decode = Callable[[torch.Tensor], torch.Tensor]
 """Latent ``[B, C, h, w]`` → pixels ``[B, 3, H, W]`` in [0, 1], differentiable."""
+WEIGHTS = (
+    "region_weight",
+    "mse_weight",
+    "lpips_weight",
+    "global_weight",
+    "patch_weight",
+    "content_weight",
+    "tv_weight",
+)
+"""Every loss's weight in :class:`GuidanceSettings`."""
+STYLE_WEIGHTS = ("global_weight", "patch_weight", "content_weight", "tv_weight")
+"""S3's losses, computed on the guided area over the source."""
+VGG16_URL = NETWORKS["vgg16"].url
+CONTENT_LAYERS = (19, 26)
+"""conv4_2 and conv5_2 in torchvision's VGG16 ``features``: S3's content features."""
+PATCH_SIDE = 0.25
+"""The patch loss's patches, as a fraction of the area's longer side (CLIPstyler: 128 of 512)."""
+DISTORTION = 0.5
+"""How far a patch's corners may move in its perspective augmentation (CLIPstyler's 0.5)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +78,12 @@ class GuidanceSettings(Request):
         region_weight: weight of the region loss (CLIP, edit text ↔ masked cut-outs).
         mse_weight: weight of the background MSE (S2: 1000).
         lpips_weight: weight of the background LPIPS (S2: 1000; needs an LPIPS backbone).
-        cutouts: random cut-outs of the masked area CLIP scores per guided step.
+        global_weight: weight of the directional CLIP loss over the whole area (S3).
+        patch_weight: weight of the directional CLIP loss over random perspective patches.
+        patch_threshold: τ: patches whose directional loss is already below it are dropped.
+        content_weight: weight of VGG16's content loss (needs VGG16 weights).
+        tv_weight: weight of the total variation (smoothness) of the area.
+        cutouts: random cut-outs (region loss) and patches (patch loss) per guided step.
         seed: the cut-outs' random draw (the same run gives the same result).
     """
 
@@ -65,11 +94,16 @@ class GuidanceSettings(Request):
     region_weight: float = 1.0
     mse_weight: float = 1000.0
     lpips_weight: float = 0.0
+    global_weight: float = 0.0
+    patch_weight: float = 0.0
+    patch_threshold: float = 0.7
+    content_weight: float = 0.0
+    tv_weight: float = 0.0
     cutouts: int = 8
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("scale", "region_weight", "mse_weight", "lpips_weight"):
+        for name in WEIGHTS + ("scale", "patch_threshold"):
             if getattr(self, name) < 0:
                 raise PinpointError(f"{name} is {getattr(self, name)}", "use 0 or more")
         if not 0.0 <= self.start <= self.end <= 1.0:
@@ -92,6 +126,11 @@ class GuidanceSettings(Request):
         return inside and (step - first) % self.every == 0
 
 
+STYLE = GuidanceSettings(region_weight=0.0, mse_weight=0.0, global_weight=1.0, patch_weight=1.0)
+"""Restyling's settings (S3): the directional losses on, S2's region and background off (the
+mask, or the whole image, is restyled; the sampler's denoise keeps the rest of the layout)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class GuidanceTarget(Request):
     """What the guided images are scored against.
@@ -102,6 +141,9 @@ class GuidanceTarget(Request):
         source: IMAGE ``[B, H, W, 3]``: the crops' original pixels (for the background losses).
         mask: MASK ``[B, H, W]`` (or one ``[H, W]``), 1 = the area to edit.
         lpips_net: an LPIPS backbone; needed when the LPIPS weight is above 0.
+        source_text: what the area shows now ("a photo"): the other end of the directional
+            losses' text direction; needed when their weights are above 0.
+        vgg_net: VGG16's weights; needed when the content weight is above 0.
     """
 
     clip: ClipMatcher
@@ -109,6 +151,8 @@ class GuidanceTarget(Request):
     source: torch.Tensor
     mask: torch.Tensor
     lpips_net: PerceptualNet | None = None
+    source_text: str = ""
+    vgg_net: PerceptualNet | None = None
 
     def __post_init__(self) -> None:
         check_image(self.source)
@@ -120,7 +164,14 @@ class GuidanceTarget(Request):
             )
         if self.lpips_net is not None:
             check_use(self.lpips_net, LPIPS, "the background LPIPS loss")
+        if self.vgg_net is not None and self.vgg_net.network != "vgg16":
+            raise PinpointError(
+                f"the content loss needs VGG16, but '{self.vgg_net.name}' is "
+                f"{self.vgg_net.network}",
+                f"use vgg16-397923af.pth ({VGG16_URL})",
+            )
         self._normalise(
+            source_text=self.source_text.strip(),
             text=check_prompt(self.text, "the text", "a blue pickup truck"),
             mask=masks,
             source=self.source.detach().to(torch.float32),
@@ -139,10 +190,27 @@ class Guidance:
                 "(https://download.pytorch.org/models/alexnet-owt-7be5be79.pth, into "
                 "models/pinpoint_perceptual), or set the LPIPS weight to 0",
             )
+        if settings.content_weight > 0 and target.vgg_net is None:
+            raise PinpointError(
+                f"the content weight is {settings.content_weight} but no VGG16 is connected",
+                "connect 'Load Perceptual Network (Pinpoint)' with vgg16-397923af.pth "
+                f"({VGG16_URL}, into models/pinpoint_perceptual), or set the content weight to 0",
+            )
+        directional = settings.global_weight > 0 or settings.patch_weight > 0
+        if directional and not target.source_text:
+            raise PinpointError(
+                "the directional losses need the source text (what the area shows now)",
+                "give a source text such as 'a photo' or 'a cat', or set the global and patch "
+                "weights to 0",
+            )
         self.target, self.settings = target, settings
-        self._text = None
-        if settings.region_weight > 0:  # a plain copy: inference-mode tensors take no gradient
+        # plain copies: inference-mode tensors take no part in autograd
+        self._text = self._direction = None
+        if settings.region_weight > 0:
             self._text = embed_text(target.clip, target.text).clone()
+        if directional:
+            texts = embed_texts(target.clip, [target.text, target.source_text]).clone()
+            self._direction = F.normalize(texts[0] - texts[1], dim=0)
         self._generator = torch.Generator().manual_seed(settings.seed)
 
     def loss(self, pixels: torch.Tensor) -> torch.Tensor:
@@ -179,7 +247,73 @@ class Guidance:
                 normalize=True,
             )
             total = total + settings.lpips_weight * distance.mean().to(device, total.dtype)
+        if any(getattr(settings, name) > 0 for name in STYLE_WEIGHTS):
+            total = total + self._style(pixels * mask + source * keep, source, mask)
         return total
+
+    def _style(self, image: torch.Tensor, source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """S3's losses of ``image`` (the guided area over the source) against ``source``."""
+        settings, clip = self.settings, self.target.clip
+        size = int(clip.model.config.vision_config.image_size)
+        total = image.new_zeros(())
+        if settings.global_weight > 0:
+            pair = F.interpolate(torch.cat([image, source]), size=(size, size), mode="bilinear")
+            total = total + settings.global_weight * self._directional(pair).mean()
+        if settings.patch_weight > 0:
+            losses = torch.cat(
+                [
+                    self._directional(self._patches(image[i], source[i], mask[i, 0], size))
+                    for i in range(len(image))
+                ]
+            )
+            kept = torch.where(losses < settings.patch_threshold, 0.0, losses)
+            total = total + settings.patch_weight * kept.mean()
+        if settings.content_weight > 0 and self.target.vgg_net is not None:
+            total = total + settings.content_weight * _content(self.target.vgg_net, image, source)
+        if settings.tv_weight > 0:
+            across = (image[..., :, 1:] - image[..., :, :-1]).abs().mean()
+            down = (image[..., 1:, :] - image[..., :-1, :]).abs().mean()
+            total = total + settings.tv_weight * (across + down)
+        return total
+
+    def _directional(self, pairs: torch.Tensor) -> torch.Tensor:
+        """``1 - cos(ΔI, ΔT)`` per pair of ``pairs`` ``[2N, 3, S, S]`` (N images, then the N
+        matching source images): ``[N]``."""
+        embedded = embed_pixels(self.target.clip, pairs)
+        count = len(pairs) // 2
+        change = F.normalize(embedded[:count] - embedded[count:].detach(), dim=-1)
+        direction = self._direction.to(change.device, change.dtype)
+        return 1.0 - change @ direction
+
+    def _patches(
+        self, image: torch.Tensor, source: torch.Tensor, mask: torch.Tensor, size: int
+    ) -> torch.Tensor:
+        """:attr:`GuidanceSettings.cutouts` random patches of the masked area of ``image``
+        ``[3, H, W]`` with a random perspective each, then the same patches of ``source``:
+        ``[2 * cutouts, 3, size, size]``."""
+        from torchvision.transforms.v2.functional import perspective
+
+        bounds = mask_bounds(mask > 0.5)
+        assert bounds is not None  # the target refuses empty masks
+        x0, y0, x1, y1 = bounds
+        side = max(1, int(max(x1 - x0, y1 - y0) * PATCH_SIDE))
+        ours, theirs = [], []
+        corners = [[0, 0], [side - 1, 0], [side - 1, side - 1], [0, side - 1]]
+        shift = DISTORTION * side / 2
+        for x_draw, y_draw, *wobble in torch.rand(
+            self.settings.cutouts, 10, generator=self._generator
+        ).tolist():
+            left = x0 + int(x_draw * max(0, x1 - x0 - side))
+            top = y0 + int(y_draw * max(0, y1 - y0 - side))
+            moved = [
+                [x + (2 * dx - 1) * shift, y + (2 * dy - 1) * shift]
+                for (x, y), dx, dy in zip(corners, wobble[0::2], wobble[1::2], strict=True)
+            ]
+            for picture, out in ((image, ours), (source, theirs)):
+                patch = picture[:, top : top + side, left : left + side]
+                warped = perspective(patch, corners, moved)
+                out.append(F.interpolate(warped[None], size=(size, size), mode="bilinear"))
+        return torch.cat(ours + theirs)
 
     def _region(self, pixels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mean CLIP distance of random cut-outs of each image's masked area to the text."""
@@ -232,3 +366,23 @@ def embed_pixels(clip: ClipMatcher, pixels: torch.Tensor) -> torch.Tensor:
     values = ((pixels.to(device, torch.float32) - mean) / std).to(dtype)
     pooled = model.vision_model(pixel_values=values).pooler_output
     return F.normalize(model.visual_projection(pooled).float(), dim=-1)
+
+
+VGG_MEAN, VGG_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+"""ImageNet's normalisation, which VGG16's weights expect."""
+
+
+def _content(net: PerceptualNet, image: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of VGG16's conv4_2 and conv5_2 features (``net.model`` is its
+    ``features``) between ``image`` and ``source`` ``[B, 3, H, W]`` in [0, 1]."""
+    device, dtype = module_device(net.model), module_dtype(net.model)
+    mean = torch.tensor(VGG_MEAN, device=device)[None, :, None, None]
+    std = torch.tensor(VGG_STD, device=device)[None, :, None, None]
+    both = ((torch.cat([image, source]).to(device, torch.float32) - mean) / std).to(dtype)
+    total = both.new_zeros((), dtype=torch.float32)
+    for index, layer in enumerate(net.model[: max(CONTENT_LAYERS) + 1]):
+        both = layer(both)
+        if index in CONTENT_LAYERS:
+            ours, theirs = both.float().chunk(2)
+            total = total + (ours - theirs.detach()).pow(2).mean()
+    return (total / len(CONTENT_LAYERS)).to(image.device)

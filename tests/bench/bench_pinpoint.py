@@ -15,6 +15,10 @@
    candidate.
 7. Evaluation throughput: ``python -m pinpoint eval`` on the tiny models (16 images x 2 edits)
    in one process vs two under ``accelerate launch`` (whole commands, start-up included).
+8. CLIP guidance: one sampling step of an SD 1.5-sized UNet at 512 px (64x64 latent, CFG
+   batch of 2) unguided vs guided (decode with gradients, CLIP ViT-B/32-sized on 8 cut-outs,
+   background MSE, backwards), decoding with the SD VAE or with TAESD: time and peak memory,
+   each in a fresh process.
 
 Random weights: timings are real (the same layers and sizes as the real models where stated);
 the pictures are noise. Nothing here asserts; read the ratios.
@@ -332,10 +336,82 @@ def bench_eval(folder: Path) -> None:
     )
 
 
+def guided_step(decoder: str, clip_path: Path) -> None:
+    """One step as ``bench_guidance`` measures it, in this process; prints seconds and peak MB."""
+    import resource
+
+    from diffusers import AutoencoderKL, AutoencoderTiny, UNet2DConditionModel
+
+    from pinpoint.guidance import Guidance, GuidanceSettings, GuidanceTarget
+
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(cross_attention_dim=768, sample_size=64).eval()  # SD 1.5 shape
+    if decoder == "vae":
+        vae = AutoencoderKL(
+            block_out_channels=[128, 256, 512, 512],
+            down_block_types=["DownEncoderBlock2D"] * 4,
+            up_block_types=["UpDecoderBlock2D"] * 4,
+            layers_per_block=2,
+            latent_channels=4,
+            sample_size=512,
+        ).eval()
+    else:
+        vae = AutoencoderTiny().eval()  # TAESD's architecture
+    vae.requires_grad_(False)
+    clip = load_model(CLIP, clip_path)
+    latent = torch.randn(1, 4, 64, 64)
+    text = torch.randn(2, 77, 768)
+    source = torch.rand(1, 512, 512, 3)
+    mask = torch.zeros(1, 512, 512)
+    mask[:, 128:384, 128:384] = 1.0
+    target = GuidanceTarget(clip, "a red fox", source, mask)
+    guidance = Guidance(target, GuidanceSettings(scale=0.05, cutouts=8))
+
+    def decode(z: torch.Tensor) -> torch.Tensor:
+        return ((vae.decode(z / 0.18215).sample + 1) / 2).clamp(0, 1)
+
+    began = time.perf_counter()
+    with torch.no_grad():
+        noise = unet(latent.repeat(2, 1, 1, 1), 500, encoder_hidden_states=text).sample
+    denoised = latent - noise[:1]
+    if decoder != "none":
+        guidance.step(denoised, decode)
+    seconds = time.perf_counter() - began
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{seconds:.2f} {peak:.0f}")
+
+
+def bench_guidance(folder: Path) -> None:
+    import subprocess
+
+    clip_path = base_clip(folder / "clip")
+    print("\n8. CLIP guidance, one step of an SD 1.5-sized UNet at 512 px (CPU, fresh processes)")
+    measured = {}
+    for decoder in ("none", "taesd", "vae"):
+        command = [sys.executable, __file__, "--guided-step", decoder, "--clip", str(clip_path)]
+        out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+        seconds, peak = (float(value) for value in out.split()[-2:])
+        measured[decoder] = (seconds, peak)
+    base_s, base_mb = measured["none"]
+    titles = {"none": "unguided", "taesd": "guided, TAESD", "vae": "guided, VAE"}
+    for decoder, title in titles.items():
+        seconds, peak = measured[decoder]
+        print(
+            f"   {title:<14} {seconds:6.1f} s ({seconds / base_s:.2f}x)   peak {peak:6.0f} MB "
+            f"(+{peak - base_mb:.0f} MB)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny models only")
+    parser.add_argument("--only", type=int, help="run only this benchmark (1-8)")
+    parser.add_argument("--guided-step", choices=("none", "taesd", "vae"), help=argparse.SUPPRESS)
+    parser.add_argument("--clip", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.guided_step:
+        guided_step(args.guided_step, args.clip)
+        return
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
@@ -343,15 +419,22 @@ def main() -> None:
     transformers_logging.set_verbosity_error()
     diffusers_logging.set_verbosity_error()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    benches = {
+        1: lambda folder: bench_clip(folder, args.quick),
+        2: lambda folder: bench_inpaint(folder, args.quick),
+        3: bench_cache,
+        4: lambda folder: bench_sam(folder, args.quick),
+        5: lambda folder: bench_edit_list(folder, args.quick),
+        6: lambda folder: bench_rank(folder, args.quick),
+        7: bench_eval,
+        8: bench_guidance,  # full-size models only: minutes on a CPU
+    }
+    if args.quick and args.only is None:
+        del benches[8]
     with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
-        bench_clip(folder / "clip", args.quick)
-        bench_inpaint(folder / "inpaint", args.quick)
-        bench_cache(folder / "cache")
-        bench_sam(folder / "sam", args.quick)
-        bench_edit_list(folder / "edit_list", args.quick)
-        bench_rank(folder / "rank", args.quick)
-        bench_eval(folder / "eval")
+        for number, bench in benches.items():
+            if args.only in (None, number):
+                bench(Path(scratch) / str(number))
 
 
 if __name__ == "__main__":

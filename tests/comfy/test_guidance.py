@@ -1,23 +1,29 @@
-"""CLIP Guider in-process: the GUIDER it returns samples through ComfyUI's own guider path (as
-SamplerCustomAdvanced calls it) with the tiny SD 1.5 checkpoint. Scale 0 is the stock CFG
-guider to the bit; with the Pinpoint CLIP's text rigged onto a red picture, the guided crop
-comes out redder inside the mask than the unguided one."""
+"""CLIP Guider and Style Guider in-process: the GUIDER each returns samples through ComfyUI's
+own guider path (as SamplerCustomAdvanced calls it) with the tiny SD 1.5 checkpoint. Scale 0
+is the stock CFG guider to the bit; with the Pinpoint CLIP's text rigged onto a red picture,
+the guided crop comes out redder inside the mask than the unguided one (and bluer, restyled
+towards a text rigged onto blue)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
-from node_calls import assert_house_error, encode, error_of, run
-from rigs import point_text_at, solid
+from node_calls import assert_house_error, encode, error_of, pack_module, run
+from rigs import point_text_at, point_texts_at, solid
 
 TITLE = "CLIP Guider (Pinpoint)"
 SIZE = 64
 
 
 @pytest.fixture(scope="module")
-def rigged(comfyui):
+def clip(comfyui):
     clip_name = comfyui.models["clip"].name
-    clip = run(comfyui.node("PinpointLoadCLIP"), model_name=clip_name, precision="auto")[0]
+    return run(comfyui.node("PinpointLoadCLIP"), model_name=clip_name, precision="auto")[0]
+
+
+@pytest.fixture(scope="module")
+def rigged(clip):
     return point_text_at(clip, solid("red"), "a red fox")
 
 
@@ -135,3 +141,48 @@ def test_cancel_stops_a_guided_step(comfyui, checkpoints, rigged):
     finally:
         mm.interrupt_current_processing(False)
     assert len(calls) == 1  # the next guided step did not run
+
+
+def test_the_style_guider_turns_the_image_along_the_text_direction(comfyui, checkpoints, clip):
+    """ "a blue photo" is a blue picture's embedding, "a photo" a grey one's: restyling the
+    whole image towards "a blue photo" makes it bluer than the stock guider does."""
+    grey = np.full((32, 32, 3), 128, dtype=np.uint8)
+    styled = point_texts_at(clip, {"a blue photo": solid("blue"), "a photo": grey})
+    checkpoint = checkpoints[False]
+    image, _ = crop_and_mask()
+    node = comfyui.node("PinpointStyleGuider")
+    model, text_encoder, vae = checkpoint
+    inputs = dict(
+        model=model,
+        positive=encode(text_encoder, "a photo"),
+        negative=encode(text_encoder, ""),
+        cfg=5.0,
+        vae=vae,
+        clip=styled,
+        image=image,
+        text="a blue photo",
+        source_text="a photo",
+        scale=0.0,
+        start=0.0,
+        end=1.0,
+        every=1,
+        global_weight=1.0,
+        patch_weight=1.0,
+        patch_threshold=0.0,
+        content_weight=0.0,
+        tv_weight=0.0,
+        cutouts=4,
+    )
+    (plain,) = run(node, **inputs)
+    (guided,) = run(node, **inputs | dict(scale=0.3))
+    before, after = sample(comfyui, plain, vae, image), sample(comfyui, guided, vae, image)
+    guidance = pack_module(comfyui, "pinpoint.guidance")
+    judge = guidance.Guidance(
+        guided.guidance.target,
+        guidance.GuidanceSettings(region_weight=0.0, mse_weight=0.0, global_weight=1.0),
+    )  # the global directional loss alone: no random patches
+
+    def distance(pixels):
+        return float(judge.loss(pixels.permute(0, 3, 1, 2)))
+
+    assert distance(after) < distance(before) - 0.01

@@ -48,6 +48,7 @@ CORE_REQUESTS = {
     "PinpointEditByText": ("edit_list", "EditSettings"),
     "PinpointRankEdits": ("metrics", "MetricsRequest", "RankSettings"),
     "PinpointCLIPGuider": ("guidance", "GuidanceSettings"),
+    "PinpointStyleGuider": ("guidance", "GuidanceSettings"),
 }
 """Node id → (core module, the requests whose field defaults are the node's input defaults)."""
 
@@ -56,6 +57,9 @@ OWN_DEFAULTS = {
     ("PinpointEditByText", "resolution"): 0,
     ("PinpointEditByText", "cfg"): 7.0,  # ComfyUI's sampling, not the diffusers pipeline's
     ("PinpointCLIPGuider", "scale"): 0.05,  # the node guides; the core's 0 is "off"
+    ("PinpointStyleGuider", "scale"): 0.05,
+    ("PinpointStyleGuider", "global_weight"): 1.0,  # pinpoint.guidance.STYLE's
+    ("PinpointStyleGuider", "patch_weight"): 1.0,
 }
 """Inputs whose node default differs from the core's on purpose → the node's default."""
 
@@ -293,6 +297,10 @@ def _cases():
         ("PinpointCLIPGuider", dict(text=" "), "the text is empty"),
         ("PinpointCLIPGuider", dict(mask=other_size), "the mask is 30x30"),
         ("PinpointCLIPGuider", dict(lpips_weight=1000.0), "no LPIPS network is connected"),
+        ("PinpointStyleGuider", dict(source_text=" "), "need the source text"),
+        ("PinpointStyleGuider", dict(content_weight=1.0), "no VGG16 is connected"),
+        ("PinpointStyleGuider", dict(patch_threshold=-1.0), "patch_threshold is -1.0"),
+        ("PinpointStyleGuider", dict(mask=other_size), "the mask is 30x30"),
         ("PinpointRankEdits", dict(alpha=-1.0), "alpha is -1.0"),
         ("PinpointRankEdits", dict(alpha=0.0, beta=0.0), "alpha and beta are both 0"),
         ("PinpointRankEdits", dict(top_k=0), "top_k is 0"),

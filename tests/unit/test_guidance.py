@@ -5,13 +5,16 @@ the source, scale 0 changes nothing, and bad settings are house errors."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
-from rigs import point_text_at, solid
+from rigs import point_text_at, point_texts_at, solid
 
 from pinpoint.errors import PinpointError
 from pinpoint.guidance import Guidance, GuidanceSettings, GuidanceTarget, embed_pixels
-from pinpoint.loading import CLIP, PERCEPTUAL, load_model
+from pinpoint.loading import CLIP, PERCEPTUAL, PerceptualNet, load_model
 
 SIZE = 32
 
@@ -124,3 +127,74 @@ def test_bad_guidance_is_a_house_error(rigged):
     ):
         with pytest.raises(PinpointError, match=problem):
             GuidanceSettings(**settings)
+
+
+# --- S3: style losses ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def styled(clip):
+    """ "a blue photo" is a blue picture's embedding, "a photo" a grey one's: the text direction
+    is grey → blue."""
+    grey = np.full((SIZE, SIZE, 3), 128, dtype=np.uint8)
+    return point_texts_at(clip, {"a blue photo": solid("blue"), "a photo": grey})
+
+
+def blueness(latent: torch.Tensor) -> float:
+    pixels = identity(latent)
+    return float(pixels[:, 2].mean() - pixels[:, 0].mean())
+
+
+def test_the_directional_losses_turn_the_image_along_the_text_direction(styled):
+    source = torch.full((1, SIZE, SIZE, 3), 0.5)
+    whole = torch.ones(1, SIZE, SIZE)
+    target = GuidanceTarget(styled, "a blue photo", source, whole, source_text="a photo")
+    start = source.permute(0, 3, 1, 2).clone() + 0.01 * torch.randn(1, 3, SIZE, SIZE)
+    for weights in (dict(global_weight=1.0), dict(patch_weight=1.0, patch_threshold=0.0)):
+        settings = GuidanceSettings(scale=0.05, region_weight=0.0, mse_weight=0.0, **weights)
+        guidance, latent = Guidance(target, settings), start
+        for _ in range(10):
+            latent = guidance.step(latent, identity)
+        assert blueness(latent) > blueness(start) + 0.05, weights
+    everything_dropped = GuidanceSettings(
+        scale=0.05, region_weight=0.0, mse_weight=0.0, patch_weight=1.0, patch_threshold=2.0
+    )
+    assert Guidance(target, everything_dropped).step(start, identity) is start
+
+
+def test_content_and_total_variation_pull_towards_the_source_structure(clip):
+    vgg = PerceptualNet("random-vgg16", Path("random-vgg16.pth"), "vgg16", vgg16_features())
+    line = torch.linspace(0, 1, SIZE)
+    rows, cols = torch.meshgrid(line, line, indexing="ij")
+    source = torch.stack([rows, cols, 1 - rows], dim=-1)[None]
+    whole = torch.ones(1, SIZE, SIZE)
+    noisy = (source.permute(0, 3, 1, 2) + 0.3 * torch.randn(1, 3, SIZE, SIZE)).clamp(0, 1)
+    target = GuidanceTarget(clip, "a photo", source, whole, vgg_net=vgg)
+    only = dict(scale=0.02, region_weight=0.0, mse_weight=0.0)
+    content = Guidance(target, GuidanceSettings(**only, content_weight=1.0))
+    smooth = Guidance(target, GuidanceSettings(**only, tv_weight=1.0))
+    for guidance in (content, smooth):
+        latent, losses = noisy, []
+        for _ in range(8):
+            losses.append(float(guidance.loss(identity(latent))))
+            latent = guidance.step(latent, identity)
+        assert losses[-1] < 0.8 * losses[0]
+
+
+def test_style_losses_say_what_they_need(clip, tiny_models):
+    source, mask = scene()
+    target = GuidanceTarget(clip, "a blue photo", source, mask)
+    with pytest.raises(PinpointError, match="need the source text"):
+        Guidance(target, GuidanceSettings(global_weight=1.0))
+    with pytest.raises(PinpointError, match="no VGG16 is connected. Fix: connect"):
+        Guidance(target, GuidanceSettings(content_weight=1.0))
+    squeeze = load_model(PERCEPTUAL, tiny_models["perceptual"])
+    with pytest.raises(PinpointError, match="the content loss needs VGG16, but"):
+        GuidanceTarget(clip, "a blue photo", source, mask, vgg_net=squeeze)
+
+
+def vgg16_features() -> torch.nn.Module:
+    import torchvision
+
+    torch.manual_seed(0)
+    return torchvision.models.vgg16(weights=None).features.eval().requires_grad_(False)
