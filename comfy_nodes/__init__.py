@@ -8,7 +8,7 @@ from .anchors import PinpointAttentionAnchors
 from .crop import PinpointCropForInpaint, PinpointStitch
 from .detect import PinpointDetect, PinpointDetectByText
 from .edit_list import PinpointEditByText
-from .guidance import PinpointCLIPGuider, PinpointStyleGuider
+from .guidance import PinpointCLIPGuidance, PinpointCLIPGuider, PinpointStyleGuider
 from .heatmap import PinpointTextHeatmap
 from .inpaint import PinpointInpaintDiffusers
 from .inpaint_comfy import PinpointInpaintComfy
@@ -68,6 +68,7 @@ NODES: list[type[io.ComfyNode]] = [
     # guide: steer a stock sampler with CLIP
     PinpointCLIPGuider,
     PinpointStyleGuider,
+    PinpointCLIPGuidance,
     # all four stages in one node
     PinpointEditByText,
     # measure: rank candidate edits

@@ -12,8 +12,15 @@ import comfy.samplers
 import torch
 from comfy_api.latest import io
 
+from ..pinpoint.autograd import differentiable
 from ..pinpoint.errors import reported_as
-from ..pinpoint.guidance import STYLE, Guidance, GuidanceSettings, GuidanceTarget
+from ..pinpoint.guidance import (
+    STYLE,
+    Guidance,
+    GuidanceRecipe,
+    GuidanceSettings,
+    GuidanceTarget,
+)
 from ..pinpoint.loading.models import ClipMatcher, PerceptualNet
 from ..pinpoint.memory import metrics_bytes
 from . import sockets
@@ -22,6 +29,7 @@ from .managed import managed
 
 TITLE = "CLIP Guider (Pinpoint)"
 STYLE_TITLE = "Style Guider (Pinpoint)"
+RECIPE_TITLE = "CLIP Guidance (Pinpoint)"
 DEFAULTS = GuidanceSettings()
 
 
@@ -58,7 +66,8 @@ class ClipGuider(comfy.samplers.CFGGuider):
         """The sampler's latent → pixels ``[B, 3, H, W]`` in [0, 1], keeping the gradient."""
         vae = self.vae
         samples = self.inner_model.process_latent_out(latent)
-        decoded = vae.first_stage_model.decode(samples.to(vae.device, vae.vae_dtype))
+        decoder = differentiable(vae.first_stage_model)  # ComfyUI loads it in inference mode
+        decoded = decoder.decode(samples.to(vae.device, vae.vae_dtype))
         return vae.process_output(decoded.to(torch.float32).clone())  # in place on a copy
 
 
@@ -170,6 +179,93 @@ def _guider_output() -> io.Guider.Output:
     )
 
 
+def _region_inputs() -> list[io.Input]:
+    """S2's losses, as both the CLIP Guider and CLIP Guidance take them."""
+    return [
+        _weight(
+            "region_weight",
+            DEFAULTS.region_weight,
+            "Weight of the region loss: CLIP distance between the text and random cut-outs of "
+            "the masked area.",
+            10000.0,
+        ),
+        _weight(
+            "mse_weight",
+            DEFAULTS.mse_weight,
+            "Weight of the background MSE against the source outside the mask (S2 uses 1000).",
+        ),
+        _weight(
+            "lpips_weight",
+            DEFAULTS.lpips_weight,
+            "Weight of the background LPIPS outside the mask (S2 uses 1000); needs 'lpips' "
+            "connected.",
+        ),
+        _cutouts_input(DEFAULTS),
+        sockets.Perceptual.Input(
+            "lpips",
+            optional=True,
+            tooltip="From 'Load Perceptual Network (Pinpoint)' (alexnet-owt-7be5be79.pth): the "
+            "LPIPS backbone of the background LPIPS loss.",
+        ),
+    ]
+
+
+class PinpointCLIPGuidance(io.ComfyNode):
+    """CLIP guidance for 'Inpaint Region · ComfyUI model': at the guided steps each crop's
+    prediction is pulled towards the text inside its mask and kept close to the original
+    outside it (the CLIP Guider's losses, applied by the inpaint node to the crops it makes)."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PinpointCLIPGuidance",
+            display_name=RECIPE_TITLE,
+            category="pinpoint/guide",
+            description=description(cls),
+            inputs=[
+                sockets.ClipMatcher.Input(
+                    "clip", tooltip="From 'Load CLIP Matcher (Pinpoint)': scores the crops."
+                ),
+                io.String.Input(
+                    "text",
+                    default="",
+                    multiline=True,
+                    placeholder="a blue pickup truck",
+                    tooltip="What the area should become, in words: CLIP pulls it towards this.",
+                ),
+                *_schedule_inputs(DEFAULTS),
+                *_region_inputs(),
+                io.Vae.Input(
+                    "vae",
+                    optional=True,
+                    tooltip="Decodes the guided steps: TAESD (Load VAE with taesd / taesdxl from "
+                    "models/vae_approx) is far cheaper than the checkpoint's VAE; not "
+                    "connected: the inpaint node's VAE.",
+                ),
+            ],
+            outputs=[
+                sockets.Guidance.Output(
+                    display_name="guidance",
+                    tooltip="For the guidance input of 'Inpaint Region · ComfyUI model "
+                    "(Pinpoint)'.",
+                )
+            ],
+        )
+
+    @classmethod
+    @reported_as(RECIPE_TITLE)
+    def execute(
+        cls,
+        clip: ClipMatcher,
+        text: str,
+        lpips: PerceptualNet | None = None,
+        vae: Any = None,
+        **settings,
+    ) -> io.NodeOutput:
+        settings = GuidanceSettings(**settings)
+        return io.NodeOutput(GuidanceRecipe(clip, text, settings, lpips_net=lpips, decoder=vae))
+
+
 class PinpointCLIPGuider(io.ComfyNode):
     """A guider for SamplerCustomAdvanced: ComfyUI's CFG guider that, at the guided steps,
     decodes the model's prediction of the crop, scores it with CLIP against the edit text
@@ -193,32 +289,7 @@ class PinpointCLIPGuider(io.ComfyNode):
                     "What the area should become, in words: CLIP pulls it towards this.",
                 ),
                 *_schedule_inputs(DEFAULTS),
-                _weight(
-                    "region_weight",
-                    DEFAULTS.region_weight,
-                    "Weight of the region loss: CLIP distance between the text and random "
-                    "cut-outs of the masked area.",
-                    10000.0,
-                ),
-                _weight(
-                    "mse_weight",
-                    DEFAULTS.mse_weight,
-                    "Weight of the background MSE against the source outside the mask (S2 uses "
-                    "1000).",
-                ),
-                _weight(
-                    "lpips_weight",
-                    DEFAULTS.lpips_weight,
-                    "Weight of the background LPIPS outside the mask (S2 uses 1000); needs "
-                    "'lpips' connected.",
-                ),
-                _cutouts_input(DEFAULTS),
-                sockets.Perceptual.Input(
-                    "lpips",
-                    optional=True,
-                    tooltip="From 'Load Perceptual Network (Pinpoint)' (alexnet-owt-7be5be79.pth): "
-                    "the LPIPS backbone of the background LPIPS loss.",
-                ),
+                *_region_inputs(),
             ],
             outputs=[_guider_output()],
         )

@@ -9,12 +9,14 @@ from comfy_api.latest import io
 
 from ..pinpoint.crop import CropRequest, cut, plan_crops, stitch_crops
 from ..pinpoint.errors import reported_as
+from ..pinpoint.guidance import GuidanceRecipe
 from ..pinpoint.harmonise import check_harmonise
 from ..pinpoint.images import as_mask_batch, check_prompt
 from ..pinpoint.loading.models import ClipMatcher
 from ..pinpoint.memory import metrics_bytes
 from ..pinpoint.pipeline import check_candidates, keep_best
 from ..pinpoint.seeds import image_seed
+from . import sockets
 from ._common import crop_resolution, description, on_device, report_notes
 from .inputs import (
     candidate_inputs,
@@ -58,6 +60,12 @@ class PinpointInpaintComfy(io.ComfyNode):
                 *crop_inputs(resolution=0),
                 harmonise_input(),
                 *candidate_inputs(text=True),
+                sockets.Guidance.Input(
+                    "guidance",
+                    optional=True,
+                    tooltip="From 'CLIP Guidance (Pinpoint)': each crop is sampled with CLIP "
+                    "pulling its masked area towards the guidance text.",
+                ),
             ],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The edited images, [B,H,W,3].")
@@ -89,6 +97,7 @@ class PinpointInpaintComfy(io.ComfyNode):
         candidates: int = 1,
         clip: ClipMatcher | None = None,
         text: str = "",
+        guidance: GuidanceRecipe | None = None,
     ) -> io.NodeOutput:
         count = check_candidates(candidates, clip=clip, ranked=True)
         harmonise = check_harmonise(harmonise)
@@ -120,6 +129,8 @@ class PinpointInpaintComfy(io.ComfyNode):
                 [image_seed(seed, piece.image_index)],
                 sampling,
                 progress.for_pass(position * steps),
+                guidance.for_crops(crop[None], area[None]) if guidance else None,
+                guidance.decoder if guidance else None,
             )
             sampled.append(decoded[0])
         result = stitch_crops(plan, sampled, harmonise)

@@ -18,6 +18,8 @@ import torch
 
 from ..pinpoint.choices import Choice, check_choice
 from ..pinpoint.errors import PinpointError
+from ..pinpoint.guidance import Guidance
+from .guidance import ClipGuider
 
 Conditioning = list[list[Any]]
 """ComfyUI's CONDITIONING: ``[[cross-attention tensor [B, L, D], {"pooled_output": ...}], ...]``."""
@@ -125,6 +127,8 @@ def sample_crops(
     seeds: Sequence[int],
     sampling: Sampling,
     on_step: Callable[..., None],
+    guidance: Guidance | None = None,
+    decoder: Any = None,
 ) -> torch.Tensor:
     """Encode, sample and decode a batch of same-size crops in one sampler call.
 
@@ -134,6 +138,9 @@ def sample_crops(
         crops: ``[N, h, w, 3]`` float in [0, 1]; ``areas``: ``[N, h, w]`` 1 = regenerate.
         seeds: one per crop: crop ``i``'s noise is ComfyUI's noise for ``seeds[i]``, as if it
             were sampled alone.
+        guidance: CLIP guidance of these crops: sampled through the CLIP Guider's guider (the
+            stock guider and schedule otherwise), its guided steps decoded by ``decoder`` (the
+            VAE when None).
 
     Returns:
         ``[N, h', w', 3]`` the decoded crops.
@@ -143,22 +150,28 @@ def sample_crops(
         [comfy.sample.prepare_noise(latent[i : i + 1], seed) for i, seed in enumerate(seeds)]
     )
     try:
-        samples = comfy.sample.sample(
-            model,
-            noise,
-            sampling.steps,
-            sampling.cfg,
-            sampling.sampler_name,
-            sampling.scheduler,
-            pos,
-            neg,
-            latent,
-            denoise=sampling.denoise,
-            noise_mask=noise_mask,
-            callback=on_step,
-            disable_pbar=True,
-            seed=seeds[0],
-        )
+        if guidance is not None:
+            samples = _guided(
+                model, noise, pos, neg, latent, noise_mask, sampling, on_step, seeds[0],
+                ClipGuider(model, guidance, decoder or vae),
+            )  # fmt: skip
+        else:
+            samples = comfy.sample.sample(
+                model,
+                noise,
+                sampling.steps,
+                sampling.cfg,
+                sampling.sampler_name,
+                sampling.scheduler,
+                pos,
+                neg,
+                latent,
+                denoise=sampling.denoise,
+                noise_mask=noise_mask,
+                callback=on_step,
+                disable_pbar=True,
+                seed=seeds[0],
+            )
     except torch.OutOfMemoryError:
         raise
     except RuntimeError as err:
@@ -169,6 +182,38 @@ def sample_crops(
         ) from err
     decoded = vae.decode(samples)
     return decoded.reshape(-1, *decoded.shape[-3:])
+
+
+def _guided(
+    model: Any,
+    noise: torch.Tensor,
+    positive: Conditioning,
+    negative: Conditioning,
+    latent: torch.Tensor,
+    noise_mask: torch.Tensor | None,
+    sampling: Sampling,
+    on_step: Callable[..., None],
+    seed: int,
+    guider: ClipGuider,
+) -> torch.Tensor:
+    """What ``comfy.sample.sample`` does (KSampler's schedule and sampler), with ``guider``
+    in place of the stock CFG guider."""
+    sigmas = comfy.samplers.KSampler(
+        model,
+        steps=sampling.steps,
+        device=model.load_device,
+        sampler=sampling.sampler_name,
+        scheduler=sampling.scheduler,
+        denoise=sampling.denoise,
+        model_options=model.model_options,
+    ).sigmas
+    guider.set_conds(positive, negative)
+    guider.set_cfg(sampling.cfg)
+    sampler = comfy.samplers.sampler_object(sampling.sampler_name)
+    samples = guider.sample(
+        noise, latent, sampler, sigmas, noise_mask, on_step, disable_pbar=True, seed=seed
+    )
+    return samples.to(mm.intermediate_device())
 
 
 def batch_conditionings(conditionings: Sequence[Conditioning]) -> Conditioning | None:

@@ -35,6 +35,8 @@ Regions = io.Custom("PINPOINT_REGIONS")
 """A ``pinpoint.regions.RegionBatch``: candidate boxes per image of the batch."""
 Stitch = io.Custom("PINPOINT_STITCH")
 """A ``pinpoint.crop.StitchPlan``: the original images and where each crop goes back."""
+Guidance = io.Custom("PINPOINT_GUIDANCE")
+"""A ``pinpoint.guidance.GuidanceRecipe``: CLIP guidance an inpaint node applies to its crops."""
 Segs = io.Custom("SEGS")
 """The Impact Pack's detections of one image, ``((height, width), [SEG, ...])``
 (``pinpoint.interop``)."""

@@ -29,10 +29,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from .autograd import differentiable, plain
 from .boxes import mask_bounds
 from .errors import PinpointError
 from .images import as_mask_batch, check_image, check_prompt
@@ -178,31 +180,71 @@ class GuidanceTarget(Request):
         )
 
 
+def check_needs(
+    settings: GuidanceSettings,
+    lpips_net: PerceptualNet | None,
+    vgg_net: PerceptualNet | None,
+    source_text: str,
+) -> None:
+    """Raise if a loss with a weight lacks what it needs (a network, the source text)."""
+    if settings.lpips_weight > 0 and lpips_net is None:
+        raise PinpointError(
+            f"the background LPIPS weight is {settings.lpips_weight} but no LPIPS network is "
+            "connected",
+            "connect 'Load Perceptual Network (Pinpoint)' with alexnet-owt-7be5be79.pth "
+            "(https://download.pytorch.org/models/alexnet-owt-7be5be79.pth, into "
+            "models/pinpoint_perceptual), or set the LPIPS weight to 0",
+        )
+    if settings.content_weight > 0 and vgg_net is None:
+        raise PinpointError(
+            f"the content weight is {settings.content_weight} but no VGG16 is connected",
+            "connect 'Load Perceptual Network (Pinpoint)' with vgg16-397923af.pth "
+            f"({VGG16_URL}, into models/pinpoint_perceptual), or set the content weight to 0",
+        )
+    if (settings.global_weight > 0 or settings.patch_weight > 0) and not source_text.strip():
+        raise PinpointError(
+            "the directional losses need the source text (what the area shows now)",
+            "give a source text such as 'a photo' or 'a cat', or set the global and patch "
+            "weights to 0",
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class GuidanceRecipe(Request):
+    """Guidance without its images: what 'CLIP Guidance (Pinpoint)' hands an inpaint node,
+    which adds the crops it samples (:meth:`for_crops`).
+
+    Attributes:
+        clip: the CLIP model; text: what the area should become; settings: the losses and
+        schedule; lpips_net: an LPIPS backbone (needed when the LPIPS weight is above 0).
+        decoder: what decodes the guided steps, as the caller knows it (a ComfyUI VAE, e.g.
+            TAESD); None: the caller's own decoder.
+    """
+
+    clip: ClipMatcher
+    text: str
+    settings: GuidanceSettings
+    lpips_net: PerceptualNet | None = None
+    decoder: Any = None
+
+    def __post_init__(self) -> None:
+        if self.lpips_net is not None:
+            check_use(self.lpips_net, LPIPS, "the background LPIPS loss")
+        check_needs(self.settings, self.lpips_net, None, "")
+        self._normalise(text=check_prompt(self.text, "the text", "a blue pickup truck"))
+
+    def for_crops(self, crops: torch.Tensor, areas: torch.Tensor) -> Guidance:
+        """The guidance of crops ``[N, h, w, 3]`` and their areas ``[N, h, w]`` (1 = edit)."""
+        target = GuidanceTarget(self.clip, self.text, crops, areas, lpips_net=self.lpips_net)
+        return Guidance(target, self.settings)
+
+
 class Guidance:
     """The losses of one target and one setting, ready to guide a sampling run."""
 
     def __init__(self, target: GuidanceTarget, settings: GuidanceSettings):
-        if settings.lpips_weight > 0 and target.lpips_net is None:
-            raise PinpointError(
-                f"the background LPIPS weight is {settings.lpips_weight} but no LPIPS network is "
-                "connected",
-                "connect 'Load Perceptual Network (Pinpoint)' with alexnet-owt-7be5be79.pth "
-                "(https://download.pytorch.org/models/alexnet-owt-7be5be79.pth, into "
-                "models/pinpoint_perceptual), or set the LPIPS weight to 0",
-            )
-        if settings.content_weight > 0 and target.vgg_net is None:
-            raise PinpointError(
-                f"the content weight is {settings.content_weight} but no VGG16 is connected",
-                "connect 'Load Perceptual Network (Pinpoint)' with vgg16-397923af.pth "
-                f"({VGG16_URL}, into models/pinpoint_perceptual), or set the content weight to 0",
-            )
+        check_needs(settings, target.lpips_net, target.vgg_net, target.source_text)
         directional = settings.global_weight > 0 or settings.patch_weight > 0
-        if directional and not target.source_text:
-            raise PinpointError(
-                "the directional losses need the source text (what the area shows now)",
-                "give a source text such as 'a photo' or 'a cat', or set the global and patch "
-                "weights to 0",
-            )
         self.target, self.settings = target, settings
         # plain copies: inference-mode tensors take no part in autograd
         self._text = self._direction = None
@@ -228,8 +270,8 @@ class Guidance:
                 "mask, encoded to the sampler's latent)",
             )
         device = pixels.device
-        mask = target.mask.to(device)[:, None]
-        source = target.source.to(device).permute(0, 3, 1, 2)
+        mask = plain(target.mask).to(device)[:, None]
+        source = plain(target.source).to(device).permute(0, 3, 1, 2)
         total = pixels.new_zeros(())
         if settings.region_weight > 0:
             total = total + settings.region_weight * self._region(pixels, mask)
@@ -238,7 +280,7 @@ class Guidance:
             squared = ((pixels - source) * keep).pow(2).sum() / (keep.sum() * 3).clamp_min(1)
             total = total + settings.mse_weight * squared
         if settings.lpips_weight > 0 and target.lpips_net is not None:
-            lpips = lpips_module(target.lpips_net)
+            lpips = differentiable(lpips_module(target.lpips_net))
             dtype = module_dtype(target.lpips_net.model)
             net_device = module_device(target.lpips_net.model)
             distance = lpips(
@@ -282,7 +324,7 @@ class Guidance:
         embedded = embed_pixels(self.target.clip, pairs)
         count = len(pairs) // 2
         change = F.normalize(embedded[:count] - embedded[count:].detach(), dim=-1)
-        direction = self._direction.to(change.device, change.dtype)
+        direction = plain(self._direction).to(change.device, change.dtype)
         return 1.0 - change @ direction
 
     def _patches(
@@ -335,7 +377,7 @@ class Guidance:
                 piece = masked[index : index + 1, :, top : top + side, left : left + side]
                 cuts.append(F.interpolate(piece, size=(size, size), mode="bilinear"))
         embedded = embed_pixels(clip, torch.cat(cuts))
-        text = self._text.to(embedded.device, embedded.dtype)
+        text = plain(self._text).to(embedded.device, embedded.dtype)
         return (1.0 - embedded @ text).mean()
 
     def step(self, latent: torch.Tensor, decode: Decode) -> torch.Tensor:
@@ -345,14 +387,14 @@ class Guidance:
         itself when the scale is 0 or nothing pulls."""
         if self.settings.scale == 0:
             return latent
-        with torch.enable_grad():
-            moving = latent.detach().to(torch.float32).requires_grad_(True)
+        with torch.inference_mode(False), torch.enable_grad():  # ComfyUI runs in inference mode
+            moving = plain(latent.detach()).to(torch.float32).requires_grad_(True)
             loss = self.loss(decode(moving))
             (gradient,) = torch.autograd.grad(loss, moving)
-        spread = gradient.pow(2).mean().sqrt()
-        if float(spread) == 0.0:
-            return latent
-        moved = moving - self.settings.scale * gradient / spread
+            spread = gradient.pow(2).mean().sqrt()
+            if float(spread) == 0.0:
+                return latent
+            moved = moving - self.settings.scale * gradient / spread
         return moved.detach().to(latent.dtype)
 
 
@@ -364,8 +406,8 @@ def embed_pixels(clip: ClipMatcher, pixels: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(processor.image_mean, device=device)[None, :, None, None]
     std = torch.tensor(processor.image_std, device=device)[None, :, None, None]
     values = ((pixels.to(device, torch.float32) - mean) / std).to(dtype)
-    pooled = model.vision_model(pixel_values=values).pooler_output
-    return F.normalize(model.visual_projection(pooled).float(), dim=-1)
+    pooled = differentiable(model.vision_model)(pixel_values=values).pooler_output
+    return F.normalize(differentiable(model.visual_projection)(pooled).float(), dim=-1)
 
 
 VGG_MEAN, VGG_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -380,7 +422,7 @@ def _content(net: PerceptualNet, image: torch.Tensor, source: torch.Tensor) -> t
     std = torch.tensor(VGG_STD, device=device)[None, :, None, None]
     both = ((torch.cat([image, source]).to(device, torch.float32) - mean) / std).to(dtype)
     total = both.new_zeros((), dtype=torch.float32)
-    for index, layer in enumerate(net.model[: max(CONTENT_LAYERS) + 1]):
+    for index, layer in enumerate(differentiable(net.model)[: max(CONTENT_LAYERS) + 1]):
         both = layer(both)
         if index in CONTENT_LAYERS:
             ours, theirs = both.float().chunk(2)

@@ -102,6 +102,24 @@ EXPECTED_NODES = {
         ],
         ["GUIDER"],
     ),
+    "PinpointCLIPGuidance": (
+        "pinpoint/guide",
+        [
+            "clip",
+            "text",
+            "scale",
+            "start",
+            "end",
+            "every",
+            "region_weight",
+            "mse_weight",
+            "lpips_weight",
+            "cutouts",
+            "lpips",
+            "vae",
+        ],
+        ["PINPOINT_GUIDANCE"],
+    ),
     "PinpointStyleGuider": (
         "pinpoint/guide",
         [
@@ -305,6 +323,7 @@ EXPECTED_NODES = {
             "candidates",
             "clip",
             "text",
+            "guidance",
         ],
         ["IMAGE"],
     ),

@@ -322,3 +322,44 @@ def test_one_node_inpaint_harmonised_keeps_the_outside(comfyui, checkpoints):
     assert not torch.equal(matched, plain)
     message = error_of(node, **inputs | dict(harmonise=2.0))
     assert_house_error(message, INPAINT, "harmonise is 2.0", "use 0 (off) to 1")
+
+
+def test_one_node_inpaint_with_clip_guidance(comfyui, checkpoints):
+    """Guidance at scale 0 is the plain node to the bit; with the Pinpoint CLIP's text rigged
+    onto a red picture, the guided object comes out redder; the outside never moves."""
+    from rigs import point_text_at, solid
+
+    image, mask = object_in(1)
+    image = torch.full_like(image, 0.5)
+    node = comfyui.node("PinpointInpaintComfy")
+    inputs = inpaint_inputs(checkpoints[False], image, mask, steps=4)
+    (plain,) = run(node, **inputs).result
+    clip_name = comfyui.models["clip"].name
+    clip = run(comfyui.node("PinpointLoadCLIP"), model_name=clip_name, precision="auto")[0]
+    rigged = point_text_at(clip, solid("red"), "a red fox")
+    settings = dict(
+        clip=rigged,
+        text="a red fox",
+        scale=0.0,
+        start=0.0,
+        end=1.0,
+        every=1,
+        region_weight=1.0,
+        mse_weight=0.0,
+        lpips_weight=0.0,
+        cutouts=4,
+    )
+    recipe = comfyui.node("PinpointCLIPGuidance")
+    (off,) = run(recipe, **settings)
+    (still,) = run(node, **inputs | dict(guidance=off)).result
+    assert torch.equal(still, plain)
+    (on,) = run(recipe, **settings | dict(scale=0.6))
+    (guided,) = run(node, **inputs | dict(guidance=on)).result
+    outside = pack_module(comfyui, "pinpoint.masks").feather_mask(mask, 4) == 0
+    assert torch.equal(guided[outside], image[outside])
+
+    def redness(pixels):
+        inside = pixels[:, 20:44, 30:60]
+        return float(inside[..., 0].mean() - inside[..., 2].mean())
+
+    assert redness(guided) > redness(plain) + 0.02

@@ -64,14 +64,14 @@ def sample(comfyui, guider, vae, image: torch.Tensor, steps: int = 4) -> torch.T
     import comfy.sample
     import comfy.samplers
 
-    latent = vae.encode(image)
-    latent = comfy.sample.fix_empty_latent_channels(guider.model_patcher, latent)
-    noise = comfy.sample.prepare_noise(latent, 7)
-    sampling = guider.model_patcher.get_model_object("model_sampling")
-    sigmas = comfy.samplers.calculate_sigmas(sampling, "normal", steps).cpu()
-    sampler = comfy.samplers.sampler_object("euler")
-    out = guider.sample(noise, latent, sampler, sigmas, disable_pbar=True, seed=7)
-    with torch.no_grad():  # 0.3.64's VAE keeps gradients on otherwise
+    with torch.inference_mode():  # as ComfyUI's executor runs every node
+        latent = vae.encode(image)
+        latent = comfy.sample.fix_empty_latent_channels(guider.model_patcher, latent)
+        noise = comfy.sample.prepare_noise(latent, 7)
+        sampling = guider.model_patcher.get_model_object("model_sampling")
+        sigmas = comfy.samplers.calculate_sigmas(sampling, "normal", steps).cpu()
+        sampler = comfy.samplers.sampler_object("euler")
+        out = guider.sample(noise, latent, sampler, sigmas, disable_pbar=True, seed=7)
         return vae.decode(out)
 
 

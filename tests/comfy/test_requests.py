@@ -49,6 +49,7 @@ CORE_REQUESTS = {
     "PinpointRankEdits": ("metrics", "MetricsRequest", "RankSettings"),
     "PinpointCLIPGuider": ("guidance", "GuidanceSettings"),
     "PinpointStyleGuider": ("guidance", "GuidanceSettings"),
+    "PinpointCLIPGuidance": ("guidance", "GuidanceSettings"),
 }
 """Node id → (core module, the requests whose field defaults are the node's input defaults)."""
 
@@ -58,6 +59,7 @@ OWN_DEFAULTS = {
     ("PinpointEditByText", "cfg"): 7.0,  # ComfyUI's sampling, not the diffusers pipeline's
     ("PinpointCLIPGuider", "scale"): 0.05,  # the node guides; the core's 0 is "off"
     ("PinpointStyleGuider", "scale"): 0.05,
+    ("PinpointCLIPGuidance", "scale"): 0.05,
     ("PinpointStyleGuider", "global_weight"): 1.0,  # pinpoint.guidance.STYLE's
     ("PinpointStyleGuider", "patch_weight"): 1.0,
 }
@@ -297,6 +299,9 @@ def _cases():
         ("PinpointCLIPGuider", dict(text=" "), "the text is empty"),
         ("PinpointCLIPGuider", dict(mask=other_size), "the mask is 30x30"),
         ("PinpointCLIPGuider", dict(lpips_weight=1000.0), "no LPIPS network is connected"),
+        ("PinpointCLIPGuidance", dict(text=" "), "the text is empty"),
+        ("PinpointCLIPGuidance", dict(lpips_weight=1.0), "no LPIPS network is connected"),
+        ("PinpointCLIPGuidance", dict(start=0.5, end=0.2), "the guided part runs from 0.5"),
         ("PinpointStyleGuider", dict(source_text=" "), "need the source text"),
         ("PinpointStyleGuider", dict(content_weight=1.0), "no VGG16 is connected"),
         ("PinpointStyleGuider", dict(patch_threshold=-1.0), "patch_threshold is -1.0"),

@@ -120,3 +120,31 @@ def test_run_items_goes_on_after_a_failure_and_counts(tmp_path):
     ]
     assert lines[1].startswith("[2/3] b.png: failed: Pinpoint: nothing matched. Fix: lower")
     assert "about" in lines[0] and "about" not in lines[2]
+
+
+def test_two_accelerate_processes_share_a_folder_without_overlap(tmp_path, models_root):
+    pytest.importorskip("accelerate")
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    inputs = tmp_path / "in"
+    pictures(inputs, "a.png", "b.png", "c.png")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    launcher = Path(sys.executable).with_name("accelerate")
+    command = [
+        str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+        "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+        "-m", "pinpoint", "edit", "--tiny", "--image", str(inputs), "--out", str(tmp_path / "out"),
+        "--edit", "the dog => a cat", "--steps", "1",
+    ]  # fmt: skip
+    env = os.environ | {"PINPOINT_TINY_DIR": str(models_root), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "process 1 of 2: 2 of the 3 images" in done.stderr
+    assert "process 2 of 2: 1 of the 3 images" in done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png", "c.png"]
+    assert done.stdout.count("1 edited, 0 already done") + done.stdout.count("2 edited") == 2

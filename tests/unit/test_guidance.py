@@ -5,6 +5,8 @@ the source, scale 0 changes nothing, and bad settings are house errors."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -198,3 +200,32 @@ def vgg16_features() -> torch.nn.Module:
 
     torch.manual_seed(0)
     return torchvision.models.vgg16(weights=None).features.eval().requires_grad_(False)
+
+
+def test_guidance_works_inside_inference_mode_as_comfyui_runs_it(tiny_models):
+    """ComfyUI runs every node under torch.inference_mode(): the models are loaded there and
+    the sampler's latents are made there. A guided step inside it equals one outside it."""
+    source, mask = scene()
+    settings = GuidanceSettings(
+        scale=0.05, cutouts=4, global_weight=1.0, tv_weight=1.0, lpips_weight=10.0,
+        content_weight=1.0,
+    )  # fmt: skip
+    clip = load_model(CLIP, tiny_models["clip"])
+    lpips = load_model(PERCEPTUAL, tiny_models["perceptual"])
+    vgg = PerceptualNet("random-vgg16", Path("random-vgg16.pth"), "vgg16", vgg16_features())
+    latent = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(3))
+
+    def target(clip, lpips, vgg) -> GuidanceTarget:
+        return GuidanceTarget(
+            clip, "a fox", source, mask, lpips_net=lpips, source_text="a photo", vgg_net=vgg
+        )
+
+    outside = Guidance(target(clip, lpips, vgg), settings).step(latent, identity)
+    with torch.inference_mode():  # as ComfyUI loads models and samples
+        there = [
+            dataclasses.replace(model, model=copy.deepcopy(model.model))
+            for model in (clip, lpips, vgg)
+        ]
+        assert all(torch.is_inference(next(m.model.parameters())) for m in there)
+        inside = Guidance(target(*there), settings).step(latent.clone(), identity)
+    assert torch.allclose(inside, outside, atol=1e-5) and not torch.equal(inside, latent)
