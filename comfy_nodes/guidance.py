@@ -75,9 +75,11 @@ def _weight(name: str, default: float, tooltip: str, most: float = 100000.0) -> 
     return io.Float.Input(name, default=default, min=0.0, max=most, step=0.1, tooltip=tooltip)
 
 
-def _guider_inputs(image_tooltip: str, mask: io.Mask.Input, text_tooltip: str) -> list[io.Input]:
+def _guider_inputs(
+    image_tooltip: str, mask: io.Mask.Input | None, text_tooltip: str
+) -> list[io.Input]:
     """What both guiders take first: the stock guider's inputs, the decoder, the Pinpoint
-    CLIP, the crops, their masks and the text."""
+    CLIP, the crops, their masks (when required) and the text."""
     return [
         io.Model.Input("model", tooltip="The MODEL to sample with (as CFG Guider)."),
         io.Conditioning.Input("positive", tooltip="What to paint (CLIP Text Encode)."),
@@ -101,7 +103,7 @@ def _guider_inputs(image_tooltip: str, mask: io.Mask.Input, text_tooltip: str) -
             "clip", tooltip="From 'Load CLIP Matcher (Pinpoint)': scores the images."
         ),
         io.Image.Input("image", tooltip=image_tooltip),
-        mask,
+        *([mask] if mask is not None else []),
         io.String.Input(
             "text",
             default="",
@@ -331,12 +333,7 @@ class PinpointStyleGuider(io.ComfyNode):
                 *_guider_inputs(
                     "The image being restyled, as it was (or Crop for Inpaint's crops): the "
                     "losses measure the change from it.",
-                    io.Mask.Input(
-                        "mask",
-                        optional=True,
-                        tooltip="Restyle only this area (Crop for Inpaint's mask); not "
-                        "connected: the whole image.",
-                    ),
+                    None,
                     "The style, in words ('a watercolor painting', 'made of gold').",
                 ),
                 io.String.Input(
@@ -379,6 +376,12 @@ class PinpointStyleGuider(io.ComfyNode):
                     "Weight of total variation: smooths speckle.",
                 ),
                 _cutouts_input(STYLE),
+                io.Mask.Input(
+                    "mask",
+                    optional=True,
+                    tooltip="Restyle only this area (Crop for Inpaint's mask); not connected: the "
+                    "whole image.",
+                ),
                 sockets.Perceptual.Input(
                     "vgg",
                     optional=True,

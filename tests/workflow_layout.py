@@ -37,6 +37,8 @@ def model_files() -> dict[str, dict[str, str]]:
     """Every single-file model a shipped workflow names → the frontend's model metadata
     ``{"name", "url", "directory"}``, which a loader node carries in ``properties.models`` (and
     the workflow in ``models``) so that the editor offers the download of a missing one."""
+    from pinpoint.loading.kinds import PERCEPTUAL
+    from pinpoint.loading.perceptual import NETWORKS
     from pinpoint.loading.suggested import SUGGESTED
 
     files = {
@@ -46,6 +48,12 @@ def model_files() -> dict[str, dict[str, str]]:
     }
     for name, url in CHECKPOINTS.items():
         files[name] = {"name": name, "url": url, "directory": "checkpoints"}
+    for network in NETWORKS.values():
+        files[network.file] = {
+            "name": network.file,
+            "url": network.url,
+            "directory": PERCEPTUAL.folder,
+        }
     return files
 
 

@@ -520,10 +520,16 @@ TEMPLATE_CARDS = """async ([names, width]) => {
             for (let i = 0; i < 60 && !loaded(image); i++) await pause();
             if (loaded(image)) found[name] = [image.naturalWidth, image.naturalHeight];
         }
-        // the list shows a page of cards and adds more when scrolled to its end
+        // the list shows a page of cards and adds more when scrolled to its end; it drops the
+        // cards scrolled far away, so at the end it goes round again from the top
         let box = [...document.querySelectorAll("img")].find((img) => names.includes(img.alt));
         while (box && box.scrollHeight <= box.clientHeight) box = box.parentElement;
-        if (box) box.scrollTop = box.scrollHeight;
+        if (box) {
+            const before = box.scrollTop;
+            box.scrollTop = box.scrollHeight;
+            await pause();
+            if (box.scrollTop === before) box.scrollTop = 0;
+        }
         await pause();
     }
     return found;
