@@ -13,7 +13,7 @@
    three crops sampled together) vs three separate one-edit runs.
 6. Rank Edits: 8 candidates of a 768x512 edit measured in one CLIP pass vs one call per
    candidate.
-7. Evaluation throughput: ``python -m pinpoint eval`` on the tiny models (16 images x 2 edits)
+7. Evaluation throughput: ``python -m pinpoint eval`` on the tiny models (48 images x 2 edits)
    in one process vs two under ``accelerate launch`` (whole commands, start-up included).
 8. CLIP guidance: one sampling step of an SD 1.5-sized UNet at 512 px (64x64 latent, CFG
    batch of 2) unguided vs guided (decode with gradients, CLIP ViT-B/32-sized on 8 cut-outs,
@@ -313,8 +313,8 @@ def bench_eval(folder: Path) -> None:
     from pinpoint.tiny import build_tiny_models
 
     build_tiny_models(folder / "models")
-    for index in range(16):
-        save_image(torch.rand(1, 192, 256, 3), folder / "images" / f"{index:02d}.png")
+    for index in range(48):
+        save_image(torch.rand(1, 384, 512, 3), folder / "images" / f"{index:02d}.png")
     (folder / "edits.csv").write_text("type,find,prompt\na,the dog,a cat\nb,the dog,a fox\n")
     env = os.environ | {"PINPOINT_TINY_DIR": str(folder / "models")}
     args = ["-m", "pinpoint", "eval", "--tiny", "--images", str(folder / "images")]
@@ -322,7 +322,7 @@ def bench_eval(folder: Path) -> None:
     launcher = Path(sys.executable).with_name("accelerate")
     two = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
     two += ["--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29517"]
-    print("\n7. Evaluation, 16 images x 2 edits on the tiny models (whole commands, CPU)")
+    print("\n7. Evaluation, 48 images (512x384) x 2 edits on the tiny models (whole commands, CPU)")
     seconds = {}
     for name, command in (("1 process", [sys.executable]), ("2 processes", two)):
         began = time.perf_counter()
