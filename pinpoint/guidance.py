@@ -246,12 +246,12 @@ class Guidance:
         check_needs(settings, target.lpips_net, target.vgg_net, target.source_text)
         directional = settings.global_weight > 0 or settings.patch_weight > 0
         self.target, self.settings = target, settings
-        # plain copies: inference-mode tensors take no part in autograd
+        # made in inference mode; step() takes plain copies where the gradient runs
         self._text = self._direction = None
         if settings.region_weight > 0:
-            self._text = embed_text(target.clip, target.text).clone()
+            self._text = embed_text(target.clip, target.text)
         if directional:
-            texts = embed_texts(target.clip, [target.text, target.source_text]).clone()
+            texts = embed_texts(target.clip, [target.text, target.source_text])
             self._direction = F.normalize(texts[0] - texts[1], dim=0)
         self._generator = torch.Generator().manual_seed(settings.seed)
 
