@@ -446,7 +446,7 @@ def _run_edit(args: argparse.Namespace) -> int:
         )
         print(summary)
         failed = bool(summary.failed)
-    else:
+    elif shard.mine(0):  # one image: the first of several processes edits it
         work(items[0])
     if args.tiny:
         print("(tiny random models: the edit above is noise by design)")
