@@ -32,6 +32,7 @@ from . import sockets
 from ._common import comfy_progress, crop_resolution, description, on_device, report_notes
 from .inputs import (
     crop_inputs,
+    harmonise_input,
     if_nothing_found_input,
     labels_input,
     max_detections_input,
@@ -123,6 +124,7 @@ class PinpointEditByText(io.ComfyNode):
                     tooltip="Grow (or shrink, < 0) each chosen region's mask before inpainting.",
                 ),
                 *crop_inputs(resolution=0),
+                harmonise_input(),
                 sockets.Detector.Input(
                     "detector",
                     optional=True,
@@ -179,6 +181,7 @@ class PinpointEditByText(io.ComfyNode):
         resolution: int,
         feather_px: int,
         split: str,
+        harmonise: float = 0.0,
         detector: Detector | None = None,
         regions: RegionBatch | None = None,
     ) -> io.NodeOutput:
@@ -193,6 +196,7 @@ class PinpointEditByText(io.ComfyNode):
             min_probability=min_probability,
             if_nothing_found=if_nothing_found,
             grow_px=grow_px,
+            harmonise=harmonise,
         )
         lines = parse_edit_list(edits.splitlines(), settings.line_defaults())
         crop = CropRequest(
@@ -229,7 +233,7 @@ class PinpointEditByText(io.ComfyNode):
             before_clip=lambda request: on_device(matcher, match_bytes(request)),
         )
         result, sampled_notes = _inpaint(
-            model, clip, vae, crop, lines, outcomes, negative_prompt, seed, sampling
+            model, clip, vae, crop, lines, outcomes, negative_prompt, seed, sampling, harmonise
         )
         shown = report_notes((*notes, *sampled_notes), TITLE)
         device = mm.intermediate_device()
@@ -252,6 +256,7 @@ def _inpaint(
     negative: str,
     seed: int,
     sampling: Sampling,
+    harmonise: float,
 ) -> tuple[torch.Tensor, tuple[str, ...]]:
     """Every line's crops sampled with its own prompt, stitched line by line (a later line on
     top): :data:`CROPS_PER_PASS` crops per sampler call when the lines' conditionings can be
@@ -291,4 +296,4 @@ def _inpaint(
             progress.for_pass(done * sampling.steps),
         )
         sampled.extend(decoded)
-    return stitch_crops(plan, sampled), plan.notes
+    return stitch_crops(plan, sampled, harmonise), plan.notes

@@ -22,6 +22,7 @@ import torch
 
 from .detect import DetectRequest
 from .errors import PinpointError, concerning, reported_as
+from .harmonise import check_harmonise
 from .inpaint import InpaintRequest, Scheduler
 from .loading.models import ClipMatcher, Detector
 from .masks import regions_to_mask
@@ -164,6 +165,8 @@ class EditSettings(Request):
             pick=Pick.check(self.pick, "pick"),
             top_k=check_top_k(self.top_k),
             if_nothing_found=IfNothingFound.check(self.if_nothing_found, "if_nothing_found"),
+            scheduler=Scheduler.check(self.scheduler, "scheduler"),
+            harmonise=check_harmonise(self.harmonise),
         )
 
     def detect_request(self, detector: Detector, images: torch.Tensor) -> DetectRequest:

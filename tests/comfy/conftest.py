@@ -356,6 +356,7 @@ EXPECTED_NODES = {
             "resolution",
             "feather_px",
             "split",
+            "harmonise",
             "detector",
             "regions",
         ],

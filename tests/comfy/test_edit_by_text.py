@@ -175,3 +175,17 @@ def test_the_detector_route_finds_the_candidates_itself(comfyui, facts, checkpoi
     assert "dog" in scores and bool(mask[0, y0 + 2, x0 + 2] == 1)
     outside = pack_module(comfyui, "pinpoint.masks").feather_mask(mask, 4) == 0
     assert torch.equal(edited[outside], image[outside])
+
+
+def test_harmonised_lines_keep_the_outside_and_off_is_the_plain_stitch(
+    comfyui, checkpoints, matcher
+):
+    image, regions, areas = three_squares(comfyui)
+    node = comfyui.node("PinpointEditByText")
+    inputs = edit_inputs(checkpoints[False], matcher, image, "\n".join(LINES), regions=regions)
+    (plain,) = run(node, **inputs).result[:1]
+    (off,) = run(node, **inputs | dict(harmonise=0.0)).result[:1]
+    (matched,) = run(node, **inputs | dict(harmonise=1.0)).result[:1]
+    assert torch.equal(off, plain) and not torch.equal(matched, plain)
+    outside = ~(areas["red"] | areas["green"] | areas["blue"])
+    assert torch.equal(matched[0][outside], image[0][outside])

@@ -330,6 +330,7 @@ def _cases():
         ("PinpointEditByText", dict(split="thirds"), "split is 'thirds'"),
         ("PinpointEditByText", dict(if_nothing_found="skip"), "if_nothing_found is 'skip'"),
         ("PinpointEditByText", dict(image=rgba), "RGB"),
+        ("PinpointEditByText", dict(harmonise=1.5), "harmonise is 1.5"),
     ]
 
 
