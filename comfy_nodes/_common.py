@@ -17,7 +17,10 @@ from comfy_api.latest import io, ui
 
 from ..pinpoint.errors import PinpointError
 from ..pinpoint.loading.kinds import ModelKind
+from ..pinpoint.loading.models import ClipMatcher
 from ..pinpoint.loading.precision import Precision
+from ..pinpoint.memory import metrics_bytes
+from ..pinpoint.pipeline import keep_best
 from ..pinpoint.progress import Progress
 from .managed import managed
 
@@ -133,3 +136,23 @@ def crop_resolution(resolution: int, model: Any) -> int:
         f"the native size of {type(base.model_config).__name__} models is not known",
         "set resolution to the size the model was trained at (e.g. 1024)",
     )
+
+
+def best_candidates(
+    clip: ClipMatcher | None,
+    images: torch.Tensor,
+    masks: torch.Tensor,
+    candidates: torch.Tensor,
+    count: int,
+    text: str,
+    notes: Sequence[str],
+    title: str,
+) -> io.NodeOutput:
+    """An inpaint node's output: each image's best of its ``count`` candidates (ranked by CLIP
+    on ``text`` when there are several, see :func:`pinpoint.pipeline.keep_best`), with the
+    notes and the ranking table shown on the node."""
+    if count > 1:
+        on_device(clip, metrics_bytes())
+    best, table = keep_best(clip, images, masks, candidates, count, text)
+    shown = report_notes([*notes, *([table] if table else [])], title) or None
+    return io.NodeOutput(best.to(mm.intermediate_device()), ui=shown)

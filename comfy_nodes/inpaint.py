@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import comfy.model_management as mm
 import torch
 from comfy_api.latest import io
 
@@ -10,10 +9,10 @@ from ..pinpoint.errors import reported_as
 from ..pinpoint.images import as_mask_batch
 from ..pinpoint.inpaint import InpaintRequest, Scheduler, inpaint_masked
 from ..pinpoint.loading.models import ClipMatcher, InpaintPipe
-from ..pinpoint.memory import inpaint_bytes, metrics_bytes
-from ..pinpoint.pipeline import check_candidates, keep_best
+from ..pinpoint.memory import inpaint_bytes
+from ..pinpoint.pipeline import check_candidates
 from . import sockets
-from ._common import comfy_progress, description, on_device, report_notes
+from ._common import best_candidates, comfy_progress, description, on_device
 from .inputs import candidate_inputs, crop_inputs, harmonise_input, sampling_inputs
 
 TITLE = "Inpaint Region · diffusers (Pinpoint)"
@@ -101,8 +100,6 @@ class PinpointInpaintDiffusers(io.ComfyNode):
         )
         on_device(pipe, inpaint_bytes(request))
         result = inpaint_masked(request, comfy_progress())
-        if count > 1:
-            on_device(clip, metrics_bytes())
-        best, table = keep_best(clip, image, masks, result.images, count, request.prompt)
-        shown = report_notes([*result.notes, *([table] if table else [])], TITLE) or None
-        return io.NodeOutput(best.to(mm.intermediate_device()), ui=shown)
+        return best_candidates(
+            clip, image, masks, result.images, count, request.prompt, result.notes, TITLE
+        )

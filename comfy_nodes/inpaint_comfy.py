@@ -3,7 +3,6 @@ MODEL, VAE and conditionings, through ComfyUI's sampling functions (no other nod
 
 from __future__ import annotations
 
-import comfy.model_management as mm
 import torch
 from comfy_api.latest import io
 
@@ -13,11 +12,10 @@ from ..pinpoint.guidance import GuidanceRecipe
 from ..pinpoint.harmonise import check_harmonise
 from ..pinpoint.images import as_mask_batch, check_prompt
 from ..pinpoint.loading.models import ClipMatcher
-from ..pinpoint.memory import metrics_bytes
-from ..pinpoint.pipeline import check_candidates, keep_best
+from ..pinpoint.pipeline import check_candidates
 from ..pinpoint.seeds import image_seed
 from . import sockets
-from ._common import crop_resolution, description, on_device, report_notes
+from ._common import best_candidates, crop_resolution, description
 from .inputs import (
     candidate_inputs,
     crop_inputs,
@@ -134,8 +132,4 @@ class PinpointInpaintComfy(io.ComfyNode):
             )
             sampled.append(decoded[0])
         result = stitch_crops(plan, sampled, harmonise)
-        if count > 1:
-            on_device(clip, metrics_bytes())
-        best, table = keep_best(clip, image, masks, result, count, text)
-        shown = report_notes([*plan.notes, *([table] if table else [])], TITLE) or None
-        return io.NodeOutput(best.to(mm.intermediate_device()), ui=shown)
+        return best_candidates(clip, image, masks, result, count, text, plan.notes, TITLE)

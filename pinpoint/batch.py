@@ -32,11 +32,16 @@ class Item:
     preview: Path | None = None
 
 
+def folder_images(folder: Path) -> list[Path]:
+    """The images (:data:`IMAGE_SUFFIXES`) of ``folder``, sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def _inputs(image: str) -> list[Path]:
     """The images ``image`` names: a folder's images, or a glob's matches, sorted."""
     path = Path(image).expanduser()
     if path.is_dir():
-        found = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        found = folder_images(path)
     else:
         found = [Path(p) for p in glob.glob(str(path)) if Path(p).is_file()]
     if not found:

@@ -491,7 +491,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         coco_images,
         done_rows,
         edit_and_measure,
-        folder_images,
+        eval_folder,
         merge_rows,
         plan_items,
         read_edits,
@@ -513,7 +513,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         if args.coco:
             images, notes = coco_images(args.coco, args.images)
         else:
-            images = folder_images(args.images)
+            images = eval_folder(args.images)
     with reported_as(EVAL):
         images = sample(images, args.limit, args.sample_seed)
         items = plan_items(images, edits)

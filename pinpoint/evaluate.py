@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from .batch import IMAGE_SUFFIXES
+from .batch import folder_images
 from .boxes import box_iou, mask_box
 from .edit_list import EditLine, EditSettings
 from .errors import PinpointError, concerning
@@ -175,12 +175,12 @@ class EvalImage:
     box: tuple[float, float, float, float] | None = None
 
 
-def folder_images(folder: str | Path) -> list[EvalImage]:
+def eval_folder(folder: str | Path) -> list[EvalImage]:
     """Every image (PNG, JPEG, WebP) of ``folder``, sorted by name."""
     root = Path(folder)
     if not root.is_dir():
         raise PinpointError(f"{root} is not a folder", "give --images a folder of images")
-    found = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    found = folder_images(root)
     if not found:
         raise PinpointError(f"{root} holds no images", "give a folder of PNG, JPEG or WebP images")
     return [EvalImage(path, path.name) for path in found]

@@ -57,7 +57,8 @@ WEIGHTS = (
 """Every loss's weight in :class:`GuidanceSettings`."""
 STYLE_WEIGHTS = ("global_weight", "patch_weight", "content_weight", "tv_weight")
 """S3's losses, computed on the guided area over the source."""
-VGG16_URL = NETWORKS["vgg16"].url
+ALEXNET, VGG16 = NETWORKS["alexnet"], NETWORKS["vgg16"]
+"""The LPIPS backbone the errors suggest, and S3's content network."""
 CONTENT_LAYERS = (19, 26)
 """conv4_2 and conv5_2 in torchvision's VGG16 ``features``: S3's content features."""
 PATCH_SIDE = 0.25
@@ -166,11 +167,11 @@ class GuidanceTarget(Request):
             )
         if self.lpips_net is not None:
             check_use(self.lpips_net, LPIPS, "the background LPIPS loss")
-        if self.vgg_net is not None and self.vgg_net.network != "vgg16":
+        if self.vgg_net is not None and self.vgg_net.network != VGG16.name:
             raise PinpointError(
                 f"the content loss needs VGG16, but '{self.vgg_net.name}' is "
                 f"{self.vgg_net.network}",
-                f"use vgg16-397923af.pth ({VGG16_URL})",
+                f"use {VGG16.file} ({VGG16.url})",
             )
         self._normalise(
             source_text=self.source_text.strip(),
@@ -191,15 +192,14 @@ def check_needs(
         raise PinpointError(
             f"the background LPIPS weight is {settings.lpips_weight} but no LPIPS network is "
             "connected",
-            "connect 'Load Perceptual Network (Pinpoint)' with alexnet-owt-7be5be79.pth "
-            "(https://download.pytorch.org/models/alexnet-owt-7be5be79.pth, into "
-            "models/pinpoint_perceptual), or set the LPIPS weight to 0",
+            f"connect 'Load Perceptual Network (Pinpoint)' with {ALEXNET.file} ({ALEXNET.url}, "
+            "into models/pinpoint_perceptual), or set the LPIPS weight to 0",
         )
     if settings.content_weight > 0 and vgg_net is None:
         raise PinpointError(
             f"the content weight is {settings.content_weight} but no VGG16 is connected",
-            "connect 'Load Perceptual Network (Pinpoint)' with vgg16-397923af.pth "
-            f"({VGG16_URL}, into models/pinpoint_perceptual), or set the content weight to 0",
+            f"connect 'Load Perceptual Network (Pinpoint)' with {VGG16.file} ({VGG16.url}, "
+            "into models/pinpoint_perceptual), or set the content weight to 0",
         )
     if (settings.global_weight > 0 or settings.patch_weight > 0) and not source_text.strip():
         raise PinpointError(
