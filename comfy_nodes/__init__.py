@@ -8,7 +8,12 @@ from .anchors import PinpointAttentionAnchors
 from .crop import PinpointCropForInpaint, PinpointStitch
 from .detect import PinpointDetect, PinpointDetectByText
 from .edit_list import PinpointEditByText
-from .guidance import PinpointCLIPGuidance, PinpointCLIPGuider, PinpointStyleGuider
+from .guidance import (
+    PinpointCLIPGuidance,
+    PinpointCLIPGuider,
+    PinpointStyleGuidance,
+    PinpointStyleGuider,
+)
 from .heatmap import PinpointTextHeatmap
 from .inpaint import PinpointInpaintDiffusers
 from .inpaint_comfy import PinpointInpaintComfy
@@ -69,6 +74,7 @@ NODES: list[type[io.ComfyNode]] = [
     PinpointCLIPGuider,
     PinpointStyleGuider,
     PinpointCLIPGuidance,
+    PinpointStyleGuidance,
     # all four stages in one node
     PinpointEditByText,
     # measure: rank candidate edits

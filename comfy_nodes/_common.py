@@ -42,11 +42,14 @@ def comfy_progress() -> Progress:
     return report
 
 
-def on_device(model: Any, activation_bytes: int) -> None:
+def on_device(model: Any, activation_bytes: int, also: Sequence[Any] = ()) -> None:
     """Move a loaded core model to ComfyUI's device with room for ``activation_bytes`` (its
     request's estimate in :mod:`pinpoint.memory`): call it after the request is built, so bad
-    settings never move a model."""
-    managed(model).acquire(activation_bytes)
+    settings never move a model. ``also``: models needed beside it (core models or ComfyUI
+    ones with a ``patcher``; ``None`` skipped), loaded in the same call so none pushes another
+    off the device."""
+    others = [getattr(m, "patcher", None) or managed(m).patcher for m in also if m is not None]
+    managed(model).acquire(activation_bytes, others)
 
 
 def model_dirs(kind: ModelKind) -> list[Path]:

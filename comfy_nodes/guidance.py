@@ -5,6 +5,7 @@ style), for SamplerCustomAdvanced."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import comfy.model_management as mm
@@ -16,6 +17,7 @@ from ..pinpoint.autograd import differentiable
 from ..pinpoint.errors import reported_as
 from ..pinpoint.guidance import (
     STYLE,
+    Decode,
     Guidance,
     GuidanceRecipe,
     GuidanceSettings,
@@ -30,6 +32,7 @@ from .managed import managed
 TITLE = "CLIP Guider (Pinpoint)"
 STYLE_TITLE = "Style Guider (Pinpoint)"
 RECIPE_TITLE = "CLIP Guidance (Pinpoint)"
+STYLE_RECIPE_TITLE = "Style Guidance (Pinpoint)"
 DEFAULTS = GuidanceSettings()
 
 
@@ -64,11 +67,19 @@ class ClipGuider(comfy.samplers.CFGGuider):
 
     def _decode(self, latent: torch.Tensor) -> torch.Tensor:
         """The sampler's latent → pixels ``[B, 3, H, W]`` in [0, 1], keeping the gradient."""
-        vae = self.vae
-        samples = self.inner_model.process_latent_out(latent)
+        return comfy_decoder(self.vae, self.inner_model.process_latent_out)(latent)
+
+
+def comfy_decoder(vae: Any, to_vae: Callable[[torch.Tensor], torch.Tensor]) -> Decode:
+    """A ComfyUI VAE (the checkpoint's, or TAESD from Load VAE) as a differentiable decoder of
+    latents that ``to_vae`` turns into the VAE's own (unscaled) latents."""
+
+    def decode(latent: torch.Tensor) -> torch.Tensor:
         decoder = differentiable(vae.first_stage_model)  # ComfyUI loads it in inference mode
-        decoded = decoder.decode(samples.to(vae.device, vae.vae_dtype))
+        decoded = decoder.decode(to_vae(latent).to(vae.device, vae.vae_dtype))
         return vae.process_output(decoded.to(torch.float32).clone())  # in place on a copy
+
+    return decode
 
 
 def _weight(name: str, default: float, tooltip: str, most: float = 100000.0) -> io.Float.Input:
@@ -212,8 +223,92 @@ def _region_inputs() -> list[io.Input]:
     ]
 
 
+def _style_inputs() -> list[io.Input]:
+    """S3's source text, schedule and losses, as the Style Guider and Style Guidance take them."""
+    return [
+        io.String.Input(
+            "source_text",
+            default="a photo",
+            placeholder="a photo",
+            tooltip="What the image shows now: the style's direction runs from this "
+            "text to the style text.",
+        ),
+        *_schedule_inputs(STYLE),
+        _weight(
+            "global_weight",
+            STYLE.global_weight,
+            "Weight of the directional CLIP loss over the whole area.",
+        ),
+        _weight(
+            "patch_weight",
+            STYLE.patch_weight,
+            "Weight of the directional CLIP loss over random perspective patches (local texture).",
+        ),
+        io.Float.Input(
+            "patch_threshold",
+            default=STYLE.patch_threshold,
+            min=0.0,
+            max=2.0,
+            step=0.01,
+            tooltip="Patches whose directional loss is already below this are left "
+            "alone (CLIPstyler's 0.7): no over-styling.",
+        ),
+        _weight(
+            "content_weight",
+            STYLE.content_weight,
+            "Weight of VGG16's content loss (conv4_2, conv5_2 against the source): "
+            "keeps the layout; needs 'vgg' connected.",
+        ),
+        _weight(
+            "tv_weight",
+            STYLE.tv_weight,
+            "Weight of total variation: smooths speckle.",
+        ),
+        _cutouts_input(STYLE),
+    ]
+
+
+def _vgg_input() -> io.Input:
+    return sockets.Perceptual.Input(
+        "vgg",
+        optional=True,
+        tooltip="From 'Load Perceptual Network (Pinpoint)' (vgg16-397923af.pth): "
+        "the network of the content loss.",
+    )
+
+
+def _recipe_inputs(placeholder: str, tooltip: str) -> list[io.Input]:
+    """What both guidance recipes take first: the Pinpoint CLIP and the text."""
+    return [
+        sockets.ClipMatcher.Input(
+            "clip", tooltip="From 'Load CLIP Matcher (Pinpoint)': scores the crops."
+        ),
+        io.String.Input(
+            "text", default="", multiline=True, placeholder=placeholder, tooltip=tooltip
+        ),
+    ]
+
+
+def _recipe_vae_input() -> io.Vae.Input:
+    return io.Vae.Input(
+        "vae",
+        optional=True,
+        tooltip="Decodes the guided steps: TAESD (Load VAE with taesd / taesdxl from "
+        "models/vae_approx) is far cheaper than the checkpoint's VAE; not connected: the "
+        "inpaint node's VAE (the diffusers pipeline's own).",
+    )
+
+
+def _recipe_output() -> io.Output:
+    return sockets.Guidance.Output(
+        display_name="guidance",
+        tooltip="For the guidance input of either 'Inpaint Region' node (ComfyUI model or "
+        "diffusers).",
+    )
+
+
 class PinpointCLIPGuidance(io.ComfyNode):
-    """CLIP guidance for 'Inpaint Region · ComfyUI model': at the guided steps each crop's
+    """CLIP guidance for either 'Inpaint Region' node: at the guided steps each crop's
     prediction is pulled towards the text inside its mask and kept close to the original
     outside it (the CLIP Guider's losses, applied by the inpaint node to the crops it makes)."""
 
@@ -225,33 +320,15 @@ class PinpointCLIPGuidance(io.ComfyNode):
             category="pinpoint/guide",
             description=description(cls),
             inputs=[
-                sockets.ClipMatcher.Input(
-                    "clip", tooltip="From 'Load CLIP Matcher (Pinpoint)': scores the crops."
-                ),
-                io.String.Input(
-                    "text",
-                    default="",
-                    multiline=True,
-                    placeholder="a blue pickup truck",
-                    tooltip="What the area should become, in words: CLIP pulls it towards this.",
+                *_recipe_inputs(
+                    "a blue pickup truck",
+                    "What the area should become, in words: CLIP pulls it towards this.",
                 ),
                 *_schedule_inputs(DEFAULTS),
                 *_region_inputs(),
-                io.Vae.Input(
-                    "vae",
-                    optional=True,
-                    tooltip="Decodes the guided steps: TAESD (Load VAE with taesd / taesdxl from "
-                    "models/vae_approx) is far cheaper than the checkpoint's VAE; not "
-                    "connected: the inpaint node's VAE.",
-                ),
+                _recipe_vae_input(),
             ],
-            outputs=[
-                sockets.Guidance.Output(
-                    display_name="guidance",
-                    tooltip="For the guidance input of 'Inpaint Region · ComfyUI model "
-                    "(Pinpoint)'.",
-                )
-            ],
+            outputs=[_recipe_output()],
         )
 
     @classmethod
@@ -336,58 +413,14 @@ class PinpointStyleGuider(io.ComfyNode):
                     None,
                     "The style, in words ('a watercolor painting', 'made of gold').",
                 ),
-                io.String.Input(
-                    "source_text",
-                    default="a photo",
-                    placeholder="a photo",
-                    tooltip="What the image shows now: the style's direction runs from this "
-                    "text to the style text.",
-                ),
-                *_schedule_inputs(STYLE),
-                _weight(
-                    "global_weight",
-                    STYLE.global_weight,
-                    "Weight of the directional CLIP loss over the whole area.",
-                ),
-                _weight(
-                    "patch_weight",
-                    STYLE.patch_weight,
-                    "Weight of the directional CLIP loss over random perspective patches "
-                    "(local texture).",
-                ),
-                io.Float.Input(
-                    "patch_threshold",
-                    default=STYLE.patch_threshold,
-                    min=0.0,
-                    max=2.0,
-                    step=0.01,
-                    tooltip="Patches whose directional loss is already below this are left "
-                    "alone (CLIPstyler's 0.7): no over-styling.",
-                ),
-                _weight(
-                    "content_weight",
-                    STYLE.content_weight,
-                    "Weight of VGG16's content loss (conv4_2, conv5_2 against the source): "
-                    "keeps the layout; needs 'vgg' connected.",
-                ),
-                _weight(
-                    "tv_weight",
-                    STYLE.tv_weight,
-                    "Weight of total variation: smooths speckle.",
-                ),
-                _cutouts_input(STYLE),
+                *_style_inputs(),
                 io.Mask.Input(
                     "mask",
                     optional=True,
                     tooltip="Restyle only this area (Crop for Inpaint's mask); not connected: the "
                     "whole image.",
                 ),
-                sockets.Perceptual.Input(
-                    "vgg",
-                    optional=True,
-                    tooltip="From 'Load Perceptual Network (Pinpoint)' (vgg16-397923af.pth): "
-                    "the network of the content loss.",
-                ),
+                _vgg_input(),
             ],
             outputs=[_guider_output()],
         )
@@ -413,3 +446,45 @@ class PinpointStyleGuider(io.ComfyNode):
         target = GuidanceTarget(clip, text, image, area, source_text=source_text, vgg_net=vgg)
         style = dataclasses.replace(STYLE, **settings)
         return _guider(model, positive, negative, cfg, vae, target, style)
+
+
+class PinpointStyleGuidance(io.ComfyNode):
+    """Style guidance for either 'Inpaint Region' node (S3): each crop's masked area turns
+    along the CLIP direction from the source text to the style text while VGG16's content loss
+    keeps its layout. With a denoise / strength below 1 it restyles what is there."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="PinpointStyleGuidance",
+            display_name=STYLE_RECIPE_TITLE,
+            category="pinpoint/guide",
+            description=description(cls),
+            inputs=[
+                *_recipe_inputs(
+                    "a watercolor painting",
+                    "The style, in words ('a watercolor painting', 'made of gold').",
+                ),
+                *_style_inputs(),
+                _vgg_input(),
+                _recipe_vae_input(),
+            ],
+            outputs=[_recipe_output()],
+        )
+
+    @classmethod
+    @reported_as(STYLE_RECIPE_TITLE)
+    def execute(
+        cls,
+        clip: ClipMatcher,
+        text: str,
+        source_text: str,
+        vgg: PerceptualNet | None = None,
+        vae: Any = None,
+        **settings,
+    ) -> io.NodeOutput:
+        style = dataclasses.replace(STYLE, **settings)
+        recipe = GuidanceRecipe(
+            clip, text, style, decoder=vae, source_text=source_text, vgg_net=vgg
+        )
+        return io.NodeOutput(recipe)

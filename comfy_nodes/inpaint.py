@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from comfy_api.latest import io
 
 from ..pinpoint.errors import reported_as
+from ..pinpoint.guidance import GuidanceRecipe
+from ..pinpoint.guided_scheduler import check_decoder
 from ..pinpoint.images import as_mask_batch
 from ..pinpoint.inpaint import InpaintRequest, Scheduler, inpaint_masked
 from ..pinpoint.loading.models import ClipMatcher, InpaintPipe
@@ -13,6 +17,7 @@ from ..pinpoint.memory import inpaint_bytes
 from ..pinpoint.pipeline import check_candidates
 from . import sockets
 from ._common import best_candidates, comfy_progress, description, on_device
+from .guidance import comfy_decoder
 from .inputs import candidate_inputs, crop_inputs, harmonise_input, sampling_inputs
 
 TITLE = "Inpaint Region · diffusers (Pinpoint)"
@@ -73,6 +78,13 @@ class PinpointInpaintDiffusers(io.ComfyNode):
                 ),
                 harmonise_input(),
                 *candidate_inputs(),
+                sockets.Guidance.Input(
+                    "guidance",
+                    optional=True,
+                    tooltip="From 'CLIP Guidance' or 'Style Guidance (Pinpoint)': each crop is "
+                    "sampled with CLIP steering its masked area towards the guidance text (not "
+                    "with a sampler guidance cannot read: choose DDIM, Euler or DPM-Solver++).",
+                ),
             ],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The edited images, [B,H,W,3]."),
@@ -88,17 +100,26 @@ class PinpointInpaintDiffusers(io.ComfyNode):
         mask: torch.Tensor,
         candidates: int = 1,
         clip: ClipMatcher | None = None,
+        guidance: GuidanceRecipe | None = None,
         **settings,
     ) -> io.NodeOutput:
         count = check_candidates(candidates, clip=clip, ranked=True)
         masks = as_mask_batch(mask, image)
+        vae = guidance.decoder if guidance is not None else None
+        if vae is not None:  # a ComfyUI VAE (TAESD): decodes the pipeline's scaled latents
+            check_decoder(int(vae.downscale_ratio), int(vae.latent_channels), pipe.pipe)
+            factor = float(pipe.pipe.vae.config.scaling_factor)
+            decode = comfy_decoder(vae, lambda latent: latent / factor)
+            guidance = dataclasses.replace(guidance, decoder=decode)
         request = InpaintRequest(
             pipe,
             image.repeat_interleave(count, dim=0),
             masks.repeat_interleave(count, dim=0),
+            guidance=guidance,
             **settings,
         )
-        on_device(pipe, inpaint_bytes(request))
+        scorers = [guidance.clip, guidance.lpips_net, guidance.vgg_net] if guidance else []
+        on_device(pipe, inpaint_bytes(request), [*scorers, vae])
         result = inpaint_masked(request, comfy_progress())
         return best_candidates(
             clip, image, masks, result.images, count, request.prompt, result.notes, TITLE

@@ -7,6 +7,7 @@ UNet/VAE of another workflow need the memory, and drops them on ``/free`` or aft
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import comfy.model_management as mm
@@ -36,12 +37,15 @@ class ManagedModel:
             _Holder(modules), load_device=self.load_device, offload_device=self.offload_device
         )
 
-    def acquire(self, memory_required: int = 0) -> None:
-        """Move every parameter and buffer to the load device, freeing room for activations.
+    def acquire(self, memory_required: int = 0, others: Sequence[Any] = ()) -> None:
+        """Move every parameter and buffer to the load device (with the ``others`` patchers),
+        freeing room for activations.
 
         ``force_full_load``: plain ``nn.Linear``/``Conv2d`` layers cannot run partially offloaded.
         """
-        mm.load_models_gpu([self.patcher], memory_required=memory_required, force_full_load=True)
+        mm.load_models_gpu(
+            [self.patcher, *others], memory_required=memory_required, force_full_load=True
+        )
 
 
 _MANAGED: weakref.WeakKeyDictionary[Any, ManagedModel] = weakref.WeakKeyDictionary()

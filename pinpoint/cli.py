@@ -4,6 +4,8 @@ python -m pinpoint edit --image in.png --find "the red car" --prompt "a blue tru
 python -m pinpoint edit --image in.png --edit "the cat => a fox" --edit "..." --out out.png
 python -m pinpoint edit --image in.png --edits edits.txt --out out.png  # one edit per line
 python -m pinpoint edit ... --candidates 4  # 4 seeds in one pass, the best by CLIP kept
+python -m pinpoint edit ... --guide clip --guide-scale 0.05  # CLIP steers the sampler (S2)
+python -m pinpoint style --image in.png --style "a watercolor painting" --out out.png  # S3
 python -m pinpoint edit --image "photos/*.jpg" --out edited/ ...  # many images, resumable
 python -m pinpoint edit --tiny ...  # tiny random models: runs anywhere, the output is noise
 python -m pinpoint eval --images val2017/ --coco instances_val2017.json --preset s1 --out report/
@@ -27,6 +29,7 @@ from .batch import Item
 from .edit_list import ARROW, EXAMPLE, EditLine, EditSettings, parse_edit_list
 from .errors import PinpointError, reported_as
 from .evaluate import PRESETS
+from .guidance import STYLE, GuidanceRecipe, GuidanceSettings
 from .images import check_prompt
 from .inpaint import Scheduler
 from .loading.kinds import CLIP, DETECTOR, INPAINT, KINDS, PERCEPTUAL, ModelKind
@@ -167,6 +170,61 @@ def _add_edit_options(parser: argparse.ArgumentParser, defaults: EditSettings) -
     paint.add_argument("--seed", type=int, default=defaults.seed)
 
 
+GUIDES = {"none": None, "clip": GuidanceSettings(), "style": STYLE}
+"""``--guide`` → the losses it turns on (their weights; the scale and schedule are options)."""
+
+
+def _add_guide_options(parser: argparse.ArgumentParser, guide: str, scale: float) -> None:
+    """The options of CLIP guidance (:mod:`pinpoint.guided_scheduler`), ``guide`` by default."""
+    folder = f"<models>/{PERCEPTUAL.folder}"
+    group = parser.add_argument_group("guidance (CLIP steers the sampler at its steps)")
+    group.add_argument(
+        "--guide",
+        default=guide,
+        choices=list(GUIDES),
+        help="clip: pull each edited area towards its prompt and keep the outside (S2); "
+        "style: turn it from --source-text towards the prompt, keeping its structure (S3)",
+    )
+    base = GuidanceSettings()
+    group.add_argument(
+        "--guide-scale",
+        type=float,
+        default=scale,
+        help="how far each guided step moves the prediction (RMS in latent units; 0.02 gentle, "
+        "0.1 strong)",
+    )
+    group.add_argument("--guide-start", type=float, default=base.start, help="first guided step")
+    group.add_argument("--guide-end", type=float, default=base.end, help="last guided step")
+    group.add_argument("--guide-every", type=int, default=base.every, help="guide every n-th")
+    group.add_argument(
+        "--guide-decoder",
+        metavar="TAESD_DECODER",
+        help="decode the guided steps with this TAESD decoder file (e.g. ComfyUI's "
+        "models/vae_approx/taesd_decoder.safetensors): far less memory and time than the "
+        "pipeline's own VAE, the default",
+    )
+    group.add_argument(
+        "--guide-lpips",
+        metavar="NAME",
+        help=f"clip: also keep the outside by LPIPS (S2's weight 1000) with this backbone (a "
+        f"file name under {folder} or a path, e.g. alexnet-owt-7be5be79.pth)",
+    )
+    group.add_argument(
+        "--source-text",
+        default="a photo",
+        help="style: what the area shows now; the style runs from this text to the prompt",
+    )
+    group.add_argument(
+        "--guide-vgg",
+        metavar="NAME",
+        help=f"style: keep the layout by VGG16's content loss (weight --content-weight) with "
+        f"this file (under {folder} or a path: vgg16-397923af.pth)",
+    )
+    group.add_argument(
+        "--content-weight", type=float, default=1.0, help="style: the content loss's weight"
+    )
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pinpoint", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -204,6 +262,7 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     edit.add_argument("--preview", help="also write the detection/match preview here")
     _add_edit_options(edit, defaults)
+    _add_guide_options(edit, "none", 0.05)
     ranking = RankSettings()
     rank = edit.add_argument_group("candidates")
     rank.add_argument(
@@ -216,6 +275,22 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     rank.add_argument("--alpha", type=float, default=ranking.alpha, help="weight of S_t2i")
     rank.add_argument("--beta", type=float, default=ranking.beta, help="weight of S_i2i")
+
+    style = commands.add_parser(
+        "style", help="restyle an image (or the object --find names) as a text says (S3)"
+    )
+    style.add_argument("--image", required=True, help="input image, or a folder or quoted glob")
+    style.add_argument(
+        "--style", required=True, help='the style, e.g. "a watercolor painting" or "made of gold"'
+    )
+    style.add_argument("--find", help='restyle only this object, e.g. "the cat" (default: all)')
+    style.add_argument(
+        "--out", required=True, help="where to write the result (a folder for several)"
+    )
+    style.add_argument("--overwrite", action="store_true", help="several images: redo done ones")
+    style.add_argument("--preview", help="with --find: also write the detection/match preview here")
+    _add_edit_options(style, EditSettings(strength=0.6, scheduler=Scheduler.DDIM))
+    _add_guide_options(style, "style", 0.1)
 
     evaluation = commands.add_parser(
         "eval", help="run edits on a set of images and measure every result (report folder)"
@@ -387,44 +462,145 @@ def _load_models(
     return detector, clip, pipe
 
 
+def _guide_files(args: argparse.Namespace, command: str) -> dict[str, Path]:
+    """The files the guidance options name, found before any model loads."""
+    from .loading import default_search_dirs, find_model
+
+    search = default_search_dirs(PERCEPTUAL, _models_root(args.models_dir))
+    files = {}
+    for flag, wanted in (("lpips", "clip"), ("vgg", "style")):
+        name = getattr(args, f"guide_{flag}")
+        if name is None:
+            continue
+        with reported_as(f"{command} --guide-{flag}"):
+            if args.guide != wanted:
+                raise PinpointError(
+                    f"--guide-{flag} is a loss of --guide {wanted}, not of --guide {args.guide}",
+                    f"add --guide {wanted}, or leave --guide-{flag} out",
+                )
+            files[flag] = find_model(name, search, PERCEPTUAL)
+    if args.guide_decoder is not None:
+        files["decoder"] = Path(args.guide_decoder)
+    return files
+
+
+def _guide_settings(args: argparse.Namespace, command: str) -> GuidanceSettings | None:
+    """The guidance ``--guide`` and its options ask for (checked before any model loads)."""
+    base = GUIDES[args.guide]
+    if base is None:
+        return None
+    with reported_as(f"{command} --guide {args.guide}"):
+        settings = dataclasses.replace(
+            base,
+            scale=args.guide_scale,
+            start=args.guide_start,
+            end=args.guide_end,
+            every=args.guide_every,
+            lpips_weight=1000.0 if args.guide_lpips else 0.0,
+            content_weight=args.content_weight if args.guide_vgg else 0.0,
+        )
+        check_prompt(args.source_text, "--source-text", "a photo")
+    return settings
+
+
+def _guidance(
+    args: argparse.Namespace,
+    command: str,
+    settings: GuidanceSettings | None,
+    files: dict[str, Path],
+    clip: ClipMatcher,
+    pipe: InpaintPipe,
+    text: str,
+) -> GuidanceRecipe | None:
+    """The guidance recipe, its networks and decoder loaded where the pipeline runs."""
+    from .loading import load_model
+    from .loading.models import module_device, module_dtype
+    from .loading.taesd import load_taesd
+
+    if settings is None:
+        return None
+    device, dtype = module_device(pipe.pipe.unet), module_dtype(pipe.pipe.unet)
+    nets: dict[str, PerceptualNet | None] = {"lpips": None, "vgg": None}
+    for flag in nets:
+        if flag in files:
+            with reported_as(f"{command} --guide-{flag}"):
+                nets[flag] = load_model(PERCEPTUAL, files[flag], device)
+    decoder = None
+    if "decoder" in files:
+        with reported_as(f"{command} --guide-decoder"):
+            decoder = load_taesd(files["decoder"], device, dtype)
+    with reported_as(f"{command} --guide {args.guide}"):
+        return GuidanceRecipe(
+            clip,
+            text,
+            settings,
+            lpips_net=nets["lpips"],
+            decoder=decoder,
+            source_text=args.source_text,
+            vgg_net=nets["vgg"],
+        )
+
+
 def _run_edit(args: argparse.Namespace) -> int:
+    """``edit``, and ``style`` (the same run: with --find an edit whose prompt is the style,
+    else each whole image restyled)."""
     from .batch import plan_items, run_items
     from .images import load_image, save_image
-    from .pipeline import check_candidates, edit
+    from .pipeline import check_candidates, edit, restyle
 
-    settings = _settings(args, EDIT)
-    with reported_as(EDIT):
+    command = f"pinpoint {args.command}"
+    styling = args.command == "style"
+    settings = _settings(args, command)
+    with reported_as(command):
         items, batch = plan_items(args.image, args.out, args.preview)
         shard = current_shard()
-    with reported_as(f"{EDIT} --candidates"):
-        check_candidates(args.candidates, "--candidates")
-        ranking = RankSettings(alpha=args.alpha, beta=args.beta)
-    edits = _edit_list(args, settings)
-    paths = _model_paths(args, EDIT)
+    candidates = 1 if styling else args.candidates
+    with reported_as(f"{command} --candidates"):
+        check_candidates(candidates, "--candidates")
+        ranking = RankSettings() if styling else RankSettings(alpha=args.alpha, beta=args.beta)
+    if styling:
+        with reported_as(f"{command} --style"):
+            text = check_prompt(args.style, "--style", "a watercolor painting")
+            find = None if args.find is None else check_prompt(args.find, "--find", "the cat")
+        line = dataclasses.replace(settings.line_defaults(), find=find or "", prompt=text)
+        edits = (line,) if find else ()
+    else:
+        edits = _edit_list(args, settings)
+        text = edits[0].prompt
+    guide = _guide_settings(args, command)
+    files = _guide_files(args, command)
+    paths = _model_paths(args, command)
     first = None
     if not batch:  # a single image is read before the models load: a bad path fails at once
-        with reported_as(EDIT):
+        with reported_as(command):
             first = load_image(items[0].source, convert_rgb=args.convert_rgb)
-    detector, clip, pipe = _load_models(args, paths, EDIT, shard)
+    detector, clip, pipe = _load_models(args, paths, command, shard)
+    guidance = _guidance(args, command, guide, files, clip, pipe, text)
 
     def work(item: Item) -> None:
         began = time.perf_counter()
-        with reported_as(f"{EDIT} {item.source.name}" if batch else EDIT):
+        with reported_as(f"{command} {item.source.name}" if batch else command):
             image = first if first is not None else load_image(item.source, args.convert_rgb)
-        result = edit(
-            detector,
-            clip,
-            pipe,
-            image,
-            edits,
-            settings,
-            _show_progress,
-            candidates=args.candidates,
-            ranking=ranking,
-        )
+        if styling and not edits:
+            assert guidance is not None  # style always guides
+            result = restyle(pipe, image, guidance, settings, _show_progress)
+        else:
+            result = edit(
+                detector,
+                clip,
+                pipe,
+                image,
+                edits,
+                settings,
+                _show_progress,
+                candidates=candidates,
+                ranking=ranking,
+                guidance=guidance,
+            )
         if batch:
             print(f"{item.source.name}:")
-        print(result.scores)
+        if result.edits:
+            print(result.scores)
         if result.ranking:
             weights = f"S = {ranking.alpha:g} * S_t2i + {ranking.beta:g} * S_i2i per edit"
             print(f"candidates ({weights}):")
@@ -592,6 +768,7 @@ def _run_download(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "edit": _run_edit,
+    "style": _run_edit,
     "eval": _run_eval,
     "models": _run_models,
     "download": _run_download,

@@ -24,7 +24,7 @@ from .detect import DetectRequest
 from .errors import PinpointError, concerning, reported_as
 from .harmonise import check_harmonise
 from .inpaint import InpaintRequest, Scheduler
-from .loading.models import ClipMatcher, Detector
+from .loading.models import ClipMatcher, Detector, InpaintPipe
 from .masks import regions_to_mask
 from .match import MatchRequest, embed_candidates, format_scores, match_text
 from .preview import draw_regions
@@ -179,6 +179,16 @@ class EditSettings(Request):
             labels=self.labels,
             if_nothing_found=self.if_nothing_found,
         )
+
+    def inpaint_request(
+        self, pipe: InpaintPipe, images: torch.Tensor, masks: torch.Tensor, prompt: str, **changes
+    ) -> InpaintRequest:
+        """The checked inpainting these settings ask of ``pipe`` (``changes``: other fields of
+        :class:`InpaintRequest`, e.g. ``guidance``)."""
+        names = ("negative_prompt", "seed", "steps", "cfg", "strength", "context")
+        names += ("feather_px", "scheduler", "harmonise")
+        settings = {name: getattr(self, name) for name in names}
+        return InpaintRequest(pipe, images, masks, prompt, **settings | changes)
 
     def line_defaults(self) -> EditLine:
         """What an edit-list line without options gets (see :func:`parse_edit_list`)."""

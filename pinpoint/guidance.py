@@ -165,19 +165,23 @@ class GuidanceTarget(Request):
                 "a mask is empty: there is nothing to guide",
                 "connect the mask of the area being edited (Crop for Inpaint's mask)",
             )
-        if self.lpips_net is not None:
-            check_use(self.lpips_net, LPIPS, "the background LPIPS loss")
-        if self.vgg_net is not None and self.vgg_net.network != VGG16.name:
-            raise PinpointError(
-                f"the content loss needs VGG16, but '{self.vgg_net.name}' is "
-                f"{self.vgg_net.network}",
-                f"use {VGG16.file} ({VGG16.url})",
-            )
+        check_networks(self.lpips_net, self.vgg_net)
         self._normalise(
             source_text=self.source_text.strip(),
             text=check_prompt(self.text, "the text", "a blue pickup truck"),
             mask=masks,
             source=self.source.detach().to(torch.float32),
+        )
+
+
+def check_networks(lpips_net: PerceptualNet | None, vgg_net: PerceptualNet | None) -> None:
+    """Raise if a connected network is not one its loss reads."""
+    if lpips_net is not None:
+        check_use(lpips_net, LPIPS, "the background LPIPS loss")
+    if vgg_net is not None and vgg_net.network != VGG16.name:
+        raise PinpointError(
+            f"the content loss needs VGG16, but '{vgg_net.name}' is {vgg_net.network}",
+            f"use {VGG16.file} ({VGG16.url})",
         )
 
 
@@ -216,9 +220,11 @@ class GuidanceRecipe(Request):
 
     Attributes:
         clip: the CLIP model; text: what the area should become; settings: the losses and
-        schedule; lpips_net: an LPIPS backbone (needed when the LPIPS weight is above 0).
-        decoder: what decodes the guided steps, as the caller knows it (a ComfyUI VAE, e.g.
-            TAESD); None: the caller's own decoder.
+        schedule; lpips_net, source_text, vgg_net: as :class:`GuidanceTarget`'s (needed when
+        their losses' weights are above 0).
+        decoder: what decodes the guided steps, as the caller knows it: ``None`` for the
+            sampler's own VAE; on the diffusers route a diffusers VAE (``AutoencoderTiny`` for
+            TAESD) or a :data:`Decode`; in ComfyUI a ComfyUI VAE (e.g. TAESD).
     """
 
     clip: ClipMatcher
@@ -226,16 +232,25 @@ class GuidanceRecipe(Request):
     settings: GuidanceSettings
     lpips_net: PerceptualNet | None = None
     decoder: Any = None
+    source_text: str = ""
+    vgg_net: PerceptualNet | None = None
 
     def __post_init__(self) -> None:
-        if self.lpips_net is not None:
-            check_use(self.lpips_net, LPIPS, "the background LPIPS loss")
-        check_needs(self.settings, self.lpips_net, None, "")
+        check_networks(self.lpips_net, self.vgg_net)
+        check_needs(self.settings, self.lpips_net, self.vgg_net, self.source_text)
         self._normalise(text=check_prompt(self.text, "the text", "a blue pickup truck"))
 
     def for_crops(self, crops: torch.Tensor, areas: torch.Tensor) -> Guidance:
         """The guidance of crops ``[N, h, w, 3]`` and their areas ``[N, h, w]`` (1 = edit)."""
-        target = GuidanceTarget(self.clip, self.text, crops, areas, lpips_net=self.lpips_net)
+        target = GuidanceTarget(
+            self.clip,
+            self.text,
+            crops,
+            areas,
+            lpips_net=self.lpips_net,
+            source_text=self.source_text,
+            vgg_net=self.vgg_net,
+        )
         return Guidance(target, self.settings)
 
 

@@ -17,6 +17,14 @@ import torch
 from .choices import Choice
 from .crop import CropRequest, Split, cut, paste, plan_crops, plan_layers, stitch_crops
 from .errors import PinpointError
+from .guidance import Decode, GuidanceRecipe
+from .guided_scheduler import (
+    check_decoder,
+    check_guidable,
+    decoder_shape,
+    vae_decoder,
+    with_guidance,
+)
 from .harmonise import check_harmonise
 from .images import check_prompt
 from .loading.models import InpaintPipe
@@ -91,6 +99,9 @@ class InpaintRequest(Request):
         harmonise: 0 (off) to 1: correct the colour shift the pipeline gives each crop before
             it is pasted (:mod:`pinpoint.harmonise`); outside the feathered mask nothing changes
             either way.
+        guidance: CLIP guidance of each crop (:mod:`pinpoint.guided_scheduler`): its text, losses
+            and schedule; its decoder ``None`` decodes the guided steps with the pipeline's VAE.
+            ``None`` or a scale of 0: plain sampling.
         crop: the checked crop request (set from the fields above).
     """
 
@@ -109,6 +120,7 @@ class InpaintRequest(Request):
     split: Split = Split.ONE_PER_IMAGE
     scheduler: Scheduler = Scheduler.OWN
     harmonise: float = 0.0
+    guidance: GuidanceRecipe | None = None
     crop: CropRequest = field(init=False)
 
     def __post_init__(self) -> None:
@@ -129,13 +141,31 @@ class InpaintRequest(Request):
             split=self.split,
             multiple=self.pipe.multiple,
         )
+        scheduler = Scheduler.check(self.scheduler, "scheduler")
+        if self.guided:
+            check_guidable(with_scheduler(self.pipe.pipe, scheduler).scheduler)
+            decoder = self.guidance.decoder  # type: ignore[union-attr]
+            if isinstance(decoder, torch.nn.Module):
+                check_decoder(*decoder_shape(decoder), self.pipe.pipe)
         self._normalise(
             prompt=check_prompt(self.prompt, "prompt", "a blue pickup truck"),
             split=crop.split,
-            scheduler=Scheduler.check(self.scheduler, "scheduler"),
+            scheduler=scheduler,
             harmonise=check_harmonise(self.harmonise),
             crop=crop,
         )
+
+    @property
+    def guided(self) -> bool:
+        """Whether guidance steers the sampling (a recipe with a scale above 0)."""
+        return self.guidance is not None and self.guidance.settings.scale > 0
+
+    def decode(self) -> Decode:
+        """How the guided steps are decoded: the guidance's decoder, else the pipeline's VAE."""
+        decoder = self.guidance.decoder if self.guidance is not None else None
+        if decoder is None:
+            return vae_decoder(self.pipe.pipe.vae)
+        return vae_decoder(decoder) if isinstance(decoder, torch.nn.Module) else decoder
 
 
 CROPS_PER_PASS = 4
@@ -146,23 +176,34 @@ def _generate(
     request: InpaintRequest,
     crops: torch.Tensor,
     areas: torch.Tensor,
-    prompts: list[str],
-    negatives: list[str],
+    owners: Sequence[InpaintRequest],
     seeds: list[int],
     on_step: Any,
 ) -> torch.Tensor:
-    """One pipeline call over a batch of same-size crops, each with its own prompt and seed.
+    """One pipeline call over a batch of same-size crops, each with its own prompt, guidance
+    and seed.
 
     Args:
         request: the pipeline and the shared settings (steps, cfg, strength).
         crops: ``[N, h, w, 3]`` float in [0, 1]; ``areas``: ``[N, h, w]`` 1 = regenerate.
-        prompts, negatives, seeds: one per crop.
+        owners: the request of each crop (its prompt, negative prompt and guidance; the
+            guided steps are decoded by the first guided crop's decoder).
+        seeds: one per crop.
         on_step: diffusers' ``callback_on_step_end``.
 
     Returns:
         ``[N, h, w, 3]`` float32 on the CPU.
     """
     pipeline = with_scheduler(request.pipe.pipe, request.scheduler)
+    guided = [owner for owner in owners if owner.guided]
+    if guided:
+        guides = [
+            owner.guidance.for_crops(crops[i : i + 1], areas[i : i + 1]) if owner.guided else None
+            for i, owner in enumerate(owners)
+        ]
+        pipeline = with_guidance(pipeline, guides, guided[0].decode())
+    prompts = [owner.prompt for owner in owners]
+    negatives = [owner.negative_prompt.strip() for owner in owners]
     result = pipeline(
         prompt=prompts,
         negative_prompt=negatives if any(negatives) else None,
@@ -212,13 +253,10 @@ def inpaint_masked(request: InpaintRequest, progress: Progress = no_progress) ->
     plan = plan_crops(request.crop, same_size=False)
     report = _step_reporter(request, progress, len(plan.pieces))
     outputs = [image.to(torch.float32) for image in request.images]
-    negative = request.negative_prompt.strip()
     for position, piece in enumerate(plan.pieces):
         crop, area = cut(plan, piece)
         seed = image_seed(request.seed, piece.image_index)
-        generated = _generate(
-            request, crop[None], area[None], [request.prompt], [negative], [seed], report(position)
-        )
+        generated = _generate(request, crop[None], area[None], [request], [seed], report(position))
         outputs[piece.image_index] = paste(
             outputs[piece.image_index], piece, generated[0], request.harmonise
         )
@@ -232,13 +270,15 @@ def inpaint_layers(
 
     Every layer's crops take one shared size (see :func:`pinpoint.crop.plan_layers`) and go
     through the pipeline :data:`CROPS_PER_PASS` at a time, each crop with its own layer's
-    prompt, negative prompt and seed (``image_seed(layer.seed, image)``). The results are pasted
-    layer by layer: where two layers' masks overlap, the later layer's pixels are on top.
+    prompt, negative prompt, guidance and seed (``image_seed(layer.seed, image)``). The results
+    are pasted layer by layer: where two layers' masks overlap, the later layer's pixels are on
+    top.
     Pixels outside every feathered mask stay bit-identical.
 
     Args:
         layers: one request per layer, all with the same pipeline, images, ``steps``, ``cfg``,
-            ``strength``, ``scheduler``, ``harmonise`` and ``resolution``.
+            ``strength``, ``scheduler``, ``harmonise`` and ``resolution``, and guided layers
+            with the same decoder.
         progress: called as ``progress(steps_done, steps_total)`` over all passes.
 
     Returns:
@@ -246,16 +286,17 @@ def inpaint_layers(
     """
     first = layers[0]
     shared = ("steps", "cfg", "strength", "scheduler", "harmonise")
-    if any(
+    decoders = {id(layer.guidance.decoder) for layer in layers if layer.guided}
+    if len(decoders) > 1 or any(
         layer.pipe is not first.pipe
         or any(getattr(layer, name) != getattr(first, name) for name in shared)
         for layer in layers
     ):
         raise PinpointError(
-            "the edits sampled together differ in pipeline, steps, cfg, strength, scheduler or "
-            "harmonise",
-            "give every edit of one pass the same pipeline, steps, cfg, strength, scheduler and "
-            "harmonise",
+            "the edits sampled together differ in pipeline, steps, cfg, strength, scheduler, "
+            "harmonise or guidance decoder",
+            "give every edit of one pass the same pipeline, steps, cfg, strength, scheduler, "
+            "harmonise and guidance decoder",
         )
     plan = plan_layers([layer.crop for layer in layers], same_size=True)
     passes = range(0, len(plan.pieces), CROPS_PER_PASS)
@@ -269,8 +310,7 @@ def inpaint_layers(
             first,
             torch.stack([crop for crop, _ in pairs]),
             torch.stack([area for _, area in pairs]),
-            [owner.prompt for owner in owners],
-            [owner.negative_prompt.strip() for owner in owners],
+            owners,
             [
                 image_seed(owner.seed, piece.image_index)
                 for owner, piece in zip(owners, pieces, strict=True)

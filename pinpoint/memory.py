@@ -138,6 +138,18 @@ def refine_bytes(request: RefineRequest) -> int:
     return max(encoder, PROMPTS_PER_CALL * SAM_DECODER_MB_PER_PROMPT * MB) + 64 * MB
 
 
+GUIDED_VAE_MB_AT_512, GUIDED_TAESD_MB_AT_512 = 6656, 1024
+"""A guided step's extra peak at 512 px: decoding x̂0 with gradients through SD's VAE, or
+through TAESD (benchmark 8 on CPU in float32: +6.5 GB and +0.9 GB)."""
+
+
 def inpaint_bytes(request: InpaintRequest) -> int:
-    """One UNet step on a crop at the request's resolution (the pipeline's native size at 0)."""
-    return int(INPAINT_MB_AT_512 * MB * (request.crop.resolution / 512) ** 2)
+    """One UNet step on a crop at the request's resolution (the pipeline's native size at 0),
+    and a guided step's decode with gradients (TAESD's when the decoder is a tiny autoencoder,
+    else a full VAE's)."""
+    megabytes = INPAINT_MB_AT_512
+    if request.guided:
+        decoder = request.guidance.decoder  # type: ignore[union-attr]
+        tiny = "decoder_block_out_channels" in getattr(decoder, "config", {})
+        megabytes += GUIDED_TAESD_MB_AT_512 if tiny else GUIDED_VAE_MB_AT_512
+    return int(megabytes * MB * (request.crop.resolution / 512) ** 2)

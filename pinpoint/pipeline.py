@@ -26,7 +26,8 @@ from .edit_list import (
     match_edits,
 )
 from .errors import PinpointError, reported_as
-from .inpaint import InpaintRequest, inpaint_layers
+from .guidance import GuidanceRecipe
+from .inpaint import inpaint_layers, inpaint_masked
 from .loading.models import ClipMatcher, Detector, InpaintPipe
 from .metrics import MASK_THRESHOLD, MetricsRequest, RankSettings, measure_edits
 from .progress import Progress, no_progress
@@ -69,6 +70,7 @@ def edit(
     progress: Progress = no_progress,
     candidates: int = 1,
     ranking: RankSettings = RankSettings(),
+    guidance: GuidanceRecipe | None = None,
 ) -> EditResult:
     """Find what each edit names in each image and repaint it as the edit's prompt describes.
 
@@ -81,26 +83,20 @@ def edit(
         candidates: above 1, each image is repainted that many times (candidate ``j`` of
             image ``b`` with ``seed + b * candidates + j``) in the same sampling passes, and
             the best by ``ranking`` (``alpha * S_t2i + beta * S_i2i``) is kept.
+        guidance: CLIP guidance of the sampling (:mod:`pinpoint.guided_scheduler`), towards
+            each edit's prompt (the recipe's own text is replaced by it).
     """
     s, count = settings, check_candidates(candidates)
     sources = images.repeat_interleave(count, dim=0)
     with reported_as("Inpaint"):  # checked before any model runs; the masks come later
         empty = torch.zeros(sources.shape[:3])
         planned = [
-            InpaintRequest(
+            s.inpaint_request(
                 pipe,
                 sources,
                 empty,
                 line.prompt,
-                negative_prompt=s.negative_prompt,
-                seed=s.seed,
-                steps=s.steps,
-                cfg=s.cfg,
-                strength=s.strength,
-                context=s.context,
-                feather_px=s.feather_px,
-                scheduler=s.scheduler,
-                harmonise=s.harmonise,
+                guidance=dataclasses.replace(guidance, text=line.prompt) if guidance else None,
             )
             for line in edits
         ]
@@ -129,6 +125,31 @@ def edit(
         notes=(*notes, *result.notes),
         ranking=table,
     )
+
+
+def restyle(
+    pipe: InpaintPipe,
+    images: torch.Tensor,
+    guidance: GuidanceRecipe,
+    settings: EditSettings = EditSettings(),
+    progress: Progress = no_progress,
+) -> EditResult:
+    """Each whole image restyled as ``guidance.text`` says (S3 on the diffusers route): the
+    inpainting pipeline over a mask of the whole image, a strength below 1 keeping the layout,
+    steered by ``guidance`` (usually :data:`pinpoint.guidance.STYLE`'s losses).
+
+    Args:
+        images: IMAGE ``[B, H, W, 3]`` float in [0, 1].
+        guidance: the style text, its source text and losses; its text is also the prompt.
+        settings: the sampling settings (``strength``, ``steps``, ``scheduler``, ``seed`` ...).
+    """
+    whole = torch.ones(images.shape[:3])
+    with reported_as("Restyle"):
+        request = settings.inpaint_request(
+            pipe, images, whole, guidance.text, feather_px=0, harmonise=0.0, guidance=guidance
+        )
+        result = inpaint_masked(request, progress)
+    return EditResult(result.images, whole, images, (), result.notes)
 
 
 def check_candidates(

@@ -186,3 +186,106 @@ def test_the_style_guider_turns_the_image_along_the_text_direction(comfyui, chec
         return float(judge.loss(pixels.permute(0, 3, 1, 2)))
 
     assert distance(after) < distance(before) - 0.01
+
+
+# --- TAESD from models/vae_approx by name, and guidance on the diffusers route ------------------
+
+
+@pytest.fixture(scope="module")
+def taesd(comfyui, tmp_path_factory):
+    """ComfyUI's stock 'Load VAE' with ``taesd``: random TAESD files in a ``vae_approx`` folder
+    (the names ComfyUI lists), and the decoder file's path."""
+    from pinpoint.tiny.taesd import build_tiny_taesd
+
+    folder = tmp_path_factory.mktemp("vae_approx")
+    _, decoder = build_tiny_taesd(folder)
+    comfyui.folder_paths.add_model_folder_path("vae_approx", str(folder))
+    loader = comfyui.nodes.VAELoader
+    assert "taesd" in loader.INPUT_TYPES()["required"]["vae_name"][0]  # the Load VAE menu
+    with torch.inference_mode():
+        (vae,) = loader().load_vae("taesd")
+    return vae, decoder
+
+
+def test_a_taesd_from_vae_approx_decodes_as_pinpoints_own_reading_of_the_file(comfyui, taesd):
+    """ComfyUI's TAESD and Pinpoint's (diffusers' tiny decoder over the same file, for the
+    diffusers route) decode a latent alike: the file's layers are read in the same places."""
+    vae, decoder = taesd
+    ours = pack_module(comfyui, "pinpoint.loading.taesd").load_taesd(decoder)
+    latent = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        theirs = vae.first_stage_model.decode(latent.to(vae.vae_dtype)).float()
+        mine = ours.decode(latent * 0.18215).sample  # the diffusers route's scaled latents
+    torch.testing.assert_close(mine, theirs, rtol=1e-4, atol=1e-4)
+
+
+def test_the_clip_guider_decodes_its_steps_with_a_taesd_loaded_by_name(
+    comfyui, checkpoints, rigged, taesd
+):
+    checkpoint = checkpoints[False]
+    image, mask = crop_and_mask()
+    vae = taesd[0]
+    inputs = guider_inputs(checkpoint, rigged, image, mask, scale=0.3, vae=vae)
+    (guider,) = run(comfyui.node("PinpointCLIPGuider"), **inputs)
+    calls = []
+    hook = vae.first_stage_model.taesd_decoder.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        guided = sample(comfyui, guider, checkpoint[2], image)
+    finally:
+        hook.remove()
+    # each of the 4 steps decoded by the named TAESD (through the copy guidance makes of its
+    # inference-mode weights on first use, which keeps the hook)
+    assert len(calls) == 4
+    (plain,) = run(comfyui.node("PinpointCLIPGuider"), **inputs | dict(scale=0.0))
+    assert not torch.equal(guided, sample(comfyui, plain, checkpoint[2], image))
+
+
+@pytest.fixture(scope="module")
+def pipe(comfyui):
+    node = comfyui.node("PinpointLoadInpaintPipeline")
+    return run(node, model_name=comfyui.models["inpaint"].name, precision="auto")[0]
+
+
+def test_clip_and_style_guidance_steer_the_diffusers_route(comfyui, pipe, rigged, taesd):
+    """The diffusers inpaint node with CLIP Guidance: scale 0 is the plain node to the bit, the
+    rigged text turns the area redder, the outside stays; Style Guidance runs the same way; a
+    TAESD of SD's 8x latents is refused for the tiny pipeline's 2x ones."""
+    node = comfyui.node("PinpointInpaintDiffusers")
+    image, mask = crop_and_mask()
+    inputs = dict(
+        pipe=pipe, image=image, mask=mask, prompt="a fox", negative_prompt="", seed=3, steps=6,
+        cfg=7.5, strength=1.0, context=0.5, resolution=0, feather_px=4,
+        split="one per image", scheduler="DDIM",
+    )  # fmt: skip
+    settings = dict(
+        clip=rigged, text="a red fox", scale=0.0, start=0.0, end=1.0, every=1,
+        region_weight=1.0, mse_weight=0.0, lpips_weight=0.0, cutouts=4,
+    )  # fmt: skip
+    recipe = comfyui.node("PinpointCLIPGuidance")
+    with torch.inference_mode():  # as ComfyUI's executor runs every node
+        (plain,) = run(node, **inputs).result
+        (off,) = run(recipe, **settings)
+        (still,) = run(node, **inputs | dict(guidance=off)).result
+        (on,) = run(recipe, **settings | dict(scale=0.5))
+        (guided,) = run(node, **inputs | dict(guidance=on)).result
+    assert torch.equal(still, plain)
+    outside = pack_module(comfyui, "pinpoint.masks").feather_mask(mask, 4) == 0
+    assert torch.equal(guided[outside], image[outside])
+    inside = (guided - plain)[:, 16:48, 16:48]
+    assert float(inside[..., 0].mean() - inside[..., 2].mean()) > 0.01
+
+    style = dict(
+        clip=rigged, text="a red fox", source_text="a photo", scale=0.3, start=0.0, end=1.0,
+        every=1, global_weight=1.0, patch_weight=0.0, patch_threshold=0.0, content_weight=0.0,
+        tv_weight=0.0, cutouts=4,
+    )  # fmt: skip
+    with torch.inference_mode():
+        (styled,) = run(comfyui.node("PinpointStyleGuidance"), **style)
+        (restyled,) = run(node, **inputs | dict(guidance=styled, strength=0.6)).result
+        (unstyled,) = run(node, **inputs | dict(strength=0.6)).result
+    assert not torch.equal(restyled, unstyled)
+    assert torch.equal(restyled[outside], image[outside])
+
+    with_taesd = run(recipe, **settings | dict(scale=0.3, vae=taesd[0]))[0]
+    message = error_of(node, **inputs | dict(guidance=with_taesd))
+    assert_house_error(message, "Inpaint Region · diffusers (Pinpoint)", "another model family")

@@ -50,6 +50,7 @@ CORE_REQUESTS = {
     "PinpointCLIPGuider": ("guidance", "GuidanceSettings"),
     "PinpointStyleGuider": ("guidance", "GuidanceSettings"),
     "PinpointCLIPGuidance": ("guidance", "GuidanceSettings"),
+    "PinpointStyleGuidance": ("guidance", "GuidanceSettings"),
 }
 """Node id → (core module, the requests whose field defaults are the node's input defaults)."""
 
@@ -62,6 +63,9 @@ OWN_DEFAULTS = {
     ("PinpointCLIPGuidance", "scale"): 0.05,
     ("PinpointStyleGuider", "global_weight"): 1.0,  # pinpoint.guidance.STYLE's
     ("PinpointStyleGuider", "patch_weight"): 1.0,
+    ("PinpointStyleGuidance", "scale"): 0.05,
+    ("PinpointStyleGuidance", "global_weight"): 1.0,
+    ("PinpointStyleGuidance", "patch_weight"): 1.0,
 }
 """Inputs whose node default differs from the core's on purpose → the node's default."""
 
@@ -140,7 +144,9 @@ def nothing_moves(comfyui, monkeypatch):
 
 
 class _Vae:
-    """A VAE that must not be used: the crop's checks come first."""
+    """A VAE that must not be used: the crop's checks come first (an SD VAE's shape)."""
+
+    downscale_ratio, latent_channels = 8, 4
 
     def spacial_compression_encode(self) -> int:
         return 8
@@ -291,6 +297,7 @@ def _cases():
         ("PinpointInpaintComfy", dict(candidates=2, text=" "), "text is empty"),
         ("PinpointInpaintDiffusers", dict(harmonise=-0.5), "harmonise is -0.5"),
         ("PinpointInpaintDiffusers", dict(scheduler="LMS"), "scheduler is 'LMS'"),
+        ("PinpointInpaintDiffusers", dict(guidance="SD's VAE"), "another model family"),
         ("PinpointInpaintDiffusers", dict(candidates=3, clip=None), "no CLIP is connected"),
         ("PinpointStitch", dict(harmonise=2.0), "harmonise is 2.0"),
         ("PinpointCLIPGuider", dict(scale=-1.0), "scale is -1.0"),
@@ -306,6 +313,9 @@ def _cases():
         ("PinpointStyleGuider", dict(content_weight=1.0), "no VGG16 is connected"),
         ("PinpointStyleGuider", dict(patch_threshold=-1.0), "patch_threshold is -1.0"),
         ("PinpointStyleGuider", dict(mask=other_size), "the mask is 30x30"),
+        ("PinpointStyleGuidance", dict(source_text=" "), "need the source text"),
+        ("PinpointStyleGuidance", dict(content_weight=1.0), "no VGG16 is connected"),
+        ("PinpointStyleGuidance", dict(every=0), "every is 0"),
         ("PinpointRankEdits", dict(alpha=-1.0), "alpha is -1.0"),
         ("PinpointRankEdits", dict(alpha=0.0, beta=0.0), "alpha and beta are both 0"),
         ("PinpointRankEdits", dict(top_k=0), "top_k is 0"),
@@ -364,5 +374,9 @@ def test_each_bad_setting_is_refused_before_any_model_moves(
             value = ((20, 30), [])
         elif value == "not segs":
             value = [1, 2, 3]
+        elif value == "SD's VAE":  # decodes 8x: not the tiny pipeline's 2x latents
+            guidance = pack_module(comfyui, "pinpoint.guidance")
+            settings = guidance.GuidanceSettings(scale=0.05)
+            value = guidance.GuidanceRecipe(loaded["clip"], "a dog", settings, decoder=_Vae())
         inputs[name] = value
     assert_house_error(error_of(node, **inputs), node.GET_SCHEMA().display_name, fragment)

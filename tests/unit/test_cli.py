@@ -17,6 +17,7 @@ import pinpoint.pipeline
 from pinpoint.cli import _build_parser, main
 from pinpoint.detect import DetectRequest
 from pinpoint.edit_list import EditLine, EditSettings
+from pinpoint.guidance import GuidanceSettings
 from pinpoint.images import load_image, save_image
 from pinpoint.inpaint import InpaintRequest
 from pinpoint.loading.precision import Precision
@@ -301,6 +302,98 @@ def test_candidates_are_ranked_end_to_end_on_the_tiny_models(
     ],
 )
 def test_bad_candidate_settings_are_refused_before_any_model_loads(
+    options, fragment, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("PINPOINT_TINY_DIR", str(tmp_path / "never-built"))
+    assert main(edit_list_args(tmp_path, "--edit", "a => b", *options)) == 2
+    assert fragment in capsys.readouterr().err
+    assert not (tmp_path / "never-built").exists()
+
+
+# Guidance and style ------------------------------------------------------------------------
+
+
+def test_guide_options_build_the_recipe_each_edit_is_guided_by(tmp_path, models_root, monkeypatch):
+    seen = {}
+
+    def capture(detector, clip, pipe, images, edits, settings, progress, **kwargs):
+        seen.update(kwargs)
+        raise Captured(settings, edits)
+
+    monkeypatch.setattr(pinpoint.pipeline, "edit", capture)
+    monkeypatch.setenv("PINPOINT_TINY_DIR", str(models_root))
+    options = ["--edit", "the dog => a fox", "--guide", "clip", "--guide-scale", "0.2"]
+    with pytest.raises(Captured):
+        main(edit_list_args(tmp_path, *options, "--guide-end", "0.5", "--guide-every", "2"))
+    recipe = seen["guidance"]
+    assert recipe.settings == GuidanceSettings(scale=0.2, end=0.5, every=2)
+    assert recipe.decoder is None and recipe.lpips_net is None  # the pipeline's VAE, no LPIPS
+
+
+def test_guided_edits_and_styles_run_end_to_end_on_the_tiny_models(
+    tmp_path, capsys, models_root, monkeypatch
+):
+    """--guide clip changes the edit, scale 0 is the plain edit bit for bit; style restyles
+    the whole image, or only what --find names."""
+    monkeypatch.setenv("PINPOINT_TINY_DIR", str(models_root))
+    source = write_input(tmp_path / "in.png")
+
+    def run(name: str, *options: str) -> torch.Tensor:
+        out = tmp_path / f"{name}.png"
+        assert main([*options, "--tiny", "--image", str(source), "--out", str(out)]) == 0
+        return load_image(out)
+
+    steps = ["--steps", "4"]
+    plain = run("plain", "edit", "--edit", "the dog => a fox", *steps)
+    off = run(
+        "off", "edit", "--edit", "the dog => a fox", *steps, "--guide", "clip", "--guide-scale", "0"
+    )
+    guided = run(
+        "guided",
+        "edit",
+        "--edit",
+        "the dog => a fox",
+        *steps,
+        "--guide",
+        "clip",
+        "--guide-scale",
+        "0.3",
+        "--guide-end",
+        "1",
+    )
+    assert torch.equal(off, plain) and not torch.equal(guided, plain)
+    whole = run("whole", "style", "--style", "a watercolor painting", *steps)
+    assert (whole - load_image(source)).abs().amax(dim=-1).gt(0).float().mean() > 0.9
+    found = run(
+        "found",
+        "style",
+        "--style",
+        "gold",
+        "--find",
+        "the dog",
+        *steps,
+        "--guide-end",
+        "1",
+        "--grow",
+        "0",
+        "--feather",
+        "0",
+    )
+    kept = (found == load_image(source)).all(dim=-1).float().mean()
+    assert 0.05 < kept < 0.95  # the found object restyled, the rest as it was
+    assert "wrote" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "options, fragment",
+    [
+        (("--guide", "clip", "--guide-every", "0"), "pinpoint edit --guide clip: every is 0"),
+        (("--guide", "clip", "--guide-vgg", "x"), "--guide-vgg is a loss of --guide style"),
+        (("--guide", "style", "--source-text", " "), "the --source-text is empty"),
+        (("--guide", "clip", "--guide-lpips", "none.pth"), "'none.pth' was not found"),
+    ],
+)
+def test_bad_guidance_is_refused_before_any_model_loads(
     options, fragment, tmp_path, capsys, monkeypatch
 ):
     monkeypatch.setenv("PINPOINT_TINY_DIR", str(tmp_path / "never-built"))

@@ -159,7 +159,7 @@ def test_layers_share_the_sampling_settings(pipe):
         *layers(pipe, image, [masks["red"]], ["a"]),
         *layers(pipe, image, [masks["blue"]], ["b"], cfg=3.0),
     ]
-    differ = "differ in pipeline, steps, cfg, strength, scheduler or harmonise"
+    differ = "differ in pipeline, steps, cfg, strength, scheduler, harmonise or guidance decoder"
     with pytest.raises(PinpointError, match=differ):
         inpaint_layers(mixed)
     with pytest.raises(PinpointError, match=differ):
