@@ -41,7 +41,10 @@ class PinpointInpaintDiffusers(io.ComfyNode):
                 io.Image.Input("image", tooltip="Image batch to edit, [B,H,W,3]."),
                 io.Mask.Input(
                     "mask",
-                    tooltip="Area to regenerate, [B,H,W], 1 = edit (e.g. from 'Regions to Mask').",
+                    optional=True,
+                    tooltip="Area to regenerate, [B,H,W], 1 = edit (e.g. from 'Regions to Mask'). "
+                    "Not connected: the whole image (img2img: restyle it with Style Guidance and "
+                    "a strength below 1).",
                 ),
                 io.String.Input(
                     "prompt",
@@ -97,14 +100,14 @@ class PinpointInpaintDiffusers(io.ComfyNode):
         cls,
         pipe: InpaintPipe,
         image: torch.Tensor,
-        mask: torch.Tensor,
+        mask: torch.Tensor | None = None,
         candidates: int = 1,
         clip: ClipMatcher | None = None,
         guidance: GuidanceRecipe | None = None,
         **settings,
     ) -> io.NodeOutput:
         count = check_candidates(candidates, clip=clip, ranked=True)
-        masks = as_mask_batch(mask, image)
+        masks = torch.ones(image.shape[:3]) if mask is None else as_mask_batch(mask, image)
         vae = guidance.decoder if guidance is not None else None
         if vae is not None:  # a ComfyUI VAE (TAESD): decodes the pipeline's scaled latents
             check_decoder(int(vae.downscale_ratio), int(vae.latent_channels), pipe.pipe)

@@ -80,6 +80,8 @@ class GuidedScheduler:
         self.step = step
 
     def __getattr__(self, name: str) -> Any:
+        if name == "_inner":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
         return getattr(self._inner, name)
 
     def _step(self, model_output: torch.Tensor, timestep: Any, sample: torch.Tensor, *args, **kw):

@@ -272,8 +272,7 @@ def inpaint_layers(
     through the pipeline :data:`CROPS_PER_PASS` at a time, each crop with its own layer's
     prompt, negative prompt, guidance and seed (``image_seed(layer.seed, image)``). The results
     are pasted layer by layer: where two layers' masks overlap, the later layer's pixels are on
-    top.
-    Pixels outside every feathered mask stay bit-identical.
+    top. Pixels outside every feathered mask stay bit-identical.
 
     Args:
         layers: one request per layer, all with the same pipeline, images, ``steps``, ``cfg``,

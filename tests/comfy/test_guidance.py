@@ -289,3 +289,24 @@ def test_clip_and_style_guidance_steer_the_diffusers_route(comfyui, pipe, rigged
     with_taesd = run(recipe, **settings | dict(scale=0.3, vae=taesd[0]))[0]
     message = error_of(node, **inputs | dict(guidance=with_taesd))
     assert_house_error(message, "Inpaint Region · diffusers (Pinpoint)", "another model family")
+
+
+def test_without_a_mask_the_diffusers_node_restyles_the_whole_image(comfyui, pipe, clip):
+    node = comfyui.node("PinpointInpaintDiffusers")
+    image, _ = crop_and_mask()
+    style = dict(
+        clip=clip, text="a watercolor painting", source_text="a photo", scale=0.3, start=0.0,
+        end=1.0, every=1, global_weight=1.0, patch_weight=0.0, patch_threshold=0.0,
+        content_weight=0.0, tv_weight=0.0, cutouts=4,
+    )  # fmt: skip
+    inputs = dict(
+        pipe=pipe, image=image, prompt="a watercolor painting", negative_prompt="", seed=3,
+        steps=5, cfg=7.5, strength=0.6, context=0.5, resolution=0, feather_px=4,
+        split="one per image", scheduler="DDIM",
+    )  # fmt: skip
+    with torch.inference_mode():
+        (styled,) = run(comfyui.node("PinpointStyleGuidance"), **style)
+        (whole,) = run(node, **inputs | dict(guidance=styled)).result
+        (masked,) = run(node, **inputs | dict(guidance=styled, mask=torch.ones(1, 64, 64))).result
+    assert torch.equal(whole, masked)
+    assert float((whole - image).abs().amax(dim=-1).gt(0).float().mean()) > 0.9

@@ -198,3 +198,35 @@ def test_bad_decoders_and_samplers_are_house_errors(pipe, rigged, tmp_path):
         InpaintRequest(other, image, mask, "a fox", guidance=recipe(rigged, 0.5))
     InpaintRequest(other, image, mask, "a fox", guidance=recipe(rigged, 0.0))  # off: fine
     InpaintRequest(other, image, mask, "a fox", guidance=recipe(rigged, 0.5), scheduler="DDIM")
+
+
+class Stop(Exception):
+    """What a Cancel raises from the progress callback."""
+
+
+def test_progress_moves_and_cancel_stops_between_guided_steps(pipe, rigged, monkeypatch):
+    import pinpoint.guidance
+
+    guided_steps, seen = [], []
+    real = pinpoint.guidance.Guidance.step
+
+    def counting(self, latent, decode):
+        guided_steps.append(1)
+        return real(self, latent, decode)
+
+    monkeypatch.setattr(pinpoint.guidance.Guidance, "step", counting)
+    image, mask = scene()
+    request = InpaintRequest(
+        pipe, image, mask, "a fox", steps=5, scheduler="DDIM", guidance=recipe(rigged, 0.3)
+    )
+    inpaint_masked(request, lambda done, total: seen.append((done, total)))
+    assert seen == [(step, 5) for step in range(1, 6)] and len(guided_steps) == 5
+
+    def cancel_at_two(done, total):
+        if done == 2:
+            raise Stop
+
+    guided_steps.clear()
+    with pytest.raises(Stop):
+        inpaint_masked(request, cancel_at_two)
+    assert len(guided_steps) == 2  # no guided step after the Cancel
