@@ -39,13 +39,6 @@ class PinpointInpaintDiffusers(io.ComfyNode):
                     "pipe", tooltip="From 'Load Inpaint Pipeline (Pinpoint)'."
                 ),
                 io.Image.Input("image", tooltip="Image batch to edit, [B,H,W,3]."),
-                io.Mask.Input(
-                    "mask",
-                    optional=True,
-                    tooltip="Area to regenerate, [B,H,W], 1 = edit (e.g. from 'Regions to Mask'). "
-                    "Not connected: the whole image (img2img: restyle it with Style Guidance and "
-                    "a strength below 1).",
-                ),
                 io.String.Input(
                     "prompt",
                     default="",
@@ -70,6 +63,13 @@ class PinpointInpaintDiffusers(io.ComfyNode):
                     tooltip="1 replaces the masked content; lower keeps more of the original.",
                 ),
                 *crop_inputs(resolution=InpaintRequest.resolution),
+                io.Mask.Input(
+                    "mask",
+                    optional=True,
+                    tooltip="Area to regenerate, [B,H,W], 1 = edit (e.g. from 'Regions to Mask'). "
+                    "Not connected: the whole image (img2img: restyle it with Style Guidance and "
+                    "a strength below 1).",
+                ),
                 io.Combo.Input(
                     "scheduler",
                     options=Scheduler.values(),
@@ -110,7 +110,8 @@ class PinpointInpaintDiffusers(io.ComfyNode):
         masks = torch.ones(image.shape[:3]) if mask is None else as_mask_batch(mask, image)
         vae = guidance.decoder if guidance is not None else None
         if vae is not None:  # a ComfyUI VAE (TAESD): decodes the pipeline's scaled latents
-            check_decoder(int(vae.downscale_ratio), int(vae.latent_channels), pipe.pipe)
+            ratio = vae.downscale_ratio  # a video VAE's is a tuple or a function: not ours
+            check_decoder(ratio if isinstance(ratio, int) else 0, vae.latent_channels, pipe.pipe)
             factor = float(pipe.pipe.vae.config.scaling_factor)
             decode = comfy_decoder(vae, lambda latent: latent / factor)
             guidance = dataclasses.replace(guidance, decoder=decode)
@@ -121,8 +122,8 @@ class PinpointInpaintDiffusers(io.ComfyNode):
             guidance=guidance,
             **settings,
         )
-        scorers = [guidance.clip, guidance.lpips_net, guidance.vgg_net] if guidance else []
-        on_device(pipe, inpaint_bytes(request), [*scorers, vae])
+        guiding = [guidance.clip, guidance.lpips_net, guidance.vgg_net, vae] if guidance else []
+        on_device(pipe, inpaint_bytes(request), guiding if request.guided else [])
         result = inpaint_masked(request, comfy_progress())
         return best_candidates(
             clip, image, masks, result.images, count, request.prompt, result.notes, TITLE

@@ -61,8 +61,8 @@ class PinpointInpaintComfy(io.ComfyNode):
                 sockets.Guidance.Input(
                     "guidance",
                     optional=True,
-                    tooltip="From 'CLIP Guidance (Pinpoint)': each crop is sampled with CLIP "
-                    "pulling its masked area towards the guidance text.",
+                    tooltip="From 'CLIP Guidance' or 'Style Guidance (Pinpoint)': each crop is "
+                    "sampled with CLIP steering its masked area towards the guidance text.",
                 ),
             ],
             outputs=[

@@ -465,6 +465,7 @@ def _load_models(
 def _guide_files(args: argparse.Namespace, command: str) -> dict[str, Path]:
     """The files the guidance options name, found before any model loads."""
     from .loading import default_search_dirs, find_model
+    from .loading.taesd import check_taesd_path
 
     search = default_search_dirs(PERCEPTUAL, _models_root(args.models_dir))
     files = {}
@@ -480,7 +481,8 @@ def _guide_files(args: argparse.Namespace, command: str) -> dict[str, Path]:
                 )
             files[flag] = find_model(name, search, PERCEPTUAL)
     if args.guide_decoder is not None:
-        files["decoder"] = Path(args.guide_decoder)
+        with reported_as(f"{command} --guide-decoder"):
+            files["decoder"] = check_taesd_path(Path(args.guide_decoder))
     return files
 
 
@@ -582,8 +584,7 @@ def _run_edit(args: argparse.Namespace) -> int:
         with reported_as(f"{command} {item.source.name}" if batch else command):
             image = first if first is not None else load_image(item.source, args.convert_rgb)
         if styling and not edits:
-            assert guidance is not None  # style always guides
-            result = restyle(pipe, image, guidance, settings, _show_progress)
+            result = restyle(pipe, image, text, settings, _show_progress, guidance)
         else:
             result = edit(
                 detector,

@@ -158,7 +158,7 @@ def check_decoder(factor: int, channels: int, pipe: Any) -> None:
     """Raise unless a decoder that upscales latents of ``channels`` channels ``factor`` times
     fits ``pipe``'s latents (a decoder of another model family does not)."""
     ours = (int(pipe.vae_scale_factor), int(pipe.unet.config.out_channels))
-    if (factor, channels) != ours:
+    if (factor, int(channels)) != ours:
         raise PinpointError(
             f"the guidance decoder turns {channels}-channel latents into pictures {factor}x "
             f"their size, but the pipeline's latents have {ours[1]} channels at 1/{ours[0]} of "

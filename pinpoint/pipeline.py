@@ -130,23 +130,31 @@ def edit(
 def restyle(
     pipe: InpaintPipe,
     images: torch.Tensor,
-    guidance: GuidanceRecipe,
+    style: str,
     settings: EditSettings = EditSettings(),
     progress: Progress = no_progress,
+    guidance: GuidanceRecipe | None = None,
 ) -> EditResult:
-    """Each whole image restyled as ``guidance.text`` says (S3 on the diffusers route): the
-    inpainting pipeline over a mask of the whole image, a strength below 1 keeping the layout,
-    steered by ``guidance`` (usually :data:`pinpoint.guidance.STYLE`'s losses).
+    """Each whole image restyled as ``style`` says (S3 on the diffusers route): the inpainting
+    pipeline over a mask of the whole image, a strength below 1 keeping the layout, steered by
+    ``guidance`` (usually :data:`pinpoint.guidance.STYLE`'s losses; its text is replaced by
+    ``style``).
 
     Args:
         images: IMAGE ``[B, H, W, 3]`` float in [0, 1].
-        guidance: the style text, its source text and losses; its text is also the prompt.
+        style: the style in words, also the prompt ("a watercolor painting").
         settings: the sampling settings (``strength``, ``steps``, ``scheduler``, ``seed`` ...).
     """
     whole = torch.ones(images.shape[:3])
     with reported_as("Restyle"):
         request = settings.inpaint_request(
-            pipe, images, whole, guidance.text, feather_px=0, harmonise=0.0, guidance=guidance
+            pipe,
+            images,
+            whole,
+            style,
+            feather_px=0,
+            harmonise=0.0,
+            guidance=dataclasses.replace(guidance, text=style) if guidance else None,
         )
         result = inpaint_masked(request, progress)
     return EditResult(result.images, whole, images, (), result.notes)

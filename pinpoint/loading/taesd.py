@@ -36,11 +36,17 @@ def load_taesd(
     Raises:
         PinpointError: the path is missing or a folder, or the file is no TAESD decoder.
     """
+    path = check_taesd_path(path)
+    return cached(model_key(TAESD_KEY, path, device, dtype), lambda: _load(path, device, dtype))
+
+
+def check_taesd_path(path: Path) -> Path:
+    """``path`` resolved; a PinpointError when it is missing or a folder."""
     path = Path(path).expanduser().resolve()
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "does not exist"
         raise PinpointError(f"the TAESD decoder '{path}' {what}", FIX)
-    return cached(model_key(TAESD_KEY, path, device, dtype), lambda: _load(path, device, dtype))
+    return path
 
 
 def _load(path: Path, device: torch.device | str, dtype: torch.dtype) -> torch.nn.Module:

@@ -296,7 +296,6 @@ EXPECTED_NODES = {
         [
             "pipe",
             "image",
-            "mask",
             "prompt",
             "negative_prompt",
             "seed",
@@ -307,6 +306,7 @@ EXPECTED_NODES = {
             "resolution",
             "feather_px",
             "split",
+            "mask",
             "scheduler",
             "harmonise",
             "candidates",

@@ -379,6 +379,10 @@ def test_guided_edits_and_styles_run_end_to_end_on_the_tiny_models(
         "--feather",
         "0",
     )
+    unguided = run(
+        "unguided", "style", "--style", "a watercolor painting", *steps, "--guide", "none"
+    )
+    assert not torch.equal(unguided, whole)  # plain img2img at strength 0.6: no guidance
     kept = (found == load_image(source)).all(dim=-1).float().mean()
     assert 0.05 < kept < 0.95  # the found object restyled, the rest as it was
     assert "wrote" in capsys.readouterr().out
@@ -391,6 +395,7 @@ def test_guided_edits_and_styles_run_end_to_end_on_the_tiny_models(
         (("--guide", "clip", "--guide-vgg", "x"), "--guide-vgg is a loss of --guide style"),
         (("--guide", "style", "--source-text", " "), "the --source-text is empty"),
         (("--guide", "clip", "--guide-lpips", "none.pth"), "'none.pth' was not found"),
+        (("--guide", "clip", "--guide-decoder", "none.pth"), "none.pth' does not exist"),
     ],
 )
 def test_bad_guidance_is_refused_before_any_model_loads(
