@@ -19,6 +19,11 @@
    batch of 2) unguided vs guided (decode with gradients, CLIP ViT-B/32-sized on 8 cut-outs,
    background MSE, backwards), decoding with the SD VAE or with TAESD: time and peak memory,
    each in a fresh process.
+9. Guidance on the diffusers route: a 5-step DDIM edit of a 512-px crop through the SD-shaped
+   pipeline of benchmark 2, unguided vs every step guided (ViT-B/32-sized CLIP on 8 cut-outs),
+   decoding the guided steps with TAESD (its real size) or with the pipeline's VAE. Its UNet and
+   VAE are narrow, so the guidance's share is far larger than with SD's own UNet, and that VAE
+   is cheaper than TAESD (SD's VAE is not: see 8); the route's cost, end to end.
 
 Random weights: timings are real (the same layers and sizes as the real models where stated);
 the pictures are noise. Nothing here asserts; read the ratios.
@@ -402,10 +407,38 @@ def bench_guidance(folder: Path) -> None:
         )
 
 
+def bench_guided_route(folder: Path) -> None:
+    from diffusers import AutoencoderTiny
+
+    from pinpoint.guidance import GuidanceRecipe, GuidanceSettings
+
+    pipe = load_model(INPAINT, medium_inpaint(folder))
+    clip = load_model(CLIP, base_clip(folder / "clip"))
+    taesd = AutoencoderTiny().eval().requires_grad_(False)  # TAESD's architecture, 8x
+    settings = GuidanceSettings(scale=0.05, end=1.0, cutouts=8)
+    images = torch.rand(1, 512, 512, 3)
+    masks = torch.zeros(1, 512, 512)
+    masks[:, 128:384, 128:384] = 1
+    print("\n9. Guided diffusers edit, 5 DDIM steps at 512 px (SD-shaped narrow pipeline)")
+    runs = {
+        "unguided": None,
+        "guided, TAESD": GuidanceRecipe(clip, "a cat", settings, decoder=taesd),
+        "guided, VAE": GuidanceRecipe(clip, "a cat", settings),
+    }
+    base = None
+    for title, guidance in runs.items():
+        request = InpaintRequest(
+            pipe, images, masks, "a cat", steps=5, scheduler="DDIM", guidance=guidance
+        )
+        seconds = timed(lambda r=request: inpaint_masked(r), 1)
+        base = base or seconds
+        print(f"   {title:<14} {seconds:6.2f} s ({seconds / base:.2f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny models only")
-    parser.add_argument("--only", type=int, help="run only this benchmark (1-8)")
+    parser.add_argument("--only", type=int, help="run only this benchmark (1-9)")
     parser.add_argument("--guided-step", choices=("none", "taesd", "vae"), help=argparse.SUPPRESS)
     parser.add_argument("--clip", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -428,9 +461,10 @@ def main() -> None:
         6: lambda folder: bench_rank(folder, args.quick),
         7: bench_eval,
         8: bench_guidance,  # full-size models only: minutes on a CPU
+        9: bench_guided_route,
     }
     if args.quick and args.only is None:
-        del benches[8]
+        del benches[8], benches[9]
     with tempfile.TemporaryDirectory() as scratch:
         for number, bench in benches.items():
             if args.only in (None, number):
