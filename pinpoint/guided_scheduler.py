@@ -168,10 +168,15 @@ def check_decoder(factor: int, channels: int, pipe: Any) -> None:
         )
 
 
+def is_tiny(vae: Any) -> bool:
+    """Whether ``vae`` is a diffusers ``AutoencoderTiny`` (TAESD's architecture)."""
+    return "decoder_block_out_channels" in getattr(vae, "config", {})
+
+
 def decoder_shape(vae: torch.nn.Module) -> tuple[int, int]:
     """How many times a diffusers VAE's decoder upscales, and its latent channels."""
     config = vae.config
-    if "decoder_block_out_channels" in config:  # AutoencoderTiny
+    if is_tiny(vae):
         ups = len(config.decoder_block_out_channels) - 1
         return int(config.upsampling_scaling_factor) ** ups, int(config.latent_channels)
     return 2 ** (len(config.block_out_channels) - 1), int(config.latent_channels)

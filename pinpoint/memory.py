@@ -11,6 +11,7 @@ import torch
 
 from .anchors import AnchorRequest, patch_grid, register_tokens
 from .detect import DetectRequest, TextDetectRequest
+from .guided_scheduler import is_tiny
 from .heatmap import MAX_PAIRS_PER_FORWARD, HeatmapRequest
 from .images import IMAGES_PER_PASS
 from .inpaint import InpaintRequest
@@ -149,7 +150,6 @@ def inpaint_bytes(request: InpaintRequest) -> int:
     else a full VAE's)."""
     megabytes = INPAINT_MB_AT_512
     if request.guided:
-        decoder = request.guidance.decoder  # type: ignore[union-attr]
-        tiny = "decoder_block_out_channels" in getattr(decoder, "config", {})
+        tiny = is_tiny(request.guidance.decoder)  # type: ignore[union-attr]
         megabytes += GUIDED_TAESD_MB_AT_512 if tiny else GUIDED_VAE_MB_AT_512
     return int(megabytes * MB * (request.crop.resolution / 512) ** 2)

@@ -54,6 +54,24 @@ def encode(clip, text: str):
     return clip.encode_from_tokens_scheduled(clip.tokenize(text))
 
 
+def clip_guidance(comfyui, clip, scale: float, **overrides):
+    """'CLIP Guidance (Pinpoint)' towards "a red fox" with the region loss alone (every step
+    guided, 4 cut-outs): the recipe the inpaint-node tests guide with."""
+    settings = dict(
+        clip=clip,
+        text="a red fox",
+        scale=scale,
+        start=0.0,
+        end=1.0,
+        every=1,
+        region_weight=1.0,
+        mse_weight=0.0,
+        lpips_weight=0.0,
+        cutouts=4,
+    )
+    return run(comfyui.node("PinpointCLIPGuidance"), **settings | overrides)[0]
+
+
 def rank_edits_choice(comfyui, clip, source, candidates, mask, text: str) -> int:
     """The candidate 'Rank Edits (Pinpoint)' keeps with the weights the inpaint nodes rank by
     (alpha 1, beta 0.5): the oracle of their ``candidates`` option."""

@@ -8,6 +8,7 @@ import pytest
 import torch
 from node_calls import (
     assert_house_error,
+    clip_guidance,
     encode,
     error_of,
     pack_module,
@@ -337,24 +338,9 @@ def test_one_node_inpaint_with_clip_guidance(comfyui, checkpoints):
     clip_name = comfyui.models["clip"].name
     clip = run(comfyui.node("PinpointLoadCLIP"), model_name=clip_name, precision="auto")[0]
     rigged = point_text_at(clip, solid("red"), "a red fox")
-    settings = dict(
-        clip=rigged,
-        text="a red fox",
-        scale=0.0,
-        start=0.0,
-        end=1.0,
-        every=1,
-        region_weight=1.0,
-        mse_weight=0.0,
-        lpips_weight=0.0,
-        cutouts=4,
-    )
-    recipe = comfyui.node("PinpointCLIPGuidance")
-    (off,) = run(recipe, **settings)
-    (still,) = run(node, **inputs | dict(guidance=off)).result
+    (still,) = run(node, **inputs | dict(guidance=clip_guidance(comfyui, rigged, 0.0))).result
     assert torch.equal(still, plain)
-    (on,) = run(recipe, **settings | dict(scale=0.6))
-    (guided,) = run(node, **inputs | dict(guidance=on)).result
+    (guided,) = run(node, **inputs | dict(guidance=clip_guidance(comfyui, rigged, 0.6))).result
     outside = pack_module(comfyui, "pinpoint.masks").feather_mask(mask, 4) == 0
     assert torch.equal(guided[outside], image[outside])
 

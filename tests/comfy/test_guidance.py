@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from node_calls import assert_house_error, encode, error_of, pack_module, run
+from node_calls import assert_house_error, clip_guidance, encode, error_of, pack_module, run
 from rigs import point_text_at, point_texts_at, solid
 
 TITLE = "CLIP Guider (Pinpoint)"
@@ -257,16 +257,10 @@ def test_clip_and_style_guidance_steer_the_diffusers_route(comfyui, pipe, rigged
         cfg=7.5, strength=1.0, context=0.5, resolution=0, feather_px=4,
         split="one per image", scheduler="DDIM",
     )  # fmt: skip
-    settings = dict(
-        clip=rigged, text="a red fox", scale=0.0, start=0.0, end=1.0, every=1,
-        region_weight=1.0, mse_weight=0.0, lpips_weight=0.0, cutouts=4,
-    )  # fmt: skip
-    recipe = comfyui.node("PinpointCLIPGuidance")
     with torch.inference_mode():  # as ComfyUI's executor runs every node
         (plain,) = run(node, **inputs).result
-        (off,) = run(recipe, **settings)
+        off, on = clip_guidance(comfyui, rigged, 0.0), clip_guidance(comfyui, rigged, 0.5)
         (still,) = run(node, **inputs | dict(guidance=off)).result
-        (on,) = run(recipe, **settings | dict(scale=0.5))
         (guided,) = run(node, **inputs | dict(guidance=on)).result
     assert torch.equal(still, plain)
     outside = pack_module(comfyui, "pinpoint.masks").feather_mask(mask, 4) == 0
@@ -286,7 +280,7 @@ def test_clip_and_style_guidance_steer_the_diffusers_route(comfyui, pipe, rigged
     assert not torch.equal(restyled, unstyled)
     assert torch.equal(restyled[outside], image[outside])
 
-    with_taesd = run(recipe, **settings | dict(scale=0.3, vae=taesd[0]))[0]
+    with_taesd = clip_guidance(comfyui, rigged, 0.3, vae=taesd[0])
     message = error_of(node, **inputs | dict(guidance=with_taesd))
     assert_house_error(message, "Inpaint Region · diffusers (Pinpoint)", "another model family")
 
