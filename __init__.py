@@ -30,10 +30,10 @@ def _register_model_folders() -> None:
         folder_paths.folder_names_and_paths[kind.folder] = (paths, own)
 
 
-async def comfy_entrypoint():  # -> comfy_nodes.PinpointExtension (a comfy_api ComfyExtension)
+async def comfy_entrypoint():  # -> nodes.PinpointExtension (a comfy_api ComfyExtension)
     """ComfyUI's V3 entry point, called once right after this package is imported."""
     try:
-        from .comfy_nodes import PinpointExtension
+        from .nodes import PinpointExtension
 
         _register_model_folders()
     except Exception:

@@ -1,12 +1,14 @@
 """Shared test setup: import ``pinpoint`` without ComfyUI, stay offline, build tiny models once.
 
-The repository root is the ComfyUI pack; its ``__init__.py`` imports ComfyUI only when ComfyUI
-calls ``comfy_entrypoint``, so pytest may import it. Putting the root on ``sys.path`` makes
-``import pinpoint`` load the core library alone.
+The repository root is the ComfyUI pack, and ComfyUI imports it as a package (the pack's
+``nodes/`` is ``<pack>.nodes`` there). The tests import the core library alone, as the top-level
+package ``pinpoint``, without putting the root on ``sys.path``: the root's ``nodes/`` would
+otherwise shadow ComfyUI's own ``nodes`` module.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from collections.abc import Iterator
@@ -15,8 +17,23 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+
+
+def _import_core() -> None:
+    """``import pinpoint`` from ``REPO/pinpoint`` (what ``python -m pinpoint`` runs)."""
+    if "pinpoint" in sys.modules:
+        return
+    folder = REPO / "pinpoint"
+    spec = importlib.util.spec_from_file_location(
+        "pinpoint", folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["pinpoint"] = module
+    spec.loader.exec_module(module)
+
+
+_import_core()
 
 # Before anything imports huggingface_hub: a test that reaches for the network must fail.
 os.environ["HF_HUB_OFFLINE"] = "1"

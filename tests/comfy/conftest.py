@@ -511,6 +511,7 @@ def comfyui(facts, comfy_models, tmp_path_factory) -> SimpleNamespace:
     import comfy.model_management as mm
     import comfy.utils
     import folder_paths
+
     import nodes
 
     assert Path(nodes.__file__).resolve().parent == root, nodes.__file__

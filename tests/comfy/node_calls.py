@@ -19,7 +19,7 @@ if not os.environ.get("COMFYUI_DIR"):
 
 
 def pack_module(comfyui, name: str):
-    """A module of the pack as ComfyUI imported it, e.g. ``"comfy_nodes.match"``."""
+    """A module of the pack as ComfyUI imported it, e.g. ``"nodes.match"``."""
     return importlib.import_module(f"{comfyui.pack.__name__}.{name}")
 
 

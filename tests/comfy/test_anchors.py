@@ -42,7 +42,7 @@ def test_loader_lists_the_tiny_model(loader):
 
 
 def test_loader_returns_a_managed_dino(comfyui, dino):
-    managed = pack_module(comfyui, "comfy_nodes.managed").managed
+    managed = pack_module(comfyui, "nodes.managed").managed
     assert type(dino).__name__ == "Dino" and dino.name == TINY
     assert dino.model.config._attn_implementation == "eager"
     wrapper = managed(dino)

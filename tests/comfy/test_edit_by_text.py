@@ -124,7 +124,7 @@ def test_conditionings_that_cannot_be_joined_are_sampled_one_crop_at_a_time(
     node = comfyui.node("PinpointEditByText")
     inputs = edit_inputs(checkpoints[True], matcher, image, "\n".join(LINES), regions=regions)
     (together,) = run(node, **inputs).result[:1]
-    module = pack_module(comfyui, "comfy_nodes.edit_list")
+    module = pack_module(comfyui, "nodes.edit_list")
     monkeypatch.setattr(module, "batch_conditionings", lambda conditionings: None)
     (apart,) = run(node, **inputs).result[:1]
     assert sampler_calls == [3, 1, 1, 1]
@@ -132,7 +132,7 @@ def test_conditionings_that_cannot_be_joined_are_sampled_one_crop_at_a_time(
 
 
 def test_batch_conditionings_joins_plain_prompts_and_refuses_the_rest(comfyui, checkpoints):
-    join = pack_module(comfyui, "comfy_nodes.sampling").batch_conditionings
+    join = pack_module(comfyui, "nodes.sampling").batch_conditionings
     _, clip, _ = checkpoints[True]
     short, long = encode(clip, "a cat"), encode(clip, "a very long prompt " * 20)
     joined = join([short, long, short])

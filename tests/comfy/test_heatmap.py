@@ -68,7 +68,7 @@ def test_regions_input_is_optional_and_the_loader_lists_the_tiny_model(loader, h
 
 
 def test_loader_returns_a_managed_clipseg(comfyui, clipseg):
-    managed = pack_module(comfyui, "comfy_nodes.managed").managed
+    managed = pack_module(comfyui, "nodes.managed").managed
     module_device = pack_module(comfyui, "pinpoint.loading.models").module_device
     assert type(clipseg).__name__ == "ClipSeg" and clipseg.name == TINY
     wrapper = managed(clipseg)

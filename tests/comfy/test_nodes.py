@@ -100,7 +100,7 @@ def test_pack_registers_every_node_through_the_v3_entrypoint(comfyui, facts):
     assert not hasattr(comfyui.pack, "NODE_CLASS_MAPPINGS")  # V1 would shadow comfy_entrypoint
     for node_id in facts.nodes:
         cls = comfyui.nodes.NODE_CLASS_MAPPINGS[node_id]
-        assert cls.__module__.startswith(comfyui.pack.__name__ + ".comfy_nodes.")
+        assert cls.__module__.startswith(comfyui.pack.__name__ + ".nodes.")
         assert comfyui.nodes.NODE_DISPLAY_NAME_MAPPINGS[node_id].endswith("(Pinpoint)")
     assert str(facts.repo / "js") in comfyui.nodes.EXTENSION_WEB_DIRS.values()
 
@@ -171,7 +171,7 @@ def test_loader_refuses_an_unknown_precision(comfyui):
 
 
 def test_precision_auto_is_fp32_on_cpu(comfyui):
-    precision_dtype = pack_module(comfyui, "comfy_nodes._common").precision_dtype
+    precision_dtype = pack_module(comfyui, "nodes._common").precision_dtype
     cpu = torch.device("cpu")
     assert precision_dtype("auto", cpu) == torch.float32
     assert precision_dtype("fp16", cpu) == torch.float16
@@ -179,7 +179,7 @@ def test_precision_auto_is_fp32_on_cpu(comfyui):
 
 
 def test_one_managed_wrapper_per_model_and_modules_on_the_load_device(comfyui, models):
-    managed = pack_module(comfyui, "comfy_nodes.managed").managed
+    managed = pack_module(comfyui, "nodes.managed").managed
     module_device = pack_module(comfyui, "pinpoint.loading.models").module_device
     for key in ("detector", "clip", "pipe"):
         wrapper = managed(models[key])

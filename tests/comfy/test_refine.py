@@ -80,7 +80,7 @@ def test_a_sams_folder_of_another_pack_keeps_its_paths_and_extensions(comfyui, m
 
 def test_load_sam_gives_a_managed_model(comfyui, sam, sams):
     assert sam.variant == "custom (dim 32, depth 2)" and sam.name == TINY_SAM_FILE
-    wrapper = pack_module(comfyui, "comfy_nodes.managed").managed(sam)
+    wrapper = pack_module(comfyui, "nodes.managed").managed(sam)
     wrapper.acquire(0)
     module_device = pack_module(comfyui, "pinpoint.loading.models").module_device
     assert module_device(sam.model) == comfyui.mm.get_torch_device()
@@ -145,7 +145,7 @@ def test_points_reach_the_core_and_cancel_stops_refining(comfyui, sam, monkeypat
 
 def test_refine_errors_come_before_the_model_moves(comfyui, sam, monkeypatch):
     acquired = []
-    managed_type = pack_module(comfyui, "comfy_nodes.managed").ManagedModel
+    managed_type = pack_module(comfyui, "nodes.managed").ManagedModel
     monkeypatch.setattr(managed_type, "acquire", lambda self, n=0: acquired.append(n))
     image = torch.rand(1, 40, 56, 3)
     regions = regions_for(comfyui, image, [(4.0, 4.0, 30.0, 30.0)])

@@ -75,7 +75,7 @@ def _plain(value):
 
 
 def test_every_node_reads_its_defaults_from_its_core_request(comfyui):
-    nodes = pack_module(comfyui, "comfy_nodes").NODES
+    nodes = pack_module(comfyui, "nodes").NODES
     ids = {node.GET_SCHEMA().node_id for node in nodes}
     assert ids == set(CORE_REQUESTS) | NO_CORE_SETTINGS
     compared = 0
@@ -102,7 +102,7 @@ def test_every_node_reads_its_defaults_from_its_core_request(comfyui):
 
 def test_the_loaders_default_to_auto_precision(comfyui):
     precision = pack_module(comfyui, "pinpoint.loading.precision").Precision
-    for node in pack_module(comfyui, "comfy_nodes").NODES:
+    for node in pack_module(comfyui, "nodes").NODES:
         schema = node.GET_SCHEMA()
         if schema.category == "pinpoint/loaders":
             (widget,) = [w for w in schema.inputs if w.id == "precision"]
@@ -139,7 +139,7 @@ def nothing_moves(comfyui, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a model was moved before the settings were checked")
 
-    monkeypatch.setattr(pack_module(comfyui, "comfy_nodes.managed").ManagedModel, "acquire", refuse)
+    monkeypatch.setattr(pack_module(comfyui, "nodes.managed").ManagedModel, "acquire", refuse)
     monkeypatch.setattr(comfyui.mm, "load_models_gpu", refuse)
 
 

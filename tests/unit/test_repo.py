@@ -15,6 +15,20 @@ import tomllib
 REPO = Path(__file__).resolve().parents[2]
 
 
+LAYOUT = ("__init__.py", "nodes", "js", "requirements.txt", "workflows", "tests", "README.md")
+LAYOUT += ("pyproject.toml", "pinpoint")
+"""The top level the pack promises: the ComfyUI entry, the node adapters, the frontend, the
+requirements, the example graphs, the tests, the README, the project file and the core."""
+
+
+def test_the_top_level_is_the_promised_layout():
+    missing = [name for name in LAYOUT if not (REPO / name).exists()]
+    assert missing == []
+    assert (REPO / "nodes" / "__init__.py").is_file()
+    packages = {path.parent.name for path in REPO.glob("*/__init__.py")}
+    assert packages == {"nodes", "pinpoint"}  # no second home for the adapters
+
+
 def test_core_library_never_imports_comfyui():
     offenders = []
     for path in (REPO / "pinpoint").rglob("*.py"):
