@@ -1,5 +1,5 @@
 """Glue shared by the node adapters: progress and Cancel, model folders and memory, precision,
-node text and outputs, a MODEL's native size."""
+node text and outputs."""
 
 from __future__ import annotations
 
@@ -12,32 +12,30 @@ import comfy.model_management as mm
 import comfy.utils
 import folder_paths
 import torch
-from comfy.model_base import ModelType
 from comfy_api.latest import io, ui
 
-from ..pinpoint.errors import PinpointError
 from ..pinpoint.loading.kinds import ModelKind
-from ..pinpoint.loading.models import ClipMatcher
 from ..pinpoint.loading.precision import Precision
-from ..pinpoint.memory import metrics_bytes
-from ..pinpoint.pipeline import keep_best
 from ..pinpoint.progress import Progress
+from ..pinpoint.repaint import RepaintResult
 from .managed import managed
 
 log = logging.getLogger("pinpoint")
 
 
 def comfy_progress() -> Progress:
-    """A core ``progress(done, total)`` callback that moves the node's bar and honours Cancel.
+    """A core ``progress(done, total)`` callback that moves the node's bar and honours Cancel
+    (``progress(done, total, preview)``: with the sampler's live preview).
 
     Raising ComfyUI's interrupt exception from inside the callback stops the core loop (and a
     diffusers sampling loop) between two steps.
     """
     bar = comfy.utils.ProgressBar(1)
 
-    def report(done: int, total: int) -> None:
+    def report(done: int, total: int, preview: Any = None) -> None:
         mm.throw_exception_if_processing_interrupted()
-        bar.update_absolute(done, max(1, total))
+        total = max(1, total)
+        bar.update_absolute(min(done, total), total, preview)
 
     return report
 
@@ -100,62 +98,8 @@ def with_preview(node: type[io.ComfyNode], preview: torch.Tensor, *outputs: Any)
     return io.NodeOutput(*outputs, preview, ui=ui.PreviewImage(preview, cls=node))
 
 
-NATIVE_SIZES = {
-    "SD15": 512,
-    "SD20": 768,
-    "SDXLRefiner": 1024,
-    "SDXL": 1024,
-    "SD3": 1024,
-    "AuraFlow": 1024,
-    "PixArtAlpha": 1024,
-    "HunyuanDiT": 1024,
-    "Flux": 1024,
-    "Lumina2": 1024,
-    "HiDream": 1024,
-    "Chroma": 1024,
-    "QwenImage": 1328,
-}
-"""ComfyUI model config class → the resolution its family was trained at (SD 2.x: 768 for the
-v-prediction models, 512 for the others)."""
-
-
-def crop_resolution(resolution: int, model: Any) -> int:
-    """``resolution``, or the native size of ``model`` (a ComfyUI MODEL) when it is 0."""
-    if resolution > 0:
-        return resolution
-    if model is None:
-        raise PinpointError(
-            "resolution is 0 (the model's native size) but no model is connected",
-            "connect the MODEL, or set resolution (512 for SD 1.5, 1024 for SDXL)",
-        )
-    base = model.model
-    for config_class in type(base.model_config).__mro__:
-        size = NATIVE_SIZES.get(config_class.__name__)
-        if size == 768 and base.model_type != ModelType.V_PREDICTION:
-            return 512
-        if size is not None:
-            return size
-    raise PinpointError(
-        f"the native size of {type(base.model_config).__name__} models is not known",
-        "set resolution to the size the model was trained at (e.g. 1024)",
-    )
-
-
-def best_candidates(
-    clip: ClipMatcher | None,
-    images: torch.Tensor,
-    masks: torch.Tensor,
-    candidates: torch.Tensor,
-    count: int,
-    text: str,
-    notes: Sequence[str],
-    title: str,
-) -> io.NodeOutput:
-    """An inpaint node's output: each image's best of its ``count`` candidates (ranked by CLIP
-    on ``text`` when there are several, see :func:`pinpoint.pipeline.keep_best`), with the
-    notes and the ranking table shown on the node."""
-    if count > 1:
-        on_device(clip, metrics_bytes())
-    best, table = keep_best(clip, images, masks, candidates, count, text)
-    shown = report_notes([*notes, *([table] if table else [])], title) or None
-    return io.NodeOutput(best.to(mm.intermediate_device()), ui=shown)
+def repainted(result: RepaintResult, title: str) -> io.NodeOutput:
+    """An inpaint node's output: the edited images, with the notes and the candidates' ranking
+    table shown on the node."""
+    shown = report_notes([*result.notes, *([result.ranking] if result.ranking else [])], title)
+    return io.NodeOutput(result.images.to(mm.intermediate_device()), ui=shown or None)

@@ -10,7 +10,8 @@ from ..pinpoint.crop import CropRequest, StitchPlan, crop_for_inpaint, stitch_cr
 from ..pinpoint.errors import reported_as
 from ..pinpoint.preview import draw_crops
 from . import sockets
-from ._common import crop_resolution, description, report_notes
+from ._common import description, report_notes
+from .comfy_sampler import crop_resolution
 from .inputs import crop_inputs, harmonise_input
 
 TITLE = "Crop for Inpaint (Pinpoint)"

@@ -1,5 +1,6 @@
 """Edit by Text: an edit list, from words to the edited image in one node, with the user's own
-MODEL, CLIP and VAE; built from the same core functions as the separate nodes."""
+MODEL, CLIP and VAE; built from the same core functions as the separate nodes (the crop →
+sample → stitch loop of ``pinpoint.repaint`` with the ComfyUI sampler)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,9 @@ import comfy.model_management as mm
 import torch
 from comfy_api.latest import io
 
-from ..pinpoint.crop import CropRequest, cut, plan_layers, stitch_crops
 from ..pinpoint.detect import detect_objects
 from ..pinpoint.edit_list import (
     EXAMPLE,
-    EditLine,
-    EditOutcome,
     EditSettings,
     draw_edits,
     edit_mask,
@@ -23,14 +21,16 @@ from ..pinpoint.edit_list import (
     parse_edit_list,
 )
 from ..pinpoint.errors import PinpointError, reported_as
-from ..pinpoint.inpaint import CROPS_PER_PASS
+from ..pinpoint.guidance import GuidanceRecipe
 from ..pinpoint.loading.models import ClipMatcher, Detector
-from ..pinpoint.memory import detect_bytes, match_bytes
+from ..pinpoint.memory import detect_bytes, match_bytes, metrics_bytes
 from ..pinpoint.regions import RegionBatch
-from ..pinpoint.seeds import image_seed
+from ..pinpoint.repaint import Layer, RepaintRequest, repaint, with_masks
 from . import sockets
-from ._common import comfy_progress, crop_resolution, description, on_device, report_notes
+from ._common import comfy_progress, description, on_device, report_notes
+from .comfy_sampler import COMFY_CFG, ComfySampler, Sampling
 from .inputs import (
+    candidates_input,
     crop_inputs,
     harmonise_input,
     if_nothing_found_input,
@@ -42,19 +42,8 @@ from .inputs import (
     sampling_inputs,
     threshold_input,
 )
-from .sampling import COMFY_CFG, Sampling, SamplingProgress, batch_conditionings, sample_crops
 
 TITLE = "Edit by Text (Pinpoint)"
-
-
-def _encode(clip, text: str):
-    """``text`` through the stock CLIP, as CLIP Text Encode does."""
-    if clip is None:
-        raise PinpointError(
-            "the clip input is empty (the checkpoint has no text encoder)",
-            "connect a CLIP from a checkpoint loader or a CLIP loader",
-        )
-    return clip.encode_from_tokens_scheduled(clip.tokenize(text))
 
 
 class PinpointEditByText(io.ComfyNode):
@@ -137,6 +126,14 @@ class PinpointEditByText(io.ComfyNode):
                     tooltip="Candidates from any route instead of a detector (Detect by Text, "
                     "Segment Image, Mask to Regions, SEGS to Regions ...).",
                 ),
+                candidates_input(ranked_by="the matcher's CLIP, over every line"),
+                sockets.Guidance.Input(
+                    "guidance",
+                    optional=True,
+                    tooltip="From 'CLIP Guidance' or 'Style Guidance (Pinpoint)': each line's "
+                    "crops are sampled with CLIP steering their masked area towards the line's "
+                    "prompt (the guidance's own text is replaced by it).",
+                ),
             ],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The edited images, [B,H,W,3]."),
@@ -184,6 +181,8 @@ class PinpointEditByText(io.ComfyNode):
         harmonise: float = 0.0,
         detector: Detector | None = None,
         regions: RegionBatch | None = None,
+        candidates: int = 1,
+        guidance: GuidanceRecipe | None = None,
     ) -> io.NodeOutput:
         # every check before any model moves
         sampling = Sampling(steps, cfg, sampler_name, scheduler, denoise, masked_start)
@@ -199,14 +198,30 @@ class PinpointEditByText(io.ComfyNode):
             harmonise=harmonise,
         )
         lines = parse_edit_list(edits.splitlines(), settings.line_defaults())
-        crop = CropRequest(
+        empty = torch.zeros(image.shape[:3])
+        layers = tuple(
+            Layer(
+                empty,
+                line.prompt,
+                negative_prompt,
+                line.prompt,
+                line.find,
+                dataclasses.replace(guidance, text=line.prompt) if guidance else None,
+            )
+            for line in lines
+        )
+        planned = RepaintRequest(
+            ComfySampler(model, vae, sampling, clip),
             image,
-            torch.zeros(image.shape[:3]),
+            layers,
+            seed=seed,
             context=context,
-            resolution=crop_resolution(resolution, model),
+            resolution=resolution,
             feather_px=feather_px,
             split=split,
-            multiple=int(vae.spacial_compression_encode()),
+            harmonise=harmonise,
+            candidates=candidates,
+            clip=matcher,
         )
         if detector is not None and regions is not None:
             raise PinpointError(
@@ -232,68 +247,15 @@ class PinpointEditByText(io.ComfyNode):
             settings,
             before_clip=lambda request: on_device(matcher, match_bytes(request)),
         )
-        result, sampled_notes = _inpaint(
-            model, clip, vae, crop, lines, outcomes, negative_prompt, seed, sampling, harmonise
-        )
-        shown = report_notes((*notes, *sampled_notes), TITLE)
+        request = with_masks(planned, [outcome.mask for outcome in outcomes])
+        ranking = lambda: on_device(matcher, metrics_bytes())  # noqa: E731
+        result = repaint(request, comfy_progress(), ranking)
+        shown = report_notes((*notes, *result.notes, *filter(None, [result.ranking])), TITLE)
         device = mm.intermediate_device()
         return io.NodeOutput(
-            result.to(device),
+            result.images.to(device),
             edit_mask(outcomes).to(device),
             draw_edits(image, regions, outcomes).to(device),
             edit_scores(outcomes),
             ui=shown or None,
         )
-
-
-def _inpaint(
-    model,
-    clip,
-    vae,
-    crop: CropRequest,
-    lines: tuple[EditLine, ...],
-    outcomes: tuple[EditOutcome, ...],
-    negative: str,
-    seed: int,
-    sampling: Sampling,
-    harmonise: float,
-) -> tuple[torch.Tensor, tuple[str, ...]]:
-    """Every line's crops sampled with its own prompt, stitched line by line (a later line on
-    top): :data:`CROPS_PER_PASS` crops per sampler call when the lines' conditionings can be
-    joined into one batch, else one crop per call.
-
-    Args:
-        crop: the checked crop settings (its mask is replaced by each line's).
-
-    Returns:
-        ``[B, H, W, 3]`` the stitched images, and the plan's notes.
-    """
-    plan = plan_layers([dataclasses.replace(crop, masks=o.mask) for o in outcomes])
-    if not plan.pieces:
-        return crop.images.to(torch.float32), plan.notes
-    positives = [_encode(clip, line.prompt) for line in lines]
-    negative_cond = _encode(clip, negative.strip())
-    together = batch_conditionings(positives) is not None
-    size = CROPS_PER_PASS if together else 1
-    passes = [plan.pieces[start : start + size] for start in range(0, len(plan.pieces), size)]
-    progress = SamplingProgress(model, sampling.steps * len(passes))
-    sampled: list[torch.Tensor] = []
-    for done, group in enumerate(passes):
-        pairs = [cut(plan, piece) for piece in group]
-        if together:
-            positive = batch_conditionings([positives[piece.layer] for piece in group])
-        else:
-            positive = positives[group[0].layer]
-        decoded = sample_crops(
-            model,
-            vae,
-            positive,
-            negative_cond,
-            torch.stack([pixels for pixels, _ in pairs]),
-            torch.stack([area for _, area in pairs]),
-            [image_seed(seed, piece.image_index) for piece in group],
-            sampling,
-            progress.for_pass(done * sampling.steps),
-        )
-        sampled.extend(decoded)
-    return stitch_crops(plan, sampled, harmonise), plan.notes

@@ -1,4 +1,5 @@
-"""Inpaint Region · diffusers: regenerate the masked area with a diffusers inpainting pipeline."""
+"""Inpaint Region · diffusers: the crop → sample → stitch loop (``pinpoint.repaint``) with a
+diffusers inpainting pipeline."""
 
 from __future__ import annotations
 
@@ -7,16 +8,14 @@ import dataclasses
 import torch
 from comfy_api.latest import io
 
+from ..pinpoint.diffusers_sampler import DiffusersSampler, Scheduler
 from ..pinpoint.errors import reported_as
 from ..pinpoint.guidance import GuidanceRecipe
-from ..pinpoint.guided_scheduler import check_decoder
-from ..pinpoint.images import as_mask_batch
-from ..pinpoint.inpaint import InpaintRequest, Scheduler, inpaint_masked
 from ..pinpoint.loading.models import ClipMatcher, InpaintPipe
-from ..pinpoint.memory import inpaint_bytes
-from ..pinpoint.pipeline import check_candidates
+from ..pinpoint.memory import metrics_bytes
+from ..pinpoint.repaint import Layer, RepaintRequest, repaint, single_edit
 from . import sockets
-from ._common import best_candidates, comfy_progress, description, on_device
+from ._common import comfy_progress, description, on_device, repainted
 from .guidance import comfy_decoder
 from .inputs import candidate_inputs, crop_inputs, harmonise_input, sampling_inputs
 
@@ -48,21 +47,21 @@ class PinpointInpaintDiffusers(io.ComfyNode):
                 ),
                 io.String.Input(
                     "negative_prompt",
-                    default=InpaintRequest.negative_prompt,
+                    default=Layer.negative,
                     multiline=True,
                     placeholder="blurry, distorted",
                     tooltip="What to avoid; may be empty.",
                 ),
-                *sampling_inputs(cfg=InpaintRequest.cfg),
+                *sampling_inputs(cfg=DiffusersSampler.cfg),
                 io.Float.Input(
                     "strength",
-                    default=InpaintRequest.strength,
+                    default=DiffusersSampler.strength,
                     min=0.0,
                     max=1.0,
                     step=0.01,
                     tooltip="1 replaces the masked content; lower keeps more of the original.",
                 ),
-                *crop_inputs(resolution=InpaintRequest.resolution),
+                *crop_inputs(resolution=RepaintRequest.resolution),
                 io.Mask.Input(
                     "mask",
                     optional=True,
@@ -73,7 +72,7 @@ class PinpointInpaintDiffusers(io.ComfyNode):
                 io.Combo.Input(
                     "scheduler",
                     options=Scheduler.values(),
-                    default=InpaintRequest.scheduler.value,
+                    default=DiffusersSampler.scheduler.value,
                     optional=True,
                     tooltip="The sampler. The pipeline's own (SD 1.5 inpainting: PNDM) spends "
                     "one UNet call more than its steps; DDIM, Euler and DPM-Solver++ one per "
@@ -100,31 +99,47 @@ class PinpointInpaintDiffusers(io.ComfyNode):
         cls,
         pipe: InpaintPipe,
         image: torch.Tensor,
+        prompt: str,
+        negative_prompt: str,
+        seed: int,
+        steps: int,
+        cfg: float,
+        strength: float,
+        context: float,
+        resolution: int,
+        feather_px: int,
+        split: str,
         mask: torch.Tensor | None = None,
+        scheduler: str = DiffusersSampler.scheduler.value,
+        harmonise: float = 0.0,
         candidates: int = 1,
         clip: ClipMatcher | None = None,
         guidance: GuidanceRecipe | None = None,
-        **settings,
     ) -> io.NodeOutput:
-        count = check_candidates(candidates, clip=clip, ranked=True)
-        masks = torch.ones(image.shape[:3]) if mask is None else as_mask_batch(mask, image)
+        sampler = DiffusersSampler(pipe, steps, cfg, strength, scheduler)
         vae = guidance.decoder if guidance is not None else None
         if vae is not None:  # a ComfyUI VAE (TAESD): decodes the pipeline's scaled latents
             ratio = vae.downscale_ratio  # a video VAE's is a tuple or a function: not ours
-            check_decoder(ratio if isinstance(ratio, int) else 0, vae.latent_channels, pipe.pipe)
-            factor = float(pipe.pipe.vae.config.scaling_factor)
-            decode = comfy_decoder(vae, lambda latent: latent / factor)
-            guidance = dataclasses.replace(guidance, decoder=decode)
-        request = InpaintRequest(
-            pipe,
-            image.repeat_interleave(count, dim=0),
-            masks.repeat_interleave(count, dim=0),
+            sampler.check_decoder(ratio if isinstance(ratio, int) else 0, vae.latent_channels)
+            guidance = dataclasses.replace(guidance, decoder=comfy_decoder(vae, sampler.unscale))
+        masks = torch.ones(image.shape[:3]) if mask is None else mask
+        request = single_edit(
+            sampler,
+            image,
+            masks,
+            prompt,
+            negative_prompt,
             guidance=guidance,
-            **settings,
+            seed=seed,
+            context=context,
+            resolution=resolution,
+            feather_px=feather_px,
+            split=split,
+            harmonise=harmonise,
+            candidates=candidates,
+            clip=clip,
         )
         guiding = [guidance.clip, guidance.lpips_net, guidance.vgg_net, vae] if guidance else []
-        on_device(pipe, inpaint_bytes(request), guiding if request.guided else [])
-        result = inpaint_masked(request, comfy_progress())
-        return best_candidates(
-            clip, image, masks, result.images, count, request.prompt, result.notes, TITLE
-        )
+        on_device(pipe, sampler.activation_bytes(request), guiding if request.guided else [])
+        ranking = lambda: on_device(clip, metrics_bytes())  # noqa: E731
+        return repainted(repaint(request, comfy_progress(), ranking), TITLE)

@@ -1,21 +1,19 @@
-"""Inpaint Region · ComfyUI model: crop → encode → sample → decode → stitch with the user's own
-MODEL, VAE and conditionings, through ComfyUI's sampling functions (no other node is called)."""
+"""Inpaint Region · ComfyUI model: the crop → sample → stitch loop (``pinpoint.repaint``) with the
+user's own MODEL, VAE and conditionings, sampled through ComfyUI's sampling functions."""
 
 from __future__ import annotations
 
 import torch
 from comfy_api.latest import io
 
-from ..pinpoint.crop import CropRequest, cut, plan_crops, stitch_crops
 from ..pinpoint.errors import reported_as
 from ..pinpoint.guidance import GuidanceRecipe
-from ..pinpoint.harmonise import check_harmonise
-from ..pinpoint.images import as_mask_batch, check_prompt
 from ..pinpoint.loading.models import ClipMatcher
-from ..pinpoint.pipeline import check_candidates
-from ..pinpoint.seeds import image_seed
+from ..pinpoint.memory import metrics_bytes
+from ..pinpoint.repaint import repaint, single_edit
 from . import sockets
-from ._common import best_candidates, crop_resolution, description
+from ._common import comfy_progress, description, on_device, repainted
+from .comfy_sampler import COMFY_CFG, ComfySampler, Sampling
 from .inputs import (
     candidate_inputs,
     crop_inputs,
@@ -23,7 +21,6 @@ from .inputs import (
     sampler_inputs,
     sampling_inputs,
 )
-from .sampling import COMFY_CFG, Sampling, SamplingProgress, sample_crops
 
 TITLE = "Inpaint Region · ComfyUI model (Pinpoint)"
 
@@ -97,39 +94,25 @@ class PinpointInpaintComfy(io.ComfyNode):
         text: str = "",
         guidance: GuidanceRecipe | None = None,
     ) -> io.NodeOutput:
-        count = check_candidates(candidates, clip=clip, ranked=True)
-        harmonise = check_harmonise(harmonise)
-        if count > 1:
-            text = check_prompt(text, "text", "a blue pickup truck")
-        sampling = Sampling(steps, cfg, sampler_name, scheduler, denoise, masked_start)
-        masks = as_mask_batch(mask, image)
-        request = CropRequest(
-            image.repeat_interleave(count, dim=0),
-            masks.repeat_interleave(count, dim=0),
+        sampler = ComfySampler(
+            model, vae, Sampling(steps, cfg, sampler_name, scheduler, denoise, masked_start)
+        )
+        request = single_edit(
+            sampler,
+            image,
+            mask,
+            positive,
+            negative,
+            text,
+            guidance,
+            seed=seed,
             context=context,
-            resolution=crop_resolution(resolution, model),
+            resolution=resolution,
             feather_px=feather_px,
             split=split,
-            multiple=int(vae.spacial_compression_encode()),
+            harmonise=harmonise,
+            candidates=candidates,
+            clip=clip,
         )
-        plan = plan_crops(request, same_size=False)
-        progress = SamplingProgress(model, steps * len(plan.pieces))
-        sampled = []
-        for position, piece in enumerate(plan.pieces):
-            crop, area = cut(plan, piece)
-            decoded = sample_crops(
-                model,
-                vae,
-                positive,
-                negative,
-                crop[None],
-                area[None],
-                [image_seed(seed, piece.image_index)],
-                sampling,
-                progress.for_pass(position * steps),
-                guidance.for_crops(crop[None], area[None]) if guidance else None,
-                guidance.decoder if guidance else None,
-            )
-            sampled.append(decoded[0])
-        result = stitch_crops(plan, sampled, harmonise)
-        return best_candidates(clip, image, masks, result, count, text, plan.notes, TITLE)
+        ranking = lambda: on_device(clip, metrics_bytes())  # noqa: E731
+        return repainted(repaint(request, comfy_progress(), ranking), TITLE)

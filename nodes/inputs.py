@@ -7,14 +7,16 @@ from comfy_api.latest import io
 
 from ..pinpoint.crop import CropRequest, Split
 from ..pinpoint.detect import DetectRequest
-from ..pinpoint.inpaint import InpaintRequest
+from ..pinpoint.diffusers_sampler import DiffusersSampler
 from ..pinpoint.masks import MaskOpsRequest
 from ..pinpoint.match import MatchRequest
+from ..pinpoint.ranking import RankSettings
 from ..pinpoint.regions import IfNothingFound
+from ..pinpoint.repaint import RepaintRequest
 from ..pinpoint.seeds import SEED_MODULUS
 from ..pinpoint.selection import Pick, SelectRequest
 from . import sockets
-from .sampling import DENOISE, MaskedStart
+from .comfy_sampler import DENOISE, MaskedStart
 
 PICK_TOOLTIP = (
     "Which candidates to keep. best: the top_k highest scores; all matches: every candidate that "
@@ -100,7 +102,7 @@ def sampling_inputs(cfg: float) -> list[io.Input]:
     return [
         io.Int.Input(
             "seed",
-            default=InpaintRequest.seed,
+            default=RepaintRequest.seed,
             min=0,
             max=SEED_MODULUS - 1,
             control_after_generate=True,
@@ -108,7 +110,7 @@ def sampling_inputs(cfg: float) -> list[io.Input]:
             "on the batch.",
         ),
         io.Int.Input(
-            "steps", default=InpaintRequest.steps, min=1, max=10000, tooltip="Sampling steps."
+            "steps", default=DiffusersSampler.steps, min=1, max=10000, tooltip="Sampling steps."
         ),
         io.Float.Input(
             "cfg",
@@ -220,6 +222,23 @@ def min_probability_input() -> io.Float.Input:
     )
 
 
+def candidates_input(ranked_by: str = "CLIP") -> io.Int.Input:
+    """How many candidates each image gets (optional: older workflows load)."""
+    alpha, beta = RankSettings.alpha, RankSettings.beta
+    return io.Int.Input(
+        "candidates",
+        default=RepaintRequest.candidates,
+        min=1,
+        max=64,
+        optional=True,
+        tooltip="Repaint each image this many times in the same sampling passes (candidate "
+        f"j of image b with seed + b * candidates + j) and keep the best by {ranked_by}: S = "
+        f"{alpha:g} * S_t2i + {beta:g} * S_i2i (how well the area shows the prompt, how much "
+        "it keeps of the source; see Rank Edits for the weights and the table). 1 = no "
+        "ranking.",
+    )
+
+
 def candidate_inputs(text: bool = False) -> list[io.Input]:
     """``candidates`` and the CLIP that ranks them (optional: older workflows load); with
     ``text``, also the text they are ranked on (a node whose prompt is a conditioning)."""
@@ -234,17 +253,7 @@ def candidate_inputs(text: bool = False) -> list[io.Input]:
         )
     ]
     return [
-        io.Int.Input(
-            "candidates",
-            default=1,
-            min=1,
-            max=64,
-            optional=True,
-            tooltip="Repaint each image this many times in the same sampling passes (candidate "
-            "j of image b with seed + b * candidates + j) and keep the best by CLIP: S = "
-            "S_t2i + 0.5 * S_i2i (how well the area shows the prompt, how much it keeps of the "
-            "source; see Rank Edits for the weights and the table). 1 = no ranking.",
-        ),
+        candidates_input(),
         sockets.ClipMatcher.Input(
             "clip",
             optional=True,
@@ -260,7 +269,7 @@ def harmonise_input() -> io.Float.Input:
     workflows load with it off)."""
     return io.Float.Input(
         "harmonise",
-        default=InpaintRequest.harmonise,
+        default=RepaintRequest.harmonise,
         min=0.0,
         max=1.0,
         step=0.05,

@@ -8,8 +8,9 @@ from comfy_api.latest import io
 from ..pinpoint.errors import reported_as
 from ..pinpoint.loading.models import ClipMatcher
 from ..pinpoint.memory import metrics_bytes
-from ..pinpoint.metrics import MetricsRequest, RankSettings, rank_edits
+from ..pinpoint.metrics import MetricsRequest
 from ..pinpoint.preview import draw_ranked
+from ..pinpoint.ranking import RankSettings, rank_edits
 from . import sockets
 from ._common import description, on_device, with_preview
 

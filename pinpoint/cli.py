@@ -26,17 +26,17 @@ from pathlib import Path
 import torch
 
 from .batch import Item
+from .diffusers_sampler import Scheduler
 from .edit_list import ARROW, EXAMPLE, EditLine, EditSettings, parse_edit_list
 from .errors import PinpointError, reported_as
 from .evaluate import PRESETS
 from .guidance import STYLE, GuidanceRecipe, GuidanceSettings
 from .images import check_prompt
-from .inpaint import Scheduler
 from .loading.kinds import CLIP, DETECTOR, INPAINT, KINDS, PERCEPTUAL, ModelKind
 from .loading.models import ClipMatcher, Detector, InpaintPipe, PerceptualNet
 from .loading.precision import Precision
 from .loading.suggested import SUGGESTED
-from .metrics import RankSettings
+from .ranking import RankSettings
 from .regions import IfNothingFound
 from .selection import Pick
 from .shards import Shard, current_shard
@@ -548,7 +548,8 @@ def _run_edit(args: argparse.Namespace) -> int:
     else each whole image restyled)."""
     from .batch import plan_items, run_items
     from .images import load_image, save_image
-    from .pipeline import check_candidates, edit, restyle
+    from .pipeline import edit, restyle
+    from .ranking import check_candidates
 
     command = f"pinpoint {args.command}"
     styling = args.command == "style"

@@ -21,15 +21,16 @@ from dataclasses import dataclass
 import torch
 
 from .detect import DetectRequest
+from .diffusers_sampler import DiffusersSampler, Scheduler
 from .errors import PinpointError, concerning, reported_as
 from .harmonise import check_harmonise
-from .inpaint import InpaintRequest, Scheduler
 from .loading.models import ClipMatcher, Detector, InpaintPipe
 from .masks import regions_to_mask
 from .match import MatchRequest, embed_candidates, format_scores, match_text
 from .preview import draw_regions
 from .progress import Progress, no_progress
 from .regions import IfNothingFound, ImageRegions, RegionBatch
+from .repaint import Layer, RepaintRequest
 from .request import Request
 from .selection import Pick, check_top_k
 
@@ -150,15 +151,15 @@ class EditSettings(Request):
     if_nothing_found: IfNothingFound = IfNothingFound.ERROR
     grow_px: int = 8
     """The chosen boxes' mask grows by this many pixels before inpainting (covers edges)."""
-    negative_prompt: str = InpaintRequest.negative_prompt
-    steps: int = InpaintRequest.steps
-    cfg: float = InpaintRequest.cfg
-    strength: float = InpaintRequest.strength
-    seed: int = InpaintRequest.seed
-    context: float = InpaintRequest.context
-    feather_px: int = InpaintRequest.feather_px
-    scheduler: Scheduler = InpaintRequest.scheduler
-    harmonise: float = InpaintRequest.harmonise
+    negative_prompt: str = Layer.negative
+    steps: int = DiffusersSampler.steps
+    cfg: float = DiffusersSampler.cfg
+    strength: float = DiffusersSampler.strength
+    seed: int = RepaintRequest.seed
+    context: float = RepaintRequest.context
+    feather_px: int = RepaintRequest.feather_px
+    scheduler: Scheduler = DiffusersSampler.scheduler
+    harmonise: float = RepaintRequest.harmonise
 
     def __post_init__(self) -> None:
         self._normalise(
@@ -180,15 +181,23 @@ class EditSettings(Request):
             if_nothing_found=self.if_nothing_found,
         )
 
-    def inpaint_request(
-        self, pipe: InpaintPipe, images: torch.Tensor, masks: torch.Tensor, prompt: str, **changes
-    ) -> InpaintRequest:
-        """The checked inpainting these settings ask of ``pipe`` (``changes``: other fields of
-        :class:`InpaintRequest`, e.g. ``guidance``)."""
-        names = ("negative_prompt", "seed", "steps", "cfg", "strength", "context")
-        names += ("feather_px", "scheduler", "harmonise")
-        settings = {name: getattr(self, name) for name in names}
-        return InpaintRequest(pipe, images, masks, prompt, **settings | changes)
+    def repaint_request(
+        self,
+        pipe: InpaintPipe,
+        images: torch.Tensor,
+        layers: tuple[Layer, ...],
+        **changes: object,
+    ) -> RepaintRequest:
+        """The checked inpainting these settings ask of ``pipe`` for ``layers`` (``changes``:
+        other fields of :class:`~pinpoint.repaint.RepaintRequest`, e.g. ``candidates``)."""
+        sampler = DiffusersSampler(pipe, self.steps, self.cfg, self.strength, self.scheduler)
+        settings = dict(
+            seed=self.seed,
+            context=self.context,
+            feather_px=self.feather_px,
+            harmonise=self.harmonise,
+        )
+        return RepaintRequest(sampler, images, layers, **settings | changes)  # type: ignore[arg-type]
 
     def line_defaults(self) -> EditLine:
         """What an edit-list line without options gets (see :func:`parse_edit_list`)."""

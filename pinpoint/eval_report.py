@@ -25,8 +25,8 @@ from .evaluate import (
     write_whole,
 )
 from .images import load_image, to_pil
-from .metrics import RankSettings
 from .preview import overlay_mask
+from .ranking import RankSettings
 
 SHOWN = {
     "t2i": "S_t2i (edit ↔ text)",

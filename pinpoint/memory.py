@@ -11,10 +11,8 @@ import torch
 
 from .anchors import AnchorRequest, patch_grid, register_tokens
 from .detect import DetectRequest, TextDetectRequest
-from .guided_scheduler import is_tiny
 from .heatmap import MAX_PAIRS_PER_FORWARD, HeatmapRequest
 from .images import IMAGES_PER_PASS
-from .inpaint import InpaintRequest
 from .loading.models import SamFolder, module_dtype
 from .loading.sam import GRID_SIZE
 from .match import MatchRequest
@@ -53,11 +51,6 @@ HEATMAP_MB = 256
 SAM_DECODER_MB_PER_PROMPT = 32
 """SAM's mask decoder repeats the image embedding for every prompt: about 30 MB per prompt in
 fp32 (measured)."""
-
-INPAINT_MB_AT_512 = 1024
-"""Crops are resized to the model's native size, so activations do not grow with the image:
-about 1 GB for an SD 1.5 UNet at 512 px with classifier-free guidance (PyTorch SDPA), scaled by
-the pixel count for other sizes (4 GB for SDXL at 1024 px)."""
 
 
 def _images_per_pass(images: torch.Tensor) -> int:
@@ -137,19 +130,3 @@ def refine_bytes(request: RefineRequest) -> int:
         element = torch.finfo(module_dtype(sam.model)).bits // 8
         encoder = 3 * heads * (grid * grid) ** 2 * element
     return max(encoder, PROMPTS_PER_CALL * SAM_DECODER_MB_PER_PROMPT * MB) + 64 * MB
-
-
-GUIDED_VAE_MB_AT_512, GUIDED_TAESD_MB_AT_512 = 6656, 1024
-"""A guided step's extra peak at 512 px: decoding x̂0 with gradients through SD's VAE, or
-through TAESD (benchmark 8 on CPU in float32: +6.5 GB and +0.9 GB)."""
-
-
-def inpaint_bytes(request: InpaintRequest) -> int:
-    """One UNet step on a crop at the request's resolution (the pipeline's native size at 0),
-    and a guided step's decode with gradients (TAESD's when the decoder is a tiny autoencoder,
-    else a full VAE's)."""
-    megabytes = INPAINT_MB_AT_512
-    if request.guided:
-        tiny = is_tiny(request.guidance.decoder)  # type: ignore[union-attr]
-        megabytes += GUIDED_TAESD_MB_AT_512 if tiny else GUIDED_VAE_MB_AT_512
-    return int(megabytes * MB * (request.crop.resolution / 512) ** 2)

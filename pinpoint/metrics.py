@@ -4,8 +4,8 @@ change; LPIPS, given an LPIPS backbone). :func:`frechet_distance` compares whole
 
 Every edit of a batch is measured against its source in one batched CLIP pass: the masked crop
 of the edit and of the source (the padded bounds of the mask, everything outside the mask
-painted CLIP's neutral grey) and the texts once. Candidates of one edit (several seeds) are
-ranked by ``S = alpha * S_t2i + beta * S_i2i``.
+painted CLIP's neutral grey) and the texts once. :mod:`pinpoint.ranking` ranks candidates of
+one edit (several seeds) by these measures.
 """
 
 from __future__ import annotations
@@ -267,84 +267,6 @@ def measure_edits(request: MetricsRequest) -> list[EditMetrics]:
             )
         )
     return measured
-
-
-@dataclasses.dataclass(frozen=True)
-class RankSettings(Request):
-    """How candidates of one edit (several seeds, prompts or regions) are ranked: by
-    ``S = alpha * S_t2i + beta * S_i2i``.
-
-    Attributes:
-        alpha: weight of ``S_t2i`` (says what the text asks).
-        beta: weight of ``S_i2i`` (keeps what the source shows).
-        top_k: how many of the best to keep.
-    """
-
-    alpha: float = 1.0
-    beta: float = 0.5
-    top_k: int = 1
-
-    def __post_init__(self) -> None:
-        for name in ("alpha", "beta"):
-            if getattr(self, name) < 0:
-                raise PinpointError(f"{name} is {getattr(self, name)}", "use 0 or more")
-        if self.alpha == 0 and self.beta == 0:
-            raise PinpointError("alpha and beta are both 0", "give at least one a weight")
-        if self.top_k < 1:
-            raise PinpointError(f"top_k is {self.top_k}", "keep at least 1")
-
-    def score(self, measured: EditMetrics) -> float:
-        """``S`` of one candidate."""
-        return self.alpha * measured.t2i + self.beta * measured.i2i
-
-
-@dataclass(frozen=True)
-class RankResult:
-    """The outcome of :func:`rank_edits`.
-
-    Attributes:
-        order: candidate indices (0-based, into the request's edits), best first, at most
-            ``top_k``.
-        scores: ``S`` of every candidate, in input order.
-        metrics: every candidate's measures, in input order.
-        table: a text table of every candidate, best first, the kept ones marked.
-    """
-
-    order: tuple[int, ...]
-    scores: tuple[float, ...]
-    metrics: tuple[EditMetrics, ...]
-    table: str
-
-
-def rank_edits(metrics: MetricsRequest, settings: RankSettings = RankSettings()) -> RankResult:
-    """Measure every candidate of ``metrics`` once (one CLIP pass for all) and rank by ``S``."""
-    measured = measure_edits(metrics)
-    scores = tuple(settings.score(m) for m in measured)
-    ranked = sorted(range(len(scores)), key=lambda index: scores[index], reverse=True)
-    kept = tuple(ranked[: settings.top_k])
-    return RankResult(kept, scores, tuple(measured), _table(ranked, kept, scores, measured))
-
-
-def _table(
-    ranked: Sequence[int],
-    kept: Sequence[int],
-    scores: Sequence[float],
-    measured: Sequence[EditMetrics],
-) -> str:
-    lines = [
-        "  rank  candidate       S     t2i     i2i  ssim_in  ssim_out  max_delta_out  lpips_out"
-    ]
-    for rank, index in enumerate(ranked, start=1):
-        m = measured[index]
-        mark = "*" if index in kept else " "
-        inside = f"{m.ssim_inside:7.3f}" if m.ssim_inside is not None else "      -"
-        outside = f"{m.ssim_outside:8.3f}" if m.ssim_outside is not None else "       -"
-        lpips = f"{m.lpips_outside:9.4f}" if m.lpips_outside is not None else "        -"
-        lines.append(
-            f"{mark} {rank:4d}  {index + 1:9d}  {scores[index]:6.3f}  {m.t2i:6.3f}  {m.i2i:6.3f}"
-            f"  {inside}  {outside}  {m.max_delta_outside:13.1f}  {lpips}"
-        )
-    return "\n".join(lines)
 
 
 def frechet_distance(

@@ -2,9 +2,10 @@
 
 An edit list (:mod:`pinpoint.edit_list`) runs in one pass: the detector runs once, CLIP embeds
 the candidates once and scores them against each edit's text, and every edit's crops are
-inpainted together, each from its own prompt, then painted in list order. With several
-candidates per image, every image is repainted with that many seeds in the same sampling
-passes and the candidates are ranked (:mod:`pinpoint.metrics`); the best is kept.
+inpainted together, each from its own prompt, then painted in list order
+(:func:`pinpoint.repaint.repaint` with the diffusers sampler). With several candidates per
+image, every image is repainted with that many seeds in the same sampling passes and the
+candidates are ranked (:mod:`pinpoint.ranking`); the best is kept.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from .edit_list import (
     edit_scores,
     match_edits,
 )
-from .errors import PinpointError, reported_as
+from .errors import reported_as
 from .guidance import GuidanceRecipe
-from .inpaint import inpaint_layers, inpaint_masked
 from .loading.models import ClipMatcher, Detector, InpaintPipe
-from .metrics import MASK_THRESHOLD, MetricsRequest, RankSettings, measure_edits
 from .progress import Progress, no_progress
+from .ranking import RankSettings
+from .repaint import Layer, repaint, with_masks
 
 
 @dataclass(frozen=True)
@@ -86,44 +87,35 @@ def edit(
         guidance: CLIP guidance of the sampling (:mod:`pinpoint.guided_scheduler`), towards
             each edit's prompt (the recipe's own text is replaced by it).
     """
-    s, count = settings, check_candidates(candidates)
-    sources = images.repeat_interleave(count, dim=0)
+    s = settings
     with reported_as("Inpaint"):  # checked before any model runs; the masks come later
-        empty = torch.zeros(sources.shape[:3])
-        planned = [
-            s.inpaint_request(
-                pipe,
-                sources,
+        empty = torch.zeros(images.shape[:3])
+        layers = tuple(
+            Layer(
                 empty,
                 line.prompt,
-                guidance=dataclasses.replace(guidance, text=line.prompt) if guidance else None,
+                s.negative_prompt,
+                line.prompt,
+                line.find,
+                dataclasses.replace(guidance, text=line.prompt) if guidance else None,
             )
             for line in edits
-        ]
+        )
+        planned = s.repaint_request(
+            pipe, images, layers, candidates=candidates, clip=clip, ranking=ranking
+        )
     with reported_as("Detect"):
         found = detect_objects(s.detect_request(detector, images))
     outcomes, notes = match_edits(clip, images, found, edits, s)
     with reported_as("Inpaint"):
-        result = inpaint_layers(
-            [
-                dataclasses.replace(request, masks=outcome.mask.repeat_interleave(count, dim=0))
-                for request, outcome in zip(planned, outcomes, strict=True)
-            ],
-            progress,
-        )
-    edited, table = result.images, ""
-    if count > 1:
-        with reported_as("Rank"):
-            targets = [RankTarget(o.mask, o.edit.prompt, o.edit.find) for o in outcomes]
-            best, table = rank_candidates(clip, images, result.images, targets, count, ranking)
-        edited = result.images[best]
+        result = repaint(with_masks(planned, [o.mask for o in outcomes]), progress)
     return EditResult(
-        images=edited,
+        images=result.images,
         mask=edit_mask(outcomes),
         preview=draw_edits(images, found, outcomes),
         edits=outcomes,
         notes=(*notes, *result.notes),
-        ranking=table,
+        ranking=result.ranking,
     )
 
 
@@ -147,112 +139,10 @@ def restyle(
     """
     whole = torch.ones(images.shape[:3])
     with reported_as("Restyle"):
-        request = settings.inpaint_request(
-            pipe,
-            images,
-            whole,
-            style,
-            feather_px=0,
-            harmonise=0.0,
-            guidance=dataclasses.replace(guidance, text=style) if guidance else None,
+        steer = dataclasses.replace(guidance, text=style) if guidance else None
+        layer = Layer(whole, style, settings.negative_prompt, guidance=steer)
+        request = settings.repaint_request(
+            pipe, images, (layer,), feather_px=0, harmonise=0.0, batched=False
         )
-        result = inpaint_masked(request, progress)
+        result = repaint(request, progress)
     return EditResult(result.images, whole, images, (), result.notes)
-
-
-def check_candidates(
-    count: int, name: str = "candidates", clip: ClipMatcher | None = None, ranked: bool = False
-) -> int:
-    """``count`` candidates per image if at least 1 (1: no ranking); with ``ranked`` (a caller
-    whose CLIP is optional), more than 1 needs ``clip``."""
-    if count < 1:
-        raise PinpointError(f"{name} is {count}", "use 1 (no ranking) or more")
-    if ranked and count > 1 and clip is None:
-        raise PinpointError(
-            f"{name} is {count} but no CLIP is connected to rank them",
-            "connect 'Load CLIP Matcher (Pinpoint)' to clip, or set candidates to 1",
-        )
-    return count
-
-
-def keep_best(
-    clip: ClipMatcher | None,
-    images: torch.Tensor,
-    masks: torch.Tensor,
-    candidates: torch.Tensor,
-    count: int,
-    text: str,
-    ranking: RankSettings = RankSettings(),
-) -> tuple[torch.Tensor, str]:
-    """Each image's best of its ``count`` candidates (all of ``candidates`` when ``count`` is
-    1), and the ranking tables.
-
-    Args:
-        images: ``[B, H, W, 3]`` sources; masks: ``[B, H, W]`` the edited areas.
-        candidates: ``[B * count, H, W, 3]``, image by image (the inpainting of
-            ``images.repeat_interleave(count, 0)``: candidate ``j`` of image ``b`` sampled with
-            seed ``seed + b * count + j``).
-        text: the prompt the candidates were made from.
-    """
-    if count == 1 or clip is None:
-        return candidates, ""
-    targets = [RankTarget(masks, text)]
-    best, table = rank_candidates(clip, images, candidates, targets, count, ranking)
-    return candidates[best], table
-
-
-@dataclass(frozen=True)
-class RankTarget:
-    """What candidates are ranked on: one edit's masks and texts.
-
-    Attributes:
-        masks: MASK ``[B, H, W]``, the edit's area in each source image.
-        text: what the area was to become (the prompt).
-        source_text: what it was (for the table's context only; may be empty).
-    """
-
-    masks: torch.Tensor
-    text: str
-    source_text: str = ""
-
-
-def rank_candidates(
-    clip: ClipMatcher,
-    images: torch.Tensor,
-    candidates: torch.Tensor,
-    targets: Sequence[RankTarget],
-    count: int,
-    ranking: RankSettings,
-) -> tuple[list[int], str]:
-    """The best candidate of each image and every image's ranking table.
-
-    Args:
-        images: ``[B, H, W, 3]`` sources; candidates: ``[B * count, H, W, 3]``, image by
-            image.
-        targets: the edits; a candidate's score is the sum over the edits whose mask is not
-            empty in its image of ``alpha * S_t2i + beta * S_i2i``.
-
-    Returns:
-        Indices into ``candidates``, one per image, and the tables.
-    """
-    best, tables = [], []
-    for index, source in enumerate(images):
-        rows = slice(index * count, (index + 1) * count)
-        totals, lines = torch.zeros(count, dtype=torch.float64), []
-        for number, target in enumerate(targets, start=1):
-            mask = target.masks[index]
-            if not bool((mask >= MASK_THRESHOLD).any()):
-                continue  # this edit found nothing in this image
-            measured = measure_edits(
-                MetricsRequest(
-                    clip, source[None], candidates[rows], mask, target.text, target.source_text
-                )
-            )
-            scores = [ranking.score(m) for m in measured]
-            totals += torch.tensor(scores, dtype=torch.float64)
-            lines.append(f"edit {number}: " + " ".join(f"{v:.3f}" for v in scores))
-        winner = int(totals.argmax()) if lines else 0
-        best.append(index * count + winner)
-        header = f"image {index + 1}: candidate {winner + 1} of {count} kept"
-        tables.append("\n".join([header, *lines]))
-    return best, "\n".join(tables)

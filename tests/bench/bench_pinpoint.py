@@ -44,15 +44,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: rigs
 
 from rigs import detector_finding, point_texts_at, solid  # noqa: E402
+from routes import diffusers_edit, inpaint  # noqa: E402
 
 from pinpoint.edit_list import EditSettings, parse_edit_list  # noqa: E402
-from pinpoint.inpaint import InpaintRequest, inpaint_masked  # noqa: E402
 from pinpoint.loading import CLIP, DETECTOR, INPAINT, SAM, load_model  # noqa: E402
 from pinpoint.match import MatchRequest, match_text  # noqa: E402
-from pinpoint.metrics import MetricsRequest, rank_edits  # noqa: E402
+from pinpoint.metrics import MetricsRequest  # noqa: E402
 from pinpoint.pipeline import edit  # noqa: E402
+from pinpoint.ranking import rank_edits  # noqa: E402
 from pinpoint.refine import RefineRequest, refine_with_sam  # noqa: E402
 from pinpoint.regions import ImageRegions, Region, RegionBatch  # noqa: E402
+from pinpoint.repaint import repaint  # noqa: E402
 from pinpoint.tiny import build_tiny_clip, build_tiny_detector, build_tiny_inpaint  # noqa: E402
 from pinpoint.tiny.sam import build_tiny_sam  # noqa: E402
 
@@ -189,7 +191,7 @@ def bench_inpaint(folder: Path, quick: bool) -> None:
         masks = torch.zeros(1, size, size)
         masks[:, size // 2 : size // 2 + 64, size // 3 : size // 3 + 64] = 1
         results[size] = timed(
-            lambda i=images, m=masks: inpaint_masked(InpaintRequest(pipe, i, m, "a cat", steps=10)),
+            lambda i=images, m=masks: inpaint(pipe, i, m, "a cat", steps=10),
             2,
         )
         print(f"   {size}x{size}: {results[size]:.3f} s")
@@ -427,10 +429,10 @@ def bench_guided_route(folder: Path) -> None:
     }
     base = None
     for title, guidance in runs.items():
-        request = InpaintRequest(
+        request = diffusers_edit(
             pipe, images, masks, "a cat", steps=5, scheduler="DDIM", guidance=guidance
         )
-        seconds = timed(lambda r=request: inpaint_masked(r), 1)
+        seconds = timed(lambda r=request: repaint(r), 1)
         base = base or seconds
         print(f"   {title:<14} {seconds:6.2f} s ({seconds / base:.2f}x)")
 

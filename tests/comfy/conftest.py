@@ -381,6 +381,8 @@ EXPECTED_NODES = {
             "harmonise",
             "detector",
             "regions",
+            "candidates",
+            "guidance",
         ],
         ["IMAGE", "MASK", "IMAGE", "STRING"],
     ),

@@ -231,7 +231,7 @@ def test_progress_counts_every_crop_step_and_cancel_stops(comfyui, checkpoints, 
 
 
 def test_native_size_comes_from_the_model(comfyui, checkpoints):
-    crop_resolution = pack_module(comfyui, "nodes._common").crop_resolution
+    crop_resolution = pack_module(comfyui, "nodes.comfy_sampler").crop_resolution
     model = checkpoints[True][0]
     assert crop_resolution(0, model) == 512  # SD 1.5
     assert crop_resolution(96, model) == 96

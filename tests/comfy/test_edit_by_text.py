@@ -124,7 +124,7 @@ def test_conditionings_that_cannot_be_joined_are_sampled_one_crop_at_a_time(
     node = comfyui.node("PinpointEditByText")
     inputs = edit_inputs(checkpoints[True], matcher, image, "\n".join(LINES), regions=regions)
     (together,) = run(node, **inputs).result[:1]
-    module = pack_module(comfyui, "nodes.edit_list")
+    module = pack_module(comfyui, "nodes.comfy_sampler")
     monkeypatch.setattr(module, "batch_conditionings", lambda conditionings: None)
     (apart,) = run(node, **inputs).result[:1]
     assert sampler_calls == [3, 1, 1, 1]
@@ -132,7 +132,7 @@ def test_conditionings_that_cannot_be_joined_are_sampled_one_crop_at_a_time(
 
 
 def test_batch_conditionings_joins_plain_prompts_and_refuses_the_rest(comfyui, checkpoints):
-    join = pack_module(comfyui, "nodes.sampling").batch_conditionings
+    join = pack_module(comfyui, "nodes.comfy_sampler").batch_conditionings
     _, clip, _ = checkpoints[True]
     short, long = encode(clip, "a cat"), encode(clip, "a very long prompt " * 20)
     joined = join([short, long, short])
@@ -189,3 +189,50 @@ def test_harmonised_lines_keep_the_outside_and_off_is_the_plain_stitch(
     assert torch.equal(off, plain) and not torch.equal(matched, plain)
     outside = ~(areas["red"] | areas["green"] | areas["blue"])
     assert torch.equal(matched[0][outside], image[0][outside])
+
+
+def test_candidates_are_sampled_together_and_the_matchers_best_is_kept(
+    comfyui, checkpoints, matcher, sampler_calls
+):
+    """Two candidates of two lines: one sampler call of four crops; candidate j is the
+    one-candidate run with seed + j, and the kept one is the one the matcher ranks first."""
+    image, regions, areas = three_squares(comfyui)
+    node = comfyui.node("PinpointEditByText")
+    edits = "\n".join(LINES[:2])
+    inputs = edit_inputs(checkpoints[False], matcher, image, edits, regions=regions)
+    output = run(node, **inputs | dict(candidates=2))
+    assert sampler_calls == [4]
+    (best,) = output.result[:1]
+    table = next(note for note in ui_dict(output)["text"] if note.startswith("image 1: "))
+    kept = int(table.split("candidate ")[1].split(" of 2")[0])
+    singles = [run(node, **inputs | dict(seed=3 + j)).result[0] for j in range(2)]
+    assert torch.allclose(best, singles[kept - 1], atol=1e-3)
+    assert not torch.allclose(singles[0], singles[1], atol=1e-2)
+
+
+def test_guidance_steers_each_line_towards_its_own_prompt(comfyui, checkpoints, matcher):
+    """Guidance at scale 0 is the plain node to the bit; with the matcher's text for the red
+    line's prompt rigged onto a red picture, that line's area comes out redder, rigged onto a
+    blue one, bluer (the guidance's own text is replaced by the line's prompt); the outside
+    never moves."""
+    from node_calls import clip_guidance
+
+    image, regions, areas = three_squares(comfyui)
+    node = comfyui.node("PinpointEditByText")
+    inputs = edit_inputs(checkpoints[False], matcher, image, LINES[0], regions=regions, steps=4)
+    (plain,) = run(node, **inputs).result[:1]
+    off = clip_guidance(comfyui, matcher, 0.0)
+    assert torch.equal(run(node, **inputs | dict(guidance=off)).result[0], plain)
+
+    def redness(pixels):
+        inside = pixels.detach()[0][areas["red"]]
+        return float(inside[:, 0].mean() - inside[:, 2].mean())
+
+    for colour, sign in (("red", 1), ("blue", -1)):
+        texts = {f"the {name} one": solid(name) for name in SQUARES}
+        rigged = point_texts_at(matcher, texts | {"a small red fox": solid(colour)})
+        steer = clip_guidance(comfyui, rigged, 1.0, text="replaced by the line's prompt")
+        (guided,) = run(node, **inputs | dict(matcher=rigged, guidance=steer)).result[:1]
+        assert sign * (redness(guided) - redness(plain)) > 0.01, colour
+        outside = ~areas["red"]
+        assert torch.equal(guided[0][outside], image[0][outside])

@@ -29,30 +29,31 @@ NO_CORE_SETTINGS = {
 """Nodes without settings of a core request."""
 
 CORE_REQUESTS = {
-    "PinpointDetect": ("detect", "DetectRequest"),
-    "PinpointDetectByText": ("detect", "TextDetectRequest"),
-    "PinpointSegment": ("segments", "SegmentRequest"),
-    "PinpointSegmentByText": ("text_segments", "TextSegmentRequest"),
-    "PinpointAttentionAnchors": ("anchors", "AnchorRequest"),
-    "PinpointMatchText": ("match", "MatchRequest"),
-    "PinpointTextHeatmap": ("heatmap", "HeatmapRequest"),
-    "PinpointSelectRegions": ("selection", "SelectRequest"),
-    "PinpointRefineSAM": ("refine", "RefineRequest"),
-    "PinpointRegionsToMask": ("masks", "MaskOpsRequest"),
-    "PinpointMaskOps": ("masks", "MaskOpsRequest"),
-    "PinpointCropForInpaint": ("crop", "CropRequest"),
-    "PinpointInpaintComfy": ("crop", "CropRequest"),
-    "PinpointInpaintDiffusers": ("inpaint", "InpaintRequest"),
-    "PinpointMaskToRegions": ("interop", "MaskRegionsRequest"),
-    "PinpointRegionsToSEGS": ("interop", "SegsRequest"),
-    "PinpointEditByText": ("edit_list", "EditSettings"),
-    "PinpointRankEdits": ("metrics", "MetricsRequest", "RankSettings"),
-    "PinpointCLIPGuider": ("guidance", "GuidanceSettings"),
-    "PinpointStyleGuider": ("guidance", "GuidanceSettings"),
-    "PinpointCLIPGuidance": ("guidance", "GuidanceSettings"),
-    "PinpointStyleGuidance": ("guidance", "GuidanceSettings"),
+    "PinpointDetect": ("detect.DetectRequest",),
+    "PinpointDetectByText": ("detect.TextDetectRequest",),
+    "PinpointSegment": ("segments.SegmentRequest",),
+    "PinpointSegmentByText": ("text_segments.TextSegmentRequest",),
+    "PinpointAttentionAnchors": ("anchors.AnchorRequest",),
+    "PinpointMatchText": ("match.MatchRequest",),
+    "PinpointTextHeatmap": ("heatmap.HeatmapRequest",),
+    "PinpointSelectRegions": ("selection.SelectRequest",),
+    "PinpointRefineSAM": ("refine.RefineRequest",),
+    "PinpointRegionsToMask": ("masks.MaskOpsRequest",),
+    "PinpointMaskOps": ("masks.MaskOpsRequest",),
+    "PinpointCropForInpaint": ("crop.CropRequest",),
+    "PinpointInpaintComfy": ("repaint.RepaintRequest",),
+    "PinpointInpaintDiffusers": ("diffusers_sampler.DiffusersSampler", "repaint.RepaintRequest"),
+    "PinpointMaskToRegions": ("interop.MaskRegionsRequest",),
+    "PinpointRegionsToSEGS": ("interop.SegsRequest",),
+    "PinpointEditByText": ("edit_list.EditSettings", "repaint.RepaintRequest"),
+    "PinpointRankEdits": ("metrics.MetricsRequest", "ranking.RankSettings"),
+    "PinpointCLIPGuider": ("guidance.GuidanceSettings",),
+    "PinpointStyleGuider": ("guidance.GuidanceSettings",),
+    "PinpointCLIPGuidance": ("guidance.GuidanceSettings",),
+    "PinpointStyleGuidance": ("guidance.GuidanceSettings",),
 }
-"""Node id → (core module, the requests whose field defaults are the node's input defaults)."""
+"""Node id → the core requests (``module.Class``) whose field defaults are the node's input
+defaults."""
 
 OWN_DEFAULTS = {
     ("PinpointInpaintComfy", "resolution"): 0,  # the MODEL's native size, read from the model
@@ -83,10 +84,10 @@ def test_every_node_reads_its_defaults_from_its_core_request(comfyui):
         schema = node.GET_SCHEMA()
         if schema.node_id not in CORE_REQUESTS:
             continue
-        module, *names = CORE_REQUESTS[schema.node_id]
+        requests = [dotted.split(".") for dotted in CORE_REQUESTS[schema.node_id]]
         defaults = {
             f.name: f.default
-            for name in names
+            for module, name in requests
             for f in fields(getattr(pack_module(comfyui, f"pinpoint.{module}"), name))
             if f.default is not MISSING
         }

@@ -16,13 +16,14 @@ import torch
 import pinpoint.pipeline
 from pinpoint.cli import _build_parser, main
 from pinpoint.detect import DetectRequest
+from pinpoint.diffusers_sampler import DiffusersSampler
 from pinpoint.edit_list import EditLine, EditSettings
 from pinpoint.guidance import GuidanceSettings
 from pinpoint.images import load_image, save_image
-from pinpoint.inpaint import InpaintRequest
 from pinpoint.loading.precision import Precision
 from pinpoint.match import MatchRequest
 from pinpoint.regions import IfNothingFound
+from pinpoint.repaint import Layer, RepaintRequest
 from pinpoint.selection import Pick
 
 REPO = Path(__file__).resolve().parents[2]
@@ -127,15 +128,14 @@ STAGE_DEFAULTS = {
     "context_pad": MatchRequest,
     "confidence_weight": MatchRequest,
     "min_probability": MatchRequest,
-    "negative_prompt": InpaintRequest,
-    "steps": InpaintRequest,
-    "cfg": InpaintRequest,
-    "strength": InpaintRequest,
-    "seed": InpaintRequest,
-    "context": InpaintRequest,
-    "feather_px": InpaintRequest,
-    "scheduler": InpaintRequest,
-    "harmonise": InpaintRequest,
+    "steps": DiffusersSampler,
+    "cfg": DiffusersSampler,
+    "strength": DiffusersSampler,
+    "scheduler": DiffusersSampler,
+    "seed": RepaintRequest,
+    "context": RepaintRequest,
+    "feather_px": RepaintRequest,
+    "harmonise": RepaintRequest,
 }
 """:class:`EditSettings` field → the stage request whose default it is."""
 
@@ -172,9 +172,10 @@ def test_parser_defaults_are_the_core_defaults():
 def test_edit_settings_defaults_are_the_stages_own():
     defaults = EditSettings()
     fields = {field.name for field in dataclasses.fields(EditSettings)}
-    assert set(STAGE_DEFAULTS) | {"if_nothing_found", "grow_px"} == fields
+    assert set(STAGE_DEFAULTS) | {"if_nothing_found", "grow_px", "negative_prompt"} == fields
     for name, request in STAGE_DEFAULTS.items():
         assert getattr(defaults, name) == getattr(request, name), name
+    assert defaults.negative_prompt == Layer.negative
     assert defaults.if_nothing_found is IfNothingFound.ERROR
     assert DetectRequest.if_nothing_found is MatchRequest.if_nothing_found is IfNothingFound.ERROR
     assert defaults.grow_px == 8  # the pipeline's own: no stage request grows the box mask

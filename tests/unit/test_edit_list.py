@@ -8,15 +8,17 @@ import dataclasses
 import pytest
 import torch
 from rigs import COLOURS, detector_finding, point_texts_at, solid, vision_calls
+from routes import diffusers_layers
 
 from pinpoint.crop import CropRequest, plan_layers
 from pinpoint.edit_list import EditLine, EditSettings, parse_edit_line, parse_edit_list
 from pinpoint.errors import PinpointError, reported_as
-from pinpoint.inpaint import InpaintRequest, inpaint_layers
 from pinpoint.loading import CLIP, DETECTOR, INPAINT, load_model
 from pinpoint.masks import feather_mask
-from pinpoint.metrics import MetricsRequest, RankSettings, measure_edits
+from pinpoint.metrics import MetricsRequest, measure_edits
 from pinpoint.pipeline import edit
+from pinpoint.ranking import RankSettings
+from pinpoint.repaint import repaint
 from pinpoint.selection import Pick
 
 
@@ -105,12 +107,9 @@ def pipe(tiny_models):
 
 
 def layers(pipe, image, masks, prompts, **settings):
-    """One inpaint request per mask and prompt, with quick settings (``settings`` override)."""
+    """One layer per mask and prompt, with quick settings (``settings`` override)."""
     settings = dict(steps=2, feather_px=4, context=0.25) | settings
-    return [
-        InpaintRequest(pipe, image, mask, prompt, **settings)
-        for mask, prompt in zip(masks, prompts, strict=True)
-    ]
+    return diffusers_layers(pipe, image, masks, prompts, **settings)
 
 
 def test_each_area_comes_from_its_own_prompt_in_one_pass(pipe):
@@ -120,12 +119,12 @@ def test_each_area_comes_from_its_own_prompt_in_one_pass(pipe):
     calls = []
     real = pipe.pipe.__call__
     recording = dataclasses.replace(pipe, pipe=lambda **kw: calls.append(kw) or real(**kw))
-    together = inpaint_layers(layers(recording, image, [masks[n] for n in order], prompts))
+    together = repaint(layers(recording, image, [masks[n] for n in order], prompts))
     assert len(calls) == 1 and calls[0]["prompt"] == prompts  # three crops, one pipeline call
     outside = torch.ones(96, 96, dtype=torch.bool)
     for position, name in enumerate(order):
-        alone = inpaint_layers(layers(pipe, image, [masks[name]], [prompts[position]]))
-        other = inpaint_layers(layers(pipe, image, [masks[name]], [prompts[position - 1]]))
+        alone = repaint(layers(pipe, image, [masks[name]], [prompts[position]]))
+        other = repaint(layers(pipe, image, [masks[name]], [prompts[position - 1]]))
         area = feather_mask(masks[name], 4)[0] > 0
         outside &= ~area
         got = together.images[0][area]
@@ -141,12 +140,12 @@ def test_a_later_layer_is_painted_over_an_earlier_one(pipe):
     first[0, 10:40, 10:40] = 1
     second = torch.zeros(1, 64, 64)
     second[0, 25:55, 25:55] = 1
-    both = inpaint_layers(layers(pipe, image, [first, second], ["a cat", "a dog"], feather_px=0))
-    last = inpaint_layers(layers(pipe, image, [second], ["a dog"], feather_px=0))
+    both = repaint(layers(pipe, image, [first, second], ["a cat", "a dog"], feather_px=0))
+    last = repaint(layers(pipe, image, [second], ["a dog"], feather_px=0))
     overlap = (first[0] > 0) & (second[0] > 0)
     # where they overlap, the second edit's pixels are on top (as its own run paints them, up
     # to the batch's shared crop size)
-    plan = plan_layers([r.crop for r in layers(pipe, image, [first, second], ["a", "b"])])
+    plan = plan_layers(layers(pipe, image, [first, second], ["a", "b"]).crops)
     assert [piece.layer for piece in plan.pieces] == [0, 1]
     assert (plan.pieces[0].width, plan.pieces[0].height) == (plan.pieces[1].width, 64)
     assert torch.allclose(both.images[0][overlap], last.images[0][overlap], atol=1e-4)
@@ -154,16 +153,9 @@ def test_a_later_layer_is_painted_over_an_earlier_one(pipe):
 
 
 def test_layers_share_the_sampling_settings(pipe):
+    """One request holds one sampler and one set of crop settings for every layer, so edits
+    sampled together cannot differ in them; plans of other images or sizes are refused."""
     image, masks = three_squares()
-    mixed = [
-        *layers(pipe, image, [masks["red"]], ["a"]),
-        *layers(pipe, image, [masks["blue"]], ["b"], cfg=3.0),
-    ]
-    differ = "differ in pipeline, steps, cfg, strength, scheduler, harmonise or guidance decoder"
-    with pytest.raises(PinpointError, match=differ):
-        inpaint_layers(mixed)
-    with pytest.raises(PinpointError, match=differ):
-        inpaint_layers([mixed[0], dataclasses.replace(mixed[0], harmonise=0.5)])
     with pytest.raises(PinpointError, match="different images or crop sizes"):
         plan_layers(
             [CropRequest(image, masks["red"]), CropRequest(image, masks["red"], resolution=64)]
@@ -174,7 +166,7 @@ def test_an_image_no_layer_touches_is_noted_and_unchanged(pipe):
     images = torch.rand(2, 48, 48, 3)
     mask = torch.zeros(2, 48, 48)
     mask[0, 10:30, 10:30] = 1
-    result = inpaint_layers(layers(pipe, images, [mask, torch.zeros(2, 48, 48)], ["a", "b"]))
+    result = repaint(layers(pipe, images, [mask, torch.zeros(2, 48, 48)], ["a", "b"]))
     assert result.notes == ("image 2: empty mask, left unchanged",)
     assert torch.equal(result.images[1], images[1])
 

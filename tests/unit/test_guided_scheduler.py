@@ -11,14 +11,16 @@ import dataclasses
 import pytest
 import torch
 from rigs import point_text_at, solid
+from routes import diffusers_edit, diffusers_layers
 
+from pinpoint.diffusers_sampler import Scheduler
 from pinpoint.errors import PinpointError
 from pinpoint.guidance import GuidanceRecipe, GuidanceSettings, embed_pixels
 from pinpoint.guided_scheduler import GuidedScheduler, decoder_shape
-from pinpoint.inpaint import InpaintRequest, Scheduler, inpaint_layers, inpaint_masked
 from pinpoint.loading import CLIP, INPAINT, load_model
 from pinpoint.loading.taesd import load_taesd
 from pinpoint.masks import feather_mask
+from pinpoint.repaint import repaint
 from pinpoint.tiny.taesd import build_tiny_taesd
 
 SIZE = 64
@@ -102,10 +104,10 @@ def redness(clip, images: torch.Tensor, mask: torch.Tensor) -> float:
 
 def run(pipe, guidance, scheduler=Scheduler.DDIM, **settings):
     image, mask = scene()
-    request = InpaintRequest(
+    request = diffusers_edit(
         pipe, image, mask, "a fox", steps=6, scheduler=scheduler, guidance=guidance, **settings
     )
-    return inpaint_masked(request).images
+    return repaint(request).images
 
 
 @pytest.mark.parametrize("scheduler", Scheduler.values())
@@ -131,12 +133,10 @@ def test_an_unguided_edit_sampled_beside_a_guided_one_is_unchanged(pipe, rigged)
     left[0, 8:40, 4:28], right[0, 8:40, 36:60] = 1.0, 1.0
 
     def layers(guidance):
-        return inpaint_layers(
-            [
-                InpaintRequest(pipe, image, left, "a fox", steps=4, guidance=guidance),
-                InpaintRequest(pipe, image, right, "a hat", steps=4, scheduler="pipeline's own"),
-            ]
-        ).images
+        request = diffusers_layers(pipe, image, [left, right], ["a fox", "a hat"], steps=4)
+        fox, hat = request.layers
+        guided = (dataclasses.replace(fox, guidance=guidance), hat)
+        return repaint(dataclasses.replace(request, layers=guided)).images
 
     guided, plain = layers(recipe(rigged, 0.5)), layers(None)
     # past the left area's 8-pixel feather, only the right edit's pixels
@@ -182,7 +182,7 @@ def test_bad_decoders_and_samplers_are_house_errors(pipe, rigged, tmp_path):
     image, mask = scene()
     with pytest.raises(PinpointError, match="another model family.*taesdxl_decoder for SDXL"):
         guidance = dataclasses.replace(recipe(rigged, 0.5), decoder=load_taesd(taesd))
-        InpaintRequest(pipe, image, mask, "a fox", guidance=guidance)
+        diffusers_edit(pipe, image, mask, "a fox", guidance=guidance)
     with pytest.raises(PinpointError, match="does not exist.*taesd_decoder"):
         load_taesd(tmp_path / "nothing.safetensors")
     encoder = tmp_path / "taesd_encoder.pth"
@@ -195,9 +195,9 @@ def test_bad_decoders_and_samplers_are_house_errors(pipe, rigged, tmp_path):
     )
     image, mask = scene()
     with pytest.raises(PinpointError, match="cannot steer the HeunDiscreteScheduler.*DDIM"):
-        InpaintRequest(other, image, mask, "a fox", guidance=recipe(rigged, 0.5))
-    InpaintRequest(other, image, mask, "a fox", guidance=recipe(rigged, 0.0))  # off: fine
-    InpaintRequest(other, image, mask, "a fox", guidance=recipe(rigged, 0.5), scheduler="DDIM")
+        diffusers_edit(other, image, mask, "a fox", guidance=recipe(rigged, 0.5))
+    diffusers_edit(other, image, mask, "a fox", guidance=recipe(rigged, 0.0))  # off: fine
+    diffusers_edit(other, image, mask, "a fox", guidance=recipe(rigged, 0.5), scheduler="DDIM")
 
 
 class Stop(Exception):
@@ -216,10 +216,10 @@ def test_progress_moves_and_cancel_stops_between_guided_steps(pipe, rigged, monk
 
     monkeypatch.setattr(pinpoint.guidance.Guidance, "step", counting)
     image, mask = scene()
-    request = InpaintRequest(
+    request = diffusers_edit(
         pipe, image, mask, "a fox", steps=5, scheduler="DDIM", guidance=recipe(rigged, 0.3)
     )
-    inpaint_masked(request, lambda done, total: seen.append((done, total)))
+    repaint(request, lambda done, total: seen.append((done, total)))
     assert seen == [(step, 5) for step in range(1, 6)] and len(guided_steps) == 5
 
     def cancel_at_two(done, total):
@@ -228,5 +228,5 @@ def test_progress_moves_and_cancel_stops_between_guided_steps(pipe, rigged, monk
 
     guided_steps.clear()
     with pytest.raises(Stop):
-        inpaint_masked(request, cancel_at_two)
+        repaint(request, cancel_at_two)
     assert len(guided_steps) == 2  # no guided step after the Cancel

@@ -8,11 +8,11 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from routes import diffusers_edit, inpaint
 
 from pinpoint.crop import CropRequest, crop_for_inpaint, stitch_crops
 from pinpoint.errors import PinpointError
 from pinpoint.harmonise import harmonise_seam
-from pinpoint.inpaint import InpaintRequest, inpaint_masked
 from pinpoint.loading import INPAINT, load_model
 from pinpoint.masks import feather_mask
 
@@ -99,9 +99,9 @@ def test_the_diffusers_route_harmonises_only_inside(tiny_models):
     pipe = load_model(INPAINT, tiny_models["inpaint"])
     image, mask = scene(64, 80)
     common = dict(prompt="a dog", steps=2, seed=1, feather_px=6)
-    plain = inpaint_masked(InpaintRequest(pipe, image, mask, **common)).images
-    off = inpaint_masked(InpaintRequest(pipe, image, mask, harmonise=0.0, **common)).images
-    matched = inpaint_masked(InpaintRequest(pipe, image, mask, harmonise=1.0, **common)).images
+    plain = inpaint(pipe, image, mask, **common).images
+    off = inpaint(pipe, image, mask, harmonise=0.0, **common).images
+    matched = inpaint(pipe, image, mask, harmonise=1.0, **common).images
     assert torch.equal(plain, off)
     outside = feather_mask(mask, 6) == 0
     assert torch.equal(matched[outside], image[outside])
@@ -115,7 +115,7 @@ def test_a_strength_out_of_range_is_refused(tiny_models, strength):
     pipe = load_model(INPAINT, tiny_models["inpaint"])
     image, mask = scene(32, 32)
     with pytest.raises(PinpointError, match=f"harmonise is {strength}. Fix: use 0 \\(off\\) to 1"):
-        InpaintRequest(pipe, image, mask, "a dog", harmonise=strength)
+        diffusers_edit(pipe, image, mask, "a dog", harmonise=strength)
     crops = crop_for_inpaint(CropRequest(image, mask, resolution=32))
     with pytest.raises(PinpointError, match=f"harmonise is {strength}"):
         stitch_crops(crops.plan, crops.images, harmonise=strength)

@@ -4,20 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from routes import diffusers_edit, inpaint
 
 from pinpoint.crop import Split
+from pinpoint.diffusers_sampler import SCHEDULER_CLASSES, Scheduler, with_scheduler
 from pinpoint.errors import PinpointError, reported_as
-from pinpoint.inpaint import (
-    SCHEDULER_CLASSES,
-    InpaintRequest,
-    Scheduler,
-    inpaint_masked,
-    with_scheduler,
-)
 from pinpoint.loading import INPAINT, load_model
 from pinpoint.loading.models import InpaintPipe
 from pinpoint.masks import feather_mask
-from pinpoint.progress import no_progress
 from pinpoint.seeds import image_seed
 
 
@@ -33,11 +27,6 @@ def box_mask(
     mask = torch.zeros(batch, height, width)
     mask[:, y0:y1, x0:x1] = 1
     return mask
-
-
-def inpaint(pipe, images, masks, prompt, progress=no_progress, **settings):
-    """Build the checked request and run it, as a node or the CLI does."""
-    return inpaint_masked(InpaintRequest(pipe, images, masks, prompt, **settings), progress)
 
 
 class Recorder:
@@ -163,16 +152,17 @@ def test_user_errors_are_clear(pipe, changes, message):
     spied = InpaintPipe(recorder, pipe.name, pipe.path, pipe.native_size, pipe.multiple)
     arguments = {"images": IMAGES, "masks": MASKS, "prompt": "a cat", **changes}
     with pytest.raises(PinpointError, match=message), reported_as("Inpaint"):
-        InpaintRequest(spied, **arguments)
+        diffusers_edit(spied, **arguments)
     assert recorder.calls == []
 
 
 def test_request_normalises_its_settings(pipe):
-    request = InpaintRequest(pipe, IMAGES, MASKS[0], "  a cat ", split="one per masked area")
-    assert request.prompt == "a cat"
-    assert request.split is Split.ONE_PER_AREA and request.crop.split is Split.ONE_PER_AREA
-    assert request.crop.masks.shape == (1, 32, 48)
-    assert (request.crop.resolution, request.crop.multiple) == (pipe.native_size, pipe.multiple)
+    request = diffusers_edit(pipe, IMAGES, MASKS[0], "  a cat ", split="one per masked area")
+    (crop,) = request.crops
+    assert request.layers[0].prompt == "a cat"
+    assert request.split is Split.ONE_PER_AREA and crop.split is Split.ONE_PER_AREA
+    assert crop.masks.shape == (1, 32, 48)
+    assert (crop.resolution, crop.multiple) == (pipe.native_size, pipe.multiple)
 
 
 @pytest.mark.parametrize("scheduler", Scheduler.values())
@@ -182,7 +172,7 @@ def test_each_scheduler_is_the_stock_pipeline_with_that_scheduler(pipe, schedule
     more than the steps, the others one per step; the shared pipeline keeps its scheduler."""
     import diffusers
 
-    import pinpoint.inpaint
+    import pinpoint.diffusers_sampler
 
     seen = {}
 
@@ -196,7 +186,7 @@ def test_each_scheduler_is_the_stock_pipeline_with_that_scheduler(pipe, schedule
 
         return call
 
-    monkeypatch.setattr(pinpoint.inpaint, "with_scheduler", spy)
+    monkeypatch.setattr(pinpoint.diffusers_sampler, "with_scheduler", spy)
     images = torch.rand(1, 40, 56, 3, generator=torch.Generator().manual_seed(2))
     mask = box_mask(40, 56, (10, 8, 40, 30))
     calls = []

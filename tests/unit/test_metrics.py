@@ -16,15 +16,14 @@ from pinpoint.loading.perceptual import NETWORKS
 from pinpoint.metrics import (
     FID_CHUNK,
     MetricsRequest,
-    RankSettings,
     _masked_crops,
     _ssim_maps,
     _uint8_batches,
     frechet_distance,
     measure_edits,
-    rank_edits,
 )
 from pinpoint.preview import draw_ranked
+from pinpoint.ranking import RankSettings, rank_edits
 
 HEIGHT, WIDTH = 48, 64
 INSIDE = (slice(10, 30), slice(20, 44))

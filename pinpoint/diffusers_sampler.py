@@ -1,0 +1,198 @@
+"""The diffusers sampler: crops repainted by a diffusers inpainting pipeline (SD 1.x/2.x, SDXL).
+
+Everything Pinpoint knows of a pipeline's insides is here and in
+:mod:`pinpoint.guided_scheduler` (the guided steps): its size and latent step, the scheduler
+copies, the call's arguments, the decoder of guided steps and the memory a call needs. The
+crop → sample → stitch loop around it is :func:`pinpoint.repaint.repaint`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .choices import Choice
+from .errors import PinpointError
+from .guidance import Decode, GuidanceRecipe
+from .guided_scheduler import (
+    check_decoder,
+    check_guidable,
+    decoder_shape,
+    is_tiny,
+    vae_decoder,
+    with_guidance,
+)
+from .images import check_prompt
+from .loading.models import InpaintPipe
+from .repaint import CROPS_PER_CALL, EXAMPLE, CropBatch, Layer, RepaintRequest, StepCallback
+from .request import Request
+
+MB = 1024 * 1024
+INPAINT_MB_AT_512 = 1024
+"""Crops are resized to the model's native size, so activations do not grow with the image:
+about 1 GB for an SD 1.5 UNet at 512 px with classifier-free guidance (PyTorch SDPA), scaled by
+the pixel count for other sizes (4 GB for SDXL at 1024 px)."""
+GUIDED_VAE_MB_AT_512, GUIDED_TAESD_MB_AT_512 = 6656, 1024
+"""A guided step's extra peak at 512 px: decoding x̂0 with gradients through SD's VAE, or
+through TAESD (benchmark 8 on CPU in float32: +6.5 GB and +0.9 GB)."""
+
+
+class Scheduler(Choice):
+    """The diffusers route's sampler. The pipeline's own for SD 1.5 inpainting is PNDM, which
+    spends one UNet call more than its steps; DDIM (S3's), Euler and DPM-Solver++ spend one per
+    step, and DPM-Solver++ is good in 20 steps or fewer."""
+
+    OWN = "pipeline's own"
+    DDIM = "DDIM"
+    EULER = "Euler"
+    DPM_SOLVER = "DPM-Solver++"
+
+
+SCHEDULER_CLASSES = {
+    Scheduler.DDIM: "DDIMScheduler",
+    Scheduler.EULER: "EulerDiscreteScheduler",
+    Scheduler.DPM_SOLVER: "DPMSolverMultistepScheduler",
+}
+"""Scheduler → its diffusers class, built from the pipeline's own scheduler config."""
+
+
+def with_scheduler(pipe: Any, scheduler: Scheduler) -> Any:
+    """``pipe`` itself for :attr:`Scheduler.OWN`; otherwise a copy sharing all its modules
+    with ``scheduler``'s sampler (the loaded pipeline, which other callers share, is left as
+    it is)."""
+    if scheduler == Scheduler.OWN:
+        return pipe
+    import diffusers
+
+    chosen = getattr(diffusers, SCHEDULER_CLASSES[scheduler]).from_config(pipe.scheduler.config)
+    copied = copy.copy(pipe)
+    copied.register_modules(scheduler=chosen)
+    return copied
+
+
+@dataclass(frozen=True)
+class DiffusersSampler(Request):
+    """A :class:`~pinpoint.repaint.CropSampler` over a diffusers inpainting pipeline.
+
+    Attributes:
+        pipe: from :func:`pinpoint.loading.load_model`.
+        steps, cfg, strength: the usual diffusion settings (``strength`` < 1 keeps some of the
+            original content under the mask); ``steps x strength`` must leave a step to run.
+        scheduler: the sampler (:class:`Scheduler`).
+    """
+
+    pipe: InpaintPipe
+    steps: int = 20
+    cfg: float = 7.5
+    strength: float = 1.0
+    scheduler: Scheduler = Scheduler.OWN
+
+    crops_per_call = CROPS_PER_CALL
+
+    def __post_init__(self) -> None:
+        steps, strength = self.steps, self.strength
+        if steps < 1 or not 0.0 < strength <= 1.0 or int(steps * strength) < 1:
+            raise PinpointError(
+                f"steps={steps} with strength={strength} leaves no denoising step to run",
+                "use at least 1 step and a strength in (0, 1] with steps x strength >= 1",
+            )
+        if self.cfg < 0:
+            raise PinpointError(f"cfg is {self.cfg}", "use a cfg of 0 or more (7.5 is typical)")
+        self._normalise(scheduler=Scheduler.check(self.scheduler, "scheduler"))
+
+    @property
+    def native_size(self) -> int:
+        """The resolution the UNet was trained at (512 for SD 1.5)."""
+        return self.pipe.native_size
+
+    @property
+    def multiple(self) -> int:
+        """The VAE's downscale: crop sides are multiples of it."""
+        return self.pipe.multiple
+
+    def check(self, layer: Layer) -> Layer:
+        """A text prompt (stripped), a text negative, and guidance this pipeline can apply:
+        a scheduler whose output it reads, a decoder of this pipeline's latents."""
+        prompt = check_prompt(layer.prompt, "prompt", EXAMPLE)
+        if layer.guided:
+            check_guidable(with_scheduler(self.pipe.pipe, self.scheduler).scheduler)
+            decoder = layer.guidance.decoder  # type: ignore[union-attr]
+            if isinstance(decoder, torch.nn.Module):
+                self.check_decoder(*decoder_shape(decoder))
+        return Layer(
+            layer.masks,
+            prompt,
+            (layer.negative or "").strip(),
+            layer.text or prompt,
+            layer.find,
+            layer.guidance,
+        )
+
+    def check_decoder(self, factor: int, channels: int) -> None:
+        """Raise unless a decoder that upscales ``channels``-channel latents ``factor`` times
+        decodes this pipeline's latents."""
+        check_decoder(factor, channels, self.pipe.pipe)
+
+    def unscale(self, latent: torch.Tensor) -> torch.Tensor:
+        """The pipeline's (scaled) latent as its VAE's own latent, for another decoder."""
+        return latent / float(self.pipe.pipe.vae.config.scaling_factor)
+
+    def decode(self, guidance: GuidanceRecipe) -> Decode:
+        """How ``guidance``'s steps are decoded: its decoder, else the pipeline's VAE."""
+        decoder = guidance.decoder
+        if decoder is None:
+            return vae_decoder(self.pipe.pipe.vae)
+        return vae_decoder(decoder) if isinstance(decoder, torch.nn.Module) else decoder
+
+    def activation_bytes(self, request: RepaintRequest) -> int:
+        """One UNet step on a crop at the request's resolution, and a guided step's decode
+        with gradients (TAESD's when the decoder is a tiny autoencoder, else a full VAE's)."""
+        megabytes = INPAINT_MB_AT_512
+        guided = [layer.guidance for layer in request.layers if layer.guided]
+        if guided:
+            tiny = is_tiny(guided[0].decoder)  # type: ignore[union-attr]
+            megabytes += GUIDED_TAESD_MB_AT_512 if tiny else GUIDED_VAE_MB_AT_512
+        return int(megabytes * MB * (request.crop_resolution / 512) ** 2)
+
+    def sample(self, batch: CropBatch, on_step: StepCallback) -> Sequence[torch.Tensor]:
+        """One pipeline call over ``batch``, each crop with its own prompt, negative prompt,
+        guidance and seed (the guided steps decoded by the first guided crop's decoder).
+
+        Returns:
+            ``[N, h, w, 3]`` float32 on the CPU.
+        """
+        pipeline = with_scheduler(self.pipe.pipe, self.scheduler)
+        guided = [layer.guidance for layer in batch.layers if layer.guided]
+        if guided:
+            pipeline = with_guidance(pipeline, batch.guides, self.decode(guided[0]))  # type: ignore[arg-type]
+        negatives = [layer.negative for layer in batch.layers]
+        result = pipeline(
+            prompt=[layer.prompt for layer in batch.layers],
+            negative_prompt=negatives if any(negatives) else None,
+            image=batch.crops.movedim(-1, 1),
+            mask_image=batch.areas[:, None],
+            height=int(batch.crops.shape[1]),
+            width=int(batch.crops.shape[2]),
+            num_inference_steps=self.steps,
+            guidance_scale=self.cfg,
+            strength=self.strength,
+            generator=[torch.Generator(device="cpu").manual_seed(seed) for seed in batch.seeds],
+            output_type="pt",
+            callback_on_step_end=self._reporter(on_step, len(batch)),
+        )
+        return result.images.movedim(1, -1).to("cpu", torch.float32)
+
+    def _reporter(self, on_step: StepCallback, crops: int) -> Any:
+        """A diffusers ``callback_on_step_end`` reporting each step of a call sampling
+        ``crops`` crops together to ``on_step``."""
+
+        def report(pipeline: Any, step: int, timestep: Any, kwargs: dict[str, Any]) -> Any:
+            steps = max(1, int(getattr(pipeline, "num_timesteps", self.steps)))
+            on_step(crops * min(step + 1, steps), crops * steps)
+            return kwargs
+
+        return report
