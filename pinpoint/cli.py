@@ -28,7 +28,7 @@ import torch
 from .batch import Item
 from .edit_list import ARROW, EXAMPLE, EditLine, EditSettings, parse_edit_list
 from .errors import PinpointError, reported_as
-from .evaluate import PRESETS
+from .eval_items import PRESETS
 from .guidance import STYLE, GuidanceRecipe, GuidanceSettings
 from .images import check_prompt
 from .inpaint import Scheduler
@@ -546,7 +546,7 @@ def _guidance(
 def _run_edit(args: argparse.Namespace) -> int:
     """``edit``, and ``style`` (the same run: with --find an edit whose prompt is the style,
     else each whole image restyled)."""
-    from .batch import plan_items, run_items
+    from .batch import plan_folder_edits, run_folder_edits
     from .images import load_image, save_image
     from .pipeline import check_candidates, edit, restyle
 
@@ -554,7 +554,7 @@ def _run_edit(args: argparse.Namespace) -> int:
     styling = args.command == "style"
     settings = _settings(args, command)
     with reported_as(command):
-        items, batch = plan_items(args.image, args.out, args.preview)
+        items, batch = plan_folder_edits(args.image, args.out, args.preview)
         shard = current_shard()
     candidates = 1 if styling else args.candidates
     with reported_as(f"{command} --candidates"):
@@ -618,7 +618,7 @@ def _run_edit(args: argparse.Namespace) -> int:
         mine = [item for position, item in enumerate(items) if shard.mine(position)]
         if shard.count > 1:
             print(f"{shard}: {len(mine)} of the {len(items)} images", file=sys.stderr)
-        summary = run_items(
+        summary = run_folder_edits(
             mine, work, lambda line: print(line, file=sys.stderr), overwrite=args.overwrite
         )
         print(summary)
@@ -660,22 +660,10 @@ def _perceptual(
 
 
 def _run_eval(args: argparse.Namespace) -> int:
+    from .eval_items import coco_images, eval_folder, plan_eval_items, read_edits, sample
+    from .eval_measures import EvalModels, edit_and_measure, set_fid
     from .eval_report import summarise, summary_text, write_report, write_summary
-    from .evaluate import (
-        FAILED,
-        EvalModels,
-        check_out_folder,
-        coco_images,
-        done_rows,
-        edit_and_measure,
-        eval_folder,
-        merge_rows,
-        plan_items,
-        read_edits,
-        run_items,
-        sample,
-        set_fid,
-    )
+    from .eval_runner import FAILED, check_out_folder, done_rows, merge_rows, run_eval_items
     from .loading.models import module_device
     from .loading.perceptual import FID, LPIPS
 
@@ -693,7 +681,7 @@ def _run_eval(args: argparse.Namespace) -> int:
             images = eval_folder(args.images)
     with reported_as(EVAL):
         images = sample(images, args.limit, args.sample_seed)
-        items = plan_items(images, edits)
+        items = plan_eval_items(images, edits)
         out = check_out_folder(args.out)
         shard = current_shard()
     paths = _model_paths(args, EVAL)
@@ -711,7 +699,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         + (f"; {shard} takes {mine}" if shard.count > 1 else ""),
         file=sys.stderr,
     )
-    run_items(
+    run_eval_items(
         items,
         shard.mine,
         out,
