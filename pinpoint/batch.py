@@ -53,7 +53,7 @@ def _inputs(image: str) -> list[Path]:
     return sorted(found)
 
 
-def plan_items(image: str, out: str, preview: str | None = None) -> tuple[list[Item], bool]:
+def plan_folder_edits(image: str, out: str, preview: str | None = None) -> tuple[list[Item], bool]:
     """The items of a run and whether it is a batch.
 
     A single existing file is one item written to ``out`` itself; a folder or glob is a batch:
@@ -107,7 +107,7 @@ class Summary:
         return "\n".join(lines)
 
 
-def run_items(
+def run_folder_edits(
     items: list[Item],
     work: Callable[[Item], None],
     report: Callable[[str], None],

@@ -14,16 +14,8 @@ from pathlib import Path
 
 import torch
 
-from .evaluate import (
-    FAILED,
-    MASKS,
-    NOTHING_FOUND,
-    OK,
-    EvalItem,
-    numbers,
-    output_path,
-    write_whole,
-)
+from .eval_items import EvalItem
+from .eval_runner import FAILED, MASKS, NOTHING_FOUND, OK, numbers, output_path, write_whole
 from .images import load_image, to_pil
 from .preview import overlay_mask
 from .ranking import RankSettings

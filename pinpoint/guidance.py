@@ -443,3 +443,47 @@ def _content(net: PerceptualNet, image: torch.Tensor, source: torch.Tensor) -> t
             ours, theirs = both.float().chunk(2)
             total = total + (ours - theirs.detach()).pow(2).mean()
     return (total / len(CONTENT_LAYERS)).to(image.device)
+
+
+CLIP_GUIDE_SCALE = 0.05
+"""The scale CLIP guidance (S2) is offered at: gentle enough to keep the sampler's image."""
+STYLE_GUIDE_SCALE = 0.05
+"""The scale style guidance (S3) is offered at."""
+SOURCE_TEXT = "a photo"
+"""What restyling assumes the area shows now, unless told (the directional losses' start)."""
+GUIDE_KINDS = {"clip": GuidanceSettings(), "style": STYLE}
+"""The kinds of guidance by name: the losses each turns on (S2's region and background, S3's
+directional losses)."""
+
+
+def guidance_settings(
+    kind: str,
+    scale: float,
+    start: float = GuidanceSettings.start,
+    end: float = GuidanceSettings.end,
+    every: int = GuidanceSettings.every,
+    lpips: bool = False,
+    content_weight: float = 0.0,
+) -> GuidanceSettings:
+    """The settings of guidance ``kind`` (a key of :data:`GUIDE_KINDS`) at ``scale`` on the
+    part ``start``..``end`` of the schedule, every ``every``-th step; checked, so a caller can
+    refuse them before any model loads and build its :class:`GuidanceRecipe` once they have.
+
+    Args:
+        lpips: an LPIPS backbone keeps the outside too, with S2's weight (the MSE's, 1000).
+        content_weight: the weight of VGG16's content loss; 0 when no VGG16 is given.
+
+    Raises:
+        PinpointError: an unknown kind, or settings :class:`GuidanceSettings` refuses.
+    """
+    if kind not in GUIDE_KINDS:
+        raise PinpointError(f"the guidance is '{kind}'", f"use one of {', '.join(GUIDE_KINDS)}")
+    return dataclasses.replace(
+        GUIDE_KINDS[kind],
+        scale=scale,
+        start=start,
+        end=end,
+        every=every,
+        lpips_weight=GuidanceSettings.mse_weight if lpips else 0.0,
+        content_weight=content_weight,
+    )

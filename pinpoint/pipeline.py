@@ -11,8 +11,10 @@ candidates are ranked (:mod:`pinpoint.ranking`); the best is kept.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -26,12 +28,15 @@ from .edit_list import (
     edit_scores,
     match_edits,
 )
-from .errors import reported_as
+from .errors import UNNAMED, reported_as
 from .guidance import GuidanceRecipe
+from .loading.kinds import CLIP, DETECTOR, INPAINT
 from .loading.models import ClipMatcher, Detector, InpaintPipe
+from .loading.precision import Precision
 from .progress import Progress, no_progress
 from .ranking import RankSettings
 from .repaint import Layer, repaint, with_masks
+from .shards import Shard
 
 
 @dataclass(frozen=True)
@@ -146,3 +151,49 @@ def restyle(
         )
         result = repaint(request, progress)
     return EditResult(result.images, whole, images, (), result.notes)
+
+
+def load_run_models(
+    paths: Mapping[str, Path],
+    device: str,
+    precision: str,
+    shard: Shard = Shard(),
+    where: str = UNNAMED,
+    report: Callable[[str], None] = lambda line: None,
+) -> tuple[Detector, ClipMatcher, InpaintPipe]:
+    """The detector, CLIP and inpainting pipeline of a headless run, loaded once for all of it.
+
+    Args:
+        paths: the models by kind key (``"detector"``, ``"clip"``, ``"inpaint"``), e.g. from
+            :func:`pinpoint.tiny.build_tiny_models`.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or ``"auto"``: the device
+            Accelerate gives this process (``shard``), else CUDA, else MPS, else the CPU.
+        precision: a :class:`~pinpoint.loading.precision.Precision` (auto: fp16 on CUDA).
+        where: how the caller names itself in errors; each model's read ``<where> (<kind>)``.
+        report: called with one line saying what was loaded where, and how long it took.
+    """
+    from .loading import load_model
+
+    if device != "auto":
+        chosen = torch.device(device)
+    elif shard.device is not None:
+        chosen = shard.device
+    elif torch.cuda.is_available():
+        chosen = torch.device("cuda")
+    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        chosen = torch.device("mps")
+    else:
+        chosen = torch.device("cpu")
+    dtype = Precision.check(precision, "precision").dtype(half=chosen.type == "cuda")
+    started = time.perf_counter()
+    loaded = {}
+    for kind in (DETECTOR, CLIP, INPAINT):
+        with reported_as(f"{where} ({kind.title})"):
+            loaded[kind.key] = load_model(kind, paths[kind.key], chosen, dtype)
+    detector, clip, pipe = loaded[DETECTOR.key], loaded[CLIP.key], loaded[INPAINT.key]
+    report(
+        f"models: detector={detector.name} clip={clip.name} inpaint={pipe.name} "
+        f"on {chosen} ({str(dtype).replace('torch.', '')}), "
+        f"loaded in {time.perf_counter() - started:.1f}s"
+    )
+    return detector, clip, pipe

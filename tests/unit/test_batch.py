@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import pinpoint.images
-from pinpoint.batch import Item, plan_items, run_items
+from pinpoint.batch import Item, plan_folder_edits, run_folder_edits
 from pinpoint.cli import main
 from pinpoint.errors import PinpointError
 from pinpoint.images import save_image
@@ -94,19 +94,19 @@ def test_bad_folders_are_refused_before_any_model_loads(
     assert not (tmp_path / "never-built").exists()
 
 
-def test_plan_items_single_file_and_folder(tmp_path):
+def test_plan_folder_edits_single_file_and_folder(tmp_path):
     (single,) = pictures(tmp_path, "one.png")
-    assert plan_items(str(single), str(tmp_path / "o.png")) == (
+    assert plan_folder_edits(str(single), str(tmp_path / "o.png")) == (
         [Item(single, tmp_path / "o.png")],
         False,
     )
-    items, batch = plan_items(str(tmp_path), str(tmp_path / "out"), str(tmp_path / "p"))
+    items, batch = plan_folder_edits(str(tmp_path), str(tmp_path / "out"), str(tmp_path / "p"))
     assert batch and items == [
         Item(single, tmp_path / "out" / "one.png", tmp_path / "p" / "one.png")
     ]
 
 
-def test_run_items_goes_on_after_a_failure_and_counts(tmp_path):
+def test_run_folder_edits_goes_on_after_a_failure_and_counts(tmp_path):
     items = [Item(tmp_path / f"{n}.png", tmp_path / "out" / f"{n}.png") for n in "abc"]
     lines = []
 
@@ -114,7 +114,7 @@ def test_run_items_goes_on_after_a_failure_and_counts(tmp_path):
         if item.source.stem == "b":
             raise PinpointError("nothing matched", "lower the threshold")
 
-    summary = run_items(items, work, lines.append)
+    summary = run_folder_edits(items, work, lines.append)
     assert [p.stem for p in summary.edited] == ["a", "c"] and list(summary.failed) == [
         items[1].source
     ]

@@ -14,17 +14,31 @@ import pytest
 import torch
 
 import pinpoint.pipeline
-from pinpoint.cli import _build_parser, main
+from pinpoint.cli import main
+from pinpoint.cli.options import build_parser
 from pinpoint.detect import DetectRequest
 from pinpoint.diffusers_sampler import DiffusersSampler
 from pinpoint.edit_list import EditLine, EditSettings
-from pinpoint.guidance import GuidanceSettings
+from pinpoint.errors import PinpointError
+from pinpoint.guidance import (
+    CLIP_GUIDE_SCALE,
+    GUIDE_KINDS,
+    SOURCE_TEXT,
+    STYLE,
+    STYLE_GUIDE_SCALE,
+    GuidanceSettings,
+    guidance_settings,
+)
 from pinpoint.images import load_image, save_image
+from pinpoint.loading.models import module_device, module_dtype
 from pinpoint.loading.precision import Precision
 from pinpoint.match import MatchRequest
+from pinpoint.pipeline import load_run_models
+from pinpoint.ranking import RankSettings
 from pinpoint.regions import IfNothingFound
 from pinpoint.repaint import Layer, RepaintRequest
 from pinpoint.selection import Pick
+from pinpoint.shards import Shard
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -143,7 +157,7 @@ STAGE_DEFAULTS = {
 def edit_parser() -> argparse.ArgumentParser:
     (commands,) = [
         action
-        for action in _build_parser()._actions
+        for action in build_parser()._actions
         if isinstance(action, argparse._SubParsersAction)
     ]
     return commands.choices["edit"]
@@ -160,13 +174,26 @@ def test_every_edit_setting_has_an_option():
 
 
 def test_parser_defaults_are_the_core_defaults():
-    parsed = _build_parser().parse_args(edit_args(Path("in.png"), Path("out.png")))
+    parsed = build_parser().parse_args(edit_args(Path("in.png"), Path("out.png")))
     defaults = EditSettings()
     for name in OPTIONS:
         assert getattr(parsed, name) == getattr(defaults, name), name
         assert edit_option(name).default == getattr(defaults, name), name
     assert parsed.threshold is None and edit_option("threshold").default is None
     assert f"default {DetectRequest.threshold}" in edit_option("threshold").help
+    assert (parsed.alpha, parsed.beta) == (RankSettings.alpha, RankSettings.beta)
+    style = build_parser().parse_args(["style", "--image", "i", "--style", "s", "--out", "o"])
+    for command, kind, scale in (
+        (parsed, "none", CLIP_GUIDE_SCALE),
+        (style, "style", STYLE_GUIDE_SCALE),
+    ):
+        assert (command.guide, command.guide_scale) == (kind, scale)
+        schedule = (command.guide_start, command.guide_end, command.guide_every)
+        assert schedule == (GuidanceSettings.start, GuidanceSettings.end, GuidanceSettings.every)
+        assert schedule == (STYLE.start, STYLE.end, STYLE.every)
+        assert command.source_text == SOURCE_TEXT
+    lpips_help = edit_option("guide_lpips").help
+    assert f"S2's weight {GuidanceSettings.mse_weight:g}" in lpips_help
 
 
 def test_edit_settings_defaults_are_the_stages_own():
@@ -406,3 +433,45 @@ def test_bad_guidance_is_refused_before_any_model_loads(
     assert main(edit_list_args(tmp_path, "--edit", "a => b", *options)) == 2
     assert fragment in capsys.readouterr().err
     assert not (tmp_path / "never-built").exists()
+
+
+def test_guidance_settings_turn_on_each_kinds_losses():
+    clip = guidance_settings("clip", 0.2, 0.1, 0.5, 2, lpips=True)
+    assert clip == GuidanceSettings(scale=0.2, start=0.1, end=0.5, every=2, lpips_weight=1000.0)
+    assert clip.lpips_weight == clip.mse_weight  # S2 weighs both background losses alike
+    assert guidance_settings("clip", 0.2).lpips_weight == 0.0  # no LPIPS backbone, no loss
+    style = guidance_settings("style", STYLE_GUIDE_SCALE, content_weight=2.0)
+    assert style == dataclasses.replace(STYLE, scale=STYLE_GUIDE_SCALE, content_weight=2.0)
+    assert set(GUIDE_KINDS) == {"clip", "style"}
+    with pytest.raises(PinpointError, match="the guidance is 'paint'. Fix: use one of clip, st"):
+        guidance_settings("paint", 0.1)
+    with pytest.raises(PinpointError, match="every is 0"):
+        guidance_settings("style", 0.1, every=0)
+    with pytest.raises(PinpointError, match="content_weight is -1"):
+        guidance_settings("style", 0.1, content_weight=-1.0)
+
+
+# Models for a run --------------------------------------------------------------------------
+
+
+def test_run_models_load_on_the_device_accelerate_gives(tiny_models, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # auto alone would pick CUDA
+    lines = []
+    shard = Shard(1, 2, torch.device("cpu"))
+    detector, clip, pipe = load_run_models(tiny_models, "auto", "auto", shard, report=lines.append)
+    assert module_device(detector.model).type == module_device(clip.model).type == "cpu"
+    assert module_dtype(pipe.pipe.unet) == torch.float32  # auto precision: fp16 on CUDA only
+    (line,) = lines
+    assert re.fullmatch(
+        r"models: detector=tiny-random-detr clip=tiny-random-clip "
+        r"inpaint=tiny-random-sd-inpaint on cpu \(float32\), loaded in \d+\.\ds",
+        line,
+    )
+
+
+def test_a_model_of_the_wrong_kind_is_named_by_the_callers_place(tiny_models):
+    paths = dict(tiny_models, detector=tiny_models["clip"])
+    with pytest.raises(PinpointError) as caught:
+        load_run_models(paths, "cpu", "fp32", where="pinpoint eval")
+    assert str(caught.value).startswith("pinpoint eval (object detector): ")
+    assert "clip" in caught.value.problem

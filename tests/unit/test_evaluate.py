@@ -19,22 +19,24 @@ import torch
 
 from pinpoint.cli import main
 from pinpoint.errors import PinpointError
-from pinpoint.evaluate import (
+from pinpoint.eval_items import (
     PRESETS,
-    ROW_COLUMNS,
     EvalEdit,
     EvalImage,
     EvalItem,
+    coco_images,
+    parse_edits,
+    plan_eval_items,
+    sample,
+)
+from pinpoint.eval_runner import (
+    ROW_COLUMNS,
     append_row,
     check_out_folder,
-    coco_images,
     done_rows,
     make_row,
-    parse_edits,
-    plan_items,
     read_rows,
-    run_items,
-    sample,
+    run_eval_items,
     shard_path,
 )
 from pinpoint.images import save_image
@@ -257,17 +259,17 @@ def test_coco_annotations_give_each_image_its_largest_object(tmp_path):
 
 def test_items_are_planned_and_checked():
     images = [EvalImage(Path("a.png"), "a.png", "dog"), EvalImage(Path("b.jpg"), "b.jpg", "cat")]
-    items = plan_items(images, PRESETS["s1"])
+    items = plan_eval_items(images, PRESETS["s1"])
     assert len(items) == 8 and items[1].edit.prompt == "a dog tilted slightly to the left"
     assert items[4].edit.find == "a cat" and items[1].edit.folder == "tilt_left"
     with pytest.raises(PinpointError, match="names \\{category\\}, which only COCO"):
-        plan_items([EvalImage(Path("a.png"), "a.png")], PRESETS["s1"])
+        plan_eval_items([EvalImage(Path("a.png"), "a.png")], PRESETS["s1"])
     with pytest.raises(PinpointError, match="would both be written as a.png"):
-        plan_items([*images, EvalImage(Path("a.jpg"), "a.jpg", "x")], PRESETS["s1"])
+        plan_eval_items([*images, EvalImage(Path("a.jpg"), "a.jpg", "x")], PRESETS["s1"])
     twins = [EvalEdit("tilt left", "a", "b", "a"), EvalEdit("tilt-left?", "a", "b", "a")]
-    assert plan_items(images[:1], twins[:1])
+    assert plan_eval_items(images[:1], twins[:1])
     with pytest.raises(PinpointError, match="would share the folder"):
-        plan_items(images[:1], [twins[0], EvalEdit("tilt  left", "a", "b", "a")])
+        plan_eval_items(images[:1], [twins[0], EvalEdit("tilt  left", "a", "b", "a")])
     drawn = sample([EvalImage(Path(f"{n}.png"), f"{n}.png") for n in range(10)], 4, seed=3)
     assert drawn == sample([EvalImage(Path(f"{n}.png"), f"{n}.png") for n in range(10)], 4, 3)
     assert [d.name for d in drawn] == sorted(d.name for d in drawn) and len(drawn) == 4
@@ -285,10 +287,10 @@ def test_rows_are_appended_whole_and_shared_between_processes(tmp_path):
         return make_row(item, "ok", ms=1.0)
 
     lines = []
-    assert run_items(items, lambda k: k % 2 == 1, tmp_path, 1, work, lines.append) == 2
+    assert run_eval_items(items, lambda k: k % 2 == 1, tmp_path, 1, work, lines.append) == 2
     assert worked == ["1.png", "3.png"] and len(read_rows(shard_path(tmp_path, 1))) == 2
-    assert run_items(items, lambda k: k % 2 == 0, tmp_path, 0, work, lines.append) == 3
-    assert run_items(items, lambda k: True, tmp_path, 0, work, lines.append) == 0  # all done
+    assert run_eval_items(items, lambda k: k % 2 == 0, tmp_path, 0, work, lines.append) == 3
+    assert run_eval_items(items, lambda k: True, tmp_path, 0, work, lines.append) == 0  # all done
     assert "5 items already done (skipped)" in lines[-1] and len(done_rows(tmp_path)) == 5
     path = tmp_path / "more.csv"
     append_row(path, make_row(items[0], "failed", note='a "quoted", note'))

@@ -1,13 +1,11 @@
-"""``python -m pinpoint eval``: run a set of edits on a set of images and measure every result.
+"""What ``python -m pinpoint eval`` runs: the edits, the images and their (image, edit) items.
 
 The images are a folder's, or those a COCO annotation file lists (each image's largest object
 is its target, and ``{category}`` in an edit names that object's category). The edits come
 from a CSV file with the columns ``type,find,prompt[,source_text]`` or from a preset (``s1``:
-the four edits of S1's COCO protocol). Every (image, edit) is one item: edited once, measured
-once (:mod:`pinpoint.metrics`), written as one row. Rows are appended to the shard file of the
-process that made them the moment they are done, so a stopped run resumes where it left off
-and several processes (:mod:`pinpoint.shards`) share the work without doing an item twice;
-:func:`merge_rows` joins the shards into ``rows.csv`` in item order.
+the four edits of S1's COCO protocol). Every (image, edit) is one item
+(:func:`plan_eval_items`): edited once, measured once (:mod:`pinpoint.eval_measures`),
+written as one row (:mod:`pinpoint.eval_runner`).
 """
 
 from __future__ import annotations
@@ -16,25 +14,14 @@ import csv
 import dataclasses
 import io
 import json
-import os
 import random
 import re
-import resource
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from .batch import folder_images
-from .boxes import box_iou, mask_box
-from .edit_list import EditLine, EditSettings
 from .errors import PinpointError, concerning
-from .images import load_image, save_image
-from .loading.models import ClipMatcher, Detector, InpaintPipe, PerceptualNet, module_device
-from .masks import feather_mask
-from .metrics import MASK_THRESHOLD, EditMetrics, MetricsRequest, frechet_distance, measure_edits
 
 EDIT_COLUMNS = ("type", "find", "prompt", "source_text")
 """The columns of an edits file; ``source_text`` may be left out (then it is ``find``)."""
@@ -238,7 +225,7 @@ def coco_images(annotations: str | Path, folder: str | Path) -> tuple[list[EvalI
     return sorted(images, key=lambda image: image.name), notes
 
 
-def sample(images: Sequence[EvalImage], limit: int | None, seed: int = 0) -> list[EvalImage]:
+def sample(images: Sequence[EvalImage], limit: int | None, seed: int) -> list[EvalImage]:
     """At most ``limit`` of ``images``, drawn with ``seed`` (the same draw on every process
     and every resume), in name order."""
     if limit is None or limit >= len(images):
@@ -267,7 +254,7 @@ class EvalItem:
         return Path(self.image.name).stem
 
 
-def plan_items(images: Sequence[EvalImage], edits: Sequence[EvalEdit]) -> list[EvalItem]:
+def plan_eval_items(images: Sequence[EvalImage], edits: Sequence[EvalEdit]) -> list[EvalItem]:
     """Every (image, edit), image by image, ``{category}`` filled in.
 
     Raises:
@@ -297,263 +284,3 @@ def plan_items(images: Sequence[EvalImage], edits: Sequence[EvalEdit]) -> list[E
                 "give --coco ANNOTATIONS.json, or write the object's name in the edit",
             )
     return [EvalItem(image, edit.for_image(image.category)) for image in images for edit in edits]
-
-
-ROW_HEAD = ("image", "type", "find", "prompt", "source_text", "status", "note", "ms", "peak_mb")
-ROW_TAIL = ("target_iou",)
-ROW_COLUMNS = (*ROW_HEAD, *(f.name for f in dataclasses.fields(EditMetrics)), *ROW_TAIL)
-"""The columns of ``rows.csv``: the item, how it went (``ok``, ``nothing found`` or
-``failed`` with the reason in ``note``), its time in ms (the edit, not the measuring) and peak
-memory in MB, every :class:`~pinpoint.metrics.EditMetrics` field, and with COCO annotations
-the IoU of the edited area's box with the target object's box."""
-OK, NOTHING_FOUND, FAILED = "ok", "nothing found", "failed"
-
-
-def make_row(
-    item: EvalItem,
-    status: str,
-    note: str = "",
-    ms: float = 0.0,
-    peak_mb: float = 0.0,
-    metrics: EditMetrics | None = None,
-    target_iou: float | None = None,
-) -> dict[str, str]:
-    """One row of ``rows.csv`` (every value as written; empty where not measured)."""
-    values: dict[str, object] = {
-        "image": item.image.name,
-        "type": item.edit.type,
-        "find": item.edit.find,
-        "prompt": item.edit.prompt,
-        "source_text": item.edit.source_text,
-        "status": status,
-        "note": note,
-        "ms": f"{ms:.1f}",
-        "peak_mb": f"{peak_mb:.1f}",
-        "target_iou": target_iou,
-    }
-    if metrics is not None:
-        values |= dataclasses.asdict(metrics)
-    return {name: _cell(values.get(name)) for name in ROW_COLUMNS}
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)
-
-
-SHARDS = "shards"
-"""The folder under the output folder where each process appends its rows."""
-
-
-def shard_path(out: Path, index: int) -> Path:
-    """Where process ``index`` appends its rows."""
-    return out / SHARDS / f"rows-{index:03d}.csv"
-
-
-def read_rows(path: Path) -> list[dict[str, str]]:
-    """The complete rows of a rows file (a line cut short by a crash is dropped)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines.pop()  # written in one call with its newline: a line without one was cut short
-    reader = csv.DictReader(lines)
-    return [row for row in reader if None not in row and None not in row.values()]
-
-
-def done_rows(out: Path) -> dict[tuple[str, str], dict[str, str]]:
-    """Every row any process of this or an earlier run wrote, by item key."""
-    rows: dict[tuple[str, str], dict[str, str]] = {}
-    for path in sorted((out / SHARDS).glob("rows-*.csv")):
-        for row in read_rows(path):
-            rows.setdefault((row["image"], row["type"]), row)
-    return rows
-
-
-def append_row(path: Path, row: dict[str, str]) -> None:
-    """Append ``row`` to ``path`` in one write, flushed to disk (a header first if new)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, ROW_COLUMNS, lineterminator="\n")
-    if not path.exists() or path.stat().st_size == 0:
-        writer.writeheader()
-    writer.writerow(row)
-    with path.open("a", encoding="utf-8", newline="") as file:
-        file.write(buffer.getvalue())
-        file.flush()
-        os.fsync(file.fileno())
-
-
-def check_out_folder(out: str | Path) -> Path:
-    """``out`` as a folder for a run's outputs (created)."""
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise PinpointError(
-            f"--out {path} is a file, but a report needs a folder",
-            "give --out a folder (it is created if missing)",
-        )
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def run_items(
-    items: Sequence[EvalItem],
-    mine: Callable[[int], bool],
-    out: Path,
-    shard: int,
-    work: Callable[[EvalItem], dict[str, str]],
-    report: Callable[[str], None],
-) -> int:
-    """Work every item that is this process's (``mine(index)``) and not done yet; append each
-    row to this process's shard file as soon as it is made.
-
-    Returns:
-        how many items this process worked.
-    """
-    done = done_rows(out)
-    todo = [item for index, item in enumerate(items) if mine(index) and item.key not in done]
-    skipped = sum(1 for index, item in enumerate(items) if mine(index) and item.key in done)
-    if skipped:
-        report(f"{skipped} items already done (skipped)")
-    for count, item in enumerate(todo, start=1):
-        row = work(item)
-        append_row(shard_path(out, shard), row)
-        outcome = row["status"] + (f": {row['note']}" if row["note"] else "")
-        where = f"{item.image.name} / {item.edit.type}"
-        report(f"[{count}/{len(todo)}] {where}: {outcome} ({row['ms']} ms)")
-    return len(todo)
-
-
-def merge_rows(out: Path, items: Sequence[EvalItem]) -> list[dict[str, str]]:
-    """Join every shard's rows into ``<out>/rows.csv`` in item order (written whole); rows of
-    items not in this run are left out.
-
-    Returns:
-        the rows, as written.
-    """
-    done = done_rows(out)
-    rows = [done[item.key] for item in items if item.key in done]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, ROW_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_whole(out / "rows.csv", buffer.getvalue())
-    return rows
-
-
-def write_whole(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` whole or not at all: to a temporary name of this process
-    beside it, then renamed (two processes writing the same file at once both succeed)."""
-    staging = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        staging.write_text(text, encoding="utf-8")
-        os.replace(staging, path)
-    finally:
-        staging.unlink(missing_ok=True)
-    return path
-
-
-def numbers(rows: Iterable[dict[str, str]], column: str) -> list[float]:
-    """The values of ``column`` in ``rows`` that were measured."""
-    return [float(row[column]) for row in rows if row.get(column, "") != ""]
-
-
-EDITS, MASKS = "edits", "masks"
-"""The folders under the output folder where each edit's image and mask are written
-(``edits/<type>/<image stem>.png``)."""
-
-
-def output_path(out: Path, item: EvalItem, what: str = EDITS) -> Path:
-    """Where ``item``'s edited image (``EDITS``) or mask (``MASKS``) is written."""
-    return out / what / item.edit.folder / f"{item.stem}.png"
-
-
-@dataclass(frozen=True)
-class EvalModels:
-    """The models of a run (loaded once).
-
-    Attributes:
-        detector, clip, pipe: the edit's models (the CLIP also measures).
-        lpips: an LPIPS backbone for ``lpips_outside``; None leaves it out.
-        fid: the FID Inception for the summary's FID; None leaves it out.
-    """
-
-    detector: Detector
-    clip: ClipMatcher
-    pipe: InpaintPipe
-    lpips: PerceptualNet | None = None
-    fid: PerceptualNet | None = None
-
-
-def _peak_mb(device: torch.device) -> float:
-    """The memory peak since the last reset (CUDA), or the process's resident peak so far."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def edit_and_measure(
-    models: EvalModels,
-    item: EvalItem,
-    settings: EditSettings,
-    out: Path,
-    convert_rgb: bool = False,
-) -> dict[str, str]:
-    """Edit one item, write its image and mask, and measure it; the row says how it went (a
-    :class:`PinpointError` of the item is its ``failed`` row, not a stop)."""
-    from .pipeline import edit
-
-    device = module_device(models.clip.model)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    began = time.perf_counter()
-    try:
-        image = load_image(item.image.path, convert_rgb=convert_rgb)
-        line = EditLine(item.edit.find, item.edit.prompt)
-        result = edit(models.detector, models.clip, models.pipe, image, [line], settings)
-    except PinpointError as err:
-        return make_row(item, FAILED, note=f"{err.problem}. Fix: {err.fix}")
-    ms = (time.perf_counter() - began) * 1000
-    mask = result.edits[0].mask
-    if not bool((mask >= MASK_THRESHOLD).any()):
-        return make_row(item, NOTHING_FOUND, ms=ms, peak_mb=_peak_mb(device))
-    blend = feather_mask(mask, settings.feather_px)  # what the stitch may change: all of it
-    save_image(result.images[0], output_path(out, item))
-    save_image(blend[0, ..., None].expand(-1, -1, 3), output_path(out, item, MASKS))
-    measured = measure_edits(
-        MetricsRequest(
-            models.clip,
-            image,
-            result.images,
-            blend,
-            item.edit.prompt,
-            item.edit.source_text,
-            lpips=models.lpips,
-        )
-    )[0]
-    box = mask_box(mask[0] >= MASK_THRESHOLD)
-    iou = box_iou(box, item.image.box) if box is not None and item.image.box else None
-    return make_row(item, OK, "", ms, _peak_mb(device), measured, iou)
-
-
-def set_fid(
-    net: PerceptualNet, out: Path, items: Sequence[EvalItem], rows: Sequence[dict[str, str]]
-) -> float | None:
-    """FID of the ``ok`` edits among ``items`` against their sources, read from disk as they
-    are needed; None below 2 edits."""
-    done = {(row["image"], row["type"]) for row in rows if row["status"] == OK}
-    chosen = [item for item in items if item.key in done]
-    if len(chosen) < 2:
-        return None
-    return frechet_distance(
-        net,
-        (load_image(item.image.path, convert_rgb=True) for item in chosen),
-        (load_image(output_path(out, item), convert_rgb=True) for item in chosen),
-    )

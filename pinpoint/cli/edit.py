@@ -1,0 +1,240 @@
+"""``python -m pinpoint edit`` and ``style``: one image or many edited (or restyled) as the
+options say, the edit list read from ``--find``/``--prompt``, ``--edit`` and ``--edits``, and
+the guidance ``--guide`` asks for built from its options."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from ..batch import Item
+from ..edit_list import EXAMPLE, EditLine, EditSettings, parse_edit_list
+from ..errors import PinpointError, reported_as
+from ..guidance import SOURCE_TEXT, GuidanceRecipe, GuidanceSettings, guidance_settings
+from ..images import check_prompt
+from ..loading.kinds import PERCEPTUAL
+from ..loading.models import ClipMatcher, InpaintPipe, PerceptualNet
+from ..ranking import RankSettings
+from ..shards import current_shard
+from .models import model_paths, models_root
+from .options import edit_settings
+
+EDIT = "pinpoint edit"
+"""How the edit command names itself in errors."""
+
+
+def _edit_list(args: argparse.Namespace, settings: EditSettings) -> tuple[EditLine, ...]:
+    """``--find``/``--prompt``, then every ``--edit``, then the ``--edits`` file: one list."""
+    defaults = settings.line_defaults()
+    edits: list[EditLine] = []
+    if args.find is not None or args.prompt is not None:
+        with reported_as(f"{EDIT} --find/--prompt"):
+            if args.find is None or args.prompt is None:
+                raise PinpointError(
+                    "--find and --prompt go together",
+                    f'give both, or write the edit as --edit "{EXAMPLE}"',
+                )
+            find = check_prompt(args.find, "--find", "the red car")
+            prompt = check_prompt(args.prompt, "--prompt", "a blue pickup truck")
+            edits.append(dataclasses.replace(defaults, find=find, prompt=prompt))
+    if args.edit:
+        with reported_as(f"{EDIT} --edit"):
+            edits.extend(parse_edit_list(args.edit, defaults))
+    if args.edits:
+        with reported_as(f"{EDIT} --edits {args.edits}"):
+            try:
+                text = Path(args.edits).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as err:
+                raise PinpointError(
+                    f"cannot read the edit list ({err})",
+                    "give a UTF-8 text file, one edit per line",
+                ) from err
+            edits.extend(parse_edit_list(text.splitlines(), defaults))
+    if not edits:
+        with reported_as(EDIT):
+            raise PinpointError(
+                "nothing to edit",
+                f'give --find and --prompt, --edit "{EXAMPLE}" (repeatable) or --edits FILE',
+            )
+    return tuple(edits)
+
+
+def _show_progress(done: int, total: int) -> None:
+    last = done >= total
+    if sys.stderr.isatty():
+        print(f"\rinpainting: step {done}/{total}", end="\n" if last else "", file=sys.stderr)
+    elif last:
+        print(f"inpainting: {total} steps done", file=sys.stderr)
+
+
+def _guide_files(args: argparse.Namespace, command: str) -> dict[str, Path]:
+    """The files the guidance options name, found before any model loads."""
+    from ..loading import default_search_dirs, find_model
+    from ..loading.taesd import check_taesd_path
+
+    search = default_search_dirs(PERCEPTUAL, models_root(args.models_dir))
+    files = {}
+    for flag, wanted in (("lpips", "clip"), ("vgg", "style")):
+        name = getattr(args, f"guide_{flag}")
+        if name is None:
+            continue
+        with reported_as(f"{command} --guide-{flag}"):
+            if args.guide != wanted:
+                raise PinpointError(
+                    f"--guide-{flag} is a loss of --guide {wanted}, not of --guide {args.guide}",
+                    f"add --guide {wanted}, or leave --guide-{flag} out",
+                )
+            files[flag] = find_model(name, search, PERCEPTUAL)
+    if args.guide_decoder is not None:
+        with reported_as(f"{command} --guide-decoder"):
+            files["decoder"] = check_taesd_path(Path(args.guide_decoder))
+    return files
+
+
+def _guide_settings(args: argparse.Namespace, command: str) -> GuidanceSettings | None:
+    """The guidance ``--guide`` and its options ask for (checked before any model loads)."""
+    if args.guide == "none":
+        return None
+    with reported_as(f"{command} --guide {args.guide}"):
+        settings = guidance_settings(
+            args.guide,
+            args.guide_scale,
+            args.guide_start,
+            args.guide_end,
+            args.guide_every,
+            lpips=bool(args.guide_lpips),
+            content_weight=args.content_weight if args.guide_vgg else 0.0,
+        )
+        check_prompt(args.source_text, "--source-text", SOURCE_TEXT)
+    return settings
+
+
+def _guidance(
+    args: argparse.Namespace,
+    command: str,
+    settings: GuidanceSettings | None,
+    files: dict[str, Path],
+    clip: ClipMatcher,
+    pipe: InpaintPipe,
+    text: str,
+) -> GuidanceRecipe | None:
+    """The guidance recipe, its networks and decoder loaded where the pipeline runs."""
+    from ..loading import load_model
+    from ..loading.models import module_device, module_dtype
+    from ..loading.taesd import load_taesd
+
+    if settings is None:
+        return None
+    device, dtype = module_device(pipe.pipe.unet), module_dtype(pipe.pipe.unet)
+    nets: dict[str, PerceptualNet | None] = {"lpips": None, "vgg": None}
+    for flag in nets:
+        if flag in files:
+            with reported_as(f"{command} --guide-{flag}"):
+                nets[flag] = load_model(PERCEPTUAL, files[flag], device)
+    decoder = None
+    if "decoder" in files:
+        with reported_as(f"{command} --guide-decoder"):
+            decoder = load_taesd(files["decoder"], device, dtype)
+    with reported_as(f"{command} --guide {args.guide}"):
+        return GuidanceRecipe(
+            clip,
+            text,
+            settings,
+            lpips_net=nets["lpips"],
+            decoder=decoder,
+            source_text=args.source_text,
+            vgg_net=nets["vgg"],
+        )
+
+
+def run_edit(args: argparse.Namespace) -> int:
+    """``edit``, and ``style`` (the same run: with --find an edit whose prompt is the style,
+    else each whole image restyled)."""
+    from ..batch import plan_folder_edits, run_folder_edits
+    from ..images import load_image, save_image
+    from ..pipeline import edit, load_run_models, restyle
+    from ..ranking import check_candidates
+
+    command = f"pinpoint {args.command}"
+    styling = args.command == "style"
+    settings = edit_settings(args, command)
+    with reported_as(command):
+        items, batch = plan_folder_edits(args.image, args.out, args.preview)
+        shard = current_shard()
+    candidates = 1 if styling else args.candidates
+    with reported_as(f"{command} --candidates"):
+        check_candidates(candidates, "--candidates")
+        ranking = RankSettings() if styling else RankSettings(alpha=args.alpha, beta=args.beta)
+    if styling:
+        with reported_as(f"{command} --style"):
+            text = check_prompt(args.style, "--style", "a watercolor painting")
+            find = None if args.find is None else check_prompt(args.find, "--find", "the cat")
+        line = dataclasses.replace(settings.line_defaults(), find=find or "", prompt=text)
+        edits = (line,) if find else ()
+    else:
+        edits = _edit_list(args, settings)
+        text = edits[0].prompt
+    guide = _guide_settings(args, command)
+    files = _guide_files(args, command)
+    paths = model_paths(args, command)
+    first = None
+    if not batch:  # a single image is read before the models load: a bad path fails at once
+        with reported_as(command):
+            first = load_image(items[0].source, convert_rgb=args.convert_rgb)
+    detector, clip, pipe = load_run_models(
+        paths, args.device, args.precision, shard, where=command, report=print
+    )
+    guidance = _guidance(args, command, guide, files, clip, pipe, text)
+
+    def work(item: Item) -> None:
+        began = time.perf_counter()
+        with reported_as(f"{command} {item.source.name}" if batch else command):
+            image = first if first is not None else load_image(item.source, args.convert_rgb)
+        if styling and not edits:
+            result = restyle(pipe, image, text, settings, _show_progress, guidance)
+        else:
+            result = edit(
+                detector,
+                clip,
+                pipe,
+                image,
+                edits,
+                settings,
+                _show_progress,
+                candidates=candidates,
+                ranking=ranking,
+                guidance=guidance,
+            )
+        if batch:
+            print(f"{item.source.name}:")
+        if result.edits:
+            print(result.scores)
+        if result.ranking:
+            weights = f"S = {ranking.alpha:g} * S_t2i + {ranking.beta:g} * S_i2i per edit"
+            print(f"candidates ({weights}):")
+            print(result.ranking)
+        for note in result.notes:
+            print(f"note: {note}")
+        out = save_image(result.images[0], item.out)
+        print(f"wrote {out} in {time.perf_counter() - began:.1f}s")
+        if item.preview is not None:
+            print(f"wrote {save_image(result.preview[0], item.preview)}")
+
+    failed = False
+    if batch:
+        mine = [item for position, item in enumerate(items) if shard.mine(position)]
+        if shard.count > 1:
+            print(f"{shard}: {len(mine)} of the {len(items)} images", file=sys.stderr)
+        summary = run_folder_edits(
+            mine, work, lambda line: print(line, file=sys.stderr), overwrite=args.overwrite
+        )
+        print(summary)
+        failed = bool(summary.failed)
+    elif shard.mine(0):  # one image: the first of several processes edits it
+        work(items[0])
+    if args.tiny:
+        print("(tiny random models: the edit above is noise by design)")
+    return 1 if failed else 0

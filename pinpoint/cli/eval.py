@@ -1,0 +1,123 @@
+"""``python -m pinpoint eval``: a set of edits run on a set of images and every result
+measured, into a report folder (:mod:`pinpoint.eval_items`, :mod:`pinpoint.eval_runner`,
+:mod:`pinpoint.eval_measures`, :mod:`pinpoint.eval_report`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from ..errors import reported_as
+from ..eval_items import PRESETS, coco_images, eval_folder, plan_eval_items, read_edits, sample
+from ..loading.kinds import PERCEPTUAL
+from ..loading.models import PerceptualNet
+from ..shards import current_shard
+from .models import model_paths, models_root
+from .options import edit_settings
+
+EVAL = "pinpoint eval"
+"""How the eval command names itself in errors."""
+
+
+def _perceptual(
+    args: argparse.Namespace, use: str, given: str | None, device: torch.device
+) -> tuple[PerceptualNet | None, str]:
+    """The perceptual network for ``use`` (``LPIPS``/``FID``): the one named, else the first
+    installed file of a network for it (with --tiny: the tiny LPIPS backbone); and a note when
+    there is none."""
+    from ..loading import default_search_dirs, find_model, list_installed, load_model
+    from ..loading.perceptual import LPIPS, NETWORKS, accepted_fix, check_use
+
+    flag = f"--{use.lower()}"
+    search = default_search_dirs(PERCEPTUAL, models_root(args.models_dir))
+    with reported_as(f"{EVAL} {flag}"):
+        if given is not None:
+            path = find_model(given, search, PERCEPTUAL)
+        elif args.tiny and use == LPIPS:
+            from ..tiny import build_tiny_models, default_tiny_root
+
+            path = build_tiny_models(default_tiny_root())["perceptual"]
+        else:
+            files = {n.file for n in NETWORKS.values() if n.use == use}
+            found = [name for name in list_installed(search, PERCEPTUAL) if name in files]
+            if not found:
+                return None, f"{use} not measured: {accepted_fix(search[0], use)}"
+            path = find_model(found[0], search, PERCEPTUAL)
+        net = load_model(PERCEPTUAL, path, device)
+        check_use(net, use, flag)
+    return net, ""
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """``eval``: every edit on every image, each measured; the report once all are done (by
+    whichever process of several finishes last)."""
+    from ..eval_measures import EvalModels, edit_and_measure, set_fid
+    from ..eval_report import summarise, summary_text, write_report, write_summary
+    from ..eval_runner import FAILED, check_out_folder, done_rows, merge_rows, run_eval_items
+    from ..loading.models import module_device
+    from ..loading.perceptual import FID, LPIPS
+    from ..pipeline import load_run_models
+
+    settings = edit_settings(args, EVAL)
+    if args.edits:
+        with reported_as(f"{EVAL} --edits {args.edits}"):
+            edits = read_edits(args.edits)
+    else:
+        edits = PRESETS[args.preset]
+    notes: list[str] = []
+    with reported_as(f"{EVAL} --coco {args.coco}" if args.coco else f"{EVAL} --images"):
+        if args.coco:
+            images, notes = coco_images(args.coco, args.images)
+        else:
+            images = eval_folder(args.images)
+    with reported_as(EVAL):
+        images = sample(images, args.limit, args.sample_seed)
+        items = plan_eval_items(images, edits)
+        out = check_out_folder(args.out)
+        shard = current_shard()
+    paths = model_paths(args, EVAL)
+    detector, clip, pipe = load_run_models(
+        paths, args.device, args.precision, shard, where=EVAL, report=print
+    )
+    device = module_device(clip.model)
+    lpips, lpips_note = _perceptual(args, LPIPS, args.lpips, device)
+    fid, fid_note = _perceptual(args, FID, args.fid, device)
+    notes += [note for note in (lpips_note, fid_note) if note]
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    models = EvalModels(detector, clip, pipe, lpips, fid)
+    mine = sum(shard.mine(position) for position in range(len(items)))
+    print(
+        f"{len(images)} images x {len(edits)} edits = {len(items)} items"
+        + (f"; {shard} takes {mine}" if shard.count > 1 else ""),
+        file=sys.stderr,
+    )
+    run_eval_items(
+        items,
+        shard.mine,
+        out,
+        shard.index,
+        lambda item: edit_and_measure(models, item, settings, out, args.convert_rgb),
+        lambda line: print(line, file=sys.stderr),
+    )
+    done = done_rows(out)
+    left = sum(item.key not in done for item in items)
+    if left:  # another process is still at work: the last to finish writes the report
+        print(f"{shard}: done; {left} items of other processes are still running")
+        return 0
+    rows = merge_rows(out, items)
+
+    def measure_fid(edit_type: str | None) -> float | None:
+        chosen = [item for item in items if edit_type in (None, item.edit.type)]
+        return set_fid(fid, out, chosen, rows) if fid is not None else None
+
+    summary = summarise(rows, [edit.type for edit in edits], measure_fid)
+    write_summary(out, summary, notes)
+    report = write_report(out, rows, items, summary, notes)
+    print(summary_text(summary))
+    print(f"wrote {out / 'rows.csv'}, {out / 'summary.json'} and {report}")
+    if args.tiny:
+        print("(tiny random models: the edits and their measures are noise by design)")
+    return 1 if any(row["status"] == FAILED for row in rows) else 0

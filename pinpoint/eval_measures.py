@@ -1,0 +1,106 @@
+"""One item of ``python -m pinpoint eval`` edited and measured (its row), and the FID of a
+set of edits against their sources."""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .boxes import box_iou, mask_box
+from .edit_list import EditLine, EditSettings
+from .errors import PinpointError
+from .eval_items import EvalItem
+from .eval_runner import FAILED, MASKS, NOTHING_FOUND, OK, make_row, output_path
+from .images import load_image, save_image
+from .loading.models import ClipMatcher, Detector, InpaintPipe, PerceptualNet, module_device
+from .masks import feather_mask
+from .metrics import MASK_THRESHOLD, MetricsRequest, frechet_distance, measure_edits
+
+
+@dataclass(frozen=True)
+class EvalModels:
+    """The models of a run (loaded once).
+
+    Attributes:
+        detector, clip, pipe: the edit's models (the CLIP also measures).
+        lpips: an LPIPS backbone for ``lpips_outside``; None leaves it out.
+        fid: the FID Inception for the summary's FID; None leaves it out.
+    """
+
+    detector: Detector
+    clip: ClipMatcher
+    pipe: InpaintPipe
+    lpips: PerceptualNet | None = None
+    fid: PerceptualNet | None = None
+
+
+def _peak_mb(device: torch.device) -> float:
+    """The memory peak since the last reset (CUDA), or the process's resident peak so far."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def edit_and_measure(
+    models: EvalModels,
+    item: EvalItem,
+    settings: EditSettings,
+    out: Path,
+    convert_rgb: bool = False,
+) -> dict[str, str]:
+    """Edit one item, write its image and mask, and measure it; the row says how it went (a
+    :class:`PinpointError` of the item is its ``failed`` row, not a stop)."""
+    from .pipeline import edit
+
+    device = module_device(models.clip.model)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    began = time.perf_counter()
+    try:
+        image = load_image(item.image.path, convert_rgb=convert_rgb)
+        line = EditLine(item.edit.find, item.edit.prompt)
+        result = edit(models.detector, models.clip, models.pipe, image, [line], settings)
+    except PinpointError as err:
+        return make_row(item, FAILED, note=f"{err.problem}. Fix: {err.fix}")
+    ms = (time.perf_counter() - began) * 1000
+    mask = result.edits[0].mask
+    if not bool((mask >= MASK_THRESHOLD).any()):
+        return make_row(item, NOTHING_FOUND, ms=ms, peak_mb=_peak_mb(device))
+    blend = feather_mask(mask, settings.feather_px)  # what the stitch may change: all of it
+    save_image(result.images[0], output_path(out, item))
+    save_image(blend[0, ..., None].expand(-1, -1, 3), output_path(out, item, MASKS))
+    measured = measure_edits(
+        MetricsRequest(
+            models.clip,
+            image,
+            result.images,
+            blend,
+            item.edit.prompt,
+            item.edit.source_text,
+            lpips=models.lpips,
+        )
+    )[0]
+    box = mask_box(mask[0] >= MASK_THRESHOLD)
+    iou = box_iou(box, item.image.box) if box is not None and item.image.box else None
+    return make_row(item, OK, "", ms, _peak_mb(device), measured, iou)
+
+
+def set_fid(
+    net: PerceptualNet, out: Path, items: Sequence[EvalItem], rows: Sequence[dict[str, str]]
+) -> float | None:
+    """FID of the ``ok`` edits among ``items`` against their sources, read from disk as they
+    are needed; None below 2 edits."""
+    done = {(row["image"], row["type"]) for row in rows if row["status"] == OK}
+    chosen = [item for item in items if item.key in done]
+    if len(chosen) < 2:
+        return None
+    return frechet_distance(
+        net,
+        (load_image(item.image.path, convert_rgb=True) for item in chosen),
+        (load_image(output_path(out, item), convert_rgb=True) for item in chosen),
+    )

@@ -1,0 +1,196 @@
+"""Running ``python -m pinpoint eval``'s items and keeping their rows, resumably and shared.
+
+Every item (:mod:`pinpoint.eval_items`) is worked once and written as one row. Rows are
+appended to the shard file of the process that made them the moment they are done, so a
+stopped run resumes where it left off and several processes (:mod:`pinpoint.shards`) share the
+work without doing an item twice; :func:`merge_rows` joins the shards into ``rows.csv`` in item
+order. The work of one item is :func:`pinpoint.eval_measures.edit_and_measure`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from .errors import PinpointError
+from .eval_items import EvalItem
+from .metrics import EditMetrics
+
+ROW_HEAD = ("image", "type", "find", "prompt", "source_text", "status", "note", "ms", "peak_mb")
+ROW_TAIL = ("target_iou",)
+ROW_COLUMNS = (*ROW_HEAD, *(f.name for f in dataclasses.fields(EditMetrics)), *ROW_TAIL)
+"""The columns of ``rows.csv``: the item, how it went (``ok``, ``nothing found`` or
+``failed`` with the reason in ``note``), its time in ms (the edit, not the measuring) and peak
+memory in MB, every :class:`~pinpoint.metrics.EditMetrics` field, and with COCO annotations
+the IoU of the edited area's box with the target object's box."""
+OK, NOTHING_FOUND, FAILED = "ok", "nothing found", "failed"
+
+
+def make_row(
+    item: EvalItem,
+    status: str,
+    note: str = "",
+    ms: float = 0.0,
+    peak_mb: float = 0.0,
+    metrics: EditMetrics | None = None,
+    target_iou: float | None = None,
+) -> dict[str, str]:
+    """One row of ``rows.csv`` (every value as written; empty where not measured)."""
+    values: dict[str, object] = {
+        "image": item.image.name,
+        "type": item.edit.type,
+        "find": item.edit.find,
+        "prompt": item.edit.prompt,
+        "source_text": item.edit.source_text,
+        "status": status,
+        "note": note,
+        "ms": f"{ms:.1f}",
+        "peak_mb": f"{peak_mb:.1f}",
+        "target_iou": target_iou,
+    }
+    if metrics is not None:
+        values |= dataclasses.asdict(metrics)
+    return {name: _cell(values.get(name)) for name in ROW_COLUMNS}
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+SHARDS = "shards"
+"""The folder under the output folder where each process appends its rows."""
+
+
+def shard_path(out: Path, index: int) -> Path:
+    """Where process ``index`` appends its rows."""
+    return out / SHARDS / f"rows-{index:03d}.csv"
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    """The complete rows of a rows file (a line cut short by a crash is dropped)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    lines = text.splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines.pop()  # written in one call with its newline: a line without one was cut short
+    reader = csv.DictReader(lines)
+    return [row for row in reader if None not in row and None not in row.values()]
+
+
+def done_rows(out: Path) -> dict[tuple[str, str], dict[str, str]]:
+    """Every row any process of this or an earlier run wrote, by item key."""
+    rows: dict[tuple[str, str], dict[str, str]] = {}
+    for path in sorted((out / SHARDS).glob("rows-*.csv")):
+        for row in read_rows(path):
+            rows.setdefault((row["image"], row["type"]), row)
+    return rows
+
+
+def append_row(path: Path, row: dict[str, str]) -> None:
+    """Append ``row`` to ``path`` in one write, flushed to disk (a header first if new)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, ROW_COLUMNS, lineterminator="\n")
+    if not path.exists() or path.stat().st_size == 0:
+        writer.writeheader()
+    writer.writerow(row)
+    with path.open("a", encoding="utf-8", newline="") as file:
+        file.write(buffer.getvalue())
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def check_out_folder(out: str | Path) -> Path:
+    """``out`` as a folder for a run's outputs (created)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise PinpointError(
+            f"--out {path} is a file, but a report needs a folder",
+            "give --out a folder (it is created if missing)",
+        )
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def run_eval_items(
+    items: Sequence[EvalItem],
+    mine: Callable[[int], bool],
+    out: Path,
+    shard: int,
+    work: Callable[[EvalItem], dict[str, str]],
+    report: Callable[[str], None],
+) -> int:
+    """Work every item that is this process's (``mine(index)``) and not done yet; append each
+    row to this process's shard file as soon as it is made.
+
+    Returns:
+        how many items this process worked.
+    """
+    done = done_rows(out)
+    todo = [item for index, item in enumerate(items) if mine(index) and item.key not in done]
+    skipped = sum(1 for index, item in enumerate(items) if mine(index) and item.key in done)
+    if skipped:
+        report(f"{skipped} items already done (skipped)")
+    for count, item in enumerate(todo, start=1):
+        row = work(item)
+        append_row(shard_path(out, shard), row)
+        outcome = row["status"] + (f": {row['note']}" if row["note"] else "")
+        where = f"{item.image.name} / {item.edit.type}"
+        report(f"[{count}/{len(todo)}] {where}: {outcome} ({row['ms']} ms)")
+    return len(todo)
+
+
+def merge_rows(out: Path, items: Sequence[EvalItem]) -> list[dict[str, str]]:
+    """Join every shard's rows into ``<out>/rows.csv`` in item order (written whole); rows of
+    items not in this run are left out.
+
+    Returns:
+        the rows, as written.
+    """
+    done = done_rows(out)
+    rows = [done[item.key] for item in items if item.key in done]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, ROW_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_whole(out / "rows.csv", buffer.getvalue())
+    return rows
+
+
+def write_whole(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` whole or not at all: to a temporary name of this process
+    beside it, then renamed (two processes writing the same file at once both succeed)."""
+    staging = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        staging.write_text(text, encoding="utf-8")
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
+    return path
+
+
+def numbers(rows: Iterable[dict[str, str]], column: str) -> list[float]:
+    """The values of ``column`` in ``rows`` that were measured."""
+    return [float(row[column]) for row in rows if row.get(column, "") != ""]
+
+
+EDITS, MASKS = "edits", "masks"
+"""The folders under the output folder where each edit's image and mask are written
+(``edits/<type>/<image stem>.png``)."""
+
+
+def output_path(out: Path, item: EvalItem, what: str = EDITS) -> Path:
+    """Where ``item``'s edited image (``EDITS``) or mask (``MASKS``) is written."""
+    return out / what / item.edit.folder / f"{item.stem}.png"
