@@ -168,7 +168,7 @@ class GuidanceTarget(Request):
         check_networks(self.lpips_net, self.vgg_net)
         self._normalise(
             source_text=self.source_text.strip(),
-            text=check_prompt(self.text, "the text", "a blue pickup truck"),
+            text=check_prompt(self.text, "text", "a blue pickup truck"),
             mask=masks,
             source=self.source.detach().to(torch.float32),
         )
@@ -238,7 +238,7 @@ class GuidanceRecipe(Request):
     def __post_init__(self) -> None:
         check_networks(self.lpips_net, self.vgg_net)
         check_needs(self.settings, self.lpips_net, self.vgg_net, self.source_text)
-        self._normalise(text=check_prompt(self.text, "the text", "a blue pickup truck"))
+        self._normalise(text=check_prompt(self.text, "text", "a blue pickup truck"))
 
     def for_crops(self, crops: torch.Tensor, areas: torch.Tensor) -> Guidance:
         """The guidance of crops ``[N, h, w, 3]`` and their areas ``[N, h, w]`` (1 = edit)."""

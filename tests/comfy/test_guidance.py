@@ -116,7 +116,8 @@ def test_bad_guidance_is_refused_before_sampling(comfyui, checkpoints, rigged):
     message = error_of(node, **guider_inputs(checkpoint, rigged, image, torch.ones(1, 32, 32)))
     assert_house_error(message, TITLE, "the mask is 32x32 but the image is 64x64")
     message = error_of(node, **guider_inputs(checkpoint, rigged, image, mask, text=""))
-    assert_house_error(message, TITLE, "the text is empty")
+    fix = "type what you mean, e.g. 'a blue pickup truck'"
+    assert message == f"{TITLE}: the text is empty. Fix: {fix}."  # one "the", not two
 
 
 def test_cancel_stops_a_guided_step(comfyui, checkpoints, rigged):
