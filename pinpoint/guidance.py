@@ -163,7 +163,7 @@ class GuidanceTarget(Request):
         if not bool((masks > 0.5).any(dim=(1, 2)).all()):
             raise PinpointError(
                 "a mask is empty: there is nothing to guide",
-                "connect the mask of the area being edited (Crop for Inpaint's mask)",
+                "give the mask of the area being edited (the crops' mask)",
             )
         check_networks(self.lpips_net, self.vgg_net)
         self._normalise(
@@ -196,14 +196,14 @@ def check_needs(
         raise PinpointError(
             f"the background LPIPS weight is {settings.lpips_weight} but no LPIPS network is "
             "connected",
-            f"connect 'Load Perceptual Network (Pinpoint)' with {ALEXNET.file} ({ALEXNET.url}, "
-            "into models/pinpoint_perceptual), or set the LPIPS weight to 0",
+            f"connect an LPIPS network ({ALEXNET.file} from {ALEXNET.url}, in "
+            "models/pinpoint_perceptual), or set the LPIPS weight to 0",
         )
     if settings.content_weight > 0 and vgg_net is None:
         raise PinpointError(
             f"the content weight is {settings.content_weight} but no VGG16 is connected",
-            f"connect 'Load Perceptual Network (Pinpoint)' with {VGG16.file} ({VGG16.url}, "
-            "into models/pinpoint_perceptual), or set the content weight to 0",
+            f"connect VGG16 ({VGG16.file} from {VGG16.url}, in models/pinpoint_perceptual), "
+            "or set the content weight to 0",
         )
     if (settings.global_weight > 0 or settings.patch_weight > 0) and not source_text.strip():
         raise PinpointError(
@@ -215,8 +215,8 @@ def check_needs(
 
 @dataclasses.dataclass(frozen=True)
 class GuidanceRecipe(Request):
-    """Guidance without its images: what 'CLIP Guidance (Pinpoint)' hands an inpaint node,
-    which adds the crops it samples (:meth:`for_crops`).
+    """Guidance without its images: what an inpaint route is handed (by a ComfyUI guidance
+    node or the CLI's options), which adds the crops it samples (:meth:`for_crops`).
 
     Attributes:
         clip: the CLIP model; text: what the area should become; settings: the losses and
@@ -281,8 +281,8 @@ class Guidance:
                 f"the sampler's images are {pixels.shape[0]} of {width}x{height} but the source "
                 f"is {target.source.shape[0]} of {target.source.shape[2]}x"
                 f"{target.source.shape[1]}",
-                "guide the crops the source and mask belong to (Crop for Inpaint's image and "
-                "mask, encoded to the sampler's latent)",
+                "guide the crops the source and mask belong to (the same crops, encoded to the "
+                "sampler's latent)",
             )
         device = pixels.device
         mask = plain(target.mask).to(device)[:, None]

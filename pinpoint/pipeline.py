@@ -170,7 +170,7 @@ def check_candidates(
     if ranked and count > 1 and clip is None:
         raise PinpointError(
             f"{name} is {count} but no CLIP is connected to rank them",
-            "connect 'Load CLIP Matcher (Pinpoint)' to clip, or set candidates to 1",
+            "give a CLIP model (clip) to rank them, or set candidates to 1",
         )
     return count
 

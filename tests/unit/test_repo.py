@@ -53,6 +53,48 @@ def test_core_library_never_imports_comfyui():
     assert offenders == []
 
 
+def _texts(path: Path) -> list[str]:
+    """The source of ``path`` and each of its string literals (implicit concatenations joined,
+    an f-string's fields as ``{}``), with runs of whitespace made single spaces."""
+    source = path.read_text()
+    texts = [source]
+    for node in ast.walk(ast.parse(source, filename=str(path))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            texts.append(node.value)
+        elif isinstance(node, ast.JoinedStr):
+            texts.append(
+                "".join(
+                    part.value if isinstance(part, ast.Constant) else "{}" for part in node.values
+                )
+            )
+    return [" ".join(text.split()) for text in texts]
+
+
+def node_titles() -> set[str]:
+    """Every node title the adapters spell: the string literals in nodes/*.py ending in
+    "(Pinpoint)" (read from the source; ComfyUI is not imported)."""
+    return {
+        text
+        for path in (REPO / "nodes").glob("*.py")
+        for text in _texts(path)[1:]
+        if text.endswith("(Pinpoint)")
+    }
+
+
+def test_the_core_names_no_node():
+    """Core messages and docstrings serve the nodes and the CLI alike: the caller names the
+    place (``reported_as``), the core never names a node."""
+    titles = node_titles()
+    assert {"Load Perceptual Network (Pinpoint)", "CLIP Guidance (Pinpoint)"} <= titles
+    offenders = sorted(
+        f"{path.relative_to(REPO)}: {needle}"
+        for path in (REPO / "pinpoint").rglob("*.py")
+        for needle in (*titles, "(Pinpoint)")
+        if any(needle in text for text in _texts(path))
+    )
+    assert offenders == []
+
+
 def test_importing_pinpoint_needs_no_comfyui_and_no_heavy_model_libraries():
     code = (
         "import sys, pinpoint, pinpoint.loading, pinpoint.regions, pinpoint.cli;"

@@ -292,7 +292,10 @@ def test_missing_file_and_folders_say_what_to_download(tmp_path):
     message = str(caught.value)
     assert "is a Segment Anything folder in the transformers layout (model_type 'sam')" in message
     assert "a single original .pth checkpoint" in message and URL in message
-    assert "put the folder in models/pinpoint_sam and load it with 'Load SAM 2 / SAM-HQ'" in message
+    assert (
+        "put the folder in models/pinpoint_sam and load it as a Segment Anything model (SAM 2, "
+        "SAM-HQ or SAM, transformers layout)" in message
+    )
     (tmp_path / "sams").mkdir()
     with pytest.raises(PinpointError, match="'sams' is a folder, but .* a single .pth file"):
         load_model(SAM, tmp_path / "sams")
