@@ -36,11 +36,11 @@ import torch.nn.functional as F
 
 from .autograd import differentiable, plain
 from .boxes import mask_bounds
+from .clip_embed import embed_pixels, embed_text, embed_texts, neutral
 from .errors import PinpointError
 from .images import as_mask_batch, check_image, check_prompt
 from .loading.models import ClipMatcher, PerceptualNet, module_device, module_dtype
 from .loading.perceptual import LPIPS, NETWORKS, check_use, lpips_module
-from .match import embed_text, embed_texts, neutral
 from .request import Request
 
 Decode = Callable[[torch.Tensor], torch.Tensor]
@@ -411,18 +411,6 @@ class Guidance:
                 return latent
             moved = moving - self.settings.scale * gradient / spread
         return moved.detach().to(latent.dtype)
-
-
-def embed_pixels(clip: ClipMatcher, pixels: torch.Tensor) -> torch.Tensor:
-    """``[N, D]`` L2-normalised CLIP image embeddings of ``[N, 3, S, S]`` images in [0, 1] at
-    CLIP's input size, differentiable (CLIP's normalisation done here, not by its processor)."""
-    model, processor = clip.model, clip.processor.image_processor
-    device, dtype = module_device(model), module_dtype(model)
-    mean = torch.tensor(processor.image_mean, device=device)[None, :, None, None]
-    std = torch.tensor(processor.image_std, device=device)[None, :, None, None]
-    values = ((pixels.to(device, torch.float32) - mean) / std).to(dtype)
-    pooled = differentiable(model.vision_model)(pixel_values=values).pooler_output
-    return F.normalize(differentiable(model.visual_projection)(pooled).float(), dim=-1)
 
 
 VGG_MEAN, VGG_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)

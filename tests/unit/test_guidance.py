@@ -14,14 +14,9 @@ import pytest
 import torch
 from rigs import point_text_at, point_texts_at, solid
 
+from pinpoint.clip_embed import embed_pixels
 from pinpoint.errors import PinpointError
-from pinpoint.guidance import (
-    Guidance,
-    GuidanceRecipe,
-    GuidanceSettings,
-    GuidanceTarget,
-    embed_pixels,
-)
+from pinpoint.guidance import Guidance, GuidanceRecipe, GuidanceSettings, GuidanceTarget
 from pinpoint.loading import CLIP, PERCEPTUAL, PerceptualNet, load_model
 
 SIZE = 32

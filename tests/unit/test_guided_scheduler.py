@@ -12,8 +12,9 @@ import pytest
 import torch
 from rigs import point_text_at, solid
 
+from pinpoint.clip_embed import embed_pixels
 from pinpoint.errors import PinpointError
-from pinpoint.guidance import GuidanceRecipe, GuidanceSettings, embed_pixels
+from pinpoint.guidance import GuidanceRecipe, GuidanceSettings
 from pinpoint.guided_scheduler import GuidedScheduler, decoder_shape
 from pinpoint.inpaint import InpaintRequest, Scheduler, inpaint_layers, inpaint_masked
 from pinpoint.loading import CLIP, INPAINT, load_model
