@@ -42,6 +42,7 @@ from .images import as_mask_batch, check_image, check_prompt
 from .loading.models import ClipMatcher, PerceptualNet, module_device, module_dtype
 from .loading.perceptual import LPIPS, NETWORKS, check_use, lpips_module
 from .request import Request
+from .style_losses import content_loss, directional_loss, perspective_patches, total_variation
 
 Decode = Callable[[torch.Tensor], torch.Tensor]
 """Latent ``[B, C, h, w]`` → pixels ``[B, 3, H, W]`` in [0, 1], differentiable."""
@@ -59,12 +60,6 @@ STYLE_WEIGHTS = ("global_weight", "patch_weight", "content_weight", "tv_weight")
 """S3's losses, computed on the guided area over the source."""
 ALEXNET, VGG16 = NETWORKS["alexnet"], NETWORKS["vgg16"]
 """The LPIPS backbone the errors suggest, and S3's content network."""
-CONTENT_LAYERS = (19, 26)
-"""conv4_2 and conv5_2 in torchvision's VGG16 ``features``: S3's content features."""
-PATCH_SIDE = 0.25
-"""The patch loss's patches, as a fraction of the area's longer side (CLIPstyler: 128 of 512)."""
-DISTORTION = 0.5
-"""How far a patch's corners may move in its perspective augmentation (CLIPstyler's 0.5)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -310,67 +305,28 @@ class Guidance:
 
     def _style(self, image: torch.Tensor, source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """S3's losses of ``image`` (the guided area over the source) against ``source``."""
-        settings, clip = self.settings, self.target.clip
+        settings, clip, direction = self.settings, self.target.clip, self._direction
         size = int(clip.model.config.vision_config.image_size)
         total = image.new_zeros(())
         if settings.global_weight > 0:
             pair = F.interpolate(torch.cat([image, source]), size=(size, size), mode="bilinear")
-            total = total + settings.global_weight * self._directional(pair).mean()
+            total = total + settings.global_weight * directional_loss(clip, direction, pair).mean()
         if settings.patch_weight > 0:
-            losses = torch.cat(
-                [
-                    self._directional(self._patches(image[i], source[i], mask[i, 0], size))
-                    for i in range(len(image))
-                ]
-            )
-            kept = torch.where(losses < settings.patch_threshold, 0.0, losses)
+            losses = []
+            for i in range(len(image)):
+                pairs = perspective_patches(
+                    image[i], source[i], mask[i, 0], size, settings.cutouts, self._generator
+                )
+                losses.append(directional_loss(clip, direction, pairs))
+            every = torch.cat(losses)
+            kept = torch.where(every < settings.patch_threshold, 0.0, every)
             total = total + settings.patch_weight * kept.mean()
         if settings.content_weight > 0 and self.target.vgg_net is not None:
-            total = total + settings.content_weight * _content(self.target.vgg_net, image, source)
+            content = content_loss(self.target.vgg_net, image, source)
+            total = total + settings.content_weight * content
         if settings.tv_weight > 0:
-            across = (image[..., :, 1:] - image[..., :, :-1]).abs().mean()
-            down = (image[..., 1:, :] - image[..., :-1, :]).abs().mean()
-            total = total + settings.tv_weight * (across + down)
+            total = total + settings.tv_weight * total_variation(image)
         return total
-
-    def _directional(self, pairs: torch.Tensor) -> torch.Tensor:
-        """``1 - cos(ΔI, ΔT)`` per pair of ``pairs`` ``[2N, 3, S, S]`` (N images, then the N
-        matching source images): ``[N]``."""
-        embedded = embed_pixels(self.target.clip, pairs)
-        count = len(pairs) // 2
-        change = F.normalize(embedded[:count] - embedded[count:].detach(), dim=-1)
-        direction = plain(self._direction).to(change.device, change.dtype)
-        return 1.0 - change @ direction
-
-    def _patches(
-        self, image: torch.Tensor, source: torch.Tensor, mask: torch.Tensor, size: int
-    ) -> torch.Tensor:
-        """:attr:`GuidanceSettings.cutouts` random patches of the masked area of ``image``
-        ``[3, H, W]`` with a random perspective each, then the same patches of ``source``:
-        ``[2 * cutouts, 3, size, size]``."""
-        from torchvision.transforms.v2.functional import perspective
-
-        bounds = mask_bounds(mask > 0.5)
-        assert bounds is not None  # the target refuses empty masks
-        x0, y0, x1, y1 = bounds
-        side = max(1, int(max(x1 - x0, y1 - y0) * PATCH_SIDE))
-        ours, theirs = [], []
-        corners = [[0, 0], [side - 1, 0], [side - 1, side - 1], [0, side - 1]]
-        shift = DISTORTION * side / 2
-        for x_draw, y_draw, *wobble in torch.rand(
-            self.settings.cutouts, 10, generator=self._generator
-        ).tolist():
-            left = x0 + int(x_draw * max(0, x1 - x0 - side))
-            top = y0 + int(y_draw * max(0, y1 - y0 - side))
-            moved = [
-                [x + (2 * dx - 1) * shift, y + (2 * dy - 1) * shift]
-                for (x, y), dx, dy in zip(corners, wobble[0::2], wobble[1::2], strict=True)
-            ]
-            for picture, out in ((image, ours), (source, theirs)):
-                patch = picture[:, top : top + side, left : left + side]
-                warped = perspective(patch, corners, moved)
-                out.append(F.interpolate(warped[None], size=(size, size), mode="bilinear"))
-        return torch.cat(ours + theirs)
 
     def _region(self, pixels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mean CLIP distance of random cut-outs of each image's masked area to the text."""
@@ -413,21 +369,10 @@ class Guidance:
         return moved.detach().to(latent.dtype)
 
 
-VGG_MEAN, VGG_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-"""ImageNet's normalisation, which VGG16's weights expect."""
-
-
-def _content(net: PerceptualNet, image: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference of VGG16's conv4_2 and conv5_2 features (``net.model`` is its
-    ``features``) between ``image`` and ``source`` ``[B, 3, H, W]`` in [0, 1]."""
-    device, dtype = module_device(net.model), module_dtype(net.model)
-    mean = torch.tensor(VGG_MEAN, device=device)[None, :, None, None]
-    std = torch.tensor(VGG_STD, device=device)[None, :, None, None]
-    both = ((torch.cat([image, source]).to(device, torch.float32) - mean) / std).to(dtype)
-    total = both.new_zeros((), dtype=torch.float32)
-    for index, layer in enumerate(differentiable(net.model)[: max(CONTENT_LAYERS) + 1]):
-        both = layer(both)
-        if index in CONTENT_LAYERS:
-            ours, theirs = both.float().chunk(2)
-            total = total + (ours - theirs.detach()).pow(2).mean()
-    return (total / len(CONTENT_LAYERS)).to(image.device)
+CLIP_SCALE = 0.05
+"""The guidance scale a CLIP guidance node offers by default (GuidanceSettings' 0 is "off")."""
+STYLE_SCALE = 0.05
+"""The guidance scale a style guidance node offers by default."""
+SOURCE_TEXT = "a photo"
+"""The source text offered by default: what the area shows now, the start of the style's
+direction."""
