@@ -83,7 +83,6 @@ class ModelKind:
         folder: the ComfyUI models sub-folder registered for this kind.
         format: what it is on disk (the loader that reads it).
         result: the class of the loaded object.
-        socket: the ComfyUI socket type that carries the loaded object.
         expected_files: what a complete model holds, as told to users.
         example_repo: a Hugging Face repo that works, for download hints.
         example_dir: the folder name that repo is downloaded into (for a single-file kind: the
@@ -108,7 +107,6 @@ class ModelKind:
     folder: str
     format: Format
     result: type
-    socket: str
     expected_files: str
     example_repo: str
     example_dir: str
@@ -176,7 +174,6 @@ DETECTOR = ModelKind(
     folder="pinpoint_detectors",
     format=Format.TRANSFORMERS,
     result=Detector,
-    socket="PINPOINT_DETECTOR",
     expected_files="config.json, model.safetensors, preprocessor_config.json",
     example_repo="facebook/detr-resnet-50",
     example_dir="detr-resnet-50",
@@ -194,7 +191,6 @@ CLIP = ModelKind(
     folder="pinpoint_clip",
     format=Format.TRANSFORMERS,
     result=ClipMatcher,
-    socket="PINPOINT_CLIP",
     expected_files=f"config.json, model.safetensors, preprocessor_config.json, {TOKENIZER_FILES}",
     example_repo="openai/clip-vit-base-patch32",
     example_dir="clip-vit-base-patch32",
@@ -215,7 +211,6 @@ INPAINT = ModelKind(
     folder="pinpoint_inpaint",
     format=Format.DIFFUSERS,
     result=InpaintPipe,
-    socket="PINPOINT_INPAINT_PIPE",
     expected_files=(
         "model_index.json and the unet/, vae/, text_encoder/, tokenizer/, scheduler/ folders"
     ),
@@ -231,7 +226,6 @@ SEGMENTER = ModelKind(
     folder="pinpoint_segmenters",
     format=Format.TRANSFORMERS,
     result=Segmenter,
-    socket="PINPOINT_SEGMENTER",
     expected_files="config.json, model.safetensors, preprocessor_config.json",
     example_repo="nvidia/segformer-b0-finetuned-ade-512-512",
     example_dir="segformer-b0-finetuned-ade-512-512",
@@ -246,7 +240,6 @@ CLIPSEG = ModelKind(
     folder="pinpoint_clipseg",
     format=Format.TRANSFORMERS,
     result=ClipSeg,
-    socket="PINPOINT_CLIPSEG",
     expected_files=f"config.json, model.safetensors, preprocessor_config.json, {TOKENIZER_FILES}",
     example_repo="CIDAS/clipseg-rd64-refined",
     example_dir="clipseg-rd64-refined",
@@ -269,7 +262,6 @@ DINO = ModelKind(
     folder="pinpoint_dino",
     format=Format.TRANSFORMERS,
     result=Dino,
-    socket="PINPOINT_DINO",
     expected_files="config.json, model.safetensors, preprocessor_config.json",
     example_repo="facebook/dino-vits16",
     example_dir="dino-vits16",
@@ -288,7 +280,6 @@ SAM = ModelKind(
     folder="sams",  # shared with other packs (Impact Pack, ReActor ...)
     format=Format.SAM_CHECKPOINT,
     result=SamModel,
-    socket="PINPOINT_SAM",
     expected_files=(
         "one original SAM checkpoint file: sam_vit_b_01ec64.pth, sam_vit_l_0b3195.pth or "
         "sam_vit_h_4b8939.pth"
@@ -309,7 +300,6 @@ SAM_FOLDER = ModelKind(
     folder="pinpoint_sam",
     format=Format.TRANSFORMERS,
     result=SamFolder,
-    socket=SAM.socket,  # Refine with SAM takes either
     expected_files="config.json, model.safetensors, preprocessor_config.json",
     example_repo="facebook/sam2.1-hiera-small",
     example_dir="sam2.1-hiera-small",
@@ -328,7 +318,6 @@ TEXT_SEGMENTER = ModelKind(
     folder="pinpoint_text_segmenters",
     format=Format.TRANSFORMERS,
     result=TextSegmenter,
-    socket="PINPOINT_TEXT_SEGMENTER",
     expected_files=f"config.json, model.safetensors, processor_config.json, {TOKENIZER_FILES}",
     example_repo="facebook/sam3",
     example_dir="sam3",
@@ -348,7 +337,6 @@ PERCEPTUAL = ModelKind(
     folder="pinpoint_perceptual",
     format=Format.TORCH_WEIGHTS,
     result=PerceptualNet,
-    socket="PINPOINT_PERCEPTUAL",
     expected_files=perceptual.EXPECTED_FILES,
     example_repo="",
     example_dir=perceptual.NETWORKS["alexnet"].file,
