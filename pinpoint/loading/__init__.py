@@ -29,9 +29,8 @@ from .kinds import (
     SAM_FOLDER,
     SEGMENTER,
     TEXT_SEGMENTER,
-    Format,
-    ModelKind,
 )
+from .model_kind import Format, ModelKind
 from .models import (
     ClipMatcher,
     ClipSeg,
@@ -46,7 +45,7 @@ from .models import (
     module_device,
     module_dtype,
 )
-from .perceptual import load_perceptual
+from .perceptual_loader import load_perceptual
 from .sam import load_sam
 from .transformers_folder import load_transformers
 

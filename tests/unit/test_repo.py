@@ -95,6 +95,69 @@ def test_the_core_names_no_node():
     assert offenders == []
 
 
+def core_imports() -> dict[str, set[str]]:
+    """Module of ``pinpoint/`` → the modules of ``pinpoint/`` it imports anywhere: at module
+    level, inside functions, under ``if TYPE_CHECKING`` (``from . import x`` counts as ``x``)."""
+    modules = {}
+    for path in (REPO / "pinpoint").rglob("*.py"):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    above = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*above, *([node.module] if node.module else [])])
+                for alias in node.names:
+                    submodule = f"{base}.{alias.name}"
+                    imported.add(submodule if submodule in modules else base)
+        graph[name] = {target for target in imported if target in modules and target != name}
+    return graph
+
+
+def import_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle of ``graph`` as ``[a, b, ..., a]``, or ``[]`` when there is none."""
+    done: set[str] = set()
+    path: list[str] = []
+
+    def visit(module: str) -> list[str]:
+        if module in path:
+            return [*path[path.index(module) :], module]
+        if module in done:
+            return []
+        path.append(module)
+        for target in sorted(graph[module]):
+            if cycle := visit(target):
+                return cycle
+        path.pop()
+        done.add(module)
+        return []
+
+    for module in sorted(graph):
+        if cycle := visit(module):
+            return cycle
+    return []
+
+
+def test_import_cycle_finds_a_cycle_and_only_a_cycle():
+    assert import_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert import_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_the_core_has_no_import_cycle():
+    """Imports inside ``pinpoint/`` go one way: no module imports one that (through others)
+    imports it, not even inside a function."""
+    graph = core_imports()
+    assert "pinpoint.loading.kinds" in graph["pinpoint.loading.transformers_folder"]
+    assert " -> ".join(import_cycle(graph)) == ""
+
+
 def test_importing_pinpoint_needs_no_comfyui_and_no_heavy_model_libraries():
     code = (
         "import sys, pinpoint, pinpoint.loading, pinpoint.regions, pinpoint.cli;"
