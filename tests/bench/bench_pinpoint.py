@@ -47,7 +47,8 @@ from rigs import detector_finding, point_texts_at, solid  # noqa: E402
 
 from pinpoint.edit_list import EditSettings, parse_edit_list  # noqa: E402
 from pinpoint.inpaint import InpaintRequest, inpaint_masked  # noqa: E402
-from pinpoint.loading import CLIP, DETECTOR, INPAINT, SAM, load_model  # noqa: E402
+from pinpoint.loading import load_model  # noqa: E402
+from pinpoint.loading.kinds import CLIP, DETECTOR, INPAINT, SAM  # noqa: E402
 from pinpoint.match import MatchRequest, match_text  # noqa: E402
 from pinpoint.metrics import MetricsRequest, rank_edits  # noqa: E402
 from pinpoint.pipeline import edit  # noqa: E402

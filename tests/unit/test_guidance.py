@@ -17,7 +17,8 @@ from rigs import point_text_at, point_texts_at, solid
 from pinpoint.clip_embed import embed_pixels
 from pinpoint.errors import PinpointError
 from pinpoint.guidance import Guidance, GuidanceRecipe, GuidanceSettings, GuidanceTarget
-from pinpoint.loading import CLIP, PERCEPTUAL, PerceptualNet, load_model
+from pinpoint.loading import PerceptualNet, load_model
+from pinpoint.loading.kinds import CLIP, PERCEPTUAL
 
 SIZE = 32
 

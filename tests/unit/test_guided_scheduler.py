@@ -17,7 +17,8 @@ from pinpoint.errors import PinpointError
 from pinpoint.guidance import GuidanceRecipe, GuidanceSettings
 from pinpoint.guided_scheduler import GuidedScheduler, decoder_shape
 from pinpoint.inpaint import InpaintRequest, Scheduler, inpaint_layers, inpaint_masked
-from pinpoint.loading import CLIP, INPAINT, load_model
+from pinpoint.loading import load_model
+from pinpoint.loading.kinds import CLIP, INPAINT
 from pinpoint.loading.taesd import load_taesd
 from pinpoint.masks import feather_mask
 from pinpoint.tiny.taesd import build_tiny_taesd

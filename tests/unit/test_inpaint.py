@@ -14,7 +14,8 @@ from pinpoint.inpaint import (
     inpaint_masked,
     with_scheduler,
 )
-from pinpoint.loading import INPAINT, load_model
+from pinpoint.loading import load_model
+from pinpoint.loading.kinds import INPAINT
 from pinpoint.loading.models import InpaintPipe
 from pinpoint.masks import feather_mask
 from pinpoint.progress import no_progress

@@ -15,10 +15,6 @@ import torch
 
 from pinpoint.errors import PinpointError, reported_as
 from pinpoint.loading import (
-    CLIP,
-    DETECTOR,
-    INPAINT,
-    KINDS,
     Detector,
     default_search_dirs,
     find_model,
@@ -28,6 +24,7 @@ from pinpoint.loading import (
     module_dtype,
 )
 from pinpoint.loading import cache as model_cache
+from pinpoint.loading.kinds import CLIP, DETECTOR, INPAINT, KINDS
 from pinpoint.tiny import TINY_MODELS
 
 KIND_OF = {"detector": DETECTOR, "clip": CLIP, "inpaint": INPAINT}

@@ -11,7 +11,8 @@ from rigs import point_texts_at, vision_calls
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from pinpoint.errors import PinpointError
-from pinpoint.loading import CLIP, PERCEPTUAL, load_model
+from pinpoint.loading import load_model
+from pinpoint.loading.kinds import CLIP, PERCEPTUAL
 from pinpoint.loading.perceptual import NETWORKS
 from pinpoint.metrics import (
     FID_CHUNK,

@@ -23,7 +23,8 @@ import pinpoint.refine as refine_module
 from pinpoint.boxes import mask_bounds
 from pinpoint.cli import main
 from pinpoint.errors import PinpointError, reported_as
-from pinpoint.loading import SAM, find_model, list_installed, load_model
+from pinpoint.loading import find_model, list_installed, load_model
+from pinpoint.loading.kinds import SAM
 from pinpoint.loading.models import SamModel, module_device, module_dtype
 from pinpoint.loading.sam import STANDARD, check_sam_state_dict, detect_architecture
 from pinpoint.refine import RefineRequest, check_points, parse_points, refine_with_sam
