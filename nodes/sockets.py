@@ -1,5 +1,6 @@
-"""Pinpoint's socket types. Type strings are global in ComfyUI, hence the ``PINPOINT_`` prefix;
-a loaded model travels on its kind's socket (the table in ``pinpoint.loading.kinds``)."""
+"""Pinpoint's socket types. Type strings are global in ComfyUI, hence the ``PINPOINT_`` prefix,
+and frozen: saved workflows name them. A loaded model travels on its kind's socket
+(:data:`MODEL_TYPES`, one per kind of the table in ``pinpoint.loading.kinds``)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,26 @@ from ..pinpoint.loading.kinds import (
     KINDS,
     PERCEPTUAL,
     SAM,
+    SAM_FOLDER,
     SEGMENTER,
     TEXT_SEGMENTER,
 )
 
-MODELS = {kind.key: io.Custom(kind.socket) for kind in KINDS}
+MODEL_TYPES = {
+    DETECTOR.key: "PINPOINT_DETECTOR",
+    CLIP.key: "PINPOINT_CLIP",
+    INPAINT.key: "PINPOINT_INPAINT_PIPE",
+    SEGMENTER.key: "PINPOINT_SEGMENTER",
+    CLIPSEG.key: "PINPOINT_CLIPSEG",
+    DINO.key: "PINPOINT_DINO",
+    SAM.key: "PINPOINT_SAM",
+    SAM_FOLDER.key: "PINPOINT_SAM",  # Refine with SAM takes either engine
+    TEXT_SEGMENTER.key: "PINPOINT_TEXT_SEGMENTER",
+    PERCEPTUAL.key: "PINPOINT_PERCEPTUAL",
+}
+"""Kind key → the socket type that carries a loaded model of that kind."""
+
+MODELS = {kind.key: io.Custom(MODEL_TYPES[kind.key]) for kind in KINDS}
 """Kind key → the socket of a loaded model of that kind (``kind.result``)."""
 
 Detector = MODELS[DETECTOR.key]

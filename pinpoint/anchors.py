@@ -3,7 +3,7 @@
 The last layer's attention from the CLS token to the image patches highlights salient objects
 (DINO, Caron et al. 2021). The most attended patches, kept apart by a minimum distance, become
 anchors; around each anchor, square boxes of several sizes are proposed as regions for the CLIP
-matcher ("Match Text to Regions").
+matcher (:mod:`pinpoint.match`).
 """
 
 from __future__ import annotations

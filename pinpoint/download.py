@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import PinpointError
-from .loading.kinds import Format
+from .loading.model_kind import Format
 from .loading.suggested import SUGGESTED, Suggested, suggested
 
 OFFLINE_VALUES = {"1", "on", "yes", "true"}

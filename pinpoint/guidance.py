@@ -27,7 +27,6 @@ x̂0 untouched.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -36,102 +35,19 @@ import torch.nn.functional as F
 
 from .autograd import differentiable, plain
 from .boxes import mask_bounds
+from .clip_embed import embed_pixels, embed_text, embed_texts, neutral
 from .errors import PinpointError
+from .guidance_settings import STYLE_WEIGHTS, GuidanceSettings
 from .images import as_mask_batch, check_image, check_prompt
 from .loading.models import ClipMatcher, PerceptualNet, module_device, module_dtype
 from .loading.perceptual import LPIPS, NETWORKS, check_use, lpips_module
-from .match import embed_text, embed_texts, neutral
 from .request import Request
+from .style_losses import content_loss, directional_loss, perspective_patches, total_variation
 
 Decode = Callable[[torch.Tensor], torch.Tensor]
 """Latent ``[B, C, h, w]`` → pixels ``[B, 3, H, W]`` in [0, 1], differentiable."""
-WEIGHTS = (
-    "region_weight",
-    "mse_weight",
-    "lpips_weight",
-    "global_weight",
-    "patch_weight",
-    "content_weight",
-    "tv_weight",
-)
-"""Every loss's weight in :class:`GuidanceSettings`."""
-STYLE_WEIGHTS = ("global_weight", "patch_weight", "content_weight", "tv_weight")
-"""S3's losses, computed on the guided area over the source."""
 ALEXNET, VGG16 = NETWORKS["alexnet"], NETWORKS["vgg16"]
 """The LPIPS backbone the errors suggest, and S3's content network."""
-CONTENT_LAYERS = (19, 26)
-"""conv4_2 and conv5_2 in torchvision's VGG16 ``features``: S3's content features."""
-PATCH_SIDE = 0.25
-"""The patch loss's patches, as a fraction of the area's longer side (CLIPstyler: 128 of 512)."""
-DISTORTION = 0.5
-"""How far a patch's corners may move in its perspective augmentation (CLIPstyler's 0.5)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class GuidanceSettings(Request):
-    """How strongly, when and by what a sampler is guided.
-
-    Attributes:
-        scale: how far x̂0 moves down the loss gradient per guided step, as the root mean
-            square of the change in latent units (SD latents spread about 1: 0.02 is gentle,
-            0.1 strong; 0: no guidance). The losses' weights set the direction only.
-        start, end: the guided part of the schedule, as fractions of the steps (0 = first,
-            1 = last).
-        every: guide every n-th step of that part (1: each).
-        region_weight: weight of the region loss (CLIP, edit text ↔ masked cut-outs).
-        mse_weight: weight of the background MSE (S2: 1000).
-        lpips_weight: weight of the background LPIPS (S2: 1000; needs an LPIPS backbone).
-        global_weight: weight of the directional CLIP loss over the whole area (S3).
-        patch_weight: weight of the directional CLIP loss over random perspective patches.
-        patch_threshold: τ: patches whose directional loss is already below it are dropped.
-        content_weight: weight of VGG16's content loss (needs VGG16 weights).
-        tv_weight: weight of the total variation (smoothness) of the area.
-        cutouts: random cut-outs (region loss) and patches (patch loss) per guided step.
-        seed: the cut-outs' random draw (the same run gives the same result).
-    """
-
-    scale: float = 0.0
-    start: float = 0.0
-    end: float = 0.7
-    every: int = 1
-    region_weight: float = 1.0
-    mse_weight: float = 1000.0
-    lpips_weight: float = 0.0
-    global_weight: float = 0.0
-    patch_weight: float = 0.0
-    patch_threshold: float = 0.7
-    content_weight: float = 0.0
-    tv_weight: float = 0.0
-    cutouts: int = 8
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in WEIGHTS + ("scale", "patch_threshold"):
-            if getattr(self, name) < 0:
-                raise PinpointError(f"{name} is {getattr(self, name)}", "use 0 or more")
-        if not 0.0 <= self.start <= self.end <= 1.0:
-            raise PinpointError(
-                f"the guided part runs from {self.start} to {self.end}",
-                "give 0 <= start <= end <= 1 (fractions of the schedule)",
-            )
-        if self.every < 1:
-            raise PinpointError(f"every is {self.every}", "guide every 1st step or rarer")
-        if self.cutouts < 1:
-            raise PinpointError(f"cutouts is {self.cutouts}", "use at least 1 cut-out")
-
-    def active(self, step: int, steps: int) -> bool:
-        """Whether step ``step`` (0-based) of ``steps`` is guided."""
-        if self.scale == 0 or steps < 1:
-            return False
-        last = max(1, steps - 1)
-        first = math.ceil(self.start * last)
-        inside = self.start * last <= step <= self.end * last
-        return inside and (step - first) % self.every == 0
-
-
-STYLE = GuidanceSettings(region_weight=0.0, mse_weight=0.0, global_weight=1.0, patch_weight=1.0)
-"""Restyling's settings (S3): the directional losses on, S2's region and background off (the
-mask, or the whole image, is restyled; the sampler's denoise keeps the rest of the layout)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,12 +79,12 @@ class GuidanceTarget(Request):
         if not bool((masks > 0.5).any(dim=(1, 2)).all()):
             raise PinpointError(
                 "a mask is empty: there is nothing to guide",
-                "connect the mask of the area being edited (Crop for Inpaint's mask)",
+                "give the mask of the area being edited (the crops' mask)",
             )
         check_networks(self.lpips_net, self.vgg_net)
         self._normalise(
             source_text=self.source_text.strip(),
-            text=check_prompt(self.text, "the text", "a blue pickup truck"),
+            text=check_prompt(self.text, "text", "a blue pickup truck"),
             mask=masks,
             source=self.source.detach().to(torch.float32),
         )
@@ -196,14 +112,14 @@ def check_needs(
         raise PinpointError(
             f"the background LPIPS weight is {settings.lpips_weight} but no LPIPS network is "
             "connected",
-            f"connect 'Load Perceptual Network (Pinpoint)' with {ALEXNET.file} ({ALEXNET.url}, "
-            "into models/pinpoint_perceptual), or set the LPIPS weight to 0",
+            f"connect an LPIPS network ({ALEXNET.file} from {ALEXNET.url}, in "
+            "models/pinpoint_perceptual), or set the LPIPS weight to 0",
         )
     if settings.content_weight > 0 and vgg_net is None:
         raise PinpointError(
             f"the content weight is {settings.content_weight} but no VGG16 is connected",
-            f"connect 'Load Perceptual Network (Pinpoint)' with {VGG16.file} ({VGG16.url}, "
-            "into models/pinpoint_perceptual), or set the content weight to 0",
+            f"connect VGG16 ({VGG16.file} from {VGG16.url}, in models/pinpoint_perceptual), "
+            "or set the content weight to 0",
         )
     if (settings.global_weight > 0 or settings.patch_weight > 0) and not source_text.strip():
         raise PinpointError(
@@ -215,8 +131,8 @@ def check_needs(
 
 @dataclasses.dataclass(frozen=True)
 class GuidanceRecipe(Request):
-    """Guidance without its images: what 'CLIP Guidance (Pinpoint)' hands an inpaint node,
-    which adds the crops it samples (:meth:`for_crops`).
+    """Guidance without its images: what an inpaint route is handed (by a ComfyUI guidance
+    node or the CLI's options), which adds the crops it samples (:meth:`for_crops`).
 
     Attributes:
         clip: the CLIP model; text: what the area should become; settings: the losses and
@@ -238,7 +154,7 @@ class GuidanceRecipe(Request):
     def __post_init__(self) -> None:
         check_networks(self.lpips_net, self.vgg_net)
         check_needs(self.settings, self.lpips_net, self.vgg_net, self.source_text)
-        self._normalise(text=check_prompt(self.text, "the text", "a blue pickup truck"))
+        self._normalise(text=check_prompt(self.text, "text", "a blue pickup truck"))
 
     def for_crops(self, crops: torch.Tensor, areas: torch.Tensor) -> Guidance:
         """The guidance of crops ``[N, h, w, 3]`` and their areas ``[N, h, w]`` (1 = edit)."""
@@ -281,8 +197,8 @@ class Guidance:
                 f"the sampler's images are {pixels.shape[0]} of {width}x{height} but the source "
                 f"is {target.source.shape[0]} of {target.source.shape[2]}x"
                 f"{target.source.shape[1]}",
-                "guide the crops the source and mask belong to (Crop for Inpaint's image and "
-                "mask, encoded to the sampler's latent)",
+                "guide the crops the source and mask belong to (the same crops, encoded to the "
+                "sampler's latent)",
             )
         device = pixels.device
         mask = plain(target.mask).to(device)[:, None]
@@ -310,67 +226,28 @@ class Guidance:
 
     def _style(self, image: torch.Tensor, source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """S3's losses of ``image`` (the guided area over the source) against ``source``."""
-        settings, clip = self.settings, self.target.clip
+        settings, clip, direction = self.settings, self.target.clip, self._direction
         size = int(clip.model.config.vision_config.image_size)
         total = image.new_zeros(())
         if settings.global_weight > 0:
             pair = F.interpolate(torch.cat([image, source]), size=(size, size), mode="bilinear")
-            total = total + settings.global_weight * self._directional(pair).mean()
+            total = total + settings.global_weight * directional_loss(clip, direction, pair).mean()
         if settings.patch_weight > 0:
-            losses = torch.cat(
-                [
-                    self._directional(self._patches(image[i], source[i], mask[i, 0], size))
-                    for i in range(len(image))
-                ]
-            )
-            kept = torch.where(losses < settings.patch_threshold, 0.0, losses)
+            losses = []
+            for i in range(len(image)):
+                pairs = perspective_patches(
+                    image[i], source[i], mask[i, 0], size, settings.cutouts, self._generator
+                )
+                losses.append(directional_loss(clip, direction, pairs))
+            every = torch.cat(losses)
+            kept = torch.where(every < settings.patch_threshold, 0.0, every)
             total = total + settings.patch_weight * kept.mean()
         if settings.content_weight > 0 and self.target.vgg_net is not None:
-            total = total + settings.content_weight * _content(self.target.vgg_net, image, source)
+            content = content_loss(self.target.vgg_net, image, source)
+            total = total + settings.content_weight * content
         if settings.tv_weight > 0:
-            across = (image[..., :, 1:] - image[..., :, :-1]).abs().mean()
-            down = (image[..., 1:, :] - image[..., :-1, :]).abs().mean()
-            total = total + settings.tv_weight * (across + down)
+            total = total + settings.tv_weight * total_variation(image)
         return total
-
-    def _directional(self, pairs: torch.Tensor) -> torch.Tensor:
-        """``1 - cos(ΔI, ΔT)`` per pair of ``pairs`` ``[2N, 3, S, S]`` (N images, then the N
-        matching source images): ``[N]``."""
-        embedded = embed_pixels(self.target.clip, pairs)
-        count = len(pairs) // 2
-        change = F.normalize(embedded[:count] - embedded[count:].detach(), dim=-1)
-        direction = plain(self._direction).to(change.device, change.dtype)
-        return 1.0 - change @ direction
-
-    def _patches(
-        self, image: torch.Tensor, source: torch.Tensor, mask: torch.Tensor, size: int
-    ) -> torch.Tensor:
-        """:attr:`GuidanceSettings.cutouts` random patches of the masked area of ``image``
-        ``[3, H, W]`` with a random perspective each, then the same patches of ``source``:
-        ``[2 * cutouts, 3, size, size]``."""
-        from torchvision.transforms.v2.functional import perspective
-
-        bounds = mask_bounds(mask > 0.5)
-        assert bounds is not None  # the target refuses empty masks
-        x0, y0, x1, y1 = bounds
-        side = max(1, int(max(x1 - x0, y1 - y0) * PATCH_SIDE))
-        ours, theirs = [], []
-        corners = [[0, 0], [side - 1, 0], [side - 1, side - 1], [0, side - 1]]
-        shift = DISTORTION * side / 2
-        for x_draw, y_draw, *wobble in torch.rand(
-            self.settings.cutouts, 10, generator=self._generator
-        ).tolist():
-            left = x0 + int(x_draw * max(0, x1 - x0 - side))
-            top = y0 + int(y_draw * max(0, y1 - y0 - side))
-            moved = [
-                [x + (2 * dx - 1) * shift, y + (2 * dy - 1) * shift]
-                for (x, y), dx, dy in zip(corners, wobble[0::2], wobble[1::2], strict=True)
-            ]
-            for picture, out in ((image, ours), (source, theirs)):
-                patch = picture[:, top : top + side, left : left + side]
-                warped = perspective(patch, corners, moved)
-                out.append(F.interpolate(warped[None], size=(size, size), mode="bilinear"))
-        return torch.cat(ours + theirs)
 
     def _region(self, pixels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Mean CLIP distance of random cut-outs of each image's masked area to the text."""
@@ -411,79 +288,3 @@ class Guidance:
                 return latent
             moved = moving - self.settings.scale * gradient / spread
         return moved.detach().to(latent.dtype)
-
-
-def embed_pixels(clip: ClipMatcher, pixels: torch.Tensor) -> torch.Tensor:
-    """``[N, D]`` L2-normalised CLIP image embeddings of ``[N, 3, S, S]`` images in [0, 1] at
-    CLIP's input size, differentiable (CLIP's normalisation done here, not by its processor)."""
-    model, processor = clip.model, clip.processor.image_processor
-    device, dtype = module_device(model), module_dtype(model)
-    mean = torch.tensor(processor.image_mean, device=device)[None, :, None, None]
-    std = torch.tensor(processor.image_std, device=device)[None, :, None, None]
-    values = ((pixels.to(device, torch.float32) - mean) / std).to(dtype)
-    pooled = differentiable(model.vision_model)(pixel_values=values).pooler_output
-    return F.normalize(differentiable(model.visual_projection)(pooled).float(), dim=-1)
-
-
-VGG_MEAN, VGG_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-"""ImageNet's normalisation, which VGG16's weights expect."""
-
-
-def _content(net: PerceptualNet, image: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference of VGG16's conv4_2 and conv5_2 features (``net.model`` is its
-    ``features``) between ``image`` and ``source`` ``[B, 3, H, W]`` in [0, 1]."""
-    device, dtype = module_device(net.model), module_dtype(net.model)
-    mean = torch.tensor(VGG_MEAN, device=device)[None, :, None, None]
-    std = torch.tensor(VGG_STD, device=device)[None, :, None, None]
-    both = ((torch.cat([image, source]).to(device, torch.float32) - mean) / std).to(dtype)
-    total = both.new_zeros((), dtype=torch.float32)
-    for index, layer in enumerate(differentiable(net.model)[: max(CONTENT_LAYERS) + 1]):
-        both = layer(both)
-        if index in CONTENT_LAYERS:
-            ours, theirs = both.float().chunk(2)
-            total = total + (ours - theirs.detach()).pow(2).mean()
-    return (total / len(CONTENT_LAYERS)).to(image.device)
-
-
-CLIP_GUIDE_SCALE = 0.05
-"""The scale CLIP guidance (S2) is offered at: gentle enough to keep the sampler's image."""
-STYLE_GUIDE_SCALE = 0.05
-"""The scale style guidance (S3) is offered at."""
-SOURCE_TEXT = "a photo"
-"""What restyling assumes the area shows now, unless told (the directional losses' start)."""
-GUIDE_KINDS = {"clip": GuidanceSettings(), "style": STYLE}
-"""The kinds of guidance by name: the losses each turns on (S2's region and background, S3's
-directional losses)."""
-
-
-def guidance_settings(
-    kind: str,
-    scale: float,
-    start: float = GuidanceSettings.start,
-    end: float = GuidanceSettings.end,
-    every: int = GuidanceSettings.every,
-    lpips: bool = False,
-    content_weight: float = 0.0,
-) -> GuidanceSettings:
-    """The settings of guidance ``kind`` (a key of :data:`GUIDE_KINDS`) at ``scale`` on the
-    part ``start``..``end`` of the schedule, every ``every``-th step; checked, so a caller can
-    refuse them before any model loads and build its :class:`GuidanceRecipe` once they have.
-
-    Args:
-        lpips: an LPIPS backbone keeps the outside too, with S2's weight (the MSE's, 1000).
-        content_weight: the weight of VGG16's content loss; 0 when no VGG16 is given.
-
-    Raises:
-        PinpointError: an unknown kind, or settings :class:`GuidanceSettings` refuses.
-    """
-    if kind not in GUIDE_KINDS:
-        raise PinpointError(f"the guidance is '{kind}'", f"use one of {', '.join(GUIDE_KINDS)}")
-    return dataclasses.replace(
-        GUIDE_KINDS[kind],
-        scale=scale,
-        start=start,
-        end=end,
-        every=every,
-        lpips_weight=GuidanceSettings.mse_weight if lpips else 0.0,
-        content_weight=content_weight,
-    )

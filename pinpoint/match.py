@@ -14,17 +14,15 @@ import torch
 
 from .boxes import pad_box, pixel_bounds
 from .choices import Choice
+from .clip_embed import embed_crops, embed_text, neutral
 from .errors import PinpointError
 from .images import check_image, check_prompt
-from .loading.models import ClipMatcher, module_device, module_dtype
+from .loading.models import ClipMatcher
 from .masks import box_mask
 from .progress import Progress, no_progress
 from .regions import IfNothingFound, ImageRegions, Region, RegionBatch, resolve_nothing_found
 from .request import Request
 from .selection import Pick, apply_pin, check_top_k, resolve_pin, select_regions
-
-MAX_CROPS_PER_FORWARD = 256
-"""Crops per CLIP forward pass; only batches larger than this are split."""
 
 
 class CropMode(Choice):
@@ -124,59 +122,6 @@ def embed_candidates(
     return CandidateEmbeddings(
         embeddings, scale, request.regions, request.context_pad, request.crop
     )
-
-
-def neutral(clip: ClipMatcher) -> tuple[float, float, float]:
-    """The RGB fill in [0, 1] that CLIP's normalisation maps to about 0 (its ``image_mean``):
-    what a masked crop shows outside the mask."""
-    mean = clip.processor.image_processor.image_mean
-    return (float(mean[0]), float(mean[1]), float(mean[2]))
-
-
-def embed_crops(
-    clip: ClipMatcher, crops: list[np.ndarray], progress: Progress = no_progress
-) -> tuple[torch.Tensor, float]:
-    """``[N, D]`` L2-normalised CLIP image embeddings of uint8 crops (any sizes), in batched
-    passes of :data:`MAX_CROPS_PER_FORWARD`, and CLIP's temperature ``exp(logit_scale)``.
-
-    Args:
-        progress: called as ``progress(chunks_done, chunks)`` over the forward passes.
-    """
-    model = clip.model
-    device, dtype = module_device(model), module_dtype(model)
-    chunks = range(0, len(crops), MAX_CROPS_PER_FORWARD)
-    embeddings = []
-    with torch.inference_mode():
-        for done, start in enumerate(chunks, start=1):
-            pixel_values = clip.processor.image_processor(
-                images=crops[start : start + MAX_CROPS_PER_FORWARD], return_tensors="pt"
-            )["pixel_values"].to(device, dtype)
-            vision_out = model.vision_model(pixel_values=pixel_values)
-            embeddings.append(model.visual_projection(vision_out.pooler_output).float())
-            progress(done, len(chunks))
-        scale = float(model.logit_scale.exp().float())
-    width = int(model.config.projection_dim)
-    stacked = torch.cat(embeddings) if embeddings else torch.zeros(0, width)
-    return torch.nn.functional.normalize(stacked, dim=-1).cpu(), scale
-
-
-def embed_texts(clip: ClipMatcher, texts: list[str]) -> torch.Tensor:
-    """``[T, D]`` L2-normalised CLIP text embeddings of ``texts``, in one pass."""
-    model = clip.model
-    device = module_device(model)
-    tokens = clip.processor.tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
-    with torch.inference_mode():
-        out = model.text_model(
-            input_ids=tokens["input_ids"].to(device),
-            attention_mask=tokens["attention_mask"].to(device),
-        )
-        embeddings = model.text_projection(out.pooler_output).float()
-    return torch.nn.functional.normalize(embeddings, dim=-1).cpu()
-
-
-def embed_text(clip: ClipMatcher, text: str) -> torch.Tensor:
-    """``[D]`` L2-normalised CLIP text embedding of ``text``."""
-    return embed_texts(clip, [text])[0]
 
 
 def score_candidates(

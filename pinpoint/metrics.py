@@ -17,11 +17,12 @@ from dataclasses import dataclass
 import torch
 
 from .boxes import mask_bounds, mask_box
+from .clip_embed import embed_crops, embed_texts, neutral
 from .errors import PinpointError
 from .images import as_mask_batch, check_image, check_prompt
 from .loading.models import ClipMatcher, PerceptualNet, module_device, module_dtype
 from .loading.perceptual import FID, LPIPS, check_use, lpips_module
-from .match import CropMode, crop_regions, embed_crops, embed_texts, neutral
+from .match import CropMode, crop_regions
 from .regions import ImageRegions, Region
 from .request import Request
 
@@ -128,7 +129,7 @@ class MetricsRequest(Request):
             edits=self.edits.detach().to("cpu", torch.float32),
             sources=self.sources.detach().to("cpu", torch.float32).expand(batch, -1, -1, -1),
             masks=masks,
-            text=check_prompt(self.text, "the text", "a blue pickup truck"),
+            text=check_prompt(self.text, "text", "a blue pickup truck"),
             source_text=self.source_text.strip(),
         )
 

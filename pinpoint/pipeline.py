@@ -134,7 +134,7 @@ def restyle(
 ) -> EditResult:
     """Each whole image restyled as ``style`` says (S3 on the diffusers route): the inpainting
     pipeline over a mask of the whole image, a strength below 1 keeping the layout, steered by
-    ``guidance`` (usually :data:`pinpoint.guidance.STYLE`'s losses; its text is replaced by
+    ``guidance`` (usually :data:`pinpoint.guidance_settings.STYLE`'s losses; its text is replaced by
     ``style``).
 
     Args:

@@ -95,7 +95,7 @@ def _check_sam3_lengths(segmenter: TextSegmenter, queries: Sequence[str]) -> Non
                 f"{query!r} is {length} tokens long but '{segmenter.name}' (SAM 3) reads at "
                 f"most {SAM3_TEXT_TOKENS}",
                 "name the object in a few words ('red car'); SAM 3 finds every instance of a "
-                "short noun phrase, and Match Text to Regions can then pick one by a longer "
+                "short noun phrase, and CLIP matching can then pick one by a longer "
                 "description",
             )
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from ..batch import Item
 from ..edit_list import EXAMPLE, EditLine, EditSettings, parse_edit_list
 from ..errors import PinpointError, reported_as
-from ..guidance import SOURCE_TEXT, GuidanceRecipe, GuidanceSettings, guidance_settings
+from ..guidance import GuidanceRecipe
+from ..guidance_settings import SOURCE_TEXT, GuidanceSettings, guidance_settings
 from ..images import check_prompt
 from ..loading.kinds import PERCEPTUAL
 from ..loading.models import ClipMatcher, InpaintPipe, PerceptualNet
@@ -123,12 +124,11 @@ def _guidance(
 ) -> GuidanceRecipe | None:
     """The guidance recipe, its networks and decoder loaded where the pipeline runs."""
     from ..loading import load_model
-    from ..loading.models import module_device, module_dtype
     from ..loading.taesd import load_taesd
 
     if settings is None:
         return None
-    device, dtype = module_device(pipe.pipe.unet), module_dtype(pipe.pipe.unet)
+    device, dtype = pipe.device, pipe.dtype
     nets: dict[str, PerceptualNet | None] = {"lpips": None, "vgg": None}
     for flag in nets:
         if flag in files:

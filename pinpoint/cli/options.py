@@ -11,13 +11,7 @@ from ..diffusers_sampler import Scheduler
 from ..edit_list import ARROW, EXAMPLE, EditSettings
 from ..errors import reported_as
 from ..eval_items import PRESETS
-from ..guidance import (
-    CLIP_GUIDE_SCALE,
-    GUIDE_KINDS,
-    SOURCE_TEXT,
-    STYLE_GUIDE_SCALE,
-    GuidanceSettings,
-)
+from ..guidance_settings import CLIP_SCALE, GUIDE_KINDS, SOURCE_TEXT, STYLE_SCALE, GuidanceSettings
 from ..loading.kinds import CLIP, DETECTOR, INPAINT, PERCEPTUAL
 from ..loading.precision import Precision
 from ..loading.suggested import SUGGESTED
@@ -182,11 +176,13 @@ def _add_guide_options(parser: argparse.ArgumentParser, guide: str, scale: float
     )
 
 
+DESCRIPTION = "``python -m pinpoint``: the edit pipeline without ComfyUI."
+"""What ``--help`` says the CLI is (the package docstring's first line)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command and its options (each default read from its owner)."""
-    from . import __doc__ as usage  # the package's docstring: its first line describes the CLI
-
-    parser = argparse.ArgumentParser(prog="python -m pinpoint", description=usage.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m pinpoint", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
     defaults = EditSettings()
 
@@ -222,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     edit.add_argument("--preview", help="also write the detection/match preview here")
     _add_edit_options(edit, defaults)
-    _add_guide_options(edit, "none", CLIP_GUIDE_SCALE)
+    _add_guide_options(edit, "none", CLIP_SCALE)
     ranking = RankSettings()
     rank = edit.add_argument_group("candidates")
     rank.add_argument(
@@ -250,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     style.add_argument("--overwrite", action="store_true", help="several images: redo done ones")
     style.add_argument("--preview", help="with --find: also write the detection/match preview here")
     _add_edit_options(style, EditSettings(strength=0.6, scheduler=Scheduler.DDIM))
-    _add_guide_options(style, "style", STYLE_GUIDE_SCALE)
+    _add_guide_options(style, "style", STYLE_SCALE)
 
     evaluation = commands.add_parser(
         "eval", help="run edits on a set of images and measure every result (report folder)"

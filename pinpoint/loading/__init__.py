@@ -1,7 +1,8 @@
 """Model loading from the folders a ComfyUI user has (Hugging Face / diffusers layouts, SAM and
 perceptual-network files).
 
-Every kind is one entry of the table in :mod:`.kinds`; :func:`load_model` loads any of them.
+Every kind is one entry of the table in :mod:`.kinds` (import the kinds from there, e.g.
+``from pinpoint.loading.kinds import CLIP``); :func:`load_model` loads any of them.
 Importing this package is cheap: transformers, diffusers and segment_anything are imported
 inside the loaders. Every load is offline (``local_files_only=True``) and checked first, so a
 wrong or incomplete folder raises a :class:`~pinpoint.errors.PinpointError` that says what to
@@ -17,21 +18,7 @@ import torch
 
 from .folders import default_search_dirs, find_model, list_installed
 from .inpaint_pipe import load_inpaint_pipeline
-from .kinds import (
-    CLIP,
-    CLIPSEG,
-    DETECTOR,
-    DINO,
-    INPAINT,
-    KINDS,
-    PERCEPTUAL,
-    SAM,
-    SAM_FOLDER,
-    SEGMENTER,
-    TEXT_SEGMENTER,
-    Format,
-    ModelKind,
-)
+from .model_kind import Format, ModelKind
 from .models import (
     ClipMatcher,
     ClipSeg,
@@ -46,7 +33,7 @@ from .models import (
     module_device,
     module_dtype,
 )
-from .perceptual import load_perceptual
+from .perceptual_loader import load_perceptual
 from .sam import load_sam
 from .transformers_folder import load_transformers
 
@@ -81,23 +68,11 @@ def load_model(
 
 
 __all__ = [
-    "CLIP",
-    "CLIPSEG",
-    "DETECTOR",
-    "DINO",
-    "INPAINT",
-    "KINDS",
-    "PERCEPTUAL",
-    "SAM",
-    "SAM_FOLDER",
-    "SEGMENTER",
-    "TEXT_SEGMENTER",
     "ClipMatcher",
     "ClipSeg",
     "Detector",
     "Dino",
     "InpaintPipe",
-    "ModelKind",
     "PerceptualNet",
     "SamFolder",
     "SamModel",

@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import PinpointError
-
-if TYPE_CHECKING:
-    from .kinds import ModelKind
+from .model_kind import ModelKind
 
 
 def redownload_fix(kind: ModelKind, path: Path) -> str:

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import PinpointError
 from .checks import describe_config, redownload_fix
-
-if TYPE_CHECKING:
-    from .kinds import ModelKind
+from .model_kind import ModelKind
 
 ARCHITECTURE = "CLIPSegForImageSegmentation"
 

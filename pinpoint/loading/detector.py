@@ -7,13 +7,11 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import PinpointError
 from .checks import auto_model_types, describe_config
-
-if TYPE_CHECKING:
-    from .kinds import ModelKind
+from .model_kind import ModelKind
 
 QUERY_LOGITS = ("owlvit", "owlv2")
 """Open-vocabulary families whose logits have one column per text query."""

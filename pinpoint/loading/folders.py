@@ -14,12 +14,10 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..errors import PinpointError
-
-if TYPE_CHECKING:
-    from .kinds import ModelKind
+from .model_kind import ModelKind
+from .transformers_folder import belongs_elsewhere
 
 MAX_DEPTH = 3  # models/pinpoint_detectors/<org>/<family>/<model> is as deep as we look
 
@@ -131,8 +129,6 @@ def find_model(name: str, search_dirs: Sequence[Path], kind: ModelKind) -> Path:
         if path.is_file() if single_file else path.is_dir():
             return path.resolve()
     if single_file and any(path.is_dir() for path in candidates):
-        from .transformers_folder import belongs_elsewhere  # the kinds table, only when needed
-
         folder = next(path for path in candidates if path.is_dir())
         raise PinpointError(
             f"{text!r} is a folder, but a {kind.title} is a single file",

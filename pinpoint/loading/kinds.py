@@ -9,14 +9,12 @@ imports transformers, diffusers or segment_anything.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
-from enum import Enum
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from . import clipseg, detector, perceptual, sam_folder, text_segmenter
 from .checks import auto_model_types
+from .model_kind import Config, Format, ModelKind, Transformers
 from .models import (
     ClipMatcher,
     ClipSeg,
@@ -29,113 +27,6 @@ from .models import (
     Segmenter,
     TextSegmenter,
 )
-
-Config = Mapping[str, Any]
-"""A parsed ``config.json``."""
-
-
-class Format(Enum):
-    """What a kind looks like on disk, which decides the loader."""
-
-    TRANSFORMERS = "a Hugging Face transformers folder"
-    DIFFUSERS = "a diffusers pipeline folder"
-    SAM_CHECKPOINT = "an original Segment Anything checkpoint file"
-    TORCH_WEIGHTS = "a PyTorch weights file"
-
-
-@dataclass(frozen=True)
-class Transformers:
-    """How a transformers folder is loaded (one per kind, or per model type of a kind).
-
-    Attributes:
-        model_class: the transformers class that loads the weights (``"CLIPModel"``,
-            ``"AutoModelForObjectDetection"``).
-        processor_class: ``"AutoProcessor"`` (tokenizer and image processor) or
-            ``"AutoImageProcessor"``.
-        processor_files: the folder must hold one of these image processor configs.
-        tokenizer: the folder must hold tokenizer files, and the processor both parts.
-        wordpiece: BERT's ``vocab.txt`` also counts as tokenizer files (Grounding DINO).
-        model_kwargs: passed to ``from_pretrained`` (``attn_implementation`` ...).
-        prepare_config: changes the loaded ``PretrainedConfig`` before the model is built.
-        complete_weights: refuse a checkpoint missing weights the model needs (transformers
-            would fill them with random values: a silently broken model).
-        result_fields: extra fields of the loaded object (``open_vocabulary=True``).
-    """
-
-    model_class: str
-    processor_class: str = "AutoImageProcessor"
-    processor_files: tuple[str, ...] = ("preprocessor_config.json",)
-    tokenizer: bool = False
-    wordpiece: bool = False
-    model_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    prepare_config: Callable[[Any], None] = lambda config: None
-    complete_weights: bool = False
-    result_fields: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ModelKind:
-    """One kind of model: where it lives, what it holds, how it is checked and loaded.
-
-    Attributes:
-        key: short id used by the CLI and :mod:`pinpoint.tiny` (``"detector"``, ...).
-        title: human name used in messages ("object detector").
-        folder: the ComfyUI models sub-folder registered for this kind.
-        format: what it is on disk (the loader that reads it).
-        result: the class of the loaded object.
-        socket: the ComfyUI socket type that carries the loaded object.
-        expected_files: what a complete model holds, as told to users.
-        example_repo: a Hugging Face repo that works, for download hints.
-        example_dir: the folder name that repo is downloaded into (for a single-file kind: the
-            example file's name).
-        extra_folders: shared ComfyUI folders also searched (``diffusers``).
-        marker: the file whose presence makes a folder a candidate (``config.json``); empty for
-            a single-file kind.
-        suffixes: for a single-file kind, the accepted file name endings (lower case).
-        download_url: for a single-file kind, where the example file is downloaded from.
-        model_types: transformers kinds: the ``config.json`` ``model_type`` values accepted.
-        requirement: appended to the refusal of another model type, e.g. " (config.json
-            model_type must be 'clip')".
-        pick: the start of that refusal's fix, e.g. "pick a folder with a full CLIP model; ".
-        transformers: transformers kinds: the folder's config → how it is loaded.
-        check_config: further checks of a transformers folder before loading (raise
-            :class:`~pinpoint.errors.PinpointError`).
-        check_processor: a check of the loaded processor (raises likewise).
-    """
-
-    key: str
-    title: str
-    folder: str
-    format: Format
-    result: type
-    socket: str
-    expected_files: str
-    example_repo: str
-    example_dir: str
-    extra_folders: tuple[str, ...] = ()
-    marker: str = "config.json"
-    suffixes: tuple[str, ...] = ()
-    download_url: str = ""
-    model_types: Callable[[], Collection[str]] = frozenset
-    requirement: str = ""
-    pick: str = ""
-    transformers: Callable[[Config], Transformers] | None = None
-    check_config: Callable[[ModelKind, Path, Config], None] = lambda kind, path, config: None
-    check_processor: Callable[[ModelKind, Path, Any], None] = lambda kind, path, processor: None
-
-    def download_hint(self, target: Path) -> str:
-        """How to download the example model into ``target``, as a sentence fragment."""
-        if self.download_url:
-            return (
-                f"download {self.download_url} into the folder {target.parent}, e.g. "
-                f"`curl -L --create-dirs -o {target} {self.download_url}`"
-            )
-        return (
-            f"download {self.example_repo} ({self.expected_files}) into {target}, "
-            f"e.g. `hf download {self.example_repo} --local-dir {target}` "
-            "(`huggingface-cli download` on older huggingface_hub)"
-        )
-
 
 TOKENIZER_FILES = "tokenizer files (vocab.json, merges.txt or tokenizer.json)"
 DINO_MODEL_TYPES = ("vit", "dinov2", "dinov2_with_registers")
@@ -176,7 +67,6 @@ DETECTOR = ModelKind(
     folder="pinpoint_detectors",
     format=Format.TRANSFORMERS,
     result=Detector,
-    socket="PINPOINT_DETECTOR",
     expected_files="config.json, model.safetensors, preprocessor_config.json",
     example_repo="facebook/detr-resnet-50",
     example_dir="detr-resnet-50",
@@ -194,7 +84,6 @@ CLIP = ModelKind(
     folder="pinpoint_clip",
     format=Format.TRANSFORMERS,
     result=ClipMatcher,
-    socket="PINPOINT_CLIP",
     expected_files=f"config.json, model.safetensors, preprocessor_config.json, {TOKENIZER_FILES}",
     example_repo="openai/clip-vit-base-patch32",
     example_dir="clip-vit-base-patch32",
@@ -215,7 +104,6 @@ INPAINT = ModelKind(
     folder="pinpoint_inpaint",
     format=Format.DIFFUSERS,
     result=InpaintPipe,
-    socket="PINPOINT_INPAINT_PIPE",
     expected_files=(
         "model_index.json and the unet/, vae/, text_encoder/, tokenizer/, scheduler/ folders"
     ),
@@ -231,7 +119,6 @@ SEGMENTER = ModelKind(
     folder="pinpoint_segmenters",
     format=Format.TRANSFORMERS,
     result=Segmenter,
-    socket="PINPOINT_SEGMENTER",
     expected_files="config.json, model.safetensors, preprocessor_config.json",
     example_repo="nvidia/segformer-b0-finetuned-ade-512-512",
     example_dir="segformer-b0-finetuned-ade-512-512",
@@ -246,7 +133,6 @@ CLIPSEG = ModelKind(
     folder="pinpoint_clipseg",
     format=Format.TRANSFORMERS,
     result=ClipSeg,
-    socket="PINPOINT_CLIPSEG",
     expected_files=f"config.json, model.safetensors, preprocessor_config.json, {TOKENIZER_FILES}",
     example_repo="CIDAS/clipseg-rd64-refined",
     example_dir="clipseg-rd64-refined",
@@ -269,7 +155,6 @@ DINO = ModelKind(
     folder="pinpoint_dino",
     format=Format.TRANSFORMERS,
     result=Dino,
-    socket="PINPOINT_DINO",
     expected_files="config.json, model.safetensors, preprocessor_config.json",
     example_repo="facebook/dino-vits16",
     example_dir="dino-vits16",
@@ -288,7 +173,6 @@ SAM = ModelKind(
     folder="sams",  # shared with other packs (Impact Pack, ReActor ...)
     format=Format.SAM_CHECKPOINT,
     result=SamModel,
-    socket="PINPOINT_SAM",
     expected_files=(
         "one original SAM checkpoint file: sam_vit_b_01ec64.pth, sam_vit_l_0b3195.pth or "
         "sam_vit_h_4b8939.pth"
@@ -309,7 +193,6 @@ SAM_FOLDER = ModelKind(
     folder="pinpoint_sam",
     format=Format.TRANSFORMERS,
     result=SamFolder,
-    socket=SAM.socket,  # Refine with SAM takes either
     expected_files="config.json, model.safetensors, preprocessor_config.json",
     example_repo="facebook/sam2.1-hiera-small",
     example_dir="sam2.1-hiera-small",
@@ -328,7 +211,6 @@ TEXT_SEGMENTER = ModelKind(
     folder="pinpoint_text_segmenters",
     format=Format.TRANSFORMERS,
     result=TextSegmenter,
-    socket="PINPOINT_TEXT_SEGMENTER",
     expected_files=f"config.json, model.safetensors, processor_config.json, {TOKENIZER_FILES}",
     example_repo="facebook/sam3",
     example_dir="sam3",
@@ -348,7 +230,6 @@ PERCEPTUAL = ModelKind(
     folder="pinpoint_perceptual",
     format=Format.TORCH_WEIGHTS,
     result=PerceptualNet,
-    socket="PINPOINT_PERCEPTUAL",
     expected_files=perceptual.EXPECTED_FILES,
     example_repo="",
     example_dir=perceptual.NETWORKS["alexnet"].file,

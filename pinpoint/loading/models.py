@@ -152,6 +152,16 @@ class InpaintPipe:
         """The pipeline's torch modules (UNet, VAE, text encoders), for device management."""
         return pipeline_modules(self.pipe)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the pipeline runs (its modules share one device)."""
+        return module_device(self.modules[0])
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The pipeline's floating dtype (its modules share one)."""
+        return module_dtype(self.modules[0])
+
 
 def pipeline_modules(pipe: Any) -> list[torch.nn.Module]:
     """The torch modules among a diffusers pipeline's components."""

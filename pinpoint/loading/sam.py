@@ -68,8 +68,8 @@ def _file_fix(path: Path) -> str:
 
 
 FOLDER_HINT = (
-    f"SAM 2, SAM-HQ and SAM folders in the transformers layout go in models/{SAM_FOLDER.folder} "
-    "and load with 'Load SAM 2 / SAM-HQ'"
+    f"SAM 2, SAM-HQ and SAM folders in the transformers layout go in models/{SAM_FOLDER.folder}, "
+    "which has its own loader"
 )
 
 
@@ -171,8 +171,8 @@ def check_sam_file(path: Path) -> Path:
                 f"'{path.name}' is a Segment Anything folder in the transformers layout "
                 f"(model_type '{model_type}'), but this loader reads a single original .pth "
                 f"checkpoint ({path})",
-                f"put the folder in models/{SAM_FOLDER.folder} and load it with 'Load SAM 2 / "
-                "SAM-HQ', or " + _file_fix(path),
+                f"put the folder in models/{SAM_FOLDER.folder} and load it as a "
+                f"{SAM_FOLDER.title}, or " + _file_fix(path),
             )
         raise PinpointError(
             f"'{path.name}' is a folder, but this loader reads the original Segment Anything "

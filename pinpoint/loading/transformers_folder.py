@@ -22,7 +22,8 @@ from .checks import (
     require_any,
     require_tokenizer,
 )
-from .kinds import INPAINT, KINDS, ModelKind, Transformers
+from .kinds import INPAINT, KINDS
+from .model_kind import ModelKind, Transformers
 
 
 def _article(title: str) -> str:

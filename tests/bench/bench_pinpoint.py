@@ -47,7 +47,8 @@ from rigs import detector_finding, point_texts_at, solid  # noqa: E402
 from routes import diffusers_edit, inpaint  # noqa: E402
 
 from pinpoint.edit_list import EditSettings, parse_edit_list  # noqa: E402
-from pinpoint.loading import CLIP, DETECTOR, INPAINT, SAM, load_model  # noqa: E402
+from pinpoint.loading import load_model  # noqa: E402
+from pinpoint.loading.kinds import CLIP, DETECTOR, INPAINT, SAM  # noqa: E402
 from pinpoint.match import MatchRequest, match_text  # noqa: E402
 from pinpoint.metrics import MetricsRequest  # noqa: E402
 from pinpoint.pipeline import edit  # noqa: E402
@@ -349,7 +350,8 @@ def guided_step(decoder: str, clip_path: Path) -> None:
 
     from diffusers import AutoencoderKL, AutoencoderTiny, UNet2DConditionModel
 
-    from pinpoint.guidance import Guidance, GuidanceSettings, GuidanceTarget
+    from pinpoint.guidance import Guidance, GuidanceTarget
+    from pinpoint.guidance_settings import GuidanceSettings
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(cross_attention_dim=768, sample_size=64).eval()  # SD 1.5 shape
@@ -412,7 +414,8 @@ def bench_guidance(folder: Path) -> None:
 def bench_guided_route(folder: Path) -> None:
     from diffusers import AutoencoderTiny
 
-    from pinpoint.guidance import GuidanceRecipe, GuidanceSettings
+    from pinpoint.guidance import GuidanceRecipe
+    from pinpoint.guidance_settings import GuidanceSettings
 
     pipe = load_model(INPAINT, medium_inpaint(folder))
     clip = load_model(CLIP, base_clip(folder / "clip"))

@@ -442,7 +442,8 @@ def comfy_models(tiny_models, tmp_path_factory) -> dict[str, Path]:
     every query predicts ``dog`` at :data:`KNOWN_BOX` with probability ~0.99 (its last class and
     box layers are zeroed and their biases set), which makes the mask position known.
     """
-    from pinpoint.loading import DETECTOR, load_model
+    from pinpoint.loading import load_model
+    from pinpoint.loading.kinds import DETECTOR
 
     root = tmp_path_factory.mktemp("comfy-models")
     source = tiny_models["detector"]
@@ -598,7 +599,7 @@ def workflow_model_stand_ins(root: Path) -> dict[str, Path]:
     """Empty stand-ins, under ``root``, for every model the shipped workflows name (the real
     models cannot be downloaded here), so the editor shows the workflows as on a machine that
     has them: no missing-model marks. Returns ComfyUI folder name → directory."""
-    from pinpoint.loading import KINDS
+    from pinpoint.loading.kinds import KINDS
 
     kinds = {kind.key: kind for kind in KINDS}
     folders: dict[str, Path] = {}

@@ -25,7 +25,8 @@ def detectors(comfyui, facts, tmp_path_factory):
     The OWL-ViT's box head adds nothing to its patch-grid prior and its class head scores every
     query sigmoid(10) on every patch, so each image yields the 16 cells of its 4x4 grid.
     """
-    from pinpoint.loading import DETECTOR, load_model
+    from pinpoint.loading import load_model
+    from pinpoint.loading.kinds import DETECTOR
     from pinpoint.tiny.owlvit import build_tiny_owlvit
 
     root = tmp_path_factory.mktemp("owl-models") / "pinpoint_detectors"

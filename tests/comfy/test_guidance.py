@@ -116,7 +116,8 @@ def test_bad_guidance_is_refused_before_sampling(comfyui, checkpoints, rigged):
     message = error_of(node, **guider_inputs(checkpoint, rigged, image, torch.ones(1, 32, 32)))
     assert_house_error(message, TITLE, "the mask is 32x32 but the image is 64x64")
     message = error_of(node, **guider_inputs(checkpoint, rigged, image, mask, text=""))
-    assert_house_error(message, TITLE, "the text is empty")
+    fix = "type what you mean, e.g. 'a blue pickup truck'"
+    assert message == f"{TITLE}: the text is empty. Fix: {fix}."  # one "the", not two
 
 
 def test_cancel_stops_a_guided_step(comfyui, checkpoints, rigged):
@@ -177,9 +178,10 @@ def test_the_style_guider_turns_the_image_along_the_text_direction(comfyui, chec
     (guided,) = run(node, **inputs | dict(scale=0.3))
     before, after = sample(comfyui, plain, vae, image), sample(comfyui, guided, vae, image)
     guidance = pack_module(comfyui, "pinpoint.guidance")
+    settings = pack_module(comfyui, "pinpoint.guidance_settings").GuidanceSettings
     judge = guidance.Guidance(
         guided.guidance.target,
-        guidance.GuidanceSettings(region_weight=0.0, mse_weight=0.0, global_weight=1.0),
+        settings(region_weight=0.0, mse_weight=0.0, global_weight=1.0),
     )  # the global directional loss alone: no random patches
 
     def distance(pixels):

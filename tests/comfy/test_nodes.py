@@ -128,6 +128,19 @@ def test_schemas_follow_the_house_rules(comfyui, facts):
         assert order["required"] + order.get("optional", []) == input_names
 
 
+def test_every_model_kind_has_a_socket_and_only_the_sam_engines_share_one(comfyui):
+    sockets = pack_module(comfyui, "nodes.sockets")
+    kinds = pack_module(comfyui, "pinpoint.loading.kinds")
+    assert list(sockets.MODEL_TYPES) == [kind.key for kind in kinds.KINDS]
+    carriers: dict[str, list[str]] = {}
+    for key, socket in sockets.MODEL_TYPES.items():
+        carriers.setdefault(socket, []).append(key)
+    shared = {socket: keys for socket, keys in carriers.items() if len(keys) > 1}
+    assert shared == {"PINPOINT_SAM": [kinds.SAM.key, kinds.SAM_FOLDER.key]}  # one Refine with SAM
+    for key, socket in sockets.MODEL_TYPES.items():
+        assert sockets.MODELS[key].io_type == socket
+
+
 def test_model_folders_keep_paths_registered_before_the_pack(comfyui):
     fp = comfyui.folder_paths
     for key, folder in (

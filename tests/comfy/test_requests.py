@@ -11,6 +11,9 @@ import pytest
 import torch
 from node_calls import assert_house_error, error_of, pack_module, run
 
+from pinpoint.guidance_settings import CLIP_SCALE, STYLE_SCALE
+from pinpoint.ranking import RankSettings
+
 NO_CORE_SETTINGS = {
     # loaders: model_name and precision only (Precision's default is checked below)
     "PinpointLoadDetector",
@@ -47,10 +50,10 @@ CORE_REQUESTS = {
     "PinpointRegionsToSEGS": ("interop.SegsRequest",),
     "PinpointEditByText": ("edit_list.EditSettings", "repaint.RepaintRequest"),
     "PinpointRankEdits": ("metrics.MetricsRequest", "ranking.RankSettings"),
-    "PinpointCLIPGuider": ("guidance.GuidanceSettings",),
-    "PinpointStyleGuider": ("guidance.GuidanceSettings",),
-    "PinpointCLIPGuidance": ("guidance.GuidanceSettings",),
-    "PinpointStyleGuidance": ("guidance.GuidanceSettings",),
+    "PinpointCLIPGuider": ("guidance_settings.GuidanceSettings",),
+    "PinpointStyleGuider": ("guidance_settings.GuidanceSettings",),
+    "PinpointCLIPGuidance": ("guidance_settings.GuidanceSettings",),
+    "PinpointStyleGuidance": ("guidance_settings.GuidanceSettings",),
 }
 """Node id → the core requests (``module.Class``) whose field defaults are the node's input
 defaults."""
@@ -59,12 +62,12 @@ OWN_DEFAULTS = {
     ("PinpointInpaintComfy", "resolution"): 0,  # the MODEL's native size, read from the model
     ("PinpointEditByText", "resolution"): 0,
     ("PinpointEditByText", "cfg"): 7.0,  # ComfyUI's sampling, not the diffusers pipeline's
-    ("PinpointCLIPGuider", "scale"): 0.05,  # the node guides; the core's 0 is "off"
-    ("PinpointStyleGuider", "scale"): 0.05,
-    ("PinpointCLIPGuidance", "scale"): 0.05,
-    ("PinpointStyleGuider", "global_weight"): 1.0,  # pinpoint.guidance.STYLE's
+    ("PinpointCLIPGuider", "scale"): CLIP_SCALE,  # the node guides; the core's 0 is "off"
+    ("PinpointStyleGuider", "scale"): STYLE_SCALE,
+    ("PinpointCLIPGuidance", "scale"): CLIP_SCALE,
+    ("PinpointStyleGuider", "global_weight"): 1.0,  # pinpoint.guidance_settings.STYLE's
     ("PinpointStyleGuider", "patch_weight"): 1.0,
-    ("PinpointStyleGuidance", "scale"): 0.05,
+    ("PinpointStyleGuidance", "scale"): STYLE_SCALE,
     ("PinpointStyleGuidance", "global_weight"): 1.0,
     ("PinpointStyleGuidance", "patch_weight"): 1.0,
 }
@@ -99,6 +102,18 @@ def test_every_node_reads_its_defaults_from_its_core_request(comfyui):
                 assert widget.default == _plain(defaults[widget.id]), (schema.node_id, widget.id)
                 compared += 1
     assert compared >= 40
+
+
+def test_tooltips_state_the_defaults_of_the_core(comfyui):
+    """A tooltip that names a core default (the ranking weights) says the core's value."""
+    weights = f"{RankSettings.alpha:g} * S_t2i + {RankSettings.beta:g} * S_i2i"
+    seen = 0
+    for node in pack_module(comfyui, "nodes").NODES:
+        for widget in node.GET_SCHEMA().inputs:
+            if widget.id == "candidates" and widget.io_type == "INT":
+                assert weights in widget.tooltip, node
+                seen += 1
+    assert seen == 3  # the two inpaint nodes and Edit by Text
 
 
 def test_the_loaders_default_to_auto_precision(comfyui):
@@ -377,7 +392,9 @@ def test_each_bad_setting_is_refused_before_any_model_moves(
             value = [1, 2, 3]
         elif value == "SD's VAE":  # decodes 8x: not the tiny pipeline's 2x latents
             guidance = pack_module(comfyui, "pinpoint.guidance")
-            settings = guidance.GuidanceSettings(scale=0.05)
+            settings = pack_module(comfyui, "pinpoint.guidance_settings").GuidanceSettings(
+                scale=0.05
+            )
             value = guidance.GuidanceRecipe(loaded["clip"], "a dog", settings, decoder=_Vae())
         inputs[name] = value
     assert_house_error(error_of(node, **inputs), node.GET_SCHEMA().display_name, fragment)

@@ -24,7 +24,8 @@ from pinpoint.anchors import (
     square_box,
 )
 from pinpoint.errors import PinpointError, reported_as
-from pinpoint.loading import DINO, load_model
+from pinpoint.loading import load_model
+from pinpoint.loading.kinds import DINO
 from pinpoint.progress import Progress, no_progress
 from pinpoint.tiny._build import STAMP
 from pinpoint.tiny.dino import build_tiny_dino

@@ -20,12 +20,12 @@ from pinpoint.detect import DetectRequest
 from pinpoint.diffusers_sampler import DiffusersSampler
 from pinpoint.edit_list import EditLine, EditSettings
 from pinpoint.errors import PinpointError
-from pinpoint.guidance import (
-    CLIP_GUIDE_SCALE,
+from pinpoint.guidance_settings import (
+    CLIP_SCALE,
     GUIDE_KINDS,
     SOURCE_TEXT,
     STYLE,
-    STYLE_GUIDE_SCALE,
+    STYLE_SCALE,
     GuidanceSettings,
     guidance_settings,
 )
@@ -184,8 +184,8 @@ def test_parser_defaults_are_the_core_defaults():
     assert (parsed.alpha, parsed.beta) == (RankSettings.alpha, RankSettings.beta)
     style = build_parser().parse_args(["style", "--image", "i", "--style", "s", "--out", "o"])
     for command, kind, scale in (
-        (parsed, "none", CLIP_GUIDE_SCALE),
-        (style, "style", STYLE_GUIDE_SCALE),
+        (parsed, "none", CLIP_SCALE),
+        (style, "style", STYLE_SCALE),
     ):
         assert (command.guide, command.guide_scale) == (kind, scale)
         schedule = (command.guide_start, command.guide_end, command.guide_every)
@@ -440,8 +440,8 @@ def test_guidance_settings_turn_on_each_kinds_losses():
     assert clip == GuidanceSettings(scale=0.2, start=0.1, end=0.5, every=2, lpips_weight=1000.0)
     assert clip.lpips_weight == clip.mse_weight  # S2 weighs both background losses alike
     assert guidance_settings("clip", 0.2).lpips_weight == 0.0  # no LPIPS backbone, no loss
-    style = guidance_settings("style", STYLE_GUIDE_SCALE, content_weight=2.0)
-    assert style == dataclasses.replace(STYLE, scale=STYLE_GUIDE_SCALE, content_weight=2.0)
+    style = guidance_settings("style", STYLE_SCALE, content_weight=2.0)
+    assert style == dataclasses.replace(STYLE, scale=STYLE_SCALE, content_weight=2.0)
     assert set(GUIDE_KINDS) == {"clip", "style"}
     with pytest.raises(PinpointError, match="the guidance is 'paint'. Fix: use one of clip, st"):
         guidance_settings("paint", 0.1)

@@ -13,7 +13,8 @@ import torch
 from pinpoint.detect import DetectRequest, detect_objects
 from pinpoint.errors import PinpointError, reported_as
 from pinpoint.labels import parse_labels
-from pinpoint.loading import DETECTOR, load_model
+from pinpoint.loading import load_model
+from pinpoint.loading.kinds import DETECTOR
 from pinpoint.progress import no_progress
 
 KNOWN_BOX = (0.55, 0.40, 0.30, 0.50)  # normalised cx, cy, w, h

@@ -15,7 +15,8 @@ import workflow_layout
 from pinpoint.cli import main
 from pinpoint.download import download, is_installed
 from pinpoint.errors import PinpointError
-from pinpoint.loading import DETECTOR, KINDS, PERCEPTUAL, SAM, load_model
+from pinpoint.loading import load_model
+from pinpoint.loading.kinds import DETECTOR, KINDS, PERCEPTUAL, SAM
 from pinpoint.loading.suggested import SUGGESTED, suggested
 
 README = Path(__file__).resolve().parents[2] / "README.md"

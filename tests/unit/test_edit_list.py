@@ -13,7 +13,8 @@ from routes import diffusers_layers
 from pinpoint.crop import CropRequest, plan_layers
 from pinpoint.edit_list import EditLine, EditSettings, parse_edit_line, parse_edit_list
 from pinpoint.errors import PinpointError, reported_as
-from pinpoint.loading import CLIP, DETECTOR, INPAINT, load_model
+from pinpoint.loading import load_model
+from pinpoint.loading.kinds import CLIP, DETECTOR, INPAINT
 from pinpoint.masks import feather_mask
 from pinpoint.metrics import MetricsRequest, measure_edits
 from pinpoint.pipeline import edit

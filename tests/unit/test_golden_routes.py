@@ -12,8 +12,10 @@ from golden import SKIP, same_as_golden
 from rigs import COLOURS, detector_finding, point_texts_at, solid
 
 from pinpoint.edit_list import EditSettings, parse_edit_list
-from pinpoint.guidance import GuidanceRecipe, GuidanceSettings
-from pinpoint.loading import CLIP, DETECTOR, INPAINT, load_model
+from pinpoint.guidance import GuidanceRecipe
+from pinpoint.guidance_settings import GuidanceSettings
+from pinpoint.loading import load_model
+from pinpoint.loading.kinds import CLIP, DETECTOR, INPAINT
 from pinpoint.pipeline import edit, restyle
 
 pytestmark = SKIP

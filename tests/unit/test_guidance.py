@@ -14,9 +14,12 @@ import pytest
 import torch
 from rigs import point_text_at, point_texts_at, solid
 
+from pinpoint.clip_embed import embed_pixels
 from pinpoint.errors import PinpointError
-from pinpoint.guidance import Guidance, GuidanceSettings, GuidanceTarget, embed_pixels
-from pinpoint.loading import CLIP, PERCEPTUAL, PerceptualNet, load_model
+from pinpoint.guidance import Guidance, GuidanceRecipe, GuidanceTarget
+from pinpoint.guidance_settings import GuidanceSettings
+from pinpoint.loading import PerceptualNet, load_model
+from pinpoint.loading.kinds import CLIP, PERCEPTUAL
 
 SIZE = 32
 
@@ -112,8 +115,14 @@ def test_bad_guidance_is_a_house_error(rigged):
     with pytest.raises(PinpointError, match="no LPIPS network is connected"):
         target = GuidanceTarget(rigged, "a fox", source, mask)
         Guidance(target, GuidanceSettings(lpips_weight=1000.0))
-    with pytest.raises(PinpointError, match="the text is empty"):
-        GuidanceTarget(rigged, "  ", source, mask)
+    for build in (
+        lambda: GuidanceTarget(rigged, "  ", source, mask),
+        lambda: GuidanceRecipe(rigged, "", GuidanceSettings()),
+    ):
+        with pytest.raises(PinpointError) as caught:
+            build()
+        assert caught.value.problem == "the text is empty"  # not "the the text is empty"
+        assert caught.value.fix == "type what you mean, e.g. 'a blue pickup truck'"
     with pytest.raises(PinpointError, match="the mask is 16x16 but the image is 32x32"):
         GuidanceTarget(rigged, "a fox", source, torch.ones(1, 16, 16))
     with pytest.raises(PinpointError, match="a mask is empty"):

@@ -13,11 +13,14 @@ import torch
 from rigs import point_text_at, solid
 from routes import diffusers_edit, diffusers_layers
 
+from pinpoint.clip_embed import embed_pixels
 from pinpoint.diffusers_sampler import Scheduler
 from pinpoint.errors import PinpointError
-from pinpoint.guidance import GuidanceRecipe, GuidanceSettings, embed_pixels
+from pinpoint.guidance import GuidanceRecipe
+from pinpoint.guidance_settings import GuidanceSettings
 from pinpoint.guided_scheduler import GuidedScheduler, decoder_shape
-from pinpoint.loading import CLIP, INPAINT, load_model
+from pinpoint.loading import load_model
+from pinpoint.loading.kinds import CLIP, INPAINT
 from pinpoint.loading.taesd import load_taesd
 from pinpoint.masks import feather_mask
 from pinpoint.repaint import repaint

@@ -13,7 +13,8 @@ from routes import diffusers_edit, inpaint
 from pinpoint.crop import CropRequest, crop_for_inpaint, stitch_crops
 from pinpoint.errors import PinpointError
 from pinpoint.harmonise import harmonise_seam
-from pinpoint.loading import INPAINT, load_model
+from pinpoint.loading import load_model
+from pinpoint.loading.kinds import INPAINT
 from pinpoint.masks import feather_mask
 
 SHIFT = torch.tensor([0.15, -0.1, 0.05])

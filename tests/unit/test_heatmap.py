@@ -26,7 +26,8 @@ from pinpoint.heatmap import (
     rescore_regions,
     text_heatmaps,
 )
-from pinpoint.loading import CLIP, CLIPSEG, load_model
+from pinpoint.loading import load_model
+from pinpoint.loading.kinds import CLIP, CLIPSEG
 from pinpoint.loading.models import ClipSeg, module_device, module_dtype
 from pinpoint.regions import IfNothingFound, ImageRegions, Region, RegionBatch
 from pinpoint.tiny.clip import build_tiny_clip

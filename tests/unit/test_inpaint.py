@@ -9,7 +9,8 @@ from routes import diffusers_edit, inpaint
 from pinpoint.crop import Split
 from pinpoint.diffusers_sampler import SCHEDULER_CLASSES, Scheduler, with_scheduler
 from pinpoint.errors import PinpointError, reported_as
-from pinpoint.loading import INPAINT, load_model
+from pinpoint.loading import load_model
+from pinpoint.loading.kinds import INPAINT
 from pinpoint.loading.models import InpaintPipe
 from pinpoint.masks import feather_mask
 from pinpoint.seeds import image_seed

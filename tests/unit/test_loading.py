@@ -15,12 +15,6 @@ import torch
 
 from pinpoint.errors import PinpointError, reported_as
 from pinpoint.loading import (
-    CLIP,
-    DETECTOR,
-    INPAINT,
-    KINDS,
-    SAM,
-    SAM_FOLDER,
     Detector,
     default_search_dirs,
     find_model,
@@ -30,6 +24,7 @@ from pinpoint.loading import (
     module_dtype,
 )
 from pinpoint.loading import cache as model_cache
+from pinpoint.loading.kinds import CLIP, DETECTOR, INPAINT, KINDS
 from pinpoint.tiny import TINY_MODELS
 
 KIND_OF = {"detector": DETECTOR, "clip": CLIP, "inpaint": INPAINT}
@@ -154,13 +149,10 @@ FOLDER_MODELS = [key for key, (kind, _, _) in TINY_MODELS.items() if not kind.su
 """The tiny models that are folders (every kind but the single-file SAM checkpoint)."""
 
 
-def test_every_kind_has_its_own_key_folder_and_socket():
+def test_every_kind_has_its_own_key_and_folder():
     for attribute in ("key", "folder"):
         values = [getattr(kind, attribute) for kind in KINDS]
         assert len(set(values)) == len(values) == len(KINDS), attribute
-    sockets = {kind.socket: [k.key for k in KINDS if k.socket == kind.socket] for kind in KINDS}
-    shared = {socket: keys for socket, keys in sockets.items() if len(keys) > 1}
-    assert shared == {SAM.socket: [SAM.key, SAM_FOLDER.key]}  # two engines, one Refine with SAM
     assert {kind for kind, _, _ in TINY_MODELS.values()} == set(KINDS)  # each has a tiny model
 
 

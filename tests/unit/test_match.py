@@ -11,7 +11,8 @@ import torch
 from rigs import COLOURS, point_text_at, point_texts_at, solid, vision_calls
 
 from pinpoint.errors import PinpointError, reported_as
-from pinpoint.loading import CLIP, load_model
+from pinpoint.loading import load_model
+from pinpoint.loading.kinds import CLIP
 from pinpoint.loading.models import ClipMatcher
 from pinpoint.match import (
     CropMode,

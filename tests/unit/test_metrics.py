@@ -11,7 +11,8 @@ from rigs import point_texts_at, vision_calls
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from pinpoint.errors import PinpointError
-from pinpoint.loading import CLIP, PERCEPTUAL, load_model
+from pinpoint.loading import load_model
+from pinpoint.loading.kinds import CLIP, PERCEPTUAL
 from pinpoint.loading.perceptual import NETWORKS
 from pinpoint.metrics import (
     FID_CHUNK,
@@ -155,7 +156,7 @@ def test_the_contact_sheet_marks_the_kept_candidates(clip, source, mask):
         (dict(masks=torch.zeros(1, HEIGHT, WIDTH)), "a mask is empty"),
         (dict(sources=torch.rand(1, 40, WIDTH, 3)), "the source is 64x40 but the edits are 64x48"),
         (dict(sources=torch.rand(2, HEIGHT, WIDTH, 3)), "2 sources for 3 edits"),
-        (dict(text=" "), "the text is empty"),
+        (dict(text=" "), ": the text is empty"),  # not "the the text"
         (dict(context_pad=-0.1), "context_pad is -0.1"),
     ],
 )

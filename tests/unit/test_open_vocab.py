@@ -22,7 +22,8 @@ from pinpoint.detect import (
     detect_by_text,
 )
 from pinpoint.errors import PinpointError, reported_as
-from pinpoint.loading import CLIP, DETECTOR, load_model
+from pinpoint.loading import load_model
+from pinpoint.loading.kinds import CLIP, DETECTOR
 from pinpoint.loading.models import Detector, module_device, module_dtype
 from pinpoint.progress import no_progress
 from pinpoint.tiny.detr import build_tiny_detector

@@ -18,7 +18,8 @@ import torchvision
 from safetensors.torch import save_file
 
 from pinpoint.errors import PinpointError, reported_as
-from pinpoint.loading import PERCEPTUAL, PerceptualNet, load_model, module_device, module_dtype
+from pinpoint.loading import PerceptualNet, load_model, module_device, module_dtype
+from pinpoint.loading.kinds import PERCEPTUAL
 from pinpoint.loading.perceptual import EXPECTED_FILES, NETWORKS, identify, lpips_module
 from pinpoint.metrics import _lpips_outside
 from pinpoint.tiny import TINY_MODELS

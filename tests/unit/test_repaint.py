@@ -11,7 +11,8 @@ from rigs import COLOURS, point_texts_at, solid
 
 from pinpoint.crop import Split
 from pinpoint.errors import PinpointError
-from pinpoint.loading import CLIP, load_model
+from pinpoint.loading import load_model
+from pinpoint.loading.kinds import CLIP
 from pinpoint.masks import feather_mask
 from pinpoint.repaint import CropBatch, Layer, RepaintRequest, repaint, single_edit
 

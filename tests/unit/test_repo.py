@@ -53,6 +53,111 @@ def test_core_library_never_imports_comfyui():
     assert offenders == []
 
 
+def _texts(path: Path) -> list[str]:
+    """The source of ``path`` and each of its string literals (implicit concatenations joined,
+    an f-string's fields as ``{}``), with runs of whitespace made single spaces."""
+    source = path.read_text()
+    texts = [source]
+    for node in ast.walk(ast.parse(source, filename=str(path))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            texts.append(node.value)
+        elif isinstance(node, ast.JoinedStr):
+            texts.append(
+                "".join(
+                    part.value if isinstance(part, ast.Constant) else "{}" for part in node.values
+                )
+            )
+    return [" ".join(text.split()) for text in texts]
+
+
+def node_titles() -> set[str]:
+    """Every node title the adapters spell: the string literals in nodes/*.py ending in
+    "(Pinpoint)" (read from the source; ComfyUI is not imported)."""
+    return {
+        text
+        for path in (REPO / "nodes").glob("*.py")
+        for text in _texts(path)[1:]
+        if text.endswith("(Pinpoint)")
+    }
+
+
+def test_the_core_names_no_node():
+    """Core messages and docstrings serve the nodes and the CLI alike: the caller names the
+    place (``reported_as``), the core never names a node."""
+    titles = node_titles()
+    assert {"Load Perceptual Network (Pinpoint)", "CLIP Guidance (Pinpoint)"} <= titles
+    offenders = sorted(
+        f"{path.relative_to(REPO)}: {needle}"
+        for path in (REPO / "pinpoint").rglob("*.py")
+        for needle in (*titles, "(Pinpoint)")
+        if any(needle in text for text in _texts(path))
+    )
+    assert offenders == []
+
+
+def core_imports() -> dict[str, set[str]]:
+    """Module of ``pinpoint/`` → the modules of ``pinpoint/`` it imports anywhere: at module
+    level, inside functions, under ``if TYPE_CHECKING`` (``from . import x`` counts as ``x``)."""
+    modules = {}
+    for path in (REPO / "pinpoint").rglob("*.py"):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    above = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*above, *([node.module] if node.module else [])])
+                for alias in node.names:
+                    submodule = f"{base}.{alias.name}"
+                    imported.add(submodule if submodule in modules else base)
+        graph[name] = {target for target in imported if target in modules and target != name}
+    return graph
+
+
+def import_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle of ``graph`` as ``[a, b, ..., a]``, or ``[]`` when there is none."""
+    done: set[str] = set()
+    path: list[str] = []
+
+    def visit(module: str) -> list[str]:
+        if module in path:
+            return [*path[path.index(module) :], module]
+        if module in done:
+            return []
+        path.append(module)
+        for target in sorted(graph[module]):
+            if cycle := visit(target):
+                return cycle
+        path.pop()
+        done.add(module)
+        return []
+
+    for module in sorted(graph):
+        if cycle := visit(module):
+            return cycle
+    return []
+
+
+def test_import_cycle_finds_a_cycle_and_only_a_cycle():
+    assert import_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert import_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []
+
+
+def test_the_core_has_no_import_cycle():
+    """Imports inside ``pinpoint/`` go one way: no module imports one that (through others)
+    imports it, not even inside a function."""
+    graph = core_imports()
+    assert "pinpoint.loading.kinds" in graph["pinpoint.loading.transformers_folder"]
+    assert " -> ".join(import_cycle(graph)) == ""
+
+
 def test_importing_pinpoint_needs_no_comfyui_and_no_heavy_model_libraries():
     code = (
         "import sys, pinpoint, pinpoint.loading, pinpoint.regions, pinpoint.cli;"

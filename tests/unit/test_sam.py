@@ -23,7 +23,8 @@ import pinpoint.refine as refine_module
 from pinpoint.boxes import mask_bounds
 from pinpoint.cli import main
 from pinpoint.errors import PinpointError, reported_as
-from pinpoint.loading import SAM, find_model, list_installed, load_model
+from pinpoint.loading import find_model, list_installed, load_model
+from pinpoint.loading.kinds import SAM
 from pinpoint.loading.models import SamModel, module_device, module_dtype
 from pinpoint.loading.sam import STANDARD, check_sam_state_dict, detect_architecture
 from pinpoint.refine import RefineRequest, check_points, parse_points, refine_with_sam
@@ -292,7 +293,10 @@ def test_missing_file_and_folders_say_what_to_download(tmp_path):
     message = str(caught.value)
     assert "is a Segment Anything folder in the transformers layout (model_type 'sam')" in message
     assert "a single original .pth checkpoint" in message and URL in message
-    assert "put the folder in models/pinpoint_sam and load it with 'Load SAM 2 / SAM-HQ'" in message
+    assert (
+        "put the folder in models/pinpoint_sam and load it as a Segment Anything model (SAM 2, "
+        "SAM-HQ or SAM, transformers layout)" in message
+    )
     (tmp_path / "sams").mkdir()
     with pytest.raises(PinpointError, match="'sams' is a folder, but .* a single .pth file"):
         load_model(SAM, tmp_path / "sams")

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from pinpoint.errors import PinpointError
-from pinpoint.loading import SAM, SAM_FOLDER, SamFolder, list_installed, load_model
+from pinpoint.loading import SamFolder, list_installed, load_model
+from pinpoint.loading.kinds import SAM, SAM_FOLDER
 from pinpoint.memory import refine_bytes
 from pinpoint.refine import RefineRequest, refine_with_sam
 from pinpoint.regions import ImageRegions, Region, RegionBatch

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 
 from pinpoint import segments
 from pinpoint.errors import PinpointError, reported_as
-from pinpoint.loading import SEGMENTER, load_model
+from pinpoint.loading import load_model
+from pinpoint.loading.kinds import SEGMENTER
 from pinpoint.loading.models import Segmenter, module_dtype
 from pinpoint.progress import no_progress
 from pinpoint.segments import SegmentRequest, class_map, segment_regions

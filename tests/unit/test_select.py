@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pinpoint.errors import PinpointError, reported_as
-from pinpoint.loading import CLIP, load_model
+from pinpoint.loading import load_model
+from pinpoint.loading.kinds import CLIP
 from pinpoint.match import MatchRequest, match_text
 from pinpoint.regions import IfNothingFound, ImageRegions, Region, RegionBatch
 from pinpoint.selection import (

@@ -11,7 +11,8 @@ import torch
 from rigs import INSTANCES, RIGGED_SIZE, points, rig_sam3, script_florence
 
 from pinpoint.errors import PinpointError
-from pinpoint.loading import SAM_FOLDER, TEXT_SEGMENTER, TextSegmenter, load_model
+from pinpoint.loading import TextSegmenter, load_model
+from pinpoint.loading.kinds import SAM_FOLDER, TEXT_SEGMENTER
 from pinpoint.memory import MB, text_segment_bytes
 from pinpoint.text_segments import FlorenceTask, TextSegmentRequest, segment_by_text
 from pinpoint.tiny.sam3 import build_tiny_sam3
