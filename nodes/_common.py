@@ -16,8 +16,9 @@ from comfy_api.latest import io, ui
 
 from ..pinpoint.loading.kinds import ModelKind
 from ..pinpoint.loading.precision import Precision
+from ..pinpoint.memory import metrics_bytes
 from ..pinpoint.progress import Progress
-from ..pinpoint.repaint import RepaintResult
+from ..pinpoint.repaint import RepaintRequest, RepaintResult, repaint
 from .managed import managed
 
 log = logging.getLogger("pinpoint")
@@ -96,6 +97,12 @@ def with_preview(node: type[io.ComfyNode], preview: torch.Tensor, *outputs: Any)
     """The node's ``outputs`` then its ``preview`` IMAGE, also shown on the node."""
     preview = preview.to(mm.intermediate_device())
     return io.NodeOutput(*outputs, preview, ui=ui.PreviewImage(preview, cls=node))
+
+
+def repaint_on_node(request: RepaintRequest) -> RepaintResult:
+    """The crop → sample → stitch loop with the node's progress bar and Cancel, the ranking
+    CLIP moved to the device before it ranks candidates."""
+    return repaint(request, comfy_progress(), lambda: on_device(request.clip, metrics_bytes()))
 
 
 def repainted(result: RepaintResult, title: str) -> io.NodeOutput:

@@ -23,15 +23,16 @@ from ..pinpoint.edit_list import (
 from ..pinpoint.errors import PinpointError, reported_as
 from ..pinpoint.guidance import GuidanceRecipe
 from ..pinpoint.loading.models import ClipMatcher, Detector
-from ..pinpoint.memory import detect_bytes, match_bytes, metrics_bytes
+from ..pinpoint.memory import detect_bytes, match_bytes
 from ..pinpoint.regions import RegionBatch
-from ..pinpoint.repaint import Layer, RepaintRequest, repaint, with_masks
+from ..pinpoint.repaint import Layer, RepaintRequest, with_masks
 from . import sockets
-from ._common import comfy_progress, description, on_device, report_notes
+from ._common import comfy_progress, description, on_device, repaint_on_node, report_notes
 from .comfy_sampler import COMFY_CFG, ComfySampler, Sampling
 from .inputs import (
     candidates_input,
     crop_inputs,
+    guidance_input,
     harmonise_input,
     if_nothing_found_input,
     labels_input,
@@ -127,13 +128,7 @@ class PinpointEditByText(io.ComfyNode):
                     "Segment Image, Mask to Regions, SEGS to Regions ...).",
                 ),
                 candidates_input(ranked_by="the matcher's CLIP, over every line"),
-                sockets.Guidance.Input(
-                    "guidance",
-                    optional=True,
-                    tooltip="From 'CLIP Guidance' or 'Style Guidance (Pinpoint)': each line's "
-                    "crops are sampled with CLIP steering their masked area towards the line's "
-                    "prompt (the guidance's own text is replaced by it).",
-                ),
+                guidance_input("its line's prompt (the guidance's own text is replaced by it)"),
             ],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The edited images, [B,H,W,3]."),
@@ -247,9 +242,7 @@ class PinpointEditByText(io.ComfyNode):
             settings,
             before_clip=lambda request: on_device(matcher, match_bytes(request)),
         )
-        request = with_masks(planned, [outcome.mask for outcome in outcomes])
-        ranking = lambda: on_device(matcher, metrics_bytes())  # noqa: E731
-        result = repaint(request, comfy_progress(), ranking)
+        result = repaint_on_node(with_masks(planned, [outcome.mask for outcome in outcomes]))
         shown = report_notes((*notes, *result.notes, *filter(None, [result.ranking])), TITLE)
         device = mm.intermediate_device()
         return io.NodeOutput(

@@ -12,12 +12,17 @@ from ..pinpoint.diffusers_sampler import DiffusersSampler, Scheduler
 from ..pinpoint.errors import reported_as
 from ..pinpoint.guidance import GuidanceRecipe
 from ..pinpoint.loading.models import ClipMatcher, InpaintPipe
-from ..pinpoint.memory import metrics_bytes
-from ..pinpoint.repaint import Layer, RepaintRequest, repaint, single_edit
+from ..pinpoint.repaint import Layer, RepaintRequest, single_edit
 from . import sockets
-from ._common import comfy_progress, description, on_device, repainted
+from ._common import description, on_device, repaint_on_node, repainted
 from .guidance import comfy_decoder
-from .inputs import candidate_inputs, crop_inputs, harmonise_input, sampling_inputs
+from .inputs import (
+    candidate_inputs,
+    crop_inputs,
+    guidance_input,
+    harmonise_input,
+    sampling_inputs,
+)
 
 TITLE = "Inpaint Region · diffusers (Pinpoint)"
 
@@ -80,12 +85,10 @@ class PinpointInpaintDiffusers(io.ComfyNode):
                 ),
                 harmonise_input(),
                 *candidate_inputs(),
-                sockets.Guidance.Input(
-                    "guidance",
-                    optional=True,
-                    tooltip="From 'CLIP Guidance' or 'Style Guidance (Pinpoint)': each crop is "
-                    "sampled with CLIP steering its masked area towards the guidance text (not "
-                    "with a sampler guidance cannot read: choose DDIM, Euler or DPM-Solver++).",
+                guidance_input(
+                    "the guidance text",
+                    " (not with a sampler guidance cannot read: choose DDIM, Euler or "
+                    "DPM-Solver++)",
                 ),
             ],
             outputs=[
@@ -105,16 +108,12 @@ class PinpointInpaintDiffusers(io.ComfyNode):
         steps: int,
         cfg: float,
         strength: float,
-        context: float,
-        resolution: int,
-        feather_px: int,
-        split: str,
         mask: torch.Tensor | None = None,
         scheduler: str = DiffusersSampler.scheduler.value,
-        harmonise: float = 0.0,
         candidates: int = 1,
         clip: ClipMatcher | None = None,
         guidance: GuidanceRecipe | None = None,
+        **settings,
     ) -> io.NodeOutput:
         sampler = DiffusersSampler(pipe, steps, cfg, strength, scheduler)
         vae = guidance.decoder if guidance is not None else None
@@ -131,15 +130,10 @@ class PinpointInpaintDiffusers(io.ComfyNode):
             negative_prompt,
             guidance=guidance,
             seed=seed,
-            context=context,
-            resolution=resolution,
-            feather_px=feather_px,
-            split=split,
-            harmonise=harmonise,
             candidates=candidates,
             clip=clip,
+            **settings,
         )
         guiding = [guidance.clip, guidance.lpips_net, guidance.vgg_net, vae] if guidance else []
         on_device(pipe, sampler.activation_bytes(request), guiding if request.guided else [])
-        ranking = lambda: on_device(clip, metrics_bytes())  # noqa: E731
-        return repainted(repaint(request, comfy_progress(), ranking), TITLE)
+        return repainted(repaint_on_node(request), TITLE)

@@ -9,14 +9,13 @@ from comfy_api.latest import io
 from ..pinpoint.errors import reported_as
 from ..pinpoint.guidance import GuidanceRecipe
 from ..pinpoint.loading.models import ClipMatcher
-from ..pinpoint.memory import metrics_bytes
-from ..pinpoint.repaint import repaint, single_edit
-from . import sockets
-from ._common import comfy_progress, description, on_device, repainted
+from ..pinpoint.repaint import single_edit
+from ._common import description, repaint_on_node, repainted
 from .comfy_sampler import COMFY_CFG, ComfySampler, Sampling
 from .inputs import (
     candidate_inputs,
     crop_inputs,
+    guidance_input,
     harmonise_input,
     sampler_inputs,
     sampling_inputs,
@@ -55,12 +54,7 @@ class PinpointInpaintComfy(io.ComfyNode):
                 *crop_inputs(resolution=0),
                 harmonise_input(),
                 *candidate_inputs(text=True),
-                sockets.Guidance.Input(
-                    "guidance",
-                    optional=True,
-                    tooltip="From 'CLIP Guidance' or 'Style Guidance (Pinpoint)': each crop is "
-                    "sampled with CLIP steering its masked area towards the guidance text.",
-                ),
+                guidance_input("the guidance text"),
             ],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The edited images, [B,H,W,3].")
@@ -84,15 +78,11 @@ class PinpointInpaintComfy(io.ComfyNode):
         scheduler: str,
         denoise: float,
         masked_start: str,
-        context: float,
-        resolution: int,
-        feather_px: int,
-        split: str,
-        harmonise: float = 0.0,
         candidates: int = 1,
         clip: ClipMatcher | None = None,
         text: str = "",
         guidance: GuidanceRecipe | None = None,
+        **settings,
     ) -> io.NodeOutput:
         sampler = ComfySampler(
             model, vae, Sampling(steps, cfg, sampler_name, scheduler, denoise, masked_start)
@@ -106,13 +96,8 @@ class PinpointInpaintComfy(io.ComfyNode):
             text,
             guidance,
             seed=seed,
-            context=context,
-            resolution=resolution,
-            feather_px=feather_px,
-            split=split,
-            harmonise=harmonise,
             candidates=candidates,
             clip=clip,
+            **settings,
         )
-        ranking = lambda: on_device(clip, metrics_bytes())  # noqa: E731
-        return repainted(repaint(request, comfy_progress(), ranking), TITLE)
+        return repainted(repaint_on_node(request), TITLE)

@@ -264,6 +264,16 @@ def candidate_inputs(text: bool = False) -> list[io.Input]:
     ]
 
 
+def guidance_input(steers: str, note: str = "") -> io.Input:
+    """The optional guidance of an inpaint node (``steers``: what it steers towards)."""
+    return sockets.Guidance.Input(
+        "guidance",
+        optional=True,
+        tooltip="From 'CLIP Guidance' or 'Style Guidance (Pinpoint)': each crop is sampled with "
+        f"CLIP steering its masked area towards {steers}{note}.",
+    )
+
+
 def harmonise_input() -> io.Float.Input:
     """How much of the sampler's colour shift is corrected before the paste (optional: older
     workflows load with it off)."""

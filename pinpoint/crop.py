@@ -1,8 +1,9 @@
 """Crop context windows around the masks at the model's size, and stitch the results back.
 
-One plan serves every inpainting route: Crop for Inpaint → any sampler → Stitch (all crops of a
-batch share one size, as a latent batch must), and the one-node inpaint routes (each crop keeps
-its own shape). A crop that must take the batch's shared shape is first widened or heightened
+One plan serves every inpainting route: crops cut for any sampler and stitched back (all crops
+of a batch share one size, as a latent batch must), and the crop → sample → stitch loop of
+:mod:`pinpoint.repaint` (edit lists share one size; a single edit's crops each keep their own
+shape). A crop that must take the batch's shared shape is first widened or heightened
 towards it (more context); where the image is too small for that it is padded with its edge
 pixels, and the padding is never pasted back.
 

@@ -9,6 +9,7 @@ crop → sample → stitch loop around it is :func:`pinpoint.repaint.repaint`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -123,13 +124,9 @@ class DiffusersSampler(Request):
             decoder = layer.guidance.decoder  # type: ignore[union-attr]
             if isinstance(decoder, torch.nn.Module):
                 self.check_decoder(*decoder_shape(decoder))
-        return Layer(
-            layer.masks,
-            prompt,
-            (layer.negative or "").strip(),
-            layer.text or prompt,
-            layer.find,
-            layer.guidance,
+        negative = (layer.negative or "").strip()
+        return dataclasses.replace(
+            layer, prompt=prompt, negative=negative, text=layer.text or prompt
         )
 
     def check_decoder(self, factor: int, channels: int) -> None:
