@@ -4,9 +4,11 @@ A :class:`CropSampler` repaints same-size crops: the diffusers sampler
 (:mod:`pinpoint.diffusers_sampler`) and the ComfyUI sampler (``nodes/comfy_sampler.py``) are
 the two there are. :func:`repaint` does everything around it, the same for both: it plans a
 crop around every mask of every edit (:mod:`pinpoint.crop`), hands the crops to the sampler in
-batches, each crop with its own edit's prompt, guidance and seed, stitches the results back
-through the feathered masks (harmonised if asked), and with several candidates per image keeps
-the best by CLIP (:mod:`pinpoint.ranking`). A single edit is an edit list of one line.
+batches, each crop with its own edit's prompt, guidance and seed, settles each result into its
+window if asked (the model's shift and zoom undone, the blend following the edit:
+:mod:`pinpoint.settle`), stitches the results back through the feathered masks (harmonised if
+asked), and with several candidates per image keeps the best by CLIP
+(:mod:`pinpoint.ranking`). A single edit is an edit list of one line.
 
 Pixels outside every feathered mask come back bit-identical to the input.
 """
@@ -30,6 +32,7 @@ from .progress import Progress, no_progress
 from .ranking import RankSettings, RankTarget, check_candidates, rank_candidates
 from .request import Request
 from .seeds import image_seed
+from .settle import SettleSettings, settle_crops
 
 EXAMPLE = "a blue pickup truck"
 """An example prompt for the remedies."""
@@ -147,6 +150,8 @@ class RepaintRequest(Request):
             and the best by ``ranking`` on the layers' texts is kept; needs ``clip``.
         clip: the CLIP model that ranks candidates.
         ranking: the ranking weights.
+        settle: undo the model's shift and zoom, and let the blend follow the edit, before
+            the stitch (:mod:`pinpoint.settle`; off by default).
         batched: crops of every edit take one shared size and go through the sampler
             ``crops_per_call`` at a time (an edit list: fewer calls). Otherwise each crop
             keeps its own window's aspect and is sampled alone, so an image's result never
@@ -165,6 +170,7 @@ class RepaintRequest(Request):
     candidates: int = 1
     clip: ClipMatcher | None = None
     ranking: RankSettings = RankSettings()
+    settle: SettleSettings = SettleSettings()
     batched: bool = True
     crops: tuple[CropRequest, ...] = field(init=False)
 
@@ -261,6 +267,10 @@ def repaint(
         before = sum(len(call) for call in calls[:number])
         on_step = _call_progress(progress, before, len(pieces), len(plan.pieces))
         sampled.extend(request.sampler.sample(batch, on_step))
+    notes = plan.notes
+    if request.settle.active:
+        plan, sampled, settled = settle_crops(plan, sampled, request.settle)
+        notes = (*notes, *settled)
     images = stitch_crops(plan, sampled, request.harmonise)
     count, table = request.candidates, ""
     if count > 1:
@@ -278,7 +288,7 @@ def repaint(
             request.ranking,
         )
         images = images[best]
-    return RepaintResult(images, plan.notes, table)
+    return RepaintResult(images, notes, table)
 
 
 def _call_progress(progress: Progress, before: int, crops: int, total: int) -> StepCallback:

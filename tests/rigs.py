@@ -182,3 +182,23 @@ def script_florence(segmenter: TextSegmenter, monkeypatch, answers: list[str]) -
 
     monkeypatch.setattr(segmenter.model, "generate", scripted)
     return calls
+
+
+def checkerboard(height: int, width: int, square: int = 6) -> torch.Tensor:
+    """``[height, width, 3]``: black and white squares of ``square`` px (a pattern whose
+    position phase correlation finds to the pixel)."""
+    rows = torch.arange(height)[:, None] // square
+    cols = torch.arange(width)[None, :] // square
+    return ((rows + cols) % 2).to(torch.float32)[..., None].expand(height, width, 3).clone()
+
+
+def pattern_shift(expected: torch.Tensor, got: torch.Tensor) -> tuple[int, int]:
+    """``(dy, dx)``: how far ``got`` is moved from ``expected`` (both ``[h, w, 3]``), by phase
+    correlation (the peak of the normalised cross-power spectrum)."""
+    a = expected.to(torch.float64).mean(dim=-1)
+    b = got.to(torch.float64).mean(dim=-1)
+    cross = torch.fft.fft2(b - b.mean()) * torch.conj(torch.fft.fft2(a - a.mean()))
+    peak = torch.fft.ifft2(cross / cross.abs().clamp_min(1e-12)).real
+    dy, dx = divmod(int(peak.argmax()), int(peak.shape[1]))
+    height, width = int(peak.shape[0]), int(peak.shape[1])
+    return (dy - height if dy > height // 2 else dy), (dx - width if dx > width // 2 else dx)
