@@ -145,6 +145,10 @@ class ComfySampler:
         """The VAE's downscale: crop sides are multiples of it."""
         return int(self.vae.spacial_compression_encode())
 
+    def crop_sizes(self) -> tuple[tuple[int, int], ...]:
+        """Any aspect at the native size."""
+        return ()
+
     def check(self, layer: Layer) -> Layer:
         """Text prompts need a CLIP to encode them."""
         if isinstance(layer.prompt, str) or isinstance(layer.negative, str):

@@ -6,9 +6,10 @@ import comfy.model_management as mm
 import torch
 from comfy_api.latest import io, ui
 
-from ..pinpoint.crop import CropRequest, StitchPlan, crop_for_inpaint, stitch_crops
+from ..pinpoint.crop import CropRequest, StitchPlan, crop_for_inpaint
 from ..pinpoint.errors import reported_as
 from ..pinpoint.preview import draw_crops
+from ..pinpoint.stitch import stitch_crops
 from . import sockets
 from ._common import description, report_notes
 from .comfy_sampler import crop_resolution

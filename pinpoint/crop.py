@@ -1,4 +1,5 @@
-"""Crop context windows around the masks at the model's size, and stitch the results back.
+"""Crop context windows around the masks at the model's size (:mod:`pinpoint.stitch` pastes the
+sampled crops back).
 
 One plan serves every inpainting route: crops cut for any sampler and stitched back (all crops
 of a batch share one size, as a latent batch must), and the crop → sample → stitch loop of
@@ -23,7 +24,6 @@ import torch.nn.functional as F
 from .boxes import mask_bounds
 from .choices import Choice
 from .errors import PinpointError
-from .harmonise import check_harmonise, harmonise_seam
 from .images import as_mask_batch, check_image
 from .masks import feather_mask, label_components
 from .request import Request
@@ -99,7 +99,7 @@ class Crops:
         images: ``[N, h, w, 3]`` one crop per piece, all the same size.
         masks: ``[N, h, w]`` binary: 1 wherever the blend takes sampled pixels, i.e. the area the
             sampler must regenerate; 0 in padding.
-        plan: for :func:`stitch_crops`.
+        plan: for :func:`pinpoint.stitch.stitch_crops`.
     """
 
     images: torch.Tensor
@@ -198,6 +198,10 @@ class CropRequest(Request):
             mask gets its own crop, so two small objects far apart are not cut out together
             with everything between them.
         multiple: crop sizes are multiples of this (the model's, 8 for SD's VAE).
+        sizes: the ``(width, height)`` sizes the model prefers (FLUX Kontext's resolutions),
+            multiples of ``multiple``: each crop takes the one closest to its window's aspect,
+            the window widened (more context) to that aspect, so nothing is stretched; empty:
+            any size, the longer side ``resolution``.
     """
 
     images: torch.Tensor
@@ -207,9 +211,17 @@ class CropRequest(Request):
     feather_px: int = 8
     split: Split = Split.ONE_PER_IMAGE
     multiple: int = 8
+    sizes: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         check_image(self.images)
+        odd = [size for size in self.sizes if size[0] % self.multiple or size[1] % self.multiple]
+        if odd:
+            raise PinpointError(
+                f"the preferred crop size {odd[0][0]}x{odd[0][1]} is not a multiple of "
+                f"{self.multiple}",
+                f"give sizes whose sides are multiples of {self.multiple} (the latent step)",
+            )
         if self.resolution < self.multiple:
             raise PinpointError(
                 f"resolution is {self.resolution}",
@@ -247,14 +259,15 @@ def plan_layers(layers: Sequence[CropRequest], same_size: bool = True) -> Stitch
 
     Returns:
         The plan with the pieces layer by layer (each tagged with its ``layer``), so
-        :func:`stitch_crops` pastes a later layer over an earlier one where they overlap; an
+        :func:`pinpoint.stitch.stitch_crops` pastes a later layer over an earlier one where they
+        overlap; an
         image whose masks are all empty gets no crop (a note says so).
     """
     first = layers[0]
     images, resolution, multiple = first.images, first.resolution, first.multiple
     if any(
         layer.images.shape != images.shape
-        or (layer.resolution, layer.multiple) != (resolution, multiple)
+        or (layer.resolution, layer.multiple, layer.sizes) != (resolution, multiple, first.sizes)
         for layer in layers
     ):
         raise PinpointError(
@@ -279,17 +292,24 @@ def plan_layers(layers: Sequence[CropRequest], same_size: bool = True) -> Stitch
     def aspect(window: tuple[int, int, int, int]) -> float:
         return (window[2] - window[0]) / (window[3] - window[1])
 
+    def size_for(wanted: float) -> tuple[int, int]:
+        if not first.sizes:
+            return _size(wanted, resolution, multiple)
+        return min(first.sizes, key=lambda size: abs(math.log(size[0] / size[1] / wanted)))
+
     pieces = []
     if same_size:
         mean = math.exp(sum(math.log(aspect(w)) for *_, w in found) / len(found))
-        size = _size(mean, resolution, multiple)
+        size = size_for(mean)
         for number, index, part, window in found:
-            if len(found) > 1:
+            if len(found) > 1 or first.sizes:
                 window = _widen(window, size[0] / size[1], width, height)
             pieces.append(_piece(index, window, part, size, multiple, number))
     else:
         for number, index, part, window in found:
-            size = _size(aspect(window), resolution, multiple)
+            size = size_for(aspect(window))
+            if first.sizes:
+                window = _widen(window, size[0] / size[1], width, height)
             pieces.append(_piece(index, window, part, size, multiple, number))
     return StitchPlan(images, tuple(pieces), notes)
 
@@ -332,69 +352,3 @@ def crop_for_inpaint(request: CropRequest) -> Crops:
     crops = torch.stack([crop for crop, _ in pairs])
     areas = torch.stack([area for _, area in pairs])
     return Crops(crops, areas, plan)
-
-
-def paste(
-    original: torch.Tensor, piece: CropPiece, sampled: torch.Tensor, harmonise: float = 0.0
-) -> torch.Tensor:
-    """``original`` ``[H, W, C]`` with one sampled crop ``[h, w, C]`` blended into its window.
-
-    ``sampled`` may have any size with the crop's aspect; it is resized to the crop's size, the
-    padding is dropped, and the content is resized back to the window. ``harmonise`` (0 to 1)
-    first corrects the colour shift the sampler gave the crop's context
-    (:func:`pinpoint.harmonise.harmonise_seam`).
-    """
-    canvas = resize_image(sampled.to(torch.float32), piece.height, piece.width)
-    content = canvas[
-        piece.top : piece.top + piece.content_height,
-        piece.left : piece.left + piece.content_width,
-    ]
-    back = resize_image(content, piece.y1 - piece.y0, piece.x1 - piece.x0)
-    back = back.to(original.device, original.dtype)
-    out = original.clone()
-    area = original[piece.y0 : piece.y1, piece.x0 : piece.x1]
-    back = harmonise_seam(area, back, piece.blend.to(original.device), harmonise)
-    weight = piece.blend[..., None].to(original.device, original.dtype)
-    mixed = area * (1.0 - weight) + back * weight
-    out[piece.y0 : piece.y1, piece.x0 : piece.x1] = torch.where(weight > 0, mixed, area)
-    return out
-
-
-def stitch_crops(
-    plan: StitchPlan, sampled: torch.Tensor | Sequence[torch.Tensor], harmonise: float = 0.0
-) -> torch.Tensor:
-    """Paste the sampled crops back into the images through their feathered blend masks.
-
-    Args:
-        plan: from :func:`plan_crops` or :func:`crop_for_inpaint`.
-        sampled: IMAGE ``[N, h, w, 3]`` (or N tensors ``[h, w, 3]``): the crops after sampling,
-            in the plan's order, each any size with its crop's aspect.
-        harmonise: 0 (off) to 1: correct each crop's colour shift before pasting (see
-            :func:`paste`).
-
-    Returns:
-        ``[B, H, W, 3]`` float32: ``original * (1 - m) + sampled * m`` where a blend ``m`` is
-        above 0, and exactly the original pixels everywhere else.
-    """
-    if isinstance(sampled, torch.Tensor):
-        check_image(sampled)
-    count = len(plan.pieces)
-    if len(sampled) != count:
-        raise PinpointError(
-            f"got {len(sampled)} sampled image(s) for {count} crop(s)",
-            "stitch the decoded crops of this same crop plan, one per crop (keep the sampler's "
-            "latent batch as the crop made it)",
-        )
-    outputs = [image.to(torch.float32) for image in plan.images]
-    for piece, generated in zip(plan.pieces, sampled, strict=True):
-        got_h, got_w = int(generated.shape[0]), int(generated.shape[1])
-        if abs(got_w * piece.height - piece.width * got_h) > 0.02 * piece.width * got_h:
-            raise PinpointError(
-                f"a sampled crop is {got_w}x{got_h} but the crop was {piece.width}x{piece.height}",
-                "stitch the decoded crops of this same crop plan (resizing them is fine, "
-                "changing their shape is not)",
-            )
-        outputs[piece.image_index] = paste(
-            outputs[piece.image_index], piece, generated, check_harmonise(harmonise)
-        )
-    return torch.stack(outputs)

@@ -115,6 +115,10 @@ class DiffusersSampler(Request):
         """The VAE's downscale: crop sides are multiples of it."""
         return self.pipe.multiple
 
+    def crop_sizes(self) -> tuple[tuple[int, int], ...]:
+        """Any aspect at the native size."""
+        return ()
+
     def check(self, layer: Layer) -> Layer:
         """A text prompt (stripped), a text negative, and guidance this pipeline can apply:
         a scheduler whose output it reads, a decoder of this pipeline's latents."""

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import torch
 
-from .crop import CropRequest, Split, cut, plan_layers, stitch_crops
+from .crop import CropRequest, Split, cut, plan_layers
 from .errors import PinpointError
 from .guidance import Guidance, GuidanceRecipe
 from .harmonise import check_harmonise
@@ -33,6 +33,7 @@ from .ranking import RankSettings, RankTarget, check_candidates, rank_candidates
 from .request import Request
 from .seeds import image_seed
 from .settle import SettleSettings, settle_crops
+from .stitch import stitch_crops
 
 EXAMPLE = "a blue pickup truck"
 """An example prompt for the remedies."""
@@ -121,6 +122,11 @@ class CropSampler(Protocol):
     @property
     def crops_per_call(self) -> int: ...
 
+    def crop_sizes(self) -> tuple[tuple[int, int], ...]:
+        """The ``(width, height)`` sizes the model prefers at its native size (FLUX Kontext's
+        resolutions), multiples of :attr:`multiple`; empty: any aspect at ``native_size``."""
+        ...
+
     def check(self, layer: Layer) -> Layer:
         """``layer`` checked (and normalised) for this sampler, before any model runs: its
         prompt's form, its guidance; raises :class:`~pinpoint.errors.PinpointError`."""
@@ -142,7 +148,8 @@ class RepaintRequest(Request):
         layers: the edits, painted in order (a later one on top where masks overlap).
         seed: every crop of image ``b`` is sampled with ``image_seed(seed, b)``.
         context, feather_px, split: the crop settings (see :class:`pinpoint.crop.CropRequest`).
-        resolution: the crops' longer side; 0 = the sampler's native size.
+        resolution: the crops' longer side; 0 = the sampler's native size (or the sizes it
+            prefers, :meth:`CropSampler.crop_sizes`).
         harmonise: 0 (off) to 1: correct the colour shift the sampler gives each crop before
             it is pasted (:mod:`pinpoint.harmonise`).
         candidates: above 1, each image is repainted that many times in the same sampling
@@ -195,6 +202,7 @@ class RepaintRequest(Request):
                 feather_px=self.feather_px,
                 split=self.split,
                 multiple=self.sampler.multiple,
+                sizes=() if self.resolution else self.sampler.crop_sizes(),
             )
             for layer in layers
         )

@@ -100,7 +100,7 @@ def settle_crops(
     plan: StitchPlan, sampled: Sequence[torch.Tensor], settings: SettleSettings
 ) -> tuple[StitchPlan, list[torch.Tensor], tuple[str, ...]]:
     """Every sampled crop aligned back and every blend grown to its edit (as ``settings``
-    say), for :func:`pinpoint.crop.stitch_crops`.
+    say), for :func:`pinpoint.stitch.stitch_crops`.
 
     Args:
         plan: the crops' plan; sampled: one ``[h', w', 3]`` image per piece, in order.

@@ -14,10 +14,10 @@ from pinpoint.crop import (
     cut,
     plan_crops,
     resize_image,
-    stitch_crops,
 )
 from pinpoint.errors import PinpointError, reported_as
 from pinpoint.masks import feather_mask
+from pinpoint.stitch import stitch_crops
 
 
 @st.composite

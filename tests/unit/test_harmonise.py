@@ -10,12 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from routes import diffusers_edit, inpaint
 
-from pinpoint.crop import CropRequest, crop_for_inpaint, stitch_crops
+from pinpoint.crop import CropRequest, crop_for_inpaint
 from pinpoint.errors import PinpointError
 from pinpoint.harmonise import harmonise_seam
 from pinpoint.loading import load_model
 from pinpoint.loading.kinds import INPAINT
 from pinpoint.masks import feather_mask
+from pinpoint.stitch import stitch_crops
 
 SHIFT = torch.tensor([0.15, -0.1, 0.05])
 """What the "sampler" does to the colours of everything it returns."""

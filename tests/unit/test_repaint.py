@@ -9,7 +9,7 @@ import pytest
 import torch
 from rigs import COLOURS, point_texts_at, solid
 
-from pinpoint.crop import Split
+from pinpoint.crop import Split, plan_crops
 from pinpoint.errors import PinpointError
 from pinpoint.loading import load_model
 from pinpoint.loading.kinds import CLIP
@@ -23,7 +23,11 @@ class Painter:
 
     def __init__(self, native_size: int = 32, multiple: int = 16, crops_per_call: int = 4):
         self.native_size, self.multiple, self.crops_per_call = native_size, multiple, crops_per_call
+        self.sizes: tuple[tuple[int, int], ...] = ()
         self.calls: list[dict] = []
+
+    def crop_sizes(self) -> tuple[tuple[int, int], ...]:
+        return self.sizes
 
     def check(self, layer: Layer) -> Layer:
         if layer.prompt not in COLOURS:
@@ -182,3 +186,26 @@ def test_the_blend_keeps_pixels_past_the_feather_bit_identical():
     result = repaint(RepaintRequest(Painter(), image, (Layer(left + right, "green"),)))
     outside = feather_mask(left + right, RepaintRequest.feather_px)[0] == 0
     assert torch.equal(result.images[0][outside], image[0][outside])
+
+
+def test_a_crop_takes_the_preferred_size_closest_to_its_aspect_without_stretching():
+    """A sampler that prefers a few sizes (as FLUX Kontext does) gets one of them: the crop
+    whose window is wide takes the wide size, its window widened to that aspect, so the crop's
+    content fills it (no padding, no stretch); a resolution given by the user wins."""
+    image, _, _ = two_squares()
+    wide = torch.zeros(1, 80, 120)
+    wide[:, 30:44, 30:90] = 1.0
+    sampler = Painter(native_size=64, multiple=16)
+    sampler.sizes = ((64, 32), (48, 48), (32, 64))
+    request = single_edit(sampler, image, wide, "red", feather_px=0, context=0.1)
+    (piece,) = plan_crops(request.crops[0], same_size=False).pieces
+    assert (piece.width, piece.height) == (64, 32)
+    assert (piece.content_width, piece.content_height) == (64, 32)  # filled exactly
+    assert (piece.x1 - piece.x0) == 2 * (piece.y1 - piece.y0)  # the window took its aspect
+    repaint(request)
+    assert sampler.calls[0]["size"] == (32, 64)
+    free = single_edit(sampler, image, wide, "red", feather_px=0, context=0.1, resolution=96)
+    assert free.crops[0].sizes == ()
+    with pytest.raises(PinpointError, match="48x40 is not a multiple of 16"):
+        sampler.sizes = ((48, 40),)
+        single_edit(sampler, image, wide, "red")

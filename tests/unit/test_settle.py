@@ -80,6 +80,9 @@ class Mover:
     def __init__(self, dx: float = 0.0, dy: float = 0.0, scale: float = 1.0, tail: int = 0):
         self.dx, self.dy, self.scale, self.tail = dx, dy, scale, tail
 
+    def crop_sizes(self) -> tuple[tuple[int, int], ...]:
+        return ()
+
     def check(self, layer: Layer) -> Layer:
         return layer
 
