@@ -1,9 +1,11 @@
-"""The diffusers sampler: crops repainted by a diffusers inpainting pipeline (SD 1.x/2.x, SDXL).
+"""The diffusers sampler: crops repainted by a diffusers inpainting pipeline of any family of
+:mod:`pinpoint.diffusers_families` (SD 1.x/2.x, SDXL, SD 3.x, FLUX.1 Fill ...).
 
-Everything Pinpoint knows of a pipeline's insides is here and in
-:mod:`pinpoint.guided_scheduler` (the guided steps): its size and latent step, the scheduler
-copies, the call's arguments, the decoder of guided steps and the memory a call needs. The
-crop → sample → stitch loop around it is :func:`pinpoint.repaint.repaint`.
+Everything Pinpoint knows of a pipeline's insides is here, in the family table (what differs
+between families) and in :mod:`pinpoint.guided_scheduler` (the guided steps): its size and
+latent step, the scheduler copies, the call's arguments, the decoder of guided steps and the
+memory a call needs. The crop → sample → stitch loop around it is
+:func:`pinpoint.repaint.repaint`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import torch
 
 from .choices import Choice
+from .diffusers_families import BY_KEY, Family, pack, to_vae, unpack
 from .errors import PinpointError
 from .guidance import Decode, GuidanceRecipe
 from .guided_scheduler import (
@@ -83,7 +86,11 @@ class DiffusersSampler(Request):
         pipe: from :func:`pinpoint.loading.load_model`.
         steps, cfg, strength: the usual diffusion settings (``strength`` < 1 keeps some of the
             original content under the mask); ``steps x strength`` must leave a step to run.
-        scheduler: the sampler (:class:`Scheduler`).
+        scheduler: the sampler (:class:`Scheduler`); a flow-matching family samples with its
+            own only.
+        distilled: a guidance-distilled family's guidance (FLUX.1 Fill, Kontext): 0 = the
+            family's usual one (30 for Fill); ``cfg`` is then its true classifier-free scale,
+            which FLUX.1 Fill does not have.
     """
 
     pipe: InpaintPipe
@@ -91,6 +98,7 @@ class DiffusersSampler(Request):
     cfg: float = 7.5
     strength: float = 1.0
     scheduler: Scheduler = Scheduler.OWN
+    distilled: float = 0.0
 
     crops_per_call = CROPS_PER_CALL
 
@@ -103,22 +111,46 @@ class DiffusersSampler(Request):
             )
         if self.cfg < 0:
             raise PinpointError(f"cfg is {self.cfg}", "use a cfg of 0 or more (7.5 is typical)")
-        self._normalise(scheduler=Scheduler.check(self.scheduler, "scheduler"))
+        if self.distilled < 0:
+            raise PinpointError(
+                f"the distilled guidance is {self.distilled}",
+                "use 0 (the family's usual one) or more",
+            )
+        scheduler = Scheduler.check(self.scheduler, "scheduler")
+        if self.family.flow and scheduler != Scheduler.OWN:
+            raise PinpointError(
+                f"{self.family.title} samples by flow matching, which the {scheduler.value} "
+                "scheduler does not do",
+                f"choose the scheduler '{Scheduler.OWN.value}'",
+            )
+        self._normalise(scheduler=scheduler)
+
+    @property
+    def family(self) -> Family:
+        """The pipeline's family (:mod:`pinpoint.diffusers_families`)."""
+        return BY_KEY[self.pipe.family]
 
     @property
     def native_size(self) -> int:
-        """The resolution the UNet was trained at (512 for SD 1.5)."""
+        """The resolution the model was trained at (512 for SD 1.5, 1024 for FLUX)."""
         return self.pipe.native_size
 
     @property
     def multiple(self) -> int:
-        """The VAE's downscale: crop sides are multiples of it."""
+        """The VAE's downscale (times 2 for a model reading 2x2 patches): crop sides are
+        multiples of it."""
         return self.pipe.multiple
 
     def check(self, layer: Layer) -> Layer:
-        """A text prompt (stripped), a text negative, and guidance this pipeline can apply:
-        a scheduler whose output it reads, a decoder of this pipeline's latents."""
+        """A text prompt (stripped), a text negative where the family takes one, and guidance
+        this pipeline can apply: a scheduler whose output it reads, a decoder of this
+        pipeline's latents."""
         prompt = check_prompt(layer.prompt, "prompt", EXAMPLE)
+        if (layer.negative or "").strip() and not self.family.negative:
+            raise PinpointError(
+                f"{self.family.title} takes no negative prompt",
+                "leave the negative prompt empty",
+            )
         if layer.guided:
             check_guidable(with_scheduler(self.pipe.pipe, self.scheduler).scheduler)
             decoder = layer.guidance.decoder  # type: ignore[union-attr]
@@ -135,14 +167,16 @@ class DiffusersSampler(Request):
         check_decoder(factor, channels, self.pipe.pipe)
 
     def unscale(self, latent: torch.Tensor) -> torch.Tensor:
-        """The pipeline's (scaled) latent as its VAE's own latent, for another decoder."""
-        return latent / float(self.pipe.pipe.vae.config.scaling_factor)
+        """The pipeline's (scaled) latent ``[B, C, h, w]`` (unpacked) as its VAE's own latent,
+        for another decoder."""
+        return to_vae(self.family, self.pipe.pipe.vae, latent)
 
     def decode(self, guidance: GuidanceRecipe) -> Decode:
-        """How ``guidance``'s steps are decoded: its decoder, else the pipeline's VAE."""
+        """How ``guidance``'s steps (unpacked latents) are decoded: its decoder, else the
+        pipeline's VAE."""
         decoder = guidance.decoder
         if decoder is None:
-            return vae_decoder(self.pipe.pipe.vae)
+            return vae_decoder(self.pipe.pipe.vae, self.unscale)
         return vae_decoder(decoder) if isinstance(decoder, torch.nn.Module) else decoder
 
     def activation_bytes(self, request: RepaintRequest) -> int:
@@ -162,26 +196,34 @@ class DiffusersSampler(Request):
         Returns:
             ``[N, h, w, 3]`` float32 on the CPU.
         """
-        pipeline = with_scheduler(self.pipe.pipe, self.scheduler)
+        family, pipeline = self.family, with_scheduler(self.pipe.pipe, self.scheduler)
+        height, width = int(batch.crops.shape[1]), int(batch.crops.shape[2])
         guided = [layer.guidance for layer in batch.layers if layer.guided]
         if guided:
-            pipeline = with_guidance(pipeline, batch.guides, self.decode(guided[0]))  # type: ignore[arg-type]
+            decode = self.decode(guided[0])  # type: ignore[arg-type]
+            layout = self._layout(height, width) if family.packed else ()
+            pipeline = with_guidance(pipeline, batch.guides, decode, *layout)
+        images = batch.crops.movedim(-1, 1)
         negatives = [layer.negative for layer in batch.layers]
         result = pipeline(
             prompt=[layer.prompt for layer in batch.layers],
-            negative_prompt=negatives if any(negatives) else None,
-            image=batch.crops.movedim(-1, 1),
+            image=_pictures(images) if family.pictures else images,
             mask_image=batch.areas[:, None],
-            height=int(batch.crops.shape[1]),
-            width=int(batch.crops.shape[2]),
+            height=height,
+            width=width,
             num_inference_steps=self.steps,
-            guidance_scale=self.cfg,
             strength=self.strength,
             generator=[torch.Generator(device="cpu").manual_seed(seed) for seed in batch.seeds],
             output_type="pt",
             callback_on_step_end=self._reporter(on_step, len(batch)),
+            **family.arguments(self.cfg, self.distilled, negatives, height, width),
         )
         return result.images.movedim(1, -1).to("cpu", torch.float32)
+
+    def _layout(self, height: int, width: int) -> tuple[Any, Any]:
+        """Unpack and pack of the packed latents of crops of ``height x width`` pixels."""
+        scale = int(self.pipe.pipe.vae_scale_factor)
+        return (lambda tokens: unpack(tokens, height // scale, width // scale)), pack
 
     def _reporter(self, on_step: StepCallback, crops: int) -> Any:
         """A diffusers ``callback_on_step_end`` reporting each step of a call sampling
@@ -193,3 +235,12 @@ class DiffusersSampler(Request):
             return kwargs
 
         return report
+
+
+def _pictures(images: torch.Tensor) -> list[Any]:
+    """Crops ``[N, 3, h, w]`` in [0, 1] as 8-bit PIL pictures, for a pipeline that reads
+    pictures' sizes."""
+    from PIL import Image
+
+    pixels = (images.movedim(1, -1) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+    return [Image.fromarray(picture) for picture in pixels]

@@ -38,6 +38,7 @@ from .clip import build_tiny_clip
 from .clipseg import build_tiny_clipseg
 from .detr import DEFAULT_LABELS, build_tiny_detector
 from .dino import build_tiny_dino
+from .families import build_tiny_flux_fill, build_tiny_sdxl_inpaint
 from .florence import build_tiny_florence
 from .owlvit import build_tiny_owlv2
 from .perceptual import TINY_PERCEPTUAL_FILE, build_tiny_perceptual
@@ -52,6 +53,8 @@ TINY_MODELS: dict[str, tuple[ModelKind, str, Callable[[Path], Path]]] = {
     "detector": (DETECTOR, "tiny-random-detr", build_tiny_detector),
     "clip": (CLIP, "tiny-random-clip", build_tiny_clip),
     "inpaint": (INPAINT, "tiny-random-sd-inpaint", build_tiny_inpaint),
+    "sdxl_inpaint": (INPAINT, "tiny-random-sdxl-inpaint", build_tiny_sdxl_inpaint),
+    "flux_fill": (INPAINT, "tiny-random-flux-fill", build_tiny_flux_fill),
     "open_vocabulary": (DETECTOR, "tiny-random-owlv2", build_tiny_owlv2),
     "segmenter": (SEGMENTER, "tiny-random-segformer", build_tiny_segformer),
     "clipseg": (CLIPSEG, "tiny-random-clipseg", build_tiny_clipseg),

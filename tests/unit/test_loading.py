@@ -279,7 +279,7 @@ def test_list_model_dirs_sees_the_tiny_models(models_root):
     expected = {
         "detector": ["tiny-random-detr", "tiny-random-owlv2"],
         "clip": ["tiny-random-clip"],
-        "inpaint": ["tiny-random-sd-inpaint"],
+        "inpaint": ["tiny-random-flux-fill", "tiny-random-sd-inpaint", "tiny-random-sdxl-inpaint"],
     }
     for key, kind in KIND_OF.items():
         assert list_installed(default_search_dirs(kind, models_root), kind) == expected[key]

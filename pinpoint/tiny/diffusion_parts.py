@@ -1,0 +1,123 @@
+"""Tiny random parts the tiny diffusers pipelines share: VAEs, text encoders with tokenizers made
+here (no download), flow-matching schedulers.
+
+The text encoders are the real architectures (CLIP, T5) at a few thousand parameters; their
+tokenizers are hand-made: CLIP's byte-level vocabulary of :mod:`pinpoint.tiny.text`, and a T5
+Unigram vocabulary of single characters (with and without the word-start mark ``▁``).
+"""
+
+from __future__ import annotations
+
+import string
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .text import TEXT_CONFIG, tiny_tokenizer, write_byte_vocab
+
+T5_CONFIG: dict[str, Any] = dict(
+    d_model=32,
+    d_kv=8,
+    d_ff=37,
+    num_layers=2,
+    num_heads=4,
+    relative_attention_num_buckets=8,
+    is_encoder_decoder=False,
+    use_cache=False,
+)
+"""A tiny T5 encoder (its vocabulary size is set from the tokenizer)."""
+T5_LENGTH = 32
+"""The tiny T5's longest prompt in tokens (FLUX reads 512, SD 3 256 by default)."""
+
+
+def kl_vae(
+    blocks: int = 2,
+    latent_channels: int = 4,
+    scaling_factor: float = 0.18215,
+    shift_factor: float | None = None,
+) -> Any:
+    """A random ``AutoencoderKL`` downscaling ``2 ** (blocks - 1)`` times. Two blocks: the SD
+    tiny VAE (32 and 64 channels); more: 16 channels a block, without the quantisation
+    convolutions, as FLUX's and SD 3's VAEs."""
+    from diffusers import AutoencoderKL
+
+    if blocks == 2:
+        widths, groups, quant = (32, 64), 32, {}
+    else:
+        widths, groups = (16,) * blocks, 8
+        quant = {"use_quant_conv": False, "use_post_quant_conv": False}
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * blocks,
+        up_block_types=("UpDecoderBlock2D",) * blocks,
+        block_out_channels=widths,
+        latent_channels=latent_channels,
+        norm_num_groups=groups,
+        sample_size=64,
+        scaling_factor=scaling_factor,
+        shift_factor=shift_factor,
+        **quant,
+    )
+
+
+def inpaint_unet(**settings: Any) -> Any:
+    """A random 9-channel inpainting ``UNet2DConditionModel`` of two blocks (32 and 64
+    channels, latent size 32), with ``settings`` (its text width, heads, SDXL's extra
+    embeddings)."""
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        sample_size=32,
+        in_channels=9,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        norm_num_groups=32,
+        **settings,
+    )
+
+
+def clip_text(projection: bool = False) -> tuple[Any, Any]:
+    """A tiny CLIP text tower (``CLIPTextModelWithProjection`` with ``projection``: SDXL's and
+    SD 3's second encoder) and its byte-level tokenizer."""
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    with tempfile.TemporaryDirectory() as vocab_dir:
+        write_byte_vocab(Path(vocab_dir))
+        tokenizer = tiny_tokenizer(Path(vocab_dir))
+    if projection:
+        config = CLIPTextConfig(**TEXT_CONFIG, projection_dim=TEXT_CONFIG["hidden_size"])
+        return CLIPTextModelWithProjection(config), tokenizer
+    return CLIPTextModel(CLIPTextConfig(**TEXT_CONFIG)), tokenizer
+
+
+def t5_text() -> tuple[Any, Any]:
+    """A tiny ``T5EncoderModel`` and its Unigram tokenizer (printable ASCII characters)."""
+    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+
+    pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
+    for character in string.ascii_letters + string.digits + string.punctuation:
+        pieces += [(character, -4.0), ("\u2581" + character, -3.0)]
+    tokenizer = T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=T5_LENGTH)
+    config = T5Config(**T5_CONFIG, vocab_size=len(tokenizer))
+    return T5EncoderModel(config), tokenizer
+
+
+def flow_scheduler(dynamic: bool = True) -> Any:
+    """A ``FlowMatchEulerDiscreteScheduler`` with FLUX.1's settings (resolution-dependent
+    shift), or SD 3's fixed shift of 3 when not ``dynamic``."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    if not dynamic:
+        return FlowMatchEulerDiscreteScheduler(shift=3.0)
+    return FlowMatchEulerDiscreteScheduler(
+        shift=3.0,
+        use_dynamic_shifting=True,
+        base_shift=0.5,
+        max_shift=1.15,
+        base_image_seq_len=256,
+        max_image_seq_len=4096,
+    )
