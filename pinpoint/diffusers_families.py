@@ -25,6 +25,10 @@ def _no_extras(height: int, width: int) -> dict[str, Any]:
     return {}
 
 
+def _as_loaded(pipe: Any) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Family:
     """One family of diffusers inpainting pipelines.
@@ -55,6 +59,7 @@ class Family:
         load: extra ``from_pretrained`` arguments.
         extras: extra call arguments for a crop of ``(height, width)`` pixels.
         pictures: the pipeline reads the crops as PIL pictures (8 bits), not tensors.
+        repair: mends a loaded pipeline where its diffusers release needs it.
     """
 
     key: str
@@ -74,6 +79,7 @@ class Family:
     load: Mapping[str, Any] = field(default_factory=dict)
     extras: Callable[[int, int], dict[str, Any]] = _no_extras
     pictures: bool = False
+    repair: Callable[[Any], None] = _as_loaded
 
     def arguments(
         self, cfg: float, distilled: float, negatives: list[str], height: int, width: int
@@ -88,6 +94,13 @@ class Family:
         if self.distilled:
             arguments["guidance_scale"] = distilled or self.distilled
         return arguments
+
+
+def _chroma_repair(pipe: Any) -> None:
+    # diffusers 0.42's ChromaInpaintPipeline asks its transformer's config for guidance_embeds,
+    # which ChromaTransformer2DModel never has: Chroma has no distilled guidance.
+    if "guidance_embeds" not in pipe.transformer.config:
+        pipe.transformer.register_to_config(guidance_embeds=False)
 
 
 def _kontext_extras(height: int, width: int) -> dict[str, Any]:
@@ -148,6 +161,26 @@ FAMILIES: tuple[Family, ...] = (
         cfg_argument="",
         distilled=30.0,
         packed=True,
+    ),
+    Family(
+        key="flux-kontext",
+        title="FLUX.1 Kontext",
+        pipeline="FluxKontextInpaintPipeline",
+        folders=("FluxKontextPipeline", "FluxKontextInpaintPipeline"),
+        taesd="taef1_decoder",
+        cfg_argument="true_cfg_scale",
+        distilled=2.5,
+        packed=True,
+        extras=_kontext_extras,
+    ),
+    Family(
+        key="chroma",
+        title="Chroma",
+        pipeline="ChromaInpaintPipeline",
+        folders=("ChromaPipeline", "ChromaInpaintPipeline", "ChromaImg2ImgPipeline"),
+        taesd="taef1_decoder",
+        packed=True,
+        repair=_chroma_repair,
     ),
 )
 """Every family, in the order errors list them."""

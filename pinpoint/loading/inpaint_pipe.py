@@ -187,6 +187,7 @@ def _load(
         pipe = pipeline.from_pretrained(path, local_files_only=True, **extra)
     except Exception as err:
         raise load_failed(INPAINT, path, err) from err
+    family.repair(pipe)
     pipe.set_progress_bar_config(disable=True)
     target = torch.device(device)
     # diffusers loads onto the CPU; skipping a no-op move avoids its "fp16 cannot run on cpu"

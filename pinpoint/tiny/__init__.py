@@ -38,7 +38,13 @@ from .clip import build_tiny_clip
 from .clipseg import build_tiny_clipseg
 from .detr import DEFAULT_LABELS, build_tiny_detector
 from .dino import build_tiny_dino
-from .families import build_tiny_flux_fill, build_tiny_sdxl_inpaint
+from .families import (
+    build_tiny_chroma_inpaint,
+    build_tiny_flux_fill,
+    build_tiny_flux_kontext,
+    build_tiny_sd3_inpaint,
+    build_tiny_sdxl_inpaint,
+)
 from .florence import build_tiny_florence
 from .owlvit import build_tiny_owlv2
 from .perceptual import TINY_PERCEPTUAL_FILE, build_tiny_perceptual
@@ -54,7 +60,10 @@ TINY_MODELS: dict[str, tuple[ModelKind, str, Callable[[Path], Path]]] = {
     "clip": (CLIP, "tiny-random-clip", build_tiny_clip),
     "inpaint": (INPAINT, "tiny-random-sd-inpaint", build_tiny_inpaint),
     "sdxl_inpaint": (INPAINT, "tiny-random-sdxl-inpaint", build_tiny_sdxl_inpaint),
+    "sd3_inpaint": (INPAINT, "tiny-random-sd3-inpaint", build_tiny_sd3_inpaint),
     "flux_fill": (INPAINT, "tiny-random-flux-fill", build_tiny_flux_fill),
+    "flux_kontext": (INPAINT, "tiny-random-flux-kontext", build_tiny_flux_kontext),
+    "chroma_inpaint": (INPAINT, "tiny-random-chroma-inpaint", build_tiny_chroma_inpaint),
     "open_vocabulary": (DETECTOR, "tiny-random-owlv2", build_tiny_owlv2),
     "segmenter": (SEGMENTER, "tiny-random-segformer", build_tiny_segformer),
     "clipseg": (CLIPSEG, "tiny-random-clipseg", build_tiny_clipseg),

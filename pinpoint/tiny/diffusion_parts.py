@@ -94,15 +94,16 @@ def clip_text(projection: bool = False) -> tuple[Any, Any]:
     return CLIPTextModel(CLIPTextConfig(**TEXT_CONFIG)), tokenizer
 
 
-def t5_text() -> tuple[Any, Any]:
-    """A tiny ``T5EncoderModel`` and its Unigram tokenizer (printable ASCII characters)."""
+def t5_text(width: int = 32) -> tuple[Any, Any]:
+    """A tiny ``T5EncoderModel`` of ``width`` features and its Unigram tokenizer (printable
+    ASCII characters)."""
     from transformers import T5Config, T5EncoderModel, T5Tokenizer
 
     pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
     for character in string.ascii_letters + string.digits + string.punctuation:
         pieces += [(character, -4.0), ("\u2581" + character, -3.0)]
     tokenizer = T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=T5_LENGTH)
-    config = T5Config(**T5_CONFIG, vocab_size=len(tokenizer))
+    config = T5Config(**T5_CONFIG | {"d_model": width}, vocab_size=len(tokenizer))
     return T5EncoderModel(config), tokenizer
 
 

@@ -9,13 +9,16 @@ ask for small crops.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from ._build import build
 from .diffusion_parts import clip_text, flow_scheduler, inpaint_unet, kl_vae, t5_text
 
 FLUX_VAE = dict(blocks=4, latent_channels=16, scaling_factor=0.3611, shift_factor=0.1159)
-"""FLUX.1's VAE settings (16 channels, 8x) on a tiny VAE."""
+"""FLUX.1's VAE settings (16 channels, 8x) on a tiny VAE (Chroma's and Z-Image's too)."""
+SD3_VAE = dict(blocks=4, latent_channels=16, scaling_factor=1.5305, shift_factor=0.0609)
+"""SD 3's VAE settings."""
 
 
 def build_tiny_sdxl_inpaint(folder: Path) -> Path:
@@ -60,35 +63,29 @@ def build_tiny_sdxl_inpaint(folder: Path) -> Path:
     return build(Path(folder), {"builder": "sdxl-inpaint"}, write)
 
 
-def _flux_transformer(in_channels: int, guidance: bool = True) -> object:
-    from diffusers import FluxTransformer2DModel
-
-    return FluxTransformer2DModel(
-        in_channels=in_channels,
-        out_channels=64,
-        num_layers=1,
-        num_single_layers=1,
-        attention_head_dim=16,
-        num_attention_heads=2,
-        joint_attention_dim=32,
-        pooled_projection_dim=32,
-        guidance_embeds=guidance,
-        axes_dims_rope=(4, 6, 6),
-    )
-
-
-def build_tiny_flux_fill(folder: Path) -> Path:
-    """A random ``FluxFillPipeline``: its transformer reads 384 channels a token, as FLUX.1
-    Fill's (the packed latent, the packed masked picture and the 8x8 mask); CLIP + T5."""
+def _flux(pipeline: str, in_channels: int) -> Callable[[Path], None]:
+    """The writer of a random FLUX.1 pipeline ``pipeline`` whose transformer reads
+    ``in_channels`` a token; CLIP + T5, FLUX's VAE and scheduler."""
 
     def write(target: Path) -> None:
-        from diffusers import FluxFillPipeline
+        import diffusers
 
         vae = kl_vae(**FLUX_VAE)
-        transformer = _flux_transformer(64 + 64 + 4 * 8 * 8)
+        transformer = diffusers.FluxTransformer2DModel(
+            in_channels=in_channels,
+            out_channels=64,
+            num_layers=1,
+            num_single_layers=1,
+            attention_head_dim=16,
+            num_attention_heads=2,
+            joint_attention_dim=32,
+            pooled_projection_dim=32,
+            guidance_embeds=True,
+            axes_dims_rope=(4, 6, 6),
+        )
         text_encoder, tokenizer = clip_text()
         text_encoder_2, tokenizer_2 = t5_text()
-        FluxFillPipeline(
+        getattr(diffusers, pipeline)(
             scheduler=flow_scheduler(),
             vae=vae,
             text_encoder=text_encoder,
@@ -98,4 +95,89 @@ def build_tiny_flux_fill(folder: Path) -> Path:
             transformer=transformer,
         ).save_pretrained(target)
 
-    return build(Path(folder), {"builder": "flux-fill"}, write)
+    return write
+
+
+def build_tiny_flux_fill(folder: Path) -> Path:
+    """A random ``FluxFillPipeline``: its transformer reads 384 channels a token, as FLUX.1
+    Fill's (the packed latent, the packed masked picture and the 8x8 mask)."""
+    return build(Path(folder), {"builder": "flux-fill"}, _flux("FluxFillPipeline", 64 + 64 + 256))
+
+
+def build_tiny_flux_kontext(folder: Path) -> Path:
+    """A random ``FluxKontextInpaintPipeline`` (FLUX.1 Kontext's 64-channel transformer, which
+    reads the picture's tokens after the latent's)."""
+    writer = _flux("FluxKontextInpaintPipeline", 64)
+    return build(Path(folder), {"builder": "flux-kontext"}, writer)
+
+
+def build_tiny_sd3_inpaint(folder: Path) -> Path:
+    """A random ``StableDiffusion3InpaintPipeline`` (an SD 3 transformer of 2x2 patches at
+    SD 3.5's native 1024 px, two CLIP towers with projections and a T5 as wide as both)."""
+
+    def write(target: Path) -> None:
+        from diffusers import SD3Transformer2DModel, StableDiffusion3InpaintPipeline
+
+        vae = kl_vae(**SD3_VAE)
+        transformer = SD3Transformer2DModel(
+            sample_size=128,
+            patch_size=2,
+            in_channels=16,
+            out_channels=16,
+            num_layers=1,
+            attention_head_dim=8,
+            num_attention_heads=4,
+            joint_attention_dim=64,
+            caption_projection_dim=32,
+            pooled_projection_dim=64,
+            pos_embed_max_size=96,
+        )
+        text_encoder, tokenizer = clip_text(projection=True)
+        text_encoder_2, tokenizer_2 = clip_text(projection=True)
+        text_encoder_3, tokenizer_3 = t5_text(width=64)  # CLIP's 2 x 32 features are padded to it
+        StableDiffusion3InpaintPipeline(
+            transformer=transformer,
+            scheduler=flow_scheduler(dynamic=False),
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            text_encoder_2=text_encoder_2,
+            tokenizer_2=tokenizer_2,
+            text_encoder_3=text_encoder_3,
+            tokenizer_3=tokenizer_3,
+        ).save_pretrained(target)
+
+    return build(Path(folder), {"builder": "sd3-inpaint"}, write)
+
+
+def build_tiny_chroma_inpaint(folder: Path) -> Path:
+    """A random ``ChromaInpaintPipeline`` (Chroma's FLUX-like transformer with its modulation
+    approximator, T5 only, FLUX's VAE)."""
+
+    def write(target: Path) -> None:
+        from diffusers import ChromaInpaintPipeline, ChromaTransformer2DModel
+
+        vae = kl_vae(**FLUX_VAE)
+        transformer = ChromaTransformer2DModel(
+            in_channels=64,
+            out_channels=64,
+            num_layers=1,
+            num_single_layers=1,
+            attention_head_dim=16,
+            num_attention_heads=2,
+            joint_attention_dim=32,
+            axes_dims_rope=(4, 6, 6),
+            approximator_num_channels=16,
+            approximator_hidden_dim=32,
+            approximator_layers=1,
+        )
+        text_encoder, tokenizer = t5_text()
+        ChromaInpaintPipeline(
+            scheduler=flow_scheduler(),
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            transformer=transformer,
+        ).save_pretrained(target)
+
+    return build(Path(folder), {"builder": "chroma-inpaint"}, write)
