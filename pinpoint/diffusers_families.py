@@ -182,6 +182,14 @@ FAMILIES: tuple[Family, ...] = (
         packed=True,
         repair=_chroma_repair,
     ),
+    Family(
+        key="z-image",
+        title="Z-Image",
+        pipeline="ZImageInpaintPipeline",
+        folders=("ZImagePipeline", "ZImageInpaintPipeline", "ZImageImg2ImgPipeline"),
+        taesd="taef1_decoder",
+        native_size=1024,  # the pipeline's documented default; it keeps no sample size
+    ),
 )
 """Every family, in the order errors list them."""
 

@@ -91,8 +91,9 @@ def detector_finding(
 
 
 class Recorder:
-    """Stands in front of a real pipeline and records each call's keyword arguments (its
-    other attributes are the pipeline's)."""
+    """Stands in front of a real pipeline and records each call's keyword arguments as they
+    were passed (lists copied: Z-Image's pipeline rewrites its prompt lists); its other
+    attributes are the pipeline's."""
 
     def __init__(self, real):
         self.real, self.calls = real, []
@@ -103,7 +104,7 @@ class Recorder:
         return getattr(self.real, name)
 
     def __call__(self, **kwargs):
-        self.calls.append(kwargs)
+        self.calls.append({k: list(v) if isinstance(v, list) else v for k, v in kwargs.items()})
         return self.real(**kwargs)
 
 

@@ -44,6 +44,7 @@ from .families import (
     build_tiny_flux_kontext,
     build_tiny_sd3_inpaint,
     build_tiny_sdxl_inpaint,
+    build_tiny_z_image_inpaint,
 )
 from .florence import build_tiny_florence
 from .owlvit import build_tiny_owlv2
@@ -64,6 +65,7 @@ TINY_MODELS: dict[str, tuple[ModelKind, str, Callable[[Path], Path]]] = {
     "flux_fill": (INPAINT, "tiny-random-flux-fill", build_tiny_flux_fill),
     "flux_kontext": (INPAINT, "tiny-random-flux-kontext", build_tiny_flux_kontext),
     "chroma_inpaint": (INPAINT, "tiny-random-chroma-inpaint", build_tiny_chroma_inpaint),
+    "z_image_inpaint": (INPAINT, "tiny-random-z-image-inpaint", build_tiny_z_image_inpaint),
     "open_vocabulary": (DETECTOR, "tiny-random-owlv2", build_tiny_owlv2),
     "segmenter": (SEGMENTER, "tiny-random-segformer", build_tiny_segformer),
     "clipseg": (CLIPSEG, "tiny-random-clipseg", build_tiny_clipseg),

@@ -1,9 +1,11 @@
 """Tiny random parts the tiny diffusers pipelines share: VAEs, text encoders with tokenizers made
 here (no download), flow-matching schedulers.
 
-The text encoders are the real architectures (CLIP, T5) at a few thousand parameters; their
-tokenizers are hand-made: CLIP's byte-level vocabulary of :mod:`pinpoint.tiny.text`, and a T5
-Unigram vocabulary of single characters (with and without the word-start mark ``▁``).
+The text encoders are the real architectures (CLIP, T5, Qwen3) at a few thousand parameters;
+their tokenizers are hand-made: CLIP's byte-level vocabulary of :mod:`pinpoint.tiny.text`, a T5
+Unigram vocabulary of single characters (with and without the word-start mark ``▁``), and a
+byte-level Qwen vocabulary without merges whose chat template is a short stand-in of Qwen's
+(the same turns, no system prompt).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .text import TEXT_CONFIG, tiny_tokenizer, write_byte_vocab
+from .text import TEXT_CONFIG, bytes_to_unicode, tiny_tokenizer, write_byte_vocab
 
 T5_CONFIG: dict[str, Any] = dict(
     d_model=32,
@@ -28,6 +30,11 @@ T5_CONFIG: dict[str, Any] = dict(
 """A tiny T5 encoder (its vocabulary size is set from the tokenizer)."""
 T5_LENGTH = 32
 """The tiny T5's longest prompt in tokens (FLUX reads 512, SD 3 256 by default)."""
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+"""Qwen's chat turns, without its system prompt."""
 
 
 def kl_vae(
@@ -105,6 +112,37 @@ def t5_text(width: int = 32) -> tuple[Any, Any]:
     tokenizer = T5Tokenizer(vocab=pieces, extra_ids=0, model_max_length=T5_LENGTH)
     config = T5Config(**T5_CONFIG | {"d_model": width}, vocab_size=len(tokenizer))
     return T5EncoderModel(config), tokenizer
+
+
+def qwen_tokenizer(specials: tuple[str, ...] = ()) -> Any:
+    """A byte-level ``Qwen2Tokenizer`` (256 byte tokens, no merges) with Qwen's chat tokens,
+    ``specials`` after them, and :data:`CHAT_TEMPLATE`."""
+    from transformers import Qwen2Tokenizer
+
+    vocab = {character: index for index, character in enumerate(bytes_to_unicode().values())}
+    chat = ("<|im_start|>", "<|im_end|>", *specials)
+    for token in ("<|endoftext|>", *chat):
+        vocab[token] = len(vocab)
+    tokenizer = Qwen2Tokenizer(vocab=vocab, merges=[], chat_template=CHAT_TEMPLATE)
+    tokenizer.add_special_tokens({"additional_special_tokens": list(chat)})
+    return tokenizer
+
+
+def qwen3_text() -> tuple[Any, Any]:
+    """A tiny ``Qwen3Model`` (Z-Image's text encoder) and its tokenizer."""
+    from transformers import Qwen3Config, Qwen3Model
+
+    tokenizer = qwen_tokenizer()
+    config = Qwen3Config(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+    )
+    return Qwen3Model(config), tokenizer
 
 
 def flow_scheduler(dynamic: bool = True) -> Any:

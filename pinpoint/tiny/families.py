@@ -13,7 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ._build import build
-from .diffusion_parts import clip_text, flow_scheduler, inpaint_unet, kl_vae, t5_text
+from .diffusion_parts import (
+    clip_text,
+    flow_scheduler,
+    inpaint_unet,
+    kl_vae,
+    qwen3_text,
+    t5_text,
+)
 
 FLUX_VAE = dict(blocks=4, latent_channels=16, scaling_factor=0.3611, shift_factor=0.1159)
 """FLUX.1's VAE settings (16 channels, 8x) on a tiny VAE (Chroma's and Z-Image's too)."""
@@ -181,3 +188,34 @@ def build_tiny_chroma_inpaint(folder: Path) -> Path:
         ).save_pretrained(target)
 
     return build(Path(folder), {"builder": "chroma-inpaint"}, write)
+
+
+def build_tiny_z_image_inpaint(folder: Path) -> Path:
+    """A random ``ZImageInpaintPipeline`` (Z-Image's single-stream transformer of 2x2 patches,
+    a Qwen3 text encoder, FLUX's VAE, a fixed shift of 3)."""
+
+    def write(target: Path) -> None:
+        from diffusers import ZImageInpaintPipeline, ZImageTransformer2DModel
+
+        vae = kl_vae(**FLUX_VAE)
+        transformer = ZImageTransformer2DModel(
+            in_channels=16,
+            dim=32,
+            n_layers=1,
+            n_refiner_layers=1,
+            n_heads=2,
+            n_kv_heads=2,
+            cap_feat_dim=32,
+            axes_dims=[4, 6, 6],
+            axes_lens=[256, 64, 64],
+        )
+        text_encoder, tokenizer = qwen3_text()
+        ZImageInpaintPipeline(
+            scheduler=flow_scheduler(dynamic=False),
+            vae=vae,
+            text_encoder=text_encoder,
+            tokenizer=tokenizer,
+            transformer=transformer,
+        ).save_pretrained(target)
+
+    return build(Path(folder), {"builder": "z-image-inpaint"}, write)

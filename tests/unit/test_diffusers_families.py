@@ -35,6 +35,7 @@ FAMILY_MODELS = {
     "flux_fill": ("flux-fill", 1024, 16),
     "flux_kontext": ("flux-kontext", 1024, 16),
     "chroma_inpaint": ("chroma", 1024, 16),
+    "z_image_inpaint": ("z-image", 1024, 16),
 }
 RIGGED = [key for key in FAMILY_MODELS if key != "inpaint"]
 """The families whose own scheduler the rig can read (SD 1.5's own is PNDM)."""
@@ -134,6 +135,9 @@ def rig(pipe, monkeypatch, height: int, width: int) -> None:
             x = hidden_states[:, : goal.shape[1], : goal.shape[2]]
             out[:, : goal.shape[1]] = (x - goal) / sigma  # a velocity
             return (out,)
+        if isinstance(hidden_states, list):  # Z-Image: [C, 1, h, w] each, its output negated
+            goal = target(*hidden_states[0].shape[2:])[0, :, None]
+            return ([(goal - x[:channels]) / sigma for x in hidden_states],)
         goal = target(*hidden_states.shape[2:])
         x = hidden_states[:, :channels]
         if family.flow:
@@ -209,7 +213,7 @@ def test_each_family_gets_its_own_call_arguments(tiny_models):
     assert (call["true_cfg_scale"], call["guidance_scale"]) == (4.0, 2.5)
     assert call["negative_prompt"] == ["blur"] and call["_auto_resize"] is False
     assert call["max_area"] == call["height"] * call["width"]  # the crop as it is
-    for key in ("sd3_inpaint", "chroma_inpaint"):
+    for key in ("sd3_inpaint", "chroma_inpaint", "z_image_inpaint"):
         call = arguments_of(load_model(INPAINT, tiny_models[key]), cfg=4.0, negative_prompt="x")
         assert (call["guidance_scale"], call["negative_prompt"]) == (4.0, ["x"])
         assert "true_cfg_scale" not in call

@@ -286,6 +286,7 @@ def test_list_model_dirs_sees_the_tiny_models(models_root):
             "tiny-random-sd-inpaint",
             "tiny-random-sd3-inpaint",
             "tiny-random-sdxl-inpaint",
+            "tiny-random-z-image-inpaint",
         ],
     }
     for key, kind in KIND_OF.items():
