@@ -14,6 +14,7 @@ How latents are scaled is read from the VAE's own config (``scaling_factor``, ``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,8 +42,8 @@ class Family:
         taesd: the family's TAESD decoder (ComfyUI's ``models/vae_approx`` name; "" where none).
         negative: whether the pipeline takes a negative prompt.
         cfg_argument: the argument taking the sampler's ``cfg`` (classifier-free guidance:
-            ``guidance_scale``, or ``true_cfg_scale`` beside a distilled guidance); "" for
-            none (FLUX Fill: ``cfg`` is not used).
+            ``guidance_scale``, or ``true_cfg_scale``, which runs only with a negative prompt:
+            1, off, without one); "" for none (FLUX Fill: ``cfg`` is not used).
         distilled: the usual distilled guidance, passed as ``guidance_scale`` when the sampler's
             ``distilled`` is 0; 0 where the family has none.
         flow: the pipeline samples with a flow-matching scheduler (only its own).
@@ -89,7 +90,9 @@ class Family:
         arguments = self.extras(height, width)
         if self.negative:
             arguments["negative_prompt"] = negatives if any(negatives) else None
-        if self.cfg_argument:
+        if self.cfg_argument == "true_cfg_scale" and not any(negatives):
+            arguments[self.cfg_argument] = 1.0  # true CFG needs a negative prompt: off
+        elif self.cfg_argument:
             arguments[self.cfg_argument] = cfg
         if self.distilled:
             arguments["guidance_scale"] = distilled or self.distilled
@@ -183,6 +186,25 @@ FAMILIES: tuple[Family, ...] = (
         repair=_chroma_repair,
     ),
     Family(
+        key="qwen-image",
+        title="Qwen-Image",
+        pipeline="QwenImageInpaintPipeline",
+        folders=("QwenImagePipeline", "QwenImageInpaintPipeline", "QwenImageImg2ImgPipeline"),
+        cfg_argument="true_cfg_scale",
+        packed=True,
+        frames=True,
+    ),
+    Family(
+        key="qwen-image-edit",
+        title="Qwen-Image-Edit",
+        pipeline="QwenImageEditInpaintPipeline",
+        folders=("QwenImageEditPipeline", "QwenImageEditInpaintPipeline"),
+        cfg_argument="true_cfg_scale",
+        packed=True,
+        frames=True,
+        pictures=True,  # it reads the picture's size as PIL's (and samples at about 1 MP)
+    ),
+    Family(
         key="z-image",
         title="Z-Image",
         pipeline="ZImageInpaintPipeline",
@@ -225,6 +247,16 @@ def unpack(tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
     batch, _, depth = tokens.shape
     patches = tokens.reshape(batch, height // 2, width // 2, depth // 4, 2, 2)
     return patches.permute(0, 3, 1, 4, 2, 5).reshape(batch, depth // 4, height, width)
+
+
+def grid(tokens: torch.Tensor, aspect: float) -> tuple[int, int]:
+    """The latent ``(rows, columns)`` packed ``tokens`` ``[B, n, 4C]`` cover: of the ways to lay
+    ``n`` 2x2 patches in a rectangle, the one nearest the crop's ``aspect`` (width / height;
+    exact where the pipeline samples the crop's own size, the nearest where it resizes)."""
+    count = int(tokens.shape[1])
+    shapes = [(rows, count // rows) for rows in range(1, count + 1) if count % rows == 0]
+    rows, columns = min(shapes, key=lambda shape: abs(math.log(shape[1] / shape[0] / aspect)))
+    return 2 * rows, 2 * columns
 
 
 def latent_channels(vae: Any) -> int:

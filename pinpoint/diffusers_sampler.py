@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from .choices import Choice
-from .diffusers_families import BY_KEY, Family, pack, to_vae, unpack
+from .diffusers_families import BY_KEY, Family, grid, pack, to_vae, unpack
 from .errors import PinpointError
 from .guidance import Decode, GuidanceRecipe
 from .guided_scheduler import (
@@ -201,7 +202,7 @@ class DiffusersSampler(Request):
         guided = [layer.guidance for layer in batch.layers if layer.guided]
         if guided:
             decode = self.decode(guided[0])  # type: ignore[arg-type]
-            layout = self._layout(height, width) if family.packed else ()
+            layout = (self._unpack(width / height), pack) if family.packed else ()
             pipeline = with_guidance(pipeline, batch.guides, decode, *layout)
         images = batch.crops.movedim(-1, 1)
         negatives = [layer.negative for layer in batch.layers]
@@ -218,12 +219,12 @@ class DiffusersSampler(Request):
             callback_on_step_end=self._reporter(on_step, len(batch)),
             **family.arguments(self.cfg, self.distilled, negatives, height, width),
         )
-        return result.images.movedim(1, -1).to("cpu", torch.float32)
+        return _to_crop(result.images, height, width).movedim(1, -1).to("cpu", torch.float32)
 
-    def _layout(self, height: int, width: int) -> tuple[Any, Any]:
-        """Unpack and pack of the packed latents of crops of ``height x width`` pixels."""
-        scale = int(self.pipe.pipe.vae_scale_factor)
-        return (lambda tokens: unpack(tokens, height // scale, width // scale)), pack
+    @staticmethod
+    def _unpack(aspect: float) -> Any:
+        """Packed latents → ``[N, C, h, w]`` for crops of ``aspect`` (width / height)."""
+        return lambda tokens: unpack(tokens, *grid(tokens, aspect))
 
     def _reporter(self, on_step: StepCallback, crops: int) -> Any:
         """A diffusers ``callback_on_step_end`` reporting each step of a call sampling
@@ -244,3 +245,12 @@ def _pictures(images: torch.Tensor) -> list[Any]:
 
     pixels = (images.movedim(1, -1) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
     return [Image.fromarray(picture) for picture in pixels]
+
+
+def _to_crop(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """A pipeline's pictures ``[N, 3, h, w]`` stretched back to the crop's ``height x width``
+    where it sampled another size (Qwen-Image-Edit samples about 1 MP whatever the crop, from
+    the crop resized the same way); as they are otherwise."""
+    if tuple(images.shape[-2:]) == (height, width):
+        return images
+    return F.interpolate(images.float(), size=(height, width), mode="bicubic").clamp(0, 1)

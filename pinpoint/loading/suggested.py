@@ -159,6 +159,14 @@ SUGGESTED = (
     ),
     Suggested(
         INPAINT,
+        "Qwen/Qwen-Image-Edit",
+        "Qwen-Image-Edit",
+        include=_pipeline(
+            "transformer", "vae", "text_encoder", "tokenizer", "processor", "scheduler"
+        ),
+    ),
+    Suggested(
+        INPAINT,
         "Tongyi-MAI/Z-Image-Turbo",
         "Z-Image-Turbo",
         include=_pipeline("transformer", "vae", "text_encoder", "tokenizer", "scheduler"),

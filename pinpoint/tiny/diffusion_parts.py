@@ -1,7 +1,8 @@
 """Tiny random parts the tiny diffusers pipelines share: VAEs, text encoders with tokenizers made
 here (no download), flow-matching schedulers.
 
-The text encoders are the real architectures (CLIP, T5, Qwen3) at a few thousand parameters;
+The text encoders are the real architectures (CLIP, T5, Qwen3, Qwen2.5-VL with its vision tower
+and processor) at a few thousand parameters;
 their tokenizers are hand-made: CLIP's byte-level vocabulary of :mod:`pinpoint.tiny.text`, a T5
 Unigram vocabulary of single characters (with and without the word-start mark ``▁``), and a
 byte-level Qwen vocabulary without merges whose chat template is a short stand-in of Qwen's
@@ -128,21 +129,78 @@ def qwen_tokenizer(specials: tuple[str, ...] = ()) -> Any:
     return tokenizer
 
 
+QWEN_LANGUAGE: dict[str, Any] = dict(
+    hidden_size=32,
+    intermediate_size=37,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+)
+"""The tiny Qwen language models' size (Qwen3's, Qwen2.5-VL's)."""
+
+
 def qwen3_text() -> tuple[Any, Any]:
     """A tiny ``Qwen3Model`` (Z-Image's text encoder) and its tokenizer."""
     from transformers import Qwen3Config, Qwen3Model
 
     tokenizer = qwen_tokenizer()
-    config = Qwen3Config(
+    config = Qwen3Config(vocab_size=len(tokenizer), **QWEN_LANGUAGE, head_dim=8)
+    return Qwen3Model(config), tokenizer
+
+
+VISION_TOKENS = ("<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>")
+"""Qwen2.5-VL's picture tokens."""
+
+
+def qwen_vl_text(processor: bool = False) -> tuple[Any, ...]:
+    """A tiny ``Qwen2_5_VLForConditionalGeneration`` (Qwen-Image's text encoder: a 2-layer
+    language model and a 1-block vision tower of 14-pixel patches) with its tokenizer, and
+    with ``processor`` its ``Qwen2VLProcessor`` (pictures of 56² to 112² pixels)."""
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2VLImageProcessor,
+        Qwen2VLProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    tokenizer = qwen_tokenizer(VISION_TOKENS)
+    start, end, image, video = (tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS)
+    language = dict(
         vocab_size=len(tokenizer),
+        **QWEN_LANGUAGE,
+        rope_scaling={"type": "mrope", "mrope_section": [1, 1, 2]},
+        bos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+    )
+    vision = dict(
+        depth=1,
         hidden_size=32,
         intermediate_size=37,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=8,
+        num_heads=2,
+        out_hidden_size=32,
+        patch_size=14,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        window_size=56,
+        fullatt_block_indexes=[0],
     )
-    return Qwen3Model(config), tokenizer
+    config = Qwen2_5_VLConfig(
+        text_config=language,
+        vision_config=vision,
+        image_token_id=image,
+        video_token_id=video,
+        vision_start_token_id=start,
+        vision_end_token_id=end,
+    )
+    model = Qwen2_5_VLForConditionalGeneration(config)
+    if not processor:
+        return model, tokenizer
+    pictures = Qwen2VLImageProcessor(min_pixels=56 * 56, max_pixels=112 * 112)
+    both = Qwen2VLProcessor(
+        image_processor=pictures, tokenizer=tokenizer, video_processor=Qwen2VLVideoProcessor()
+    )
+    return model, tokenizer, both
 
 
 def flow_scheduler(dynamic: bool = True) -> Any:

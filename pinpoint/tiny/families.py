@@ -19,6 +19,7 @@ from .diffusion_parts import (
     inpaint_unet,
     kl_vae,
     qwen3_text,
+    qwen_vl_text,
     t5_text,
 )
 
@@ -219,3 +220,54 @@ def build_tiny_z_image_inpaint(folder: Path) -> Path:
         ).save_pretrained(target)
 
     return build(Path(folder), {"builder": "z-image-inpaint"}, write)
+
+
+def _qwen_parts() -> dict[str, object]:
+    """Qwen-Image's transformer of 2x2 patches and its 3-D VAE (16 channels at 1/8, one frame),
+    tiny."""
+    from diffusers import AutoencoderKLQwenImage, QwenImageTransformer2DModel
+
+    return dict(
+        vae=AutoencoderKLQwenImage(base_dim=4, z_dim=16, num_res_blocks=1),
+        transformer=QwenImageTransformer2DModel(
+            in_channels=64,
+            out_channels=16,
+            num_layers=1,
+            attention_head_dim=16,
+            num_attention_heads=2,
+            joint_attention_dim=32,
+            axes_dims_rope=(4, 6, 6),
+        ),
+        scheduler=flow_scheduler(),
+    )
+
+
+def build_tiny_qwen_image(folder: Path) -> Path:
+    """A random ``QwenImageInpaintPipeline`` (a Qwen2.5-VL reading the prompt alone)."""
+
+    def write(target: Path) -> None:
+        from diffusers import QwenImageInpaintPipeline
+
+        parts = _qwen_parts()
+        text_encoder, tokenizer = qwen_vl_text()
+        QwenImageInpaintPipeline(
+            text_encoder=text_encoder, tokenizer=tokenizer, **parts
+        ).save_pretrained(target)
+
+    return build(Path(folder), {"builder": "qwen-image-inpaint"}, write)
+
+
+def build_tiny_qwen_image_edit(folder: Path) -> Path:
+    """A random ``QwenImageEditInpaintPipeline`` (the Qwen2.5-VL reads the prompt with the
+    picture through its processor; the picture's latent is a reference beside the latent)."""
+
+    def write(target: Path) -> None:
+        from diffusers import QwenImageEditInpaintPipeline
+
+        parts = _qwen_parts()
+        text_encoder, tokenizer, processor = qwen_vl_text(processor=True)
+        QwenImageEditInpaintPipeline(
+            text_encoder=text_encoder, tokenizer=tokenizer, processor=processor, **parts
+        ).save_pretrained(target)
+
+    return build(Path(folder), {"builder": "qwen-image-edit-inpaint"}, write)

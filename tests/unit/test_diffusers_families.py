@@ -17,6 +17,7 @@ import shutil
 
 import pytest
 import torch
+import torch.nn.functional as F
 from rigs import Recorder
 from routes import diffusers_edit, inpaint
 
@@ -36,6 +37,8 @@ FAMILY_MODELS = {
     "flux_kontext": ("flux-kontext", 1024, 16),
     "chroma_inpaint": ("chroma", 1024, 16),
     "z_image_inpaint": ("z-image", 1024, 16),
+    "qwen_image": ("qwen-image", 1024, 16),
+    "qwen_image_edit": ("qwen-image-edit", 1024, 16),
 }
 RIGGED = [key for key in FAMILY_MODELS if key != "inpaint"]
 """The families whose own scheduler the rig can read (SD 1.5's own is PNDM)."""
@@ -78,7 +81,9 @@ def test_an_edit_keeps_every_pixel_outside_the_feathered_mask(family_pipe):
     step = FAMILY_MODELS[key][2]
     (call,) = recorder.calls
     assert call["height"] % step == 0 and call["width"] % step == 0  # no trimming inside
-    assert call["image"].shape[-2:] == (call["height"], call["width"])
+    image = call["image"]  # Qwen-Image-Edit's: 8-bit pictures, whose size it reads
+    sides = image[0].size[::-1] if isinstance(image, list) else tuple(image.shape[-2:])
+    assert sides == (call["height"], call["width"])
 
 
 def phase_shift(expected: torch.Tensor, got: torch.Tensor) -> tuple[int, int]:
@@ -95,7 +100,7 @@ def phase_shift(expected: torch.Tensor, got: torch.Tensor) -> tuple[int, int]:
     )
 
 
-PATTERN = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(7)) * 1.6 - 0.8
+PATTERN = torch.rand(3, 160, 160, generator=torch.Generator().manual_seed(7)) * 1.6 - 0.8
 """The painted latent pattern: values in [-0.8, 0.8] on latent cells (3 channels)."""
 
 
@@ -103,24 +108,32 @@ def model_latent(pipe, latent: torch.Tensor) -> torch.Tensor:
     """The pipeline's own latent of the VAE latent ``latent`` ``[1, C, h, w]``, written the
     way the stock pipeline encodes (scaling, shift) and packs (its own ``_pack_latents``)."""
     config, diffusers_pipe = pipe.pipe.vae.config, pipe.pipe
-    scaled = (latent - (config.get("shift_factor") or 0.0)) * config.scaling_factor
+    if config.get("latents_mean"):  # Qwen-Image's VAE
+        mean, std = (
+            torch.tensor(config[name]).view(1, -1, 1, 1) for name in ("latents_mean", "latents_std")
+        )
+        scaled = (latent - mean) / std
+    else:
+        scaled = (latent - (config.get("shift_factor") or 0.0)) * config.scaling_factor
     if not BY_KEY[pipe.family].packed:
         return scaled
     batch, channels, height, width = scaled.shape
     return type(diffusers_pipe)._pack_latents(scaled, batch, channels, height, width)
 
 
-def rig(pipe, monkeypatch, height: int, width: int) -> None:
+def rig(pipe, monkeypatch, height: int, width: int) -> dict:
     """Make the pipeline paint :data:`PATTERN`: its denoiser predicts, at every step, the output
     whose clean latent is the pattern's model latent (on the latent grid of a ``height x
     width`` crop, as the pipeline rounds it); its VAE decode shows a latent's first three
     channels as pixels, each over its cell."""
     diffusers_pipe = pipe.pipe
     scale, family = int(diffusers_pipe.vae_scale_factor), BY_KEY[pipe.family]
-    channels = diffusers_pipe.vae.config.latent_channels
+    channels = diffusers_pipe.vae.config.get("latent_channels") or diffusers_pipe.vae.config.z_dim
+    seen = {}
     denoiser = getattr(diffusers_pipe, "unet", None) or diffusers_pipe.transformer
 
     def target(rows: int, columns: int) -> torch.Tensor:
+        seen["grid"] = rows, columns
         latent = torch.zeros(1, channels, rows, columns)
         latent[:, :3] = PATTERN[:, :rows, :columns]
         return model_latent(pipe, latent)
@@ -130,7 +143,11 @@ def rig(pipe, monkeypatch, height: int, width: int) -> None:
         index = scheduler.step_index
         sigma = float(scheduler.sigmas[index if index is not None else scheduler.begin_index or 0])
         if family.packed:  # tokens of 2x2 cells (Kontext's picture tokens after them)
-            goal = target(2 * (height // (2 * scale)), 2 * (width // (2 * scale)))
+            if "img_shapes" in kwargs:  # Qwen-Image says its grid of patches
+                _, rows, columns = kwargs["img_shapes"][0][0]
+                goal = target(2 * rows, 2 * columns)
+            else:
+                goal = target(2 * (height // (2 * scale)), 2 * (width // (2 * scale)))
             out = torch.zeros(hidden_states.shape[:2] + goal.shape[2:])
             x = hidden_states[:, : goal.shape[1], : goal.shape[2]]
             out[:, : goal.shape[1]] = (x - goal) / sigma  # a velocity
@@ -150,19 +167,24 @@ def rig(pipe, monkeypatch, height: int, width: int) -> None:
 
     monkeypatch.setattr(denoiser, "forward", forward)
     monkeypatch.setattr(diffusers_pipe.vae, "decode", decode)
+    return seen
 
 
 def painted(pipe, monkeypatch, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The stitched picture's and the expected pattern's middle of the mask (greyscale)."""
-    rig(pipe, monkeypatch, height, width)
+    """The stitched picture's and the expected pattern's middle of the mask (greyscale). The
+    crop is the whole picture; a pipeline that samples another size (Qwen-Image-Edit: about
+    1 MP) has its picture stretched back to the crop (bicubic)."""
+    seen = rig(pipe, monkeypatch, height, width)
     image, mask = scene(height, width)
     out = inpaint(pipe, image, mask, "a fox", steps=3, resolution=width, context=4.0, seed=2)
-    scale = int(pipe.pipe.vae_scale_factor)
-    expected = PATTERN.repeat_interleave(scale, -1).repeat_interleave(scale, -2) / 2 + 0.5
+    scale, (rows, columns) = int(pipe.pipe.vae_scale_factor), seen["grid"]
+    cells = PATTERN[:, :rows, :columns] / 2 + 0.5
+    expected = cells.repeat_interleave(scale, -1).repeat_interleave(scale, -2)
+    if expected.shape[-2:] != (height, width):
+        expected = F.interpolate(expected[None], size=(height, width), mode="bicubic")[0]
     inside = (slice(32, 64), slice(40, width - 40))  # the mask less a cell and a feather
-    return out.images[0][inside].mean(-1), expected[:, :height, :width].permute(1, 2, 0)[
-        inside
-    ].mean(-1)
+    expected = expected.clamp(0, 1).permute(1, 2, 0)[inside].mean(-1)
+    return out.images[0][inside].mean(-1), expected
 
 
 @pytest.mark.parametrize("key", RIGGED)
@@ -174,10 +196,16 @@ def test_a_painted_pattern_comes_back_where_it_was_painted(key, tiny_models, mon
     torch.testing.assert_close(got - got.mean(), expected - expected.mean(), atol=1e-4, rtol=0)
 
 
-def test_the_check_sees_a_crop_the_pipeline_trims(tiny_models, monkeypatch):
-    """With a crop step that forgets FLUX's 2x2 patches, a 424-pixel side is cut to 416 by the
-    pipeline and stretched back (too little for the stitch's shape check to notice): the
-    pattern no longer lands where it was painted."""
+def test_a_picture_pasted_without_being_stretched_back_is_caught(tiny_models, monkeypatch):
+    """The check can fail: with a crop step that forgets FLUX's 2x2 patches, a 424-pixel side
+    is sampled at 416 (the pipeline resizes the crop); pasted at its own pixels instead of
+    stretched back (what a trimming VAE encode does), the pattern lands up to 8 px off."""
+    import pinpoint.diffusers_sampler
+
+    def pasted(images, height, width):
+        return F.pad(images, (0, width - images.shape[-1], 0, height - images.shape[-2]))
+
+    monkeypatch.setattr(pinpoint.diffusers_sampler, "_to_crop", pasted)
     pipe = load_model(INPAINT, tiny_models["flux_fill"])
     forgetful = dataclasses.replace(pipe, multiple=8)
     got, expected = painted(forgetful, monkeypatch, HEIGHT, 424)
@@ -213,6 +241,11 @@ def test_each_family_gets_its_own_call_arguments(tiny_models):
     assert (call["true_cfg_scale"], call["guidance_scale"]) == (4.0, 2.5)
     assert call["negative_prompt"] == ["blur"] and call["_auto_resize"] is False
     assert call["max_area"] == call["height"] * call["width"]  # the crop as it is
+    qwen = arguments_of(
+        load_model(INPAINT, tiny_models["qwen_image"]), cfg=4.0, negative_prompt="x"
+    )
+    assert (qwen["true_cfg_scale"], qwen["negative_prompt"]) == (4.0, ["x"])
+    assert "guidance_scale" not in qwen  # not guidance-distilled
     for key in ("sd3_inpaint", "chroma_inpaint", "z_image_inpaint"):
         call = arguments_of(load_model(INPAINT, tiny_models[key]), cfg=4.0, negative_prompt="x")
         assert (call["guidance_scale"], call["negative_prompt"]) == (4.0, ["x"])

@@ -16,7 +16,7 @@ from rigs import Recorder, point_text_at, solid
 from routes import diffusers_edit
 from test_guided_scheduler import Shift, recipe, redness
 
-from pinpoint.diffusers_families import pack, unpack
+from pinpoint.diffusers_families import grid, pack, unpack
 from pinpoint.diffusers_sampler import DiffusersSampler
 from pinpoint.errors import PinpointError
 from pinpoint.guided_scheduler import GuidedScheduler
@@ -102,19 +102,36 @@ def test_a_guided_cell_moves_where_the_pipeline_packs_it(fill):
         torch.testing.assert_close(guided[1] - plain[1], stock, rtol=0, atol=1e-4)
 
 
-def test_guided_steps_decode_as_the_pipeline_does(fill):
-    """The decoder of guided steps gives, from the unpacked latent, what the stock FLUX
-    decode gives from the packed one (unpacked, unscaled, shifted, decoded)."""
-    pipe = fill.pipe
-    tokens = torch.randn(1, ROWS * COLUMNS // 4, 64, generator=torch.Generator().manual_seed(4))
-    height, width = ROWS * 8, COLUMNS * 8
-    latent = type(pipe)._unpack_latents(tokens, height, width, pipe.vae_scale_factor)
+def stock_decode(pipe, tokens: torch.Tensor) -> torch.Tensor:
+    """Packed latents decoded as the stock FLUX and Qwen-Image pipelines decode them."""
+    latent = type(pipe)._unpack_latents(tokens, ROWS * 8, COLUMNS * 8, pipe.vae_scale_factor)
     config = pipe.vae.config
+    if latent.ndim == 5:  # Qwen-Image: per-channel statistics, a frame axis
+        shape = (1, -1, 1, 1, 1)
+        mean, std = (torch.tensor(config[k]).view(shape) for k in ("latents_mean", "latents_std"))
+        return pipe.vae.decode(latent * std + mean).sample[:, :, 0]
+    return pipe.vae.decode(latent / config.scaling_factor + config.shift_factor).sample
+
+
+@pytest.mark.parametrize("key", ["flux_fill", "qwen_image"])
+def test_guided_steps_decode_as_the_pipeline_does(key, tiny_models):
+    """The decoder of guided steps gives, from the unpacked latent, what the stock pipeline's
+    decode gives from the packed one (unpacked, unscaled, shifted, decoded)."""
+    loaded = load_model(INPAINT, tiny_models[key])
+    tokens = torch.randn(1, ROWS * COLUMNS // 4, 64, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
-        theirs = pipe.vae.decode(latent / config.scaling_factor + config.shift_factor).sample
+        theirs = stock_decode(loaded.pipe, tokens)
         own_vae = SimpleNamespace(decoder=None)  # a recipe without a decoder of its own
-        ours = DiffusersSampler(fill).decode(own_vae)(unpack(tokens, ROWS, COLUMNS))
-    torch.testing.assert_close(ours, (theirs / 2 + 0.5).clamp(0, 1), rtol=0, atol=1e-6)
+        ours = DiffusersSampler(loaded).decode(own_vae)(unpack(tokens, ROWS, COLUMNS))
+    torch.testing.assert_close(ours, (theirs / 2 + 0.5).clamp(0, 1), rtol=0, atol=1e-5)
+
+
+def test_packed_tokens_unpack_to_the_crops_grid_or_the_nearest_resized_one():
+    """FLUX samples the crop's own grid; Qwen-Image-Edit a resize of it (about 1 MP, sides
+    multiples of 32): of the ways to lay the tokens out, the one nearest the crop's aspect."""
+    for rows, columns, aspect in [(12, 16, 128 / 96), (112, 148, 128 / 96), (16, 16, 1.0)]:
+        tokens = torch.zeros(1, rows * columns // 4, 64)
+        assert grid(tokens, aspect) == (rows, columns)
 
 
 def run(pipe, guidance):

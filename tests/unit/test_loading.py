@@ -283,6 +283,8 @@ def test_list_model_dirs_sees_the_tiny_models(models_root):
             "tiny-random-chroma-inpaint",
             "tiny-random-flux-fill",
             "tiny-random-flux-kontext",
+            "tiny-random-qwen-image-edit",
+            "tiny-random-qwen-image-inpaint",
             "tiny-random-sd-inpaint",
             "tiny-random-sd3-inpaint",
             "tiny-random-sdxl-inpaint",
