@@ -31,7 +31,7 @@ from .guided_scheduler import (
     vae_decoder,
     with_guidance,
 )
-from .images import check_prompt
+from .images import check_prompt, to_pil
 from .loading.models import InpaintPipe
 from .repaint import CROPS_PER_CALL, EXAMPLE, CropBatch, Layer, RepaintRequest, StepCallback
 from .request import Request
@@ -208,7 +208,7 @@ class DiffusersSampler(Request):
         negatives = [layer.negative for layer in batch.layers]
         result = pipeline(
             prompt=[layer.prompt for layer in batch.layers],
-            image=_pictures(images) if family.pictures else images,
+            image=[to_pil(crop) for crop in batch.crops] if family.pictures else images,
             mask_image=batch.areas[:, None],
             height=height,
             width=width,
@@ -236,15 +236,6 @@ class DiffusersSampler(Request):
             return kwargs
 
         return report
-
-
-def _pictures(images: torch.Tensor) -> list[Any]:
-    """Crops ``[N, 3, h, w]`` in [0, 1] as 8-bit PIL pictures, for a pipeline that reads
-    pictures' sizes."""
-    from PIL import Image
-
-    pixels = (images.movedim(1, -1) * 255).round().clamp(0, 255).to(torch.uint8).numpy()
-    return [Image.fromarray(picture) for picture in pixels]
 
 
 def _to_crop(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
