@@ -121,8 +121,9 @@ class PinpointLoadCLIP(_ModelLoader):
 
 
 class PinpointLoadInpaintPipeline(_ModelLoader):
-    """Loads a diffusers inpainting pipeline (SD 1.x/2.x/XL inpaint) from models/pinpoint_inpaint
-    or models/diffusers."""
+    """Loads a diffusers inpainting pipeline of any family the diffusers route runs (SD 1.x/2.x,
+    SDXL, SD 3.x, FLUX.1 Fill and Kontext, Chroma, Qwen-Image(-Edit), Z-Image) from
+    models/pinpoint_inpaint or models/diffusers."""
 
     KIND, TITLE, OUTPUT = INPAINT, "Load Inpaint Pipeline (Pinpoint)", "pipe"
     OUTPUT_TOOLTIP = "The pipeline, for 'Inpaint Region · diffusers (Pinpoint)'."

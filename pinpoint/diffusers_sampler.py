@@ -1,9 +1,11 @@
-"""The diffusers sampler: crops repainted by a diffusers inpainting pipeline (SD 1.x/2.x, SDXL).
+"""The diffusers sampler: crops repainted by a diffusers inpainting pipeline of any family of
+:mod:`pinpoint.diffusers_families` (SD 1.x/2.x, SDXL, SD 3.x, FLUX.1 Fill ...).
 
-Everything Pinpoint knows of a pipeline's insides is here and in
-:mod:`pinpoint.guided_scheduler` (the guided steps): its size and latent step, the scheduler
-copies, the call's arguments, the decoder of guided steps and the memory a call needs. The
-crop → sample → stitch loop around it is :func:`pinpoint.repaint.repaint`.
+Everything Pinpoint knows of a pipeline's insides is here, in the family table (what differs
+between families) and in :mod:`pinpoint.guided_scheduler` (the guided steps): its size and
+latent step, the scheduler copies, the call's arguments, the decoder of guided steps and the
+memory a call needs. The crop → sample → stitch loop around it is
+:func:`pinpoint.repaint.repaint`.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from .choices import Choice
+from .diffusers_families import BY_KEY, Family, grid, pack, to_vae, unpack
 from .errors import PinpointError
 from .guidance import Decode, GuidanceRecipe
 from .guided_scheduler import (
@@ -27,7 +31,7 @@ from .guided_scheduler import (
     vae_decoder,
     with_guidance,
 )
-from .images import check_prompt
+from .images import check_prompt, to_pil
 from .loading.models import InpaintPipe
 from .repaint import CROPS_PER_CALL, EXAMPLE, CropBatch, Layer, RepaintRequest, StepCallback
 from .request import Request
@@ -83,7 +87,11 @@ class DiffusersSampler(Request):
         pipe: from :func:`pinpoint.loading.load_model`.
         steps, cfg, strength: the usual diffusion settings (``strength`` < 1 keeps some of the
             original content under the mask); ``steps x strength`` must leave a step to run.
-        scheduler: the sampler (:class:`Scheduler`).
+        scheduler: the sampler (:class:`Scheduler`); a flow-matching family samples with its
+            own only.
+        distilled: a guidance-distilled family's guidance (FLUX.1 Fill, Kontext): 0 = the
+            family's usual one (30 for Fill); ``cfg`` is then its true classifier-free scale,
+            which FLUX.1 Fill does not have.
     """
 
     pipe: InpaintPipe
@@ -91,6 +99,7 @@ class DiffusersSampler(Request):
     cfg: float = 7.5
     strength: float = 1.0
     scheduler: Scheduler = Scheduler.OWN
+    distilled: float = 0.0
 
     crops_per_call = CROPS_PER_CALL
 
@@ -103,16 +112,34 @@ class DiffusersSampler(Request):
             )
         if self.cfg < 0:
             raise PinpointError(f"cfg is {self.cfg}", "use a cfg of 0 or more (7.5 is typical)")
-        self._normalise(scheduler=Scheduler.check(self.scheduler, "scheduler"))
+        if self.distilled < 0:
+            raise PinpointError(
+                f"the distilled guidance is {self.distilled}",
+                "use 0 (the family's usual one) or more",
+            )
+        scheduler = Scheduler.check(self.scheduler, "scheduler")
+        if self.family.flow and scheduler != Scheduler.OWN:
+            raise PinpointError(
+                f"{self.family.title} samples by flow matching, which the {scheduler.value} "
+                "scheduler does not do",
+                f"choose the scheduler '{Scheduler.OWN.value}'",
+            )
+        self._normalise(scheduler=scheduler)
+
+    @property
+    def family(self) -> Family:
+        """The pipeline's family (:mod:`pinpoint.diffusers_families`)."""
+        return BY_KEY[self.pipe.family]
 
     @property
     def native_size(self) -> int:
-        """The resolution the UNet was trained at (512 for SD 1.5)."""
+        """The resolution the model was trained at (512 for SD 1.5, 1024 for FLUX)."""
         return self.pipe.native_size
 
     @property
     def multiple(self) -> int:
-        """The VAE's downscale: crop sides are multiples of it."""
+        """The VAE's downscale (times 2 for a model reading 2x2 patches): crop sides are
+        multiples of it."""
         return self.pipe.multiple
 
     def crop_sizes(self) -> tuple[tuple[int, int], ...]:
@@ -120,9 +147,15 @@ class DiffusersSampler(Request):
         return ()
 
     def check(self, layer: Layer) -> Layer:
-        """A text prompt (stripped), a text negative, and guidance this pipeline can apply:
-        a scheduler whose output it reads, a decoder of this pipeline's latents."""
+        """A text prompt (stripped), a text negative where the family takes one, and guidance
+        this pipeline can apply: a scheduler whose output it reads, a decoder of this
+        pipeline's latents."""
         prompt = check_prompt(layer.prompt, "prompt", EXAMPLE)
+        if (layer.negative or "").strip() and not self.family.negative:
+            raise PinpointError(
+                f"{self.family.title} takes no negative prompt",
+                "leave the negative prompt empty",
+            )
         if layer.guided:
             check_guidable(with_scheduler(self.pipe.pipe, self.scheduler).scheduler)
             decoder = layer.guidance.decoder  # type: ignore[union-attr]
@@ -139,14 +172,16 @@ class DiffusersSampler(Request):
         check_decoder(factor, channels, self.pipe.pipe)
 
     def unscale(self, latent: torch.Tensor) -> torch.Tensor:
-        """The pipeline's (scaled) latent as its VAE's own latent, for another decoder."""
-        return latent / float(self.pipe.pipe.vae.config.scaling_factor)
+        """The pipeline's (scaled) latent ``[B, C, h, w]`` (unpacked) as its VAE's own latent,
+        for another decoder."""
+        return to_vae(self.family, self.pipe.pipe.vae, latent)
 
     def decode(self, guidance: GuidanceRecipe) -> Decode:
-        """How ``guidance``'s steps are decoded: its decoder, else the pipeline's VAE."""
+        """How ``guidance``'s steps (unpacked latents) are decoded: its decoder, else the
+        pipeline's VAE."""
         decoder = guidance.decoder
         if decoder is None:
-            return vae_decoder(self.pipe.pipe.vae)
+            return vae_decoder(self.pipe.pipe.vae, self.unscale)
         return vae_decoder(decoder) if isinstance(decoder, torch.nn.Module) else decoder
 
     def activation_bytes(self, request: RepaintRequest) -> int:
@@ -166,26 +201,34 @@ class DiffusersSampler(Request):
         Returns:
             ``[N, h, w, 3]`` float32 on the CPU.
         """
-        pipeline = with_scheduler(self.pipe.pipe, self.scheduler)
+        family, pipeline = self.family, with_scheduler(self.pipe.pipe, self.scheduler)
+        height, width = int(batch.crops.shape[1]), int(batch.crops.shape[2])
         guided = [layer.guidance for layer in batch.layers if layer.guided]
         if guided:
-            pipeline = with_guidance(pipeline, batch.guides, self.decode(guided[0]))  # type: ignore[arg-type]
+            decode = self.decode(guided[0])  # type: ignore[arg-type]
+            layout = (self._unpack(width / height), pack) if family.packed else ()
+            pipeline = with_guidance(pipeline, batch.guides, decode, *layout)
+        images = batch.crops.movedim(-1, 1)
         negatives = [layer.negative for layer in batch.layers]
         result = pipeline(
             prompt=[layer.prompt for layer in batch.layers],
-            negative_prompt=negatives if any(negatives) else None,
-            image=batch.crops.movedim(-1, 1),
+            image=[to_pil(crop) for crop in batch.crops] if family.pictures else images,
             mask_image=batch.areas[:, None],
-            height=int(batch.crops.shape[1]),
-            width=int(batch.crops.shape[2]),
+            height=height,
+            width=width,
             num_inference_steps=self.steps,
-            guidance_scale=self.cfg,
             strength=self.strength,
             generator=[torch.Generator(device="cpu").manual_seed(seed) for seed in batch.seeds],
             output_type="pt",
             callback_on_step_end=self._reporter(on_step, len(batch)),
+            **family.arguments(self.cfg, self.distilled, negatives, height, width),
         )
-        return result.images.movedim(1, -1).to("cpu", torch.float32)
+        return _to_crop(result.images, height, width).movedim(1, -1).to("cpu", torch.float32)
+
+    @staticmethod
+    def _unpack(aspect: float) -> Any:
+        """Packed latents → ``[N, C, h, w]`` for crops of ``aspect`` (width / height)."""
+        return lambda tokens: unpack(tokens, *grid(tokens, aspect))
 
     def _reporter(self, on_step: StepCallback, crops: int) -> Any:
         """A diffusers ``callback_on_step_end`` reporting each step of a call sampling
@@ -197,3 +240,12 @@ class DiffusersSampler(Request):
             return kwargs
 
         return report
+
+
+def _to_crop(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """A pipeline's pictures ``[N, 3, h, w]`` stretched back to the crop's ``height x width``
+    where it sampled another size (Qwen-Image-Edit samples about 1 MP whatever the crop, from
+    the crop resized the same way); as they are otherwise."""
+    if tuple(images.shape[-2:]) == (height, width):
+        return images
+    return F.interpolate(images.float(), size=(height, width), mode="bicubic").clamp(0, 1)

@@ -90,6 +90,24 @@ def detector_finding(
     return detector
 
 
+class Recorder:
+    """Stands in front of a real pipeline and records each call's keyword arguments as they
+    were passed (lists copied: Z-Image's pipeline rewrites its prompt lists); its other
+    attributes are the pipeline's."""
+
+    def __init__(self, real):
+        self.real, self.calls = real, []
+
+    def __getattr__(self, name):
+        if name == "real":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self.real, name)
+
+    def __call__(self, **kwargs):
+        self.calls.append({k: list(v) if isinstance(v, list) else v for k, v in kwargs.items()})
+        return self.real(**kwargs)
+
+
 def vision_calls(clip: ClipMatcher) -> tuple[list[int], torch.utils.hooks.RemovableHandle]:
     """Crops per forward of ``clip``'s image tower, recorded from now on (remove the handle)."""
     calls: list[int] = []

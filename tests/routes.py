@@ -1,6 +1,6 @@
 """The diffusers route's requests as the tests build them: flat settings split between the
-sampler (steps, cfg, strength, scheduler) and the loop (everything else), as the diffusers node
-and the CLI split them."""
+sampler (steps, cfg, strength, scheduler, distilled) and the loop (everything else), as the
+diffusers node and the CLI split them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pinpoint.diffusers_sampler import DiffusersSampler
 from pinpoint.progress import Progress, no_progress
 from pinpoint.repaint import Layer, RepaintRequest, RepaintResult, repaint, single_edit
 
-SAMPLER_SETTINGS = ("steps", "cfg", "strength", "scheduler")
+SAMPLER_SETTINGS = ("steps", "cfg", "strength", "scheduler", "distilled")
 
 
 def _sampler(pipe, settings: dict) -> DiffusersSampler:

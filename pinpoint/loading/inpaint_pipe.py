@@ -1,4 +1,6 @@
-"""Load a diffusers inpainting pipeline (SD 1.x/2.x or SDXL inpaint) from a local folder."""
+"""Load a diffusers inpainting pipeline of a family of :mod:`pinpoint.diffusers_families` (SD
+1.x/2.x, SDXL, SD 3.x, FLUX.1 Fill ...) from a local folder: the family is read off
+model_index.json and the folder loaded as that family's pipeline class."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 
 import torch
 
+from ..diffusers_families import BY_FOLDER, Family, supported
 from ..errors import PinpointError
 from .cache import cached, model_key
 from .checks import (
@@ -22,16 +25,8 @@ from .models import InpaintPipe, module_device, module_dtype, pipeline_modules
 
 log = logging.getLogger("pinpoint")
 
-# model_index.json classes that AutoPipelineForInpainting turns into the two pipelines we drive.
-SUPPORTED_CLASSES = {
-    "StableDiffusionPipeline",
-    "StableDiffusionInpaintPipeline",
-    "StableDiffusionImg2ImgPipeline",
-    "StableDiffusionXLPipeline",
-    "StableDiffusionXLInpaintPipeline",
-    "StableDiffusionXLImg2ImgPipeline",
-}
-_WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2")
+_WEIGHTED_COMPONENTS = ("unet", "transformer", "vae", "text_encoder")
+"""Components that hold weights (``text_encoder`` also covers ``text_encoder_2`` and ``_3``)."""
 # Optional components Pinpoint never uses: they are passed as None, so they need not be there.
 _UNUSED_COMPONENTS = ("safety_checker", "feature_extractor", "image_encoder")
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".safetensors.index.json", ".bin.index.json")
@@ -57,12 +52,12 @@ def _weight_names(folder: Path) -> list[str]:
     ]
 
 
-def check_inpaint_dir(path: Path) -> tuple[dict[str, Any], str | None]:
+def check_inpaint_dir(path: Path) -> tuple[dict[str, Any], Family, str | None]:
     """Validate a diffusers pipeline folder without loading it.
 
     Returns:
-        the parsed model_index.json and the weight variant to load (``"fp16"`` when only
-        ``*.fp16.safetensors`` files were downloaded, else None).
+        the parsed model_index.json, its family, and the weight variant to load (``"fp16"``
+        when only ``*.fp16.safetensors`` files were downloaded, else None).
 
     Raises:
         PinpointError: missing folder/files, a transformers model folder instead of a pipeline,
@@ -98,11 +93,11 @@ def check_inpaint_dir(path: Path) -> tuple[dict[str, Any], str | None]:
         )
     index = read_json(path, INPAINT.marker, INPAINT)
     class_name = str(index.get("_class_name", "unknown"))
-    if class_name not in SUPPORTED_CLASSES:
+    if class_name not in BY_FOLDER:
         raise PinpointError(
-            f"'{path.name}' is a {class_name}; Pinpoint drives Stable Diffusion 1.x/2.x and SDXL "
-            f"inpainting pipelines ({path})",
-            "pick a Stable Diffusion (XL) inpainting folder; "
+            f"'{path.name}' is a {class_name}; Pinpoint drives {supported()} inpainting "
+            f"pipelines ({path})",
+            "pick an inpainting folder of one of those families; "
             + INPAINT.download_hint(path.parent / INPAINT.example_dir),
         )
     components = _listed(index)
@@ -118,8 +113,8 @@ def check_inpaint_dir(path: Path) -> tuple[dict[str, Any], str | None]:
             redownload_fix(INPAINT, path),
         )
     variant = None
-    for name in _WEIGHTED_COMPONENTS:
-        if name not in components:
+    for name in components:
+        if not name.startswith(_WEIGHTED_COMPONENTS):
             continue
         weights = _weight_names(path / name)
         if not weights:
@@ -130,7 +125,7 @@ def check_inpaint_dir(path: Path) -> tuple[dict[str, Any], str | None]:
             )
         if all(".fp16." in weight for weight in weights):
             variant = "fp16"  # only the fp16 files were downloaded
-    return index, variant
+    return index, BY_FOLDER[class_name], variant
 
 
 def load_inpaint_pipeline(
@@ -138,12 +133,12 @@ def load_inpaint_pipeline(
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> InpaintPipe:
-    """Load a Stable Diffusion (XL) inpainting pipeline from a diffusers folder.
+    """Load an inpainting pipeline of a supported family from a diffusers folder.
 
     Arguments:
-        path: the pipeline folder (model_index.json, unet/, vae/, text_encoder/, tokenizer/,
-            scheduler/ ...). A text-to-image SD folder also loads (as an inpaint pipeline that
-            blends latents), with a warning in the log.
+        path: the pipeline folder (model_index.json, unet/ or transformer/, vae/,
+            text_encoder/, tokenizer/, scheduler/ ...). A text-to-image SD (XL) folder also
+            loads (as an inpaint pipeline that blends latents), with a warning in the log.
         device: where every component goes.
         dtype: the components' floating dtype.
 
@@ -156,9 +151,9 @@ def load_inpaint_pipeline(
         to load.
     """
     path = check_model_dir(path, INPAINT)
-    index, variant = check_inpaint_dir(path)
+    index, family, variant = check_inpaint_dir(path)
     key = model_key(INPAINT.key, path, device, dtype, depth=2)
-    return cached(key, lambda: _load(path, index, variant, device, dtype))
+    return cached(key, lambda: _load(path, index, family, variant, device, dtype))
 
 
 def _dtype_argument() -> str:
@@ -172,17 +167,14 @@ def _dtype_argument() -> str:
 def _load(
     path: Path,
     index: dict[str, Any],
+    family: Family,
     variant: str | None,
     device: torch.device | str,
     dtype: torch.dtype,
 ) -> InpaintPipe:
-    from diffusers import (
-        AutoPipelineForInpainting,
-        StableDiffusionInpaintPipeline,
-        StableDiffusionXLInpaintPipeline,
-    )
+    import diffusers
 
-    extra: dict[str, Any] = {_dtype_argument(): dtype}
+    extra: dict[str, Any] = {_dtype_argument(): dtype, **family.load}
     # The safety checker only blacks out whole images and costs ~1 GB; the feature extractor
     # feeds it, the image encoder serves IP-Adapter. Pinpoint uses none of them.
     extra.update({name: None for name in _UNUSED_COMPONENTS if name in index})
@@ -190,17 +182,12 @@ def _load(
         extra["requires_safety_checker"] = False
     if variant is not None:
         extra["variant"] = variant
+    pipeline = getattr(diffusers, family.pipeline)
     try:
-        pipe = AutoPipelineForInpainting.from_pretrained(path, local_files_only=True, **extra)
+        pipe = pipeline.from_pretrained(path, local_files_only=True, **extra)
     except Exception as err:
         raise load_failed(INPAINT, path, err) from err
-    if not isinstance(pipe, (StableDiffusionInpaintPipeline, StableDiffusionXLInpaintPipeline)):
-        raise PinpointError(
-            f"'{path.name}' loads as a {type(pipe).__name__}; Pinpoint drives "
-            f"StableDiffusionInpaintPipeline and StableDiffusionXLInpaintPipeline ({path})",
-            "pick a Stable Diffusion (XL) inpainting folder; "
-            + INPAINT.download_hint(path.parent / INPAINT.example_dir),
-        )
+    family.repair(pipe)
     pipe.set_progress_bar_config(disable=True)
     target = torch.device(device)
     # diffusers loads onto the CPU; skipping a no-op move avoids its "fp16 cannot run on cpu"
@@ -211,21 +198,30 @@ def _load(
         pipe.to(dtype=dtype)  # a diffusers release that ignored the dtype argument
     for module in pipeline_modules(pipe):
         module.eval().requires_grad_(False)
-    if pipe.unet.config.in_channels != 9:
+    channels = family.inpaint_channels
+    if channels and pipe.unet.config.in_channels != channels:
         log.warning(
-            "'%s' is not an inpainting checkpoint (UNet has %d input channels, not 9); the masked "
-            "area is repainted by latent blending, which follows the surroundings less closely",
+            "'%s' is not an inpainting checkpoint (UNet has %d input channels, not %d); the "
+            "masked area is repainted by latent blending, which follows the surroundings less "
+            "closely",
             path.name,
             pipe.unet.config.in_channels,
+            channels,
         )
-    sample_size = pipe.unet.config.sample_size
-    if isinstance(sample_size, (list, tuple)):
-        sample_size = max(sample_size)
     scale = int(pipe.vae_scale_factor)
     return InpaintPipe(
         pipe=pipe,
         name=path.name,
         path=path,
-        native_size=int(sample_size) * scale,
-        multiple=max(8, scale),
+        native_size=family.native_size or _sample_size(pipe) * scale,
+        multiple=max(8, scale * family.patch),
+        family=family.key,
     )
+
+
+def _sample_size(pipe: Any) -> int:
+    """The latent size the model was trained at: its UNet's ``sample_size``, else the
+    pipeline's ``default_sample_size``."""
+    unet = getattr(pipe, "unet", None)
+    size = unet.config.sample_size if unet is not None else pipe.default_sample_size
+    return int(max(size) if isinstance(size, (list, tuple)) else size)

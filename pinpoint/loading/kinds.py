@@ -105,7 +105,8 @@ INPAINT = ModelKind(
     format=Format.DIFFUSERS,
     result=InpaintPipe,
     expected_files=(
-        "model_index.json and the unet/, vae/, text_encoder/, tokenizer/, scheduler/ folders"
+        "model_index.json and the folders it lists (unet/ or transformer/, vae/, text_encoder/, "
+        "tokenizer/, scheduler/ ...)"
     ),
     example_repo="stable-diffusion-v1-5/stable-diffusion-inpainting",
     example_dir="stable-diffusion-inpainting",

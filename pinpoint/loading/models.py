@@ -132,13 +132,16 @@ class TextSegmenter(TransformersModel):
 
 @dataclass(eq=False)
 class InpaintPipe:
-    """A diffusers inpainting pipeline (SD 1.x/2.x or SDXL inpaint).
+    """A diffusers inpainting pipeline of a family of :mod:`pinpoint.diffusers_families`.
 
     Attributes:
         pipe: the pipeline; its components live on the same device.
-        native_size: the resolution the UNet was trained at, in pixels (512 for SD 1.5),
-            ``unet.config.sample_size * vae_scale_factor``.
-        multiple: crop sizes are rounded to this many pixels (the VAE scale factor, at least 8).
+        native_size: the resolution the model was trained at, in pixels (512 for SD 1.5),
+            e.g. ``unet.config.sample_size * vae_scale_factor``.
+        multiple: crop sizes are rounded to this many pixels (the VAE scale factor, times 2
+            for a model reading 2x2 patches; at least 8).
+        family: the key of its family (``"sd"``, ``"sdxl"``, ``"flux-fill"`` ...), which the
+            loader reads off model_index.json.
     """
 
     pipe: Any
@@ -146,6 +149,7 @@ class InpaintPipe:
     path: Path
     native_size: int
     multiple: int
+    family: str = "sd"
 
     @property
     def modules(self) -> list[torch.nn.Module]:

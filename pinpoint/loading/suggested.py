@@ -65,6 +65,15 @@ class Suggested:
         return " ".join(words)
 
 
+def _pipeline(*components: str) -> tuple[str, ...]:
+    """The files of a diffusers pipeline with these component folders (not the single-file
+    checkpoints some repositories also hold)."""
+    return ("model_index.json", *(f"{name}/*" for name in components))
+
+
+FLUX = ("transformer", "vae", "text_encoder", "text_encoder_2", "tokenizer", "tokenizer_2")
+"""The component folders of a FLUX.1 pipeline (and its scheduler/)."""
+
 SUGGESTED = (
     Suggested(DETECTOR, "facebook/detr-resnet-50", "detr-resnet-50"),
     Suggested(CLIP, "openai/clip-vit-base-patch32", "clip-vit-base-patch32"),
@@ -72,14 +81,7 @@ SUGGESTED = (
         INPAINT,
         "stable-diffusion-v1-5/stable-diffusion-inpainting",
         "stable-diffusion-inpainting",
-        include=(
-            "model_index.json",
-            "unet/*",
-            "vae/*",
-            "text_encoder/*",
-            "tokenizer/*",
-            "scheduler/*",
-        ),
+        include=_pipeline("unet", "vae", "text_encoder", "tokenizer", "scheduler"),
         exclude=("*.bin", "*.ckpt", "*fp16*"),
     ),
     Suggested(DETECTOR, "google/owlv2-base-patch16-ensemble", "owlv2-base-patch16-ensemble"),
@@ -114,8 +116,64 @@ SUGGESTED = (
     ),
     Suggested(CLIPSEG, "CIDAS/clipseg-rd64-refined", "clipseg-rd64-refined"),
     Suggested(DINO, "facebook/dino-vits16", "dino-vits16"),
+    # the other inpainting families (pinpoint/diffusers_families.py)
+    Suggested(
+        INPAINT,
+        "diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
+        "stable-diffusion-xl-1.0-inpainting-0.1",
+        include=("model_index.json", "*/*.json", "*/*.txt", "*/*.fp16.safetensors"),
+    ),
+    Suggested(
+        INPAINT,
+        "stabilityai/stable-diffusion-3.5-medium",
+        "stable-diffusion-3.5-medium",
+        include=_pipeline(
+            "transformer",
+            "vae",
+            "text_encoder",
+            "text_encoder_2",
+            "text_encoder_3",
+            "tokenizer",
+            "tokenizer_2",
+            "tokenizer_3",
+            "scheduler",
+        ),
+    ),
+    Suggested(
+        INPAINT,
+        "black-forest-labs/FLUX.1-Fill-dev",
+        "FLUX.1-Fill-dev",
+        include=_pipeline(*FLUX, "scheduler"),
+    ),
+    Suggested(
+        INPAINT,
+        "black-forest-labs/FLUX.1-Kontext-dev",
+        "FLUX.1-Kontext-dev",
+        include=_pipeline(*FLUX, "scheduler"),
+    ),
+    Suggested(
+        INPAINT,
+        "lodestones/Chroma1-HD",
+        "Chroma1-HD",
+        include=_pipeline("transformer", "vae", "text_encoder", "tokenizer", "scheduler"),
+    ),
+    Suggested(
+        INPAINT,
+        "Qwen/Qwen-Image-Edit",
+        "Qwen-Image-Edit",
+        include=_pipeline(
+            "transformer", "vae", "text_encoder", "tokenizer", "processor", "scheduler"
+        ),
+    ),
+    Suggested(
+        INPAINT,
+        "Tongyi-MAI/Z-Image-Turbo",
+        "Z-Image-Turbo",
+        include=_pipeline("transformer", "vae", "text_encoder", "tokenizer", "scheduler"),
+    ),
 )
-"""In the README's order: the edit's three models first, then the other routes'."""
+"""In the README's order: the edit's three models first, then the other routes', then the
+other inpainting families'."""
 
 
 def suggested(name: str) -> Suggested | None:

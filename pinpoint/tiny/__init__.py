@@ -38,6 +38,16 @@ from .clip import build_tiny_clip
 from .clipseg import build_tiny_clipseg
 from .detr import DEFAULT_LABELS, build_tiny_detector
 from .dino import build_tiny_dino
+from .families import (
+    build_tiny_chroma_inpaint,
+    build_tiny_flux_fill,
+    build_tiny_flux_kontext,
+    build_tiny_qwen_image,
+    build_tiny_qwen_image_edit,
+    build_tiny_sd3_inpaint,
+    build_tiny_sdxl_inpaint,
+    build_tiny_z_image_inpaint,
+)
 from .florence import build_tiny_florence
 from .owlvit import build_tiny_owlv2
 from .perceptual import TINY_PERCEPTUAL_FILE, build_tiny_perceptual
@@ -52,6 +62,14 @@ TINY_MODELS: dict[str, tuple[ModelKind, str, Callable[[Path], Path]]] = {
     "detector": (DETECTOR, "tiny-random-detr", build_tiny_detector),
     "clip": (CLIP, "tiny-random-clip", build_tiny_clip),
     "inpaint": (INPAINT, "tiny-random-sd-inpaint", build_tiny_inpaint),
+    "sdxl_inpaint": (INPAINT, "tiny-random-sdxl-inpaint", build_tiny_sdxl_inpaint),
+    "sd3_inpaint": (INPAINT, "tiny-random-sd3-inpaint", build_tiny_sd3_inpaint),
+    "flux_fill": (INPAINT, "tiny-random-flux-fill", build_tiny_flux_fill),
+    "flux_kontext": (INPAINT, "tiny-random-flux-kontext", build_tiny_flux_kontext),
+    "chroma_inpaint": (INPAINT, "tiny-random-chroma-inpaint", build_tiny_chroma_inpaint),
+    "z_image_inpaint": (INPAINT, "tiny-random-z-image-inpaint", build_tiny_z_image_inpaint),
+    "qwen_image": (INPAINT, "tiny-random-qwen-image-inpaint", build_tiny_qwen_image),
+    "qwen_image_edit": (INPAINT, "tiny-random-qwen-image-edit", build_tiny_qwen_image_edit),
     "open_vocabulary": (DETECTOR, "tiny-random-owlv2", build_tiny_owlv2),
     "segmenter": (SEGMENTER, "tiny-random-segformer", build_tiny_segformer),
     "clipseg": (CLIPSEG, "tiny-random-clipseg", build_tiny_clipseg),

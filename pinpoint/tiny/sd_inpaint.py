@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 from ._build import build
-from .text import TEXT_CONFIG, tiny_tokenizer, write_byte_vocab
+from .diffusion_parts import clip_text, inpaint_unet, kl_vae
 
 
 def build_tiny_inpaint(folder: Path) -> Path:
@@ -17,36 +16,10 @@ def build_tiny_inpaint(folder: Path) -> Path:
     stamp = {"builder": "inpaint"}
 
     def write(target: Path) -> None:
-        from diffusers import (
-            AutoencoderKL,
-            PNDMScheduler,
-            StableDiffusionInpaintPipeline,
-            UNet2DConditionModel,
-        )
-        from transformers import CLIPTextConfig, CLIPTextModel
+        from diffusers import PNDMScheduler, StableDiffusionInpaintPipeline
 
-        vae = AutoencoderKL(
-            in_channels=3,
-            out_channels=3,
-            down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-            up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
-            block_out_channels=(32, 64),
-            latent_channels=4,
-            norm_num_groups=32,
-            sample_size=64,
-        )
-        unet = UNet2DConditionModel(
-            sample_size=32,
-            in_channels=9,
-            out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            block_out_channels=(32, 64),
-            layers_per_block=1,
-            cross_attention_dim=32,
-            attention_head_dim=8,
-            norm_num_groups=32,
-        )
+        vae = kl_vae()
+        unet = inpaint_unet(cross_attention_dim=32, attention_head_dim=8)
         # The scheduler settings of stable-diffusion-inpainting's scheduler_config.json.
         scheduler = PNDMScheduler(
             beta_start=0.00085,
@@ -56,12 +29,10 @@ def build_tiny_inpaint(folder: Path) -> Path:
             set_alpha_to_one=False,
             steps_offset=1,
         )
-        with tempfile.TemporaryDirectory() as vocab_dir:
-            write_byte_vocab(Path(vocab_dir))
-            tokenizer = tiny_tokenizer(Path(vocab_dir))
+        text_encoder, tokenizer = clip_text()
         pipe = StableDiffusionInpaintPipeline(
             vae=vae,
-            text_encoder=CLIPTextModel(CLIPTextConfig(**TEXT_CONFIG)),
+            text_encoder=text_encoder,
             tokenizer=tokenizer,
             unet=unet,
             scheduler=scheduler,

@@ -475,3 +475,27 @@ def test_a_model_of_the_wrong_kind_is_named_by_the_callers_place(tiny_models):
         load_run_models(paths, "cpu", "fp32", where="pinpoint eval")
     assert str(caught.value).startswith("pinpoint eval (object detector): ")
     assert "clip" in caught.value.problem
+
+
+def test_an_edit_runs_with_a_flux_fill_pipeline(tmp_path, capsys, models_root, monkeypatch):
+    """``--inpaint`` takes a folder of another family through the same loader: the edit is
+    sampled by FluxFillPipeline, at its native size, each crop side a multiple of 16."""
+    import diffusers
+
+    calls = []
+    sample = diffusers.FluxFillPipeline.__call__
+
+    def counted(self, **kwargs):
+        calls.append((kwargs["height"], kwargs["width"]))
+        return sample(self, **kwargs)
+
+    monkeypatch.setattr(diffusers.FluxFillPipeline, "__call__", counted)
+    source = write_input(tmp_path / "in.png")
+    models = ["--models-dir", str(models_root), "--detector", "tiny-random-detr"]
+    models += ["--clip", "tiny-random-clip", "--inpaint", "tiny-random-flux-fill"]
+    options = [*models, "--steps", "2", "--if-nothing-found", "whole image"]
+    assert main(edit_args(source, tmp_path / "out.png", *options)) == 0
+    assert "inpaint=tiny-random-flux-fill" in capsys.readouterr().out
+    assert calls and all(side % 16 == 0 and max(h, w) == 1024 for h, w in calls for side in (h, w))
+    edited, original = load_image(tmp_path / "out.png"), load_image(source)
+    assert edited.shape == original.shape and not torch.equal(edited, original)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from rigs import Recorder
 from routes import diffusers_edit, inpaint
 
 from pinpoint.crop import Split
@@ -28,17 +29,6 @@ def box_mask(
     mask = torch.zeros(batch, height, width)
     mask[:, y0:y1, x0:x1] = 1
     return mask
-
-
-class Recorder:
-    """Stands in front of the real pipeline and records each call's keyword arguments."""
-
-    def __init__(self, real):
-        self.real, self.calls = real, []
-
-    def __call__(self, **kwargs):
-        self.calls.append(kwargs)
-        return self.real(**kwargs)
 
 
 @pytest.mark.parametrize(

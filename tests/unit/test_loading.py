@@ -279,7 +279,17 @@ def test_list_model_dirs_sees_the_tiny_models(models_root):
     expected = {
         "detector": ["tiny-random-detr", "tiny-random-owlv2"],
         "clip": ["tiny-random-clip"],
-        "inpaint": ["tiny-random-sd-inpaint"],
+        "inpaint": [
+            "tiny-random-chroma-inpaint",
+            "tiny-random-flux-fill",
+            "tiny-random-flux-kontext",
+            "tiny-random-qwen-image-edit",
+            "tiny-random-qwen-image-inpaint",
+            "tiny-random-sd-inpaint",
+            "tiny-random-sd3-inpaint",
+            "tiny-random-sdxl-inpaint",
+            "tiny-random-z-image-inpaint",
+        ],
     }
     for key, kind in KIND_OF.items():
         assert list_installed(default_search_dirs(kind, models_root), kind) == expected[key]
