@@ -30,6 +30,40 @@ def _as_loaded(pipe: Any) -> None:
     return None
 
 
+def _any_size(step: int) -> tuple[tuple[int, int], ...]:
+    return ()
+
+
+def _kontext_sizes(step: int) -> tuple[tuple[int, int], ...]:
+    """The resolutions FLUX Kontext was trained at (diffusers' own list), at the crop step."""
+    from diffusers.pipelines.flux.pipeline_flux_kontext_inpaint import (
+        PREFERRED_KONTEXT_RESOLUTIONS,
+    )
+
+    return tuple((w, h) for w, h in PREFERRED_KONTEXT_RESOLUTIONS if w % step == h % step == 0)
+
+
+def area_sizes(area: int, rounding: int, step: int) -> tuple[tuple[int, int], ...]:
+    """The sizes a pipeline that samples about ``area`` pixels whatever its picture's size
+    samples at (Qwen-Image-Edit: width ``sqrt(area * aspect)`` and height ``width / aspect``,
+    each rounded to ``rounding`` pixels, then down to ``step``): the sizes it keeps as they
+    are, from 1:3 to 3:1, so a crop planned at one is sampled at its own size."""
+
+    def sampled(width: int, height: int) -> tuple[int, int]:
+        aspect = width / height
+        w = round(math.sqrt(area * aspect) / rounding) * rounding
+        h = round(math.sqrt(area * aspect) / aspect / rounding) * rounding
+        return w // step * step, h // step * step
+
+    aspects = (3 ** (k / 64) for k in range(-64, 65))
+    tried = {sampled(round(math.sqrt(area * a)), round(math.sqrt(area / a))) for a in aspects}
+    return tuple(sorted(size for size in tried if sampled(*size) == size))
+
+
+def _qwen_edit_sizes(step: int) -> tuple[tuple[int, int], ...]:
+    return area_sizes(1024 * 1024, 32, step)
+
+
 @dataclass(frozen=True)
 class Family:
     """One family of diffusers inpainting pipelines.
@@ -61,6 +95,9 @@ class Family:
         extras: extra call arguments for a crop of ``(height, width)`` pixels.
         pictures: the pipeline reads the crops as PIL pictures (8 bits), not tensors.
         repair: mends a loaded pipeline where its diffusers release needs it.
+        sizes: the ``(width, height)`` sizes its crops take at a crop ``step`` (the sizes it
+            was trained at, or the only sizes it samples at); empty: any aspect at the
+            native size.
     """
 
     key: str
@@ -81,6 +118,7 @@ class Family:
     extras: Callable[[int, int], dict[str, Any]] = _no_extras
     pictures: bool = False
     repair: Callable[[Any], None] = _as_loaded
+    sizes: Callable[[int], tuple[tuple[int, int], ...]] = _any_size
 
     def arguments(
         self, cfg: float, distilled: float, negatives: list[str], height: int, width: int
@@ -175,6 +213,7 @@ FAMILIES: tuple[Family, ...] = (
         distilled=2.5,
         packed=True,
         extras=_kontext_extras,
+        sizes=_kontext_sizes,
     ),
     Family(
         key="chroma",
@@ -203,6 +242,7 @@ FAMILIES: tuple[Family, ...] = (
         packed=True,
         frames=True,
         pictures=True,  # it reads the picture's size as PIL's (and samples at about 1 MP)
+        sizes=_qwen_edit_sizes,
     ),
     Family(
         key="z-image",

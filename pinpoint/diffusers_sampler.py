@@ -143,8 +143,9 @@ class DiffusersSampler(Request):
         return self.pipe.multiple
 
     def crop_sizes(self) -> tuple[tuple[int, int], ...]:
-        """Any aspect at the native size."""
-        return ()
+        """The sizes the family's crops take (Kontext's training resolutions, the sizes
+        Qwen-Image-Edit samples at); empty: any aspect at the native size."""
+        return self.family.sizes(self.multiple)
 
     def check(self, layer: Layer) -> Layer:
         """A text prompt (stripped), a text negative where the family takes one, and guidance

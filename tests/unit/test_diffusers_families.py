@@ -22,6 +22,7 @@ from rigs import Recorder
 from routes import diffusers_edit, inpaint
 
 from pinpoint.diffusers_families import BY_KEY, pack, unpack
+from pinpoint.diffusers_sampler import DiffusersSampler
 from pinpoint.errors import PinpointError
 from pinpoint.loading import load_model
 from pinpoint.loading.kinds import INPAINT
@@ -271,3 +272,27 @@ def test_settings_a_family_does_not_take_are_refused_before_sampling(tiny_models
     with pytest.raises(PinpointError, match="distilled guidance is -1"):
         diffusers_edit(pipe, image, mask, "a fox", distilled=-1.0)
     assert recorder.calls == []
+
+
+def test_crops_take_the_sizes_kontext_and_qwen_image_edit_sample_at(tiny_models):
+    """Kontext's crops take its training resolutions; Qwen-Image-Edit's the sizes its pipeline
+    samples at as they are (diffusers' own sizing rule is the oracle), so neither is resized
+    inside the pipeline; the other families take any aspect."""
+    from diffusers.pipelines.flux.pipeline_flux_kontext_inpaint import (
+        PREFERRED_KONTEXT_RESOLUTIONS,
+    )
+    from diffusers.pipelines.qwenimage.pipeline_qwenimage_edit_inpaint import (
+        calculate_dimensions,
+    )
+
+    kontext = DiffusersSampler(load_model(INPAINT, tiny_models["flux_kontext"]))
+    assert set(kontext.crop_sizes()) <= set(PREFERRED_KONTEXT_RESOLUTIONS)
+    assert (1024, 1024) in kontext.crop_sizes()
+    edit = DiffusersSampler(load_model(INPAINT, tiny_models["qwen_image_edit"]))
+    sizes = edit.crop_sizes()
+    assert len(sizes) > 20 and (1024, 1024) in sizes
+    step = edit.multiple
+    for width, height in sizes:
+        w, h, _ = calculate_dimensions(1024 * 1024, width / height)
+        assert (w // step * step, h // step * step) == (width, height)
+    assert DiffusersSampler(load_model(INPAINT, tiny_models["flux_fill"])).crop_sizes() == ()
