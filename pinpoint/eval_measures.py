@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -17,9 +18,17 @@ from .errors import PinpointError
 from .eval_items import EvalItem
 from .eval_runner import FAILED, MASKS, NOTHING_FOUND, OK, make_row, output_path
 from .images import load_image, save_image
-from .loading.models import ClipMatcher, Detector, InpaintPipe, PerceptualNet, module_device
+from .loading.models import (
+    ClipMatcher,
+    InpaintPipe,
+    PerceptualNet,
+    SamFolder,
+    SamModel,
+    module_device,
+)
 from .masks import feather_mask
 from .metrics import MASK_THRESHOLD, MetricsRequest, frechet_distance, measure_edits
+from .route_settings import RouteSettings
 
 
 @dataclass(frozen=True)
@@ -27,16 +36,21 @@ class EvalModels:
     """The models of a run (loaded once).
 
     Attributes:
-        detector, clip, pipe: the edit's models (the CLIP also measures).
+        finder, clip, pipe: the edit's models: the route's finder, the CLIP (which also
+            measures) and the inpainting pipeline.
         lpips: an LPIPS backbone for ``lpips_outside``; None leaves it out.
         fid: the FID Inception for the summary's FID; None leaves it out.
+        route: how each edit's area is found.
+        sam: the refiner of ``route``, if it refines.
     """
 
-    detector: Detector
+    finder: Any
     clip: ClipMatcher
     pipe: InpaintPipe
     lpips: PerceptualNet | None = None
     fid: PerceptualNet | None = None
+    route: RouteSettings = RouteSettings()
+    sam: SamModel | SamFolder | None = None
 
 
 def _peak_mb(device: torch.device) -> float:
@@ -64,7 +78,16 @@ def edit_and_measure(
     try:
         image = load_image(item.image.path, convert_rgb=convert_rgb)
         line = EditLine(item.edit.find, item.edit.prompt)
-        result = edit(models.detector, models.clip, models.pipe, image, [line], settings)
+        result = edit(
+            models.finder,
+            models.clip,
+            models.pipe,
+            image,
+            [line],
+            settings,
+            route=models.route,
+            sam=models.sam,
+        )
     except PinpointError as err:
         return make_row(item, FAILED, note=f"{err.problem}. Fix: {err.fix}")
     ms = (time.perf_counter() - began) * 1000

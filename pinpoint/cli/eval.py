@@ -16,6 +16,7 @@ from ..loading.models import PerceptualNet
 from ..shards import current_shard
 from .models import model_paths, models_root
 from .options import edit_settings
+from .routes import route_settings
 
 EVAL = "pinpoint eval"
 """How the eval command names itself in errors."""
@@ -61,6 +62,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from ..pipeline import load_run_models
 
     settings = edit_settings(args, EVAL)
+    route = route_settings(args, EVAL)
     if args.edits:
         with reported_as(f"{EVAL} --edits {args.edits}"):
             edits = read_edits(args.edits)
@@ -77,17 +79,19 @@ def run_eval(args: argparse.Namespace) -> int:
         items = plan_eval_items(images, edits)
         out = check_out_folder(args.out)
         shard = current_shard()
-    paths = model_paths(args, EVAL)
-    detector, clip, pipe = load_run_models(
-        paths, args.device, args.precision, shard, where=EVAL, report=print
+    paths, kinds = model_paths(args, EVAL, route)
+    loaded = load_run_models(
+        paths, args.device, args.precision, shard, where=EVAL, report=print, kinds=kinds
     )
+    by_key = dict(zip(kinds, loaded, strict=True))
+    finder, clip, pipe = by_key[route.finder.kind.key], by_key["clip"], by_key["inpaint"]
     device = module_device(clip.model)
     lpips, lpips_note = _perceptual(args, LPIPS, args.lpips, device)
     fid, fid_note = _perceptual(args, FID, args.fid, device)
     notes += [note for note in (lpips_note, fid_note) if note]
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    models = EvalModels(detector, clip, pipe, lpips, fid)
+    models = EvalModels(finder, clip, pipe, lpips, fid, route, by_key.get("sam"))
     mine = sum(shard.mine(position) for position in range(len(items)))
     print(
         f"{len(images)} images x {len(edits)} edits = {len(items)} items"
