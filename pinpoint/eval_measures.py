@@ -16,7 +16,7 @@ from .boxes import box_iou, mask_box
 from .edit_list import EditLine, EditSettings
 from .errors import PinpointError
 from .eval_items import EvalItem
-from .eval_runner import FAILED, MASKS, NOTHING_FOUND, OK, make_row, output_path
+from .eval_runner import FAILED, MASKS, NOTHING_FOUND, OK, make_row, output_path, row_route
 from .images import load_image, save_image
 from .loading.models import (
     ClipMatcher,
@@ -108,9 +108,15 @@ def edit_and_measure(
             lpips=models.lpips,
         )
     )[0]
-    box = mask_box(mask[0] >= MASK_THRESHOLD)
+    edited = mask[0] >= MASK_THRESHOLD
+    box = mask_box(edited)
     iou = box_iou(box, item.image.box) if box is not None and item.image.box else None
-    return make_row(item, OK, "", ms, _peak_mb(device), measured, iou)
+    target = item.image.target_mask(*edited.shape)
+    overlap = None
+    if target is not None:
+        union = int((edited | target).sum())
+        overlap = int((edited & target).sum()) / union if union else None
+    return make_row(item, OK, "", ms, _peak_mb(device), measured, iou, overlap)
 
 
 def set_fid(
@@ -118,7 +124,7 @@ def set_fid(
 ) -> float | None:
     """FID of the ``ok`` edits among ``items`` against their sources, read from disk as they
     are needed; None below 2 edits."""
-    done = {(row["image"], row["type"]) for row in rows if row["status"] == OK}
+    done = {(row["image"], row["type"], row_route(row)) for row in rows if row["status"] == OK}
     chosen = [item for item in items if item.key in done]
     if len(chosen) < 2:
         return None
