@@ -189,8 +189,9 @@ def localise(
 ) -> Localised:
     """Every edit's regions and mask on ``images``, the way the route's node chain finds them.
 
-    Every request is built (checked) before any model runs. Errors are reported as the stage
-    (``Detect``, ``Match``, ``Refine``, ``Mask``).
+    The finders' requests (and the points) are checked before any model runs, each later
+    stage's request as soon as its inputs exist. Errors are reported as the stage (``Detect``,
+    ``Match``, ``Refine``, ``Mask``).
 
     Args:
         images: IMAGE ``[B, H, W, 3]`` float in [0, 1].
@@ -198,11 +199,12 @@ def localise(
         progress: called by each stage as ``progress(done, total)``.
     """
     choosing = route.choose is Choose.MATCH
-    with reported_as("Detect"):
-        if choosing and models.clip is None:
+    if choosing and models.clip is None:
+        with reported_as("Match"):
             raise PinpointError(
                 "choosing by CLIP needs a CLIP model", "give the route a CLIP, or choose 'select'"
             )
+    with reported_as("Detect"):
         queries = [route.query_of(line) if route.finder.reads_text else "" for line in edits]
         requests = {q: _find_request(models, images, settings, route, q) for q in queries}
     with reported_as("Refine"):

@@ -56,9 +56,10 @@ FINDER_FLAGS = {finder.kind.key: finder.kind for finder in FINDERS.values()}
 each names (the flag is the kind's key with '-' for '_')."""
 MODEL_FLAGS = FINDER_FLAGS | {kind.key: kind for kind in (CLIP, INPAINT)}
 """Every model flag of a run (``--refine`` is :data:`REFINE`'s own)."""
+CHOICE_FIELDS = ("choose", "crop")
+"""The route options every route reads (how its candidates are chosen)."""
 ROUTE_FIELDS = (
-    "choose",
-    "crop",
+    *CHOICE_FIELDS,
     "query",
     "min_area",
     "split_instances",
@@ -69,7 +70,7 @@ ROUTE_FIELDS = (
 )
 """The options of the route group, named as the :class:`RouteSettings` field each sets (None
 when not given, so the settings' own default holds and a route that does not read it is not
-bothered); every route reads the first two."""
+bothered)."""
 REFINE_FIELDS = ("multimask", "points")
 MASK_FIELDS = ("fill_holes", "min_island_px", "invert")
 
@@ -200,7 +201,7 @@ def route_settings(args: argparse.Namespace, command: str) -> RouteSettings:
             for name in (*ROUTE_FIELDS, *REFINE_FIELDS, *MASK_FIELDS)
             if getattr(args, name) is not None
         }
-        asked = [name for name in ROUTE_FIELDS[2:] if name in given]  # every route chooses
+        asked = [name for name in ROUTE_FIELDS if name in given and name not in CHOICE_FIELDS]
         asked += ["threshold"] * (args.threshold is not None) + ["labels"] * bool(args.labels)
         check_route_options(route, asked)
         finder = FINDERS[route].kind

@@ -217,3 +217,48 @@ def test_refining_an_edit_list_embeds_each_image_once(tiny_models, monkeypatch):
         assert (region.similarity, region.number) == (before.similarity, before.number)
         assert torch.equal(refined.mask, route.mask_ops(regions_to_mask(refined.chosen), 1))
         assert refined.scores == unrefined.scores  # the choice, before refining
+
+
+def test_style_restyles_what_a_route_finds(tmp_path, captured, outlining_sams):
+    source = scene(tmp_path / "in.png")
+    args = [
+        "style",
+        "--tiny",
+        "--image",
+        str(tmp_path / "in.png"),
+        "--out",
+        str(tmp_path / "o.png"),
+    ]
+    args += ["--style", "a watercolor painting", "--find", "disc", "--steps", "2"]
+    args += ["--route", "text-segmenter", "--threshold", "0.1", "--refine", "sam2.1-hiera-small"]
+    assert main([*args, "--guide", "none"]) == 0
+    ((result, settings, _),) = captured
+    assert settings.route == RouteKind.TEXT_SEGMENTER and settings.choose is Choose.SELECT
+    (outcome,) = result.edits
+    assert outcome.edit.prompt == "a watercolor painting" and outcome.edit.find == "disc"
+    assert all(r.source.startswith("sam3:") for r in outcome.chosen[0].regions)
+    outside = feather_mask(outcome.mask, EditSettings.feather_px)[0] == 0
+    edited = load_image(tmp_path / "o.png")
+    assert bool(outside.any()) and torch.equal(edited[0][outside], source[0][outside])
+
+
+def test_models_lists_each_kind_with_the_flag_and_routes_that_use_it(models_root, capsys):
+    assert main(["models", "--models-dir", str(models_root)]) == 0
+    out = capsys.readouterr().out
+    assert "object detector [--detector --route detect, detect-by-text]: " in out
+    assert "tiny-random-owlv2" in out and "tiny-random-detr" in out
+    assert "semantic segmentation model [--segmenter --route segments]: " in out
+    sam2 = "(SAM 2, SAM-HQ or SAM, transformers layout) [--refine; suggested: sam2.1-hiera-small]"
+    assert sam2 in out and "checkpoint [--refine]: tiny-random-sam.pth" in out
+
+
+def test_a_missing_refiner_says_how_to_get_the_suggested_one(tmp_path, models_root, capsys):
+    image = tmp_path / "in.png"
+    save_image(torch.rand(72, 120, 3), image)
+    args = ["edit", "--models-dir", str(models_root), "--image", str(image), "--find", "a"]
+    args += ["--prompt", "b", "--out", str(tmp_path / "o.png"), "--refine", "sam2.1-hiera-small"]
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert "pinpoint edit --refine: " in err and "'sam2.1-hiera-small' was not found" in err
+    assert "`python -m pinpoint download sam2.1-hiera-small`" in err
+    assert "models: " not in out and not (tmp_path / "o.png").exists()  # nothing loaded
