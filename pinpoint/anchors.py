@@ -303,14 +303,19 @@ class AnchorRequest(Request):
 
     def __post_init__(self) -> None:
         check_image(self.images)
-        if self.anchors < 1:
-            raise PinpointError(f"anchors is {self.anchors}", "ask for at least 1 anchor per image")
-        if self.min_distance < 0:
-            raise PinpointError(
-                f"min_distance is {self.min_distance}",
-                "use 0 (anchors may touch) or more patches between anchors",
-            )
+        check_anchors(self.anchors, self.min_distance)
         self._normalise(box_sizes=parse_box_sizes(self.box_sizes))
+
+
+def check_anchors(anchors: int, min_distance: int) -> None:
+    """Raise unless ``anchors`` is at least 1 and ``min_distance`` not negative."""
+    if anchors < 1:
+        raise PinpointError(f"anchors is {anchors}", "ask for at least 1 anchor per image")
+    if min_distance < 0:
+        raise PinpointError(
+            f"min_distance is {min_distance}",
+            "use 0 (anchors may touch) or more patches between anchors",
+        )
 
 
 def find_anchors(request: AnchorRequest, progress: Progress = no_progress) -> AnchorSearch:

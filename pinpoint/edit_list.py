@@ -7,8 +7,10 @@ each edit's regions chosen among the same candidates (one CLIP image pass for al
     the people => statues | pick=all matches; min_probability=0.2
 
 After ``|`` a line may set Match's choice options for itself (``pick``, ``top_k``,
-``min_probability``, separated by ``;``); the rest come from the caller's settings. Edits are
-painted in list order: where two edits' masks overlap, the later edit's result is on top.
+``min_probability``, separated by ``;``), and on a route whose finder reads text
+(:mod:`pinpoint.route`) also ``query``, the words the finder is given (``query=cat``); the rest
+come from the caller's settings. Edits are painted in list order: where two edits' masks
+overlap, the later edit's result is on top.
 """
 
 from __future__ import annotations
@@ -26,17 +28,28 @@ from .errors import PinpointError, concerning, reported_as
 from .harmonise import check_harmonise
 from .loading.models import ClipMatcher, Detector, InpaintPipe
 from .masks import regions_to_mask
-from .match import MatchRequest, embed_candidates, format_scores, match_text
+from .match import (
+    CandidateEmbeddings,
+    CropMode,
+    MatchRequest,
+    embed_candidates,
+    format_scores,
+    match_text,
+)
 from .preview import draw_regions
 from .progress import Progress, no_progress
 from .regions import IfNothingFound, ImageRegions, RegionBatch
 from .repaint import Layer, RepaintRequest
 from .request import Request
-from .selection import Pick, check_top_k
+from .selection import Pick, SelectRequest, check_top_k, choose_regions
 
 ARROW = "=>"
 EXAMPLE = "the cat => a small red fox"
 SHAPE_FIX = f"write each edit as 'what to find {ARROW} what it becomes', e.g. '{EXAMPLE}'"
+MATCH_OPTIONS = ("pick", "top_k", "min_probability")
+"""The options every line may set (how its regions are chosen)."""
+QUERY = "query"
+"""The line option of the routes whose finder reads text: the words it is given."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,8 @@ class EditLine:
         prompt: what it becomes, e.g. ``"a small red fox"`` (the inpainting prompt).
         pick, top_k, min_probability: which of the matching regions the edit takes (as in
             :class:`pinpoint.match.MatchRequest`).
+        query: on a route whose finder reads text, what it is given (``"cat"``, while ``find``
+            tells CLIP which cat); empty: ``find``.
     """
 
     find: str
@@ -55,6 +70,7 @@ class EditLine:
     pick: Pick = MatchRequest.pick
     top_k: int = MatchRequest.top_k
     min_probability: float = MatchRequest.min_probability
+    query: str = ""
 
     def __str__(self) -> str:
         return f"{self.find} {ARROW} {self.prompt}"
@@ -62,6 +78,8 @@ class EditLine:
 
 def _option(key: str, value: str) -> object:
     """A line option's checked value (``value`` is the text after ``=``)."""
+    if key == QUERY:
+        return value
     if key == "pick":
         return Pick.check(value, "pick")
     try:
@@ -76,12 +94,14 @@ def _option(key: str, value: str) -> object:
     return number
 
 
-def parse_edit_line(text: str, defaults: EditLine) -> EditLine:
+def parse_edit_line(text: str, defaults: EditLine, keys: Sequence[str] = MATCH_OPTIONS) -> EditLine:
     """One line ``find => prompt [| key=value; ...]`` → :class:`EditLine`.
 
     Args:
         text: the line (not blank, not a comment).
         defaults: where unset options come from (its ``find`` and ``prompt`` are not used).
+        keys: the options a line may set (:data:`MATCH_OPTIONS`, with :data:`QUERY` on a
+            route whose finder reads text).
 
     Raises:
         PinpointError: no ``=>``, an empty side, or an unknown or bad option.
@@ -93,8 +113,7 @@ def parse_edit_line(text: str, defaults: EditLine) -> EditLine:
     if not find or not prompt:
         side = "what to find" if not find else "what it becomes"
         raise PinpointError(f"'{text.strip()}' does not say {side}", SHAPE_FIX)
-    settings = {"pick": defaults.pick, "top_k": defaults.top_k}
-    settings["min_probability"] = defaults.min_probability
+    settings = {key: getattr(defaults, key) for key in keys}
     for item in options.split(";") if options.strip() else ():
         key, equals, value = (part.strip() for part in item.partition("="))
         if key not in settings or not equals or not value:
@@ -104,16 +123,21 @@ def parse_edit_line(text: str, defaults: EditLine) -> EditLine:
                 f"{', '.join(settings)} (e.g. '{EXAMPLE} | pick=leftmost; top_k=2')",
             )
         settings[key] = _option(key, value)
-    return EditLine(find, prompt, **settings)  # type: ignore[arg-type]
+    return dataclasses.replace(defaults, find=find, prompt=prompt, **settings)
 
 
-def parse_edit_list(lines: Iterable[str], defaults: EditLine | None = None) -> tuple[EditLine, ...]:
+def parse_edit_list(
+    lines: Iterable[str],
+    defaults: EditLine | None = None,
+    keys: Sequence[str] = MATCH_OPTIONS,
+) -> tuple[EditLine, ...]:
     """Every edit of an edit list, in order.
 
     Args:
         lines: the list's lines (``text.splitlines()``, or one ``--edit`` value per item); blank
             lines and lines starting with ``#`` are skipped.
         defaults: the options an edit gets unless its line sets them (Match's defaults).
+        keys: the options a line may set (see :func:`parse_edit_line`).
 
     Raises:
         PinpointError: naming the line (1-based, counting skipped lines) that is not an edit, or
@@ -125,19 +149,30 @@ def parse_edit_list(lines: Iterable[str], defaults: EditLine | None = None) -> t
         if not text.strip() or text.lstrip().startswith("#"):
             continue
         with concerning(f"line {number}"):
-            edits.append(parse_edit_line(text, defaults))
+            edits.append(parse_edit_line(text, defaults, keys))
     if not edits:
         raise PinpointError("the edit list is empty", f"write one edit per line, e.g. '{EXAMPLE}'")
     return tuple(edits)
 
 
+HEADLESS_SCHEDULER = Scheduler.DPM_SOLVER
+"""The sampler of the headless diffusers route (``python -m pinpoint edit`` and ``eval``):
+DPM-Solver++ spends one UNet call per step where SD 1.5 inpainting's own PNDM spends one more
+than its steps, and as a second-order multistep solver it is good in 20 steps or fewer, where
+first-order DDIM needs more for the same detail; guidance reads it too. The diffusers node keeps
+the pipeline's own (:attr:`DiffusersSampler.scheduler`): a saved graph made before its
+``scheduler`` input existed carries no value and must sample as it did."""
+
+
 @dataclass(frozen=True)
 class EditSettings(Request):
-    """Every knob of the edit; the defaults are the stages' own (their requests').
+    """Every knob of the edit; the defaults are the stages' own (their requests'), but for the
+    headless sampler (:data:`HEADLESS_SCHEDULER`).
 
-    ``pick``, ``top_k`` and ``min_probability`` are the defaults of an edit list's lines (a line
-    may set its own). The choices are checked here, before any model runs; the rest by each
-    stage's request.
+    ``threshold``, ``max_detections`` and ``labels`` are the finder's (the detector's on the
+    detect route; see :mod:`pinpoint.route` for the others). ``pick``, ``top_k`` and
+    ``min_probability`` are the defaults of an edit list's lines (a line may set its own). The
+    choices are checked here, before any model runs; the rest by each stage's request.
     """
 
     threshold: float = DetectRequest.threshold
@@ -158,7 +193,7 @@ class EditSettings(Request):
     seed: int = RepaintRequest.seed
     context: float = RepaintRequest.context
     feather_px: int = RepaintRequest.feather_px
-    scheduler: Scheduler = DiffusersSampler.scheduler
+    scheduler: Scheduler = HEADLESS_SCHEDULER
     harmonise: float = RepaintRequest.harmonise
 
     def __post_init__(self) -> None:
@@ -263,6 +298,83 @@ def draw_edits(
     return draw_regions(images, found, RegionBatch(tuple(chosen)))
 
 
+def choose_edits(
+    images: torch.Tensor,
+    finds: Sequence[RegionBatch],
+    edits: Sequence[EditLine],
+    settings: EditSettings,
+    clip: ClipMatcher | None,
+    crop: CropMode = MatchRequest.crop,
+    progress: Progress = no_progress,
+    before_clip: Callable[[MatchRequest], None] = lambda request: None,
+) -> tuple[tuple[EditOutcome, ...], tuple[str, ...]]:
+    """Choose each edit's regions among its candidates, and its mask.
+
+    With ``clip``, CLIP scores each edit's candidates against its ``find`` text (Match Text to
+    Regions); the candidates of edits that share them are embedded once
+    (:func:`pinpoint.match.embed_candidates`). Without, the candidates' own scores choose
+    (Select Regions; ``min_probability`` is then the lowest score kept). Each edit takes its
+    own ``pick``, ``top_k`` and ``min_probability``, the rest comes from ``settings``. Errors
+    (reported as ``Match``) and notes name the edit when there are several.
+
+    Args:
+        finds: each edit's candidates per image of ``images`` (the same object for edits that
+            share them: a detector's, or any route's).
+        crop: what CLIP sees of a candidate (see :func:`pinpoint.match.crop_regions`).
+        progress: called over CLIP's image passes.
+        before_clip: called with the first edit's checked request before CLIP runs (a node
+            moves CLIP to the GPU there).
+
+    Returns:
+        One outcome per edit (its mask: the chosen regions grown by ``settings.grow_px``), and
+        the notes.
+    """
+    outcomes: list[EditOutcome] = []
+    notes: list[str] = []
+    embedded: dict[int, CandidateEmbeddings] = {}  # one CLIP image pass per set of candidates
+    for number, (line, found) in enumerate(zip(edits, finds, strict=True), start=1):
+        title = edit_title(number, line) if len(edits) > 1 else ""
+        with reported_as("Match"), concerning(title) if title else nullcontext():
+            if clip is None:
+                request = SelectRequest(
+                    images,
+                    found,
+                    pick=line.pick,
+                    top_k=line.top_k,
+                    min_score=line.min_probability,
+                    if_nothing_found=settings.if_nothing_found,
+                )
+                scored, chosen = found, choose_regions(request)
+            else:
+                matching = MatchRequest(
+                    clip,
+                    images,
+                    found,
+                    line.find,
+                    pick=line.pick,
+                    top_k=line.top_k,
+                    context_pad=settings.context_pad,
+                    crop=crop,
+                    confidence_weight=settings.confidence_weight,
+                    min_probability=line.min_probability,
+                    if_nothing_found=settings.if_nothing_found,
+                )
+                if id(found) not in embedded:
+                    if not embedded:
+                        before_clip(matching)
+                    embedded[id(found)] = embed_candidates(matching, progress)
+                matched = match_text(matching, candidates=embedded[id(found)])
+                scored, chosen = matched.scored, matched.chosen
+        mask = regions_to_mask(chosen, grow_px=settings.grow_px)
+        outcomes.append(EditOutcome(line, scored, chosen, mask, format_scores(scored, chosen)))
+        notes.extend(
+            f"{title + ': ' if title else ''}image {index}: {item.note}"
+            for index, item in enumerate(chosen, start=1)
+            if item.note
+        )
+    return tuple(outcomes), tuple(notes)
+
+
 def match_edits(
     clip: ClipMatcher,
     images: torch.Tensor,
@@ -272,50 +384,9 @@ def match_edits(
     progress: Progress = no_progress,
     before_clip: Callable[[MatchRequest], None] = lambda request: None,
 ) -> tuple[tuple[EditOutcome, ...], tuple[str, ...]]:
-    """Choose each edit's regions among the same candidates, and its mask.
-
-    CLIP embeds the candidates once (:func:`pinpoint.match.embed_candidates`) and scores them
-    against each edit's text; each edit takes its own ``pick``, ``top_k`` and
-    ``min_probability``, the rest comes from ``settings``. Errors (reported as ``Match``) and
-    notes name the edit when there are several.
-
-    Args:
-        found: the candidates per image of ``images`` (a detector's, or any route's).
-        progress: called over CLIP's image passes.
-        before_clip: called with the first edit's checked request before CLIP runs (a node
-            moves CLIP to the GPU there).
-
-    Returns:
-        One outcome per edit (its mask grown by ``settings.grow_px``), and the notes.
-    """
-    outcomes: list[EditOutcome] = []
-    notes: list[str] = []
-    candidates = None
-    for number, line in enumerate(edits, start=1):
-        title = edit_title(number, line) if len(edits) > 1 else ""
-        with reported_as("Match"), concerning(title) if title else nullcontext():
-            request = MatchRequest(
-                clip,
-                images,
-                found,
-                line.find,
-                pick=line.pick,
-                top_k=line.top_k,
-                context_pad=settings.context_pad,
-                confidence_weight=settings.confidence_weight,
-                min_probability=line.min_probability,
-                if_nothing_found=settings.if_nothing_found,
-            )
-            if candidates is None:  # one CLIP image pass serves every edit
-                before_clip(request)
-                candidates = embed_candidates(request, progress)
-            matched = match_text(request, candidates=candidates)
-        mask = regions_to_mask(matched.chosen, grow_px=settings.grow_px)
-        scores = format_scores(matched.scored, matched.chosen)
-        outcomes.append(EditOutcome(line, matched.scored, matched.chosen, mask, scores))
-        notes.extend(
-            f"{title + ': ' if title else ''}image {index}: {item.note}"
-            for index, item in enumerate(matched.chosen, start=1)
-            if item.note
-        )
-    return tuple(outcomes), tuple(notes)
+    """Choose each edit's regions among the same candidates with CLIP, and its mask (one CLIP
+    image pass for every edit; see :func:`choose_edits`)."""
+    finds = [found] * len(edits)
+    return choose_edits(
+        images, finds, edits, settings, clip, progress=progress, before_clip=before_clip
+    )

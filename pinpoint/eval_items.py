@@ -1,11 +1,13 @@
 """What ``python -m pinpoint eval`` runs: the edits, the images and their (image, edit) items.
 
 The images are a folder's, or those a COCO annotation file lists (each image's largest object
-is its target, and ``{category}`` in an edit names that object's category). The edits come
+is its target, with its outline where the file gives one, and ``{category}`` in an edit names
+that object's category). The edits come
 from a CSV file with the columns ``type,find,prompt[,source_text]`` or from a preset (``s1``:
 the four edits of S1's COCO protocol). Every (image, edit) is one item
-(:func:`plan_eval_items`): edited once, measured once (:mod:`pinpoint.eval_measures`),
-written as one row (:mod:`pinpoint.eval_runner`).
+(:func:`plan_eval_items`) of a route: edited once, measured once
+(:mod:`pinpoint.eval_measures`), written as one row (:mod:`pinpoint.eval_runner`). Runs of
+several routes into one folder add their rows side by side, each keyed by its route.
 """
 
 from __future__ import annotations
@@ -20,13 +22,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
 from .batch import folder_images
 from .errors import PinpointError, concerning
+from .route_settings import NO_REFINER, RouteKind
 
 EDIT_COLUMNS = ("type", "find", "prompt", "source_text")
 """The columns of an edits file; ``source_text`` may be left out (then it is ``find``)."""
 CATEGORY = "{category}"
 """In an edit's texts: the category of the image's target object (COCO annotations only)."""
+DEFAULT_ROUTE = RouteKind.DETECT.value
+"""The route of an item unless told (S1's: detect, match, the box as the mask)."""
+
+
+def route_label(route: str, refiner: str = NO_REFINER) -> str:
+    """How rows and folders name a route with its refiner: ``detect``,
+    ``segments+sam2.1-hiera-small``."""
+    return route if refiner == NO_REFINER else f"{route}+{refiner}"
 
 
 @dataclass(frozen=True)
@@ -154,12 +169,34 @@ class EvalImage:
         name: its name in rows and output files (unique in a run).
         category: COCO: its target object's category; empty for a folder.
         box: COCO: its target object's box ``(x0, y0, x1, y1)`` in pixels.
+        outline: COCO: its target object's ``segmentation`` as the file gives it (polygons, or
+            an uncompressed RLE); None without one.
     """
 
     path: Path
     name: str
     category: str = ""
     box: tuple[float, float, float, float] | None = None
+    outline: object = None
+
+    def target_mask(self, height: int, width: int) -> torch.Tensor | None:
+        """``[H, W]`` bool: the target object's pixels, from its outline; None without one (or
+        with a compressed RLE, which needs pycocotools)."""
+        outline = self.outline
+        if isinstance(outline, list) and outline:
+            picture = Image.new("L", (width, height), 0)
+            draw = ImageDraw.Draw(picture)
+            for polygon in outline:
+                if len(polygon) >= 6:
+                    draw.polygon([float(value) for value in polygon], fill=255, outline=255)
+            return torch.from_numpy(np.asarray(picture) > 0)
+        if isinstance(outline, dict) and isinstance(outline.get("counts"), list):
+            runs = np.repeat(np.arange(len(outline["counts"])) % 2, outline["counts"])
+            size = tuple(outline.get("size", (height, width)))
+            flat = np.zeros(size[0] * size[1], dtype=bool)
+            flat[: len(runs)] = runs[: len(flat)] == 1
+            return torch.from_numpy(flat.reshape(size[1], size[0]).T.copy())  # column-major
+        return None
 
 
 def eval_folder(folder: str | Path) -> list[EvalImage]:
@@ -200,13 +237,15 @@ def coco_images(annotations: str | Path, folder: str | Path) -> tuple[list[EvalI
             image_id: (names[int(note["category_id"])], [float(v) for v in note["bbox"]])
             for image_id, note in targets.items()
         }
+        outlines = {image_id: note.get("segmentation") for image_id, note in targets.items()}
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
         raise PinpointError(f"cannot read the annotations {annotations} ({err!r})", fix) from err
     images, missing = [], []
     for image_id, (category, (x, y, w, h)) in chosen.items():
         path = Path(folder) / files[image_id]
         if path.is_file():
-            images.append(EvalImage(path, files[image_id], category, (x, y, x + w, y + h)))
+            box = (x, y, x + w, y + h)
+            images.append(EvalImage(path, files[image_id], category, box, outlines[image_id]))
         else:
             missing.append(files[image_id])
     if not images:
@@ -238,15 +277,24 @@ def sample(images: Sequence[EvalImage], limit: int | None, seed: int) -> list[Ev
 
 @dataclass(frozen=True)
 class EvalItem:
-    """One (image, edit) of a run."""
+    """One (image, edit) of a run, on a route (:func:`route_label`)."""
 
     image: EvalImage
     edit: EvalEdit
+    route: str = DEFAULT_ROUTE
 
     @property
-    def key(self) -> tuple[str, str]:
-        """What identifies its row: (image name, edit type)."""
-        return (self.image.name, self.edit.type)
+    def key(self) -> tuple[str, str, str]:
+        """What identifies its row: (image name, edit type, route)."""
+        return (self.image.name, self.edit.type, self.route)
+
+    @property
+    def folder(self) -> str:
+        """The folder its outputs go in: the edit type's, ``<type>@<route>`` off the default
+        route (a type's folder never holds an ``@``)."""
+        if self.route == DEFAULT_ROUTE:
+            return self.edit.folder
+        return f"{self.edit.folder}@{re.sub(r'[^A-Za-z0-9_.+-]+', '_', self.route)}"
 
     @property
     def stem(self) -> str:
@@ -254,8 +302,10 @@ class EvalItem:
         return Path(self.image.name).stem
 
 
-def plan_eval_items(images: Sequence[EvalImage], edits: Sequence[EvalEdit]) -> list[EvalItem]:
-    """Every (image, edit), image by image, ``{category}`` filled in.
+def plan_eval_items(
+    images: Sequence[EvalImage], edits: Sequence[EvalEdit], route: str = DEFAULT_ROUTE
+) -> list[EvalItem]:
+    """Every (image, edit) on ``route``, image by image, ``{category}`` filled in.
 
     Raises:
         PinpointError: an edit names ``{category}`` but an image has none (a folder), or two
@@ -283,4 +333,6 @@ def plan_eval_items(images: Sequence[EvalImage], edits: Sequence[EvalEdit]) -> l
                 f"the edit '{edit.type}' names {CATEGORY}, which only COCO annotations give",
                 "give --coco ANNOTATIONS.json, or write the object's name in the edit",
             )
-    return [EvalItem(image, edit.for_image(image.category)) for image in images for edit in edits]
+    return [
+        EvalItem(image, edit.for_image(image.category), route) for image in images for edit in edits
+    ]

@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -15,11 +16,19 @@ from .boxes import box_iou, mask_box
 from .edit_list import EditLine, EditSettings
 from .errors import PinpointError
 from .eval_items import EvalItem
-from .eval_runner import FAILED, MASKS, NOTHING_FOUND, OK, make_row, output_path
+from .eval_runner import FAILED, MASKS, NOTHING_FOUND, OK, make_row, output_path, row_route
 from .images import load_image, save_image
-from .loading.models import ClipMatcher, Detector, InpaintPipe, PerceptualNet, module_device
+from .loading.models import (
+    ClipMatcher,
+    InpaintPipe,
+    PerceptualNet,
+    SamFolder,
+    SamModel,
+    module_device,
+)
 from .masks import feather_mask
 from .metrics import MASK_THRESHOLD, MetricsRequest, frechet_distance, measure_edits
+from .route_settings import RouteSettings
 
 
 @dataclass(frozen=True)
@@ -27,16 +36,21 @@ class EvalModels:
     """The models of a run (loaded once).
 
     Attributes:
-        detector, clip, pipe: the edit's models (the CLIP also measures).
+        finder, clip, pipe: the edit's models: the route's finder, the CLIP (which also
+            measures) and the inpainting pipeline.
         lpips: an LPIPS backbone for ``lpips_outside``; None leaves it out.
         fid: the FID Inception for the summary's FID; None leaves it out.
+        route: how each edit's area is found.
+        sam: the refiner of ``route``, if it refines.
     """
 
-    detector: Detector
+    finder: Any
     clip: ClipMatcher
     pipe: InpaintPipe
     lpips: PerceptualNet | None = None
     fid: PerceptualNet | None = None
+    route: RouteSettings = RouteSettings()
+    sam: SamModel | SamFolder | None = None
 
 
 def _peak_mb(device: torch.device) -> float:
@@ -64,7 +78,16 @@ def edit_and_measure(
     try:
         image = load_image(item.image.path, convert_rgb=convert_rgb)
         line = EditLine(item.edit.find, item.edit.prompt)
-        result = edit(models.detector, models.clip, models.pipe, image, [line], settings)
+        result = edit(
+            models.finder,
+            models.clip,
+            models.pipe,
+            image,
+            [line],
+            settings,
+            route=models.route,
+            sam=models.sam,
+        )
     except PinpointError as err:
         return make_row(item, FAILED, note=f"{err.problem}. Fix: {err.fix}")
     ms = (time.perf_counter() - began) * 1000
@@ -85,9 +108,15 @@ def edit_and_measure(
             lpips=models.lpips,
         )
     )[0]
-    box = mask_box(mask[0] >= MASK_THRESHOLD)
+    edited = mask[0] >= MASK_THRESHOLD
+    box = mask_box(edited)
     iou = box_iou(box, item.image.box) if box is not None and item.image.box else None
-    return make_row(item, OK, "", ms, _peak_mb(device), measured, iou)
+    target = item.image.target_mask(*edited.shape)
+    overlap = None
+    if target is not None:
+        union = int((edited | target).sum())
+        overlap = int((edited & target).sum()) / union if union else None
+    return make_row(item, OK, "", ms, _peak_mb(device), measured, iou, overlap)
 
 
 def set_fid(
@@ -95,7 +124,7 @@ def set_fid(
 ) -> float | None:
     """FID of the ``ok`` edits among ``items`` against their sources, read from disk as they
     are needed; None below 2 edits."""
-    done = {(row["image"], row["type"]) for row in rows if row["status"] == OK}
+    done = {(row["image"], row["type"], row_route(row)) for row in rows if row["status"] == OK}
     chosen = [item for item in items if item.key in done]
     if len(chosen) < 2:
         return None

@@ -1,6 +1,7 @@
 """What an evaluation found: a summary per edit type (printed, ``summary.json``) and a
 self-contained HTML report (``report.html``: the tables, each metric's distribution per edit
-type, and the best and worst edits of each type with their masks)."""
+type, and the best and worst edits of each type with their masks); with the rows of several
+routes in one folder, each of these per route, side by side."""
 
 from __future__ import annotations
 
@@ -14,8 +15,17 @@ from pathlib import Path
 
 import torch
 
-from .eval_items import EvalItem
-from .eval_runner import FAILED, MASKS, NOTHING_FOUND, OK, numbers, output_path, write_whole
+from .eval_items import DEFAULT_ROUTE, EvalItem
+from .eval_runner import (
+    FAILED,
+    MASKS,
+    NOTHING_FOUND,
+    OK,
+    numbers,
+    output_path,
+    row_route,
+    write_whole,
+)
 from .images import load_image, to_pil
 from .preview import overlay_mask
 from .ranking import RankSettings
@@ -31,6 +41,7 @@ SHOWN = {
     "max_delta_outside": "max |Δ| outside (8-bit)",
     "mask_area": "mask area",
     "target_iou": "IoU with the target box",
+    "target_mask_iou": "IoU with the target outline",
     "ms": "ms per image",
     "peak_mb": "peak memory (MB)",
 }
@@ -46,16 +57,22 @@ def summarise(
     rows: Sequence[Mapping[str, str]],
     types: Sequence[str],
     fid: Callable[[str | None], float | None] = lambda edit_type: None,
+    route: str = DEFAULT_ROUTE,
 ) -> dict[str, dict[str, object]]:
-    """Per edit type (and :data:`ALL`): items, how many were ``ok``/``nothing found``/
-    ``failed``, the success rate over every item (an edit that found nothing or failed did not
-    succeed), each measured column's mean and standard deviation, and the FID of the edited set
-    against its sources (``fid(type)``, ``fid(None)`` for all; None where not measured).
+    """Per edit type (and :data:`ALL`) of ``route``'s rows (the others are left out): the route
+    and its refiner, items, how many were ``ok``/``nothing found``/``failed``, the success rate
+    over every item (an edit that found nothing or failed did not succeed), each measured
+    column's mean and standard deviation, and the FID of the edited set against its sources
+    (``fid(type)``, ``fid(None)`` for all; None where not measured).
     """
     summary: dict[str, dict[str, object]] = {}
+    mine = [row for row in rows if row_route(row) == route]
+    name, _, refiner = route.partition("+")
     for edit_type in (*types, ALL):
-        chosen = [row for row in rows if edit_type == ALL or row["type"] == edit_type]
+        chosen = [row for row in mine if edit_type == ALL or row["type"] == edit_type]
         entry: dict[str, object] = {
+            "route": name,
+            "refiner": refiner or "none",
             "items": len(chosen),
             OK: sum(row["status"] == OK for row in chosen),
             NOTHING_FOUND: sum(row["status"] == NOTHING_FOUND for row in chosen),
@@ -73,6 +90,13 @@ def summarise(
                 entry[column] = {"mean": mean, "std": spread, "n": len(values)}
         summary[edit_type] = entry
     return summary
+
+
+def routes_text(routes: Mapping[str, Mapping[str, Mapping[str, object]]]) -> str:
+    """Every route's summary (:func:`summary_text`) under a line naming the route."""
+    return "\n\n".join(
+        f"route {route}:\n{summary_text(summary)}" for route, summary in routes.items()
+    )
 
 
 def summary_text(summary: Mapping[str, Mapping[str, object]]) -> str:
@@ -104,9 +128,15 @@ def _mean_std(stat: object) -> str:
     return f"{stat['mean']:.3g} ±{stat['std']:.2g}"
 
 
-def write_summary(out: Path, summary: Mapping[str, object], notes: Sequence[str]) -> Path:
-    """``<out>/summary.json`` (written whole)."""
-    text = json.dumps({"summary": summary, "notes": list(notes)}, indent=2)
+def write_summary(
+    out: Path,
+    summary: Mapping[str, object],
+    notes: Sequence[str],
+    routes: Mapping[str, object] | None = None,
+) -> Path:
+    """``<out>/summary.json`` (written whole): this run's route's ``summary``, every route's
+    summary in the folder by route (``routes``), and the notes."""
+    text = json.dumps({"summary": summary, "routes": routes or {}, "notes": list(notes)}, indent=2)
     return write_whole(out / "summary.json", text)
 
 
@@ -175,17 +205,26 @@ def write_report(
     out: Path,
     rows: Sequence[Mapping[str, str]],
     items: Sequence[EvalItem],
-    summary: Mapping[str, Mapping[str, object]],
+    routes: Mapping[str, Mapping[str, Mapping[str, object]]],
     notes: Sequence[str],
     ranking: RankSettings = RankSettings(),
 ) -> Path:
-    """``<out>/report.html``: the summary table, the distributions, and per edit type the
-    :data:`THUMBNAILS` best and worst edits by ``alpha * S_t2i + beta * S_i2i``."""
+    """``<out>/report.html``: each route's summary table (see :func:`summarise`), the
+    distributions (one outline per edit type, and route where there are several), and per
+    route and edit type the :data:`THUMBNAILS` best and worst edits by
+    ``alpha * S_t2i + beta * S_i2i``; ``items``: every route's."""
     by_key = {item.key: item for item in items}
-    types = [t for t in summary if t != ALL]
+    several = len(routes) > 1
+    types = [t for t in next(iter(routes.values())) if t != ALL]
+    series = [(route, t) for route in routes for t in types]
+
+    def named(route: str, edit_type: str) -> str:
+        return f"{edit_type} ({route})" if several else edit_type
+
     body = ["<h1>Pinpoint evaluation</h1>"]
     body += [f"<p class=note>{html.escape(note)}</p>" for note in notes]
-    body.append("<h2>Summary</h2><pre>" + html.escape(summary_text(summary)) + "</pre>")
+    tables = routes_text(routes) if several else summary_text(next(iter(routes.values())))
+    body.append("<h2>Summary</h2><pre>" + html.escape(tables) + "</pre>")
     body.append(
         "<p>success: the edited area is closer in CLIP to the prompt than to the source text; "
         "items that found nothing or failed count as unsuccessful. SSIM outside counts the "
@@ -194,19 +233,24 @@ def write_report(
     )
     body.append("<h2>Distributions</h2><div class=plots>")
     for column, title in SHOWN.items():
-        values = {t: numbers([r for r in rows if r["type"] == t], column) for t in types}
-        values = {t: vs for t, vs in values.items() if vs}
+        values = {
+            named(route, t): numbers(
+                [r for r in rows if r["type"] == t and row_route(r) == route], column
+            )
+            for route, t in series
+        }
+        values = {name: vs for name, vs in values.items() if vs}
         if values:
             body.append(_histogram(title, values))
     body.append("</div>")
-    for edit_type in types:
+    for route, edit_type in series:
         scored = [
             (ranking.alpha * float(r["t2i"]) + ranking.beta * float(r["i2i"]), r)
             for r in rows
-            if r["type"] == edit_type and r["status"] == OK
+            if r["type"] == edit_type and r["status"] == OK and row_route(r) == route
         ]
         scored.sort(key=lambda pair: pair[0], reverse=True)
-        body.append(f"<h2>{html.escape(edit_type)}</h2>")
+        body.append(f"<h2>{html.escape(named(route, edit_type))}</h2>")
         if not scored:
             body.append("<p>no edit of this type found anything to edit</p>")
             continue
@@ -216,7 +260,7 @@ def write_report(
                 continue
             body.append(f"<h3>{title}</h3><div class=row>")
             for score, row in chosen:
-                item = by_key[(row["image"], row["type"])]
+                item = by_key[(row["image"], row["type"], route)]
                 caption = f"{row['image']}: S={score:.3f} t2i={float(row['t2i']):.3f}"
                 body.append(
                     f"<figure>{_thumbnail(out, item)}<figcaption>{html.escape(caption)}<br>"

@@ -17,16 +17,19 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from .errors import PinpointError
-from .eval_items import EvalItem
+from .eval_items import DEFAULT_ROUTE, EvalItem, route_label
 from .metrics import EditMetrics
+from .route_settings import NO_REFINER
 
-ROW_HEAD = ("image", "type", "find", "prompt", "source_text", "status", "note", "ms", "peak_mb")
-ROW_TAIL = ("target_iou",)
+ROW_HEAD = ("image", "type", "route", "refiner", "find", "prompt", "source_text", "status")
+ROW_HEAD = (*ROW_HEAD, "note", "ms", "peak_mb")
+ROW_TAIL = ("target_iou", "target_mask_iou")
 ROW_COLUMNS = (*ROW_HEAD, *(f.name for f in dataclasses.fields(EditMetrics)), *ROW_TAIL)
-"""The columns of ``rows.csv``: the item, how it went (``ok``, ``nothing found`` or
-``failed`` with the reason in ``note``), its time in ms (the edit, not the measuring) and peak
-memory in MB, every :class:`~pinpoint.metrics.EditMetrics` field, and with COCO annotations
-the IoU of the edited area's box with the target object's box."""
+"""The columns of ``rows.csv``: the item and its route and refiner, how it went (``ok``,
+``nothing found`` or ``failed`` with the reason in ``note``), its time in ms (the edit, not the
+measuring) and peak memory in MB, every :class:`~pinpoint.metrics.EditMetrics` field, and with
+COCO annotations the IoU of the edited area's box with the target object's box, and of the
+edit's mask with the object's outline where the annotations give one."""
 OK, NOTHING_FOUND, FAILED = "ok", "nothing found", "failed"
 
 
@@ -38,11 +41,15 @@ def make_row(
     peak_mb: float = 0.0,
     metrics: EditMetrics | None = None,
     target_iou: float | None = None,
+    target_mask_iou: float | None = None,
 ) -> dict[str, str]:
     """One row of ``rows.csv`` (every value as written; empty where not measured)."""
+    route, _, refiner = item.route.partition("+")
     values: dict[str, object] = {
         "image": item.image.name,
         "type": item.edit.type,
+        "route": route,
+        "refiner": refiner or NO_REFINER,
         "find": item.edit.find,
         "prompt": item.edit.prompt,
         "source_text": item.edit.source_text,
@@ -51,6 +58,7 @@ def make_row(
         "ms": f"{ms:.1f}",
         "peak_mb": f"{peak_mb:.1f}",
         "target_iou": target_iou,
+        "target_mask_iou": target_mask_iou,
     }
     if metrics is not None:
         values |= dataclasses.asdict(metrics)
@@ -89,12 +97,18 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     return [row for row in reader if None not in row and None not in row.values()]
 
 
-def done_rows(out: Path) -> dict[tuple[str, str], dict[str, str]]:
-    """Every row any process of this or an earlier run wrote, by item key."""
-    rows: dict[tuple[str, str], dict[str, str]] = {}
+def row_route(row: dict[str, str]) -> str:
+    """The route of a row (:func:`~pinpoint.eval_items.route_label`); a row written before
+    routes were columns is the default route's."""
+    return route_label(row.get("route") or DEFAULT_ROUTE, row.get("refiner") or NO_REFINER)
+
+
+def done_rows(out: Path) -> dict[tuple[str, str, str], dict[str, str]]:
+    """Every row any process of this or an earlier run (of any route) wrote, by item key."""
+    rows: dict[tuple[str, str, str], dict[str, str]] = {}
     for path in sorted((out / SHARDS).glob("rows-*.csv")):
         for row in read_rows(path):
-            rows.setdefault((row["image"], row["type"]), row)
+            rows.setdefault((row["image"], row["type"], row_route(row)), row)
     return rows
 
 
@@ -148,13 +162,14 @@ def run_eval_items(
         append_row(shard_path(out, shard), row)
         outcome = row["status"] + (f": {row['note']}" if row["note"] else "")
         where = f"{item.image.name} / {item.edit.type}"
+        where += "" if item.route == DEFAULT_ROUTE else f" / {item.route}"
         report(f"[{count}/{len(todo)}] {where}: {outcome} ({row['ms']} ms)")
     return len(todo)
 
 
 def merge_rows(out: Path, items: Sequence[EvalItem]) -> list[dict[str, str]]:
     """Join every shard's rows into ``<out>/rows.csv`` in item order (written whole); rows of
-    items not in this run are left out.
+    items not among ``items`` are left out (give the items of every route to join them).
 
     Returns:
         the rows, as written.
@@ -164,7 +179,7 @@ def merge_rows(out: Path, items: Sequence[EvalItem]) -> list[dict[str, str]]:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, ROW_COLUMNS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({column: row.get(column, "") for column in ROW_COLUMNS} for row in rows)
     write_whole(out / "rows.csv", buffer.getvalue())
     return rows
 
@@ -188,9 +203,15 @@ def numbers(rows: Iterable[dict[str, str]], column: str) -> list[float]:
 
 EDITS, MASKS = "edits", "masks"
 """The folders under the output folder where each edit's image and mask are written
-(``edits/<type>/<image stem>.png``)."""
+(``edits/<type>/<image stem>.png``; another route's ``edits/<type>@<route>/...``)."""
 
 
 def output_path(out: Path, item: EvalItem, what: str = EDITS) -> Path:
     """Where ``item``'s edited image (``EDITS``) or mask (``MASKS``) is written."""
-    return out / what / item.edit.folder / f"{item.stem}.png"
+    return out / what / item.folder / f"{item.stem}.png"
+
+
+def folder_routes(out: Path) -> list[str]:
+    """Every route with rows in the output folder, the default first, then by name."""
+    found = {key[2] for key in done_rows(out)}
+    return sorted(found, key=lambda route: (route != DEFAULT_ROUTE, route))

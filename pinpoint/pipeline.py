@@ -1,11 +1,12 @@
-"""The whole edit in one call: Detect → Match → mask → Inpaint (what the CLI runs).
+"""The whole edit in one call: find → choose → refine → mask → Inpaint (what the CLI runs).
 
-An edit list (:mod:`pinpoint.edit_list`) runs in one pass: the detector runs once, CLIP embeds
-the candidates once and scores them against each edit's text, and every edit's crops are
-inpainted together, each from its own prompt, then painted in list order
-(:func:`pinpoint.repaint.repaint` with the diffusers sampler). With several candidates per
-image, every image is repainted with that many seeds in the same sampling passes and the
-candidates are ranked (:mod:`pinpoint.ranking`); the best is kept.
+An edit list (:mod:`pinpoint.edit_list`) runs in one pass: the route (:mod:`pinpoint.route`)
+finds and chooses every edit's area (a detector runs once, CLIP embeds the candidates once and
+scores them against each edit's text; SAM refines every chosen region against one embedding per
+image), and every edit's crops are inpainted together, each from its own prompt, then painted
+in list order (:func:`pinpoint.repaint.repaint` with the diffusers sampler). With several
+candidates per image, every image is repainted with that many seeds in the same sampling passes
+and the candidates are ranked (:mod:`pinpoint.ranking`); the best is kept.
 """
 
 from __future__ import annotations
@@ -15,28 +16,26 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
-from .detect import detect_objects
-from .edit_list import (
-    EditLine,
-    EditOutcome,
-    EditSettings,
-    draw_edits,
-    edit_mask,
-    edit_scores,
-    match_edits,
-)
+from .edit_list import EditLine, EditOutcome, EditSettings, draw_edits, edit_mask, edit_scores
 from .errors import UNNAMED, reported_as
 from .guidance import GuidanceRecipe
 from .loading.kinds import CLIP, DETECTOR, INPAINT
-from .loading.models import ClipMatcher, Detector, InpaintPipe
+from .loading.model_kind import ModelKind
+from .loading.models import ClipMatcher, InpaintPipe, SamFolder, SamModel
 from .loading.precision import Precision
 from .progress import Progress, no_progress
 from .ranking import RankSettings
 from .repaint import Layer, repaint, with_masks
+from .route import RouteModels, localise
+from .route_settings import RouteSettings
 from .shards import Shard
+
+RUN_KINDS = {kind.key: kind for kind in (DETECTOR, CLIP, INPAINT)}
+"""The models of a run on the detect route, by the key :func:`load_run_models` reads."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,7 @@ class EditResult:
         notes: remarks from every stage (nothing found, empty masks).
         ranking: with several candidates, each image's candidates ranked (see
             :func:`rank_candidates`); empty otherwise.
+        localise_s: the seconds spent finding the edits' areas (find, choose, refine, mask).
     """
 
     images: torch.Tensor
@@ -59,6 +59,7 @@ class EditResult:
     edits: tuple[EditOutcome, ...]
     notes: tuple[str, ...]
     ranking: str = ""
+    localise_s: float = 0.0
 
     @property
     def scores(self) -> str:
@@ -67,8 +68,8 @@ class EditResult:
 
 
 def edit(
-    detector: Detector,
-    clip: ClipMatcher,
+    finder: Any,
+    clip: ClipMatcher | None,
     pipe: InpaintPipe,
     images: torch.Tensor,
     edits: Sequence[EditLine],
@@ -77,10 +78,14 @@ def edit(
     candidates: int = 1,
     ranking: RankSettings = RankSettings(),
     guidance: GuidanceRecipe | None = None,
+    route: RouteSettings = RouteSettings(),
+    sam: SamModel | SamFolder | None = None,
 ) -> EditResult:
     """Find what each edit names in each image and repaint it as the edit's prompt describes.
 
     Args:
+        finder: the route's finder (a closed-set detector on the default ``detect`` route).
+        clip: the CLIP that chooses (``route.choose`` match) and ranks candidates.
         images: IMAGE ``[B, H, W, 3]`` float in [0, 1].
         edits: one or more edits, e.g. ``EditLine("the red car", "a blue pickup truck")`` (see
             :func:`pinpoint.edit_list.parse_edit_list`); painted in order, a later edit on top
@@ -91,6 +96,8 @@ def edit(
             the best by ``ranking`` (``alpha * S_t2i + beta * S_i2i``) is kept.
         guidance: CLIP guidance of the sampling (:mod:`pinpoint.guided_scheduler`), towards
             each edit's prompt (the recipe's own text is replaced by it).
+        route: how each edit's area is found (:mod:`pinpoint.route`).
+        sam: Segment Anything to refine the chosen regions with (the route's refine step).
     """
     s = settings
     with reported_as("Inpaint"):  # checked before any model runs; the masks come later
@@ -109,18 +116,19 @@ def edit(
         planned = s.repaint_request(
             pipe, images, layers, candidates=candidates, clip=clip, ranking=ranking
         )
-    with reported_as("Detect"):
-        found = detect_objects(s.detect_request(detector, images))
-    outcomes, notes = match_edits(clip, images, found, edits, s)
+    started = time.perf_counter()
+    found = localise(RouteModels(finder, clip, sam), images, edits, s, route)
+    located = time.perf_counter() - started
     with reported_as("Inpaint"):
-        result = repaint(with_masks(planned, [o.mask for o in outcomes]), progress)
+        result = repaint(with_masks(planned, [o.mask for o in found.edits]), progress)
     return EditResult(
         images=result.images,
-        mask=edit_mask(outcomes),
-        preview=draw_edits(images, found, outcomes),
-        edits=outcomes,
-        notes=(*notes, *result.notes),
+        mask=edit_mask(found.edits),
+        preview=draw_edits(images, found.candidates, found.edits),
+        edits=found.edits,
+        notes=(*found.notes, *result.notes),
         ranking=result.ranking,
+        localise_s=located,
     )
 
 
@@ -160,17 +168,20 @@ def load_run_models(
     shard: Shard = Shard(),
     where: str = UNNAMED,
     report: Callable[[str], None] = lambda line: None,
-) -> tuple[Detector, ClipMatcher, InpaintPipe]:
-    """The detector, CLIP and inpainting pipeline of a headless run, loaded once for all of it.
+    kinds: Mapping[str, ModelKind] = RUN_KINDS,
+) -> tuple[Any, ...]:
+    """The models of a headless run, loaded once for all of it: by default the detector, CLIP
+    and inpainting pipeline of the detect route.
 
     Args:
-        paths: the models by kind key (``"detector"``, ``"clip"``, ``"inpaint"``), e.g. from
-            :func:`pinpoint.tiny.build_tiny_models`.
+        paths: the models by key (``"detector"``, ``"clip"``, ``"inpaint"`` ...), e.g. from
+            :func:`pinpoint.tiny.build_tiny_models`; only the keys of ``kinds`` are read.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, or ``"auto"``: the device
             Accelerate gives this process (``shard``), else CUDA, else MPS, else the CPU.
         precision: a :class:`~pinpoint.loading.precision.Precision` (auto: fp16 on CUDA).
         where: how the caller names itself in errors; each model's read ``<where> (<kind>)``.
         report: called with one line saying what was loaded where, and how long it took.
+        kinds: which models to load (key → kind), in the order they are returned.
     """
     from .loading import load_model
 
@@ -187,13 +198,12 @@ def load_run_models(
     dtype = Precision.check(precision, "precision").dtype(half=chosen.type == "cuda")
     started = time.perf_counter()
     loaded = {}
-    for kind in (DETECTOR, CLIP, INPAINT):
+    for key, kind in kinds.items():
         with reported_as(f"{where} ({kind.title})"):
-            loaded[kind.key] = load_model(kind, paths[kind.key], chosen, dtype)
-    detector, clip, pipe = loaded[DETECTOR.key], loaded[CLIP.key], loaded[INPAINT.key]
+            loaded[key] = load_model(kind, paths[key], chosen, dtype)
+    names = " ".join(f"{key}={model.name}" for key, model in loaded.items())
     report(
-        f"models: detector={detector.name} clip={clip.name} inpaint={pipe.name} "
-        f"on {chosen} ({str(dtype).replace('torch.', '')}), "
+        f"models: {names} on {chosen} ({str(dtype).replace('torch.', '')}), "
         f"loaded in {time.perf_counter() - started:.1f}s"
     )
-    return detector, clip, pipe
+    return tuple(loaded.values())

@@ -19,17 +19,23 @@ from ..images import check_prompt
 from ..loading.kinds import PERCEPTUAL
 from ..loading.models import ClipMatcher, InpaintPipe, PerceptualNet
 from ..ranking import RankSettings
+from ..refine import check_points
+from ..route_settings import Choose, RouteSettings
 from ..shards import current_shard
 from .models import model_paths, models_root
 from .options import edit_settings
+from .routes import line_keys, route_settings
 
 EDIT = "pinpoint edit"
 """How the edit command names itself in errors."""
 
 
-def _edit_list(args: argparse.Namespace, settings: EditSettings) -> tuple[EditLine, ...]:
-    """``--find``/``--prompt``, then every ``--edit``, then the ``--edits`` file: one list."""
-    defaults = settings.line_defaults()
+def _edit_list(
+    args: argparse.Namespace, settings: EditSettings, route: RouteSettings
+) -> tuple[EditLine, ...]:
+    """``--find``/``--prompt``, then every ``--edit``, then the ``--edits`` file: one list
+    (a line may set ``query`` where the route's finder reads text)."""
+    defaults, keys = settings.line_defaults(), line_keys(route)
     edits: list[EditLine] = []
     if args.find is not None or args.prompt is not None:
         with reported_as(f"{EDIT} --find/--prompt"):
@@ -43,7 +49,7 @@ def _edit_list(args: argparse.Namespace, settings: EditSettings) -> tuple[EditLi
             edits.append(dataclasses.replace(defaults, find=find, prompt=prompt))
     if args.edit:
         with reported_as(f"{EDIT} --edit"):
-            edits.extend(parse_edit_list(args.edit, defaults))
+            edits.extend(parse_edit_list(args.edit, defaults, keys))
     if args.edits:
         with reported_as(f"{EDIT} --edits {args.edits}"):
             try:
@@ -53,7 +59,7 @@ def _edit_list(args: argparse.Namespace, settings: EditSettings) -> tuple[EditLi
                     f"cannot read the edit list ({err})",
                     "give a UTF-8 text file, one edit per line",
                 ) from err
-            edits.extend(parse_edit_list(text.splitlines(), defaults))
+            edits.extend(parse_edit_list(text.splitlines(), defaults, keys))
     if not edits:
         with reported_as(EDIT):
             raise PinpointError(
@@ -118,7 +124,7 @@ def _guidance(
     command: str,
     settings: GuidanceSettings | None,
     files: dict[str, Path],
-    clip: ClipMatcher,
+    clip: ClipMatcher | None,
     pipe: InpaintPipe,
     text: str,
 ) -> GuidanceRecipe | None:
@@ -126,7 +132,7 @@ def _guidance(
     from ..loading import load_model
     from ..loading.taesd import load_taesd
 
-    if settings is None:
+    if settings is None or clip is None:  # run_edit loads CLIP whenever guidance is asked for
         return None
     device, dtype = pipe.device, pipe.dtype
     nets: dict[str, PerceptualNet | None] = {"lpips": None, "vgg": None}
@@ -161,6 +167,7 @@ def run_edit(args: argparse.Namespace) -> int:
     command = f"pinpoint {args.command}"
     styling = args.command == "style"
     settings = edit_settings(args, command)
+    route = route_settings(args, command)
     with reported_as(command):
         items, batch = plan_folder_edits(args.image, args.out, args.preview)
         shard = current_shard()
@@ -175,18 +182,23 @@ def run_edit(args: argparse.Namespace) -> int:
         line = dataclasses.replace(settings.line_defaults(), find=find or "", prompt=text)
         edits = (line,) if find else ()
     else:
-        edits = _edit_list(args, settings)
+        edits = _edit_list(args, settings, route)
         text = edits[0].prompt
     guide = _guide_settings(args, command)
     files = _guide_files(args, command)
-    paths = model_paths(args, command)
     first = None
     if not batch:  # a single image is read before the models load: a bad path fails at once
         with reported_as(command):
             first = load_image(items[0].source, convert_rgb=args.convert_rgb)
-    detector, clip, pipe = load_run_models(
-        paths, args.device, args.precision, shard, where=command, report=print
+        with reported_as(f"{command} --points"):
+            check_points(route.points, int(first.shape[2]), int(first.shape[1]))
+    choosing = route.choose is Choose.MATCH and bool(edits)
+    paths, kinds = model_paths(args, command, route, clip=choosing or candidates > 1 or bool(guide))
+    loaded = load_run_models(
+        paths, args.device, args.precision, shard, where=command, report=print, kinds=kinds
     )
+    models = dict(zip(kinds, loaded, strict=True))
+    finder, clip, pipe = models[route.finder.kind.key], models.get("clip"), models["inpaint"]
     guidance = _guidance(args, command, guide, files, clip, pipe, text)
 
     def work(item: Item) -> None:
@@ -197,7 +209,7 @@ def run_edit(args: argparse.Namespace) -> int:
             result = restyle(pipe, image, text, settings, _show_progress, guidance)
         else:
             result = edit(
-                detector,
+                finder,
                 clip,
                 pipe,
                 image,
@@ -207,6 +219,8 @@ def run_edit(args: argparse.Namespace) -> int:
                 candidates=candidates,
                 ranking=ranking,
                 guidance=guidance,
+                route=route,
+                sam=models.get("sam"),
             )
         if batch:
             print(f"{item.source.name}:")
@@ -219,7 +233,8 @@ def run_edit(args: argparse.Namespace) -> int:
         for note in result.notes:
             print(f"note: {note}")
         out = save_image(result.images[0], item.out)
-        print(f"wrote {out} in {time.perf_counter() - began:.1f}s")
+        found = f", the areas found in {result.localise_s:.1f}s" if result.edits else ""
+        print(f"wrote {out} in {time.perf_counter() - began:.1f}s{found}")
         if item.preview is not None:
             print(f"wrote {save_image(result.preview[0], item.preview)}")
 

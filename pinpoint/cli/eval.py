@@ -1,21 +1,37 @@
 """``python -m pinpoint eval``: a set of edits run on a set of images and every result
 measured, into a report folder (:mod:`pinpoint.eval_items`, :mod:`pinpoint.eval_runner`,
-:mod:`pinpoint.eval_measures`, :mod:`pinpoint.eval_report`)."""
+:mod:`pinpoint.eval_measures`, :mod:`pinpoint.eval_report`).
+
+Routes are compared by running eval once per route (``--route``, ``--refine``) into the same
+``--out``: each run adds its rows, keyed by its route, and rewrites the summary and report of
+every route in the folder side by side. One run is one route's familiar eval (its models only,
+resumable, shared by several processes); nothing else is needed to join them."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import torch
 
 from ..errors import reported_as
-from ..eval_items import PRESETS, coco_images, eval_folder, plan_eval_items, read_edits, sample
+from ..eval_items import (
+    NO_REFINER,
+    PRESETS,
+    coco_images,
+    eval_folder,
+    plan_eval_items,
+    read_edits,
+    route_label,
+    sample,
+)
 from ..loading.kinds import PERCEPTUAL
 from ..loading.models import PerceptualNet
 from ..shards import current_shard
 from .models import model_paths, models_root
 from .options import edit_settings
+from .routes import route_settings
 
 EVAL = "pinpoint eval"
 """How the eval command names itself in errors."""
@@ -52,15 +68,24 @@ def _perceptual(
 
 def run_eval(args: argparse.Namespace) -> int:
     """``eval``: every edit on every image, each measured; the report once all are done (by
-    whichever process of several finishes last)."""
+    whichever process of several finishes last), of every route with rows in the folder."""
     from ..eval_measures import EvalModels, edit_and_measure, set_fid
-    from ..eval_report import summarise, summary_text, write_report, write_summary
-    from ..eval_runner import FAILED, check_out_folder, done_rows, merge_rows, run_eval_items
+    from ..eval_report import routes_text, summarise, summary_text, write_report, write_summary
+    from ..eval_runner import (
+        FAILED,
+        check_out_folder,
+        done_rows,
+        folder_routes,
+        merge_rows,
+        row_route,
+        run_eval_items,
+    )
     from ..loading.models import module_device
     from ..loading.perceptual import FID, LPIPS
     from ..pipeline import load_run_models
 
     settings = edit_settings(args, EVAL)
+    route = route_settings(args, EVAL)
     if args.edits:
         with reported_as(f"{EVAL} --edits {args.edits}"):
             edits = read_edits(args.edits)
@@ -74,20 +99,24 @@ def run_eval(args: argparse.Namespace) -> int:
             images = eval_folder(args.images)
     with reported_as(EVAL):
         images = sample(images, args.limit, args.sample_seed)
-        items = plan_eval_items(images, edits)
+        refiner = NO_REFINER if args.refine == NO_REFINER else Path(args.refine).name
+        label = route_label(route.route.value, refiner)
+        items = plan_eval_items(images, edits, label)
         out = check_out_folder(args.out)
         shard = current_shard()
-    paths = model_paths(args, EVAL)
-    detector, clip, pipe = load_run_models(
-        paths, args.device, args.precision, shard, where=EVAL, report=print
+    paths, kinds = model_paths(args, EVAL, route)
+    loaded = load_run_models(
+        paths, args.device, args.precision, shard, where=EVAL, report=print, kinds=kinds
     )
+    by_key = dict(zip(kinds, loaded, strict=True))
+    finder, clip, pipe = by_key[route.finder.kind.key], by_key["clip"], by_key["inpaint"]
     device = module_device(clip.model)
     lpips, lpips_note = _perceptual(args, LPIPS, args.lpips, device)
     fid, fid_note = _perceptual(args, FID, args.fid, device)
     notes += [note for note in (lpips_note, fid_note) if note]
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    models = EvalModels(detector, clip, pipe, lpips, fid)
+    models = EvalModels(finder, clip, pipe, lpips, fid, route, by_key.get("sam"))
     mine = sum(shard.mine(position) for position in range(len(items)))
     print(
         f"{len(images)} images x {len(edits)} edits = {len(items)} items"
@@ -107,17 +136,23 @@ def run_eval(args: argparse.Namespace) -> int:
     if left:  # another process is still at work: the last to finish writes the report
         print(f"{shard}: done; {left} items of other processes are still running")
         return 0
-    rows = merge_rows(out, items)
+    every = {other: plan_eval_items(images, edits, other) for other in folder_routes(out)}
+    rows = merge_rows(out, [item for planned in every.values() for item in planned])
 
-    def measure_fid(edit_type: str | None) -> float | None:
-        chosen = [item for item in items if edit_type in (None, item.edit.type)]
+    def measure_fid(planned: list, edit_type: str | None) -> float | None:
+        chosen = [item for item in planned if edit_type in (None, item.edit.type)]
         return set_fid(fid, out, chosen, rows) if fid is not None else None
 
-    summary = summarise(rows, [edit.type for edit in edits], measure_fid)
-    write_summary(out, summary, notes)
-    report = write_report(out, rows, items, summary, notes)
-    print(summary_text(summary))
+    types = [edit.type for edit in edits]
+    routes = {
+        other: summarise(rows, types, lambda t, p=planned: measure_fid(p, t), other)
+        for other, planned in every.items()
+    }
+    write_summary(out, routes[label], notes, routes)
+    report = write_report(out, rows, [i for p in every.values() for i in p], routes, notes)
+    print(routes_text(routes) if len(routes) > 1 else summary_text(routes[label]))
     print(f"wrote {out / 'rows.csv'}, {out / 'summary.json'} and {report}")
     if args.tiny:
         print("(tiny random models: the edits and their measures are noise by design)")
-    return 1 if any(row["status"] == FAILED for row in rows) else 0
+    mine = [row for row in rows if row_route(row) == label]
+    return 1 if any(row["status"] == FAILED for row in mine) else 0

@@ -12,20 +12,18 @@ from ..edit_list import ARROW, EXAMPLE, EditSettings
 from ..errors import reported_as
 from ..eval_items import PRESETS
 from ..guidance_settings import CLIP_SCALE, GUIDE_KINDS, SOURCE_TEXT, STYLE_SCALE, GuidanceSettings
-from ..loading.kinds import CLIP, DETECTOR, INPAINT, PERCEPTUAL
+from ..loading.kinds import PERCEPTUAL
 from ..loading.precision import Precision
 from ..loading.suggested import SUGGESTED
 from ..ranking import RankSettings
 from ..regions import IfNothingFound
 from ..selection import Pick
-
-MODEL_FLAGS = {kind.key: kind for kind in (DETECTOR, CLIP, INPAINT)}
-"""``--detector``/``--clip``/``--inpaint`` → the kind of model each names (the flag is the
-kind's key, as :func:`pinpoint.pipeline.load_run_models` reads the paths)."""
+from .routes import add_model_flags, add_route_options, default_threshold
 
 
 def _add_edit_options(parser: argparse.ArgumentParser, defaults: EditSettings) -> None:
-    """The options ``edit`` and ``eval`` share: the models, detect and match, inpaint."""
+    """The options ``edit``, ``style`` and ``eval`` share: the models, the route, detect and
+    match, inpaint."""
     parser.add_argument(
         "--convert-rgb", action="store_true", help="accept grayscale/RGBA input (alpha is dropped)"
     )
@@ -36,21 +34,28 @@ def _add_edit_options(parser: argparse.ArgumentParser, defaults: EditSettings) -
         help="use tiny random-weight models (offline demo, output is noise)",
     )
     models.add_argument("--models-dir", help="models root (default: $PINPOINT_MODELS or ./models)")
-    for flag, kind in MODEL_FLAGS.items():
-        folders = " or ".join(f"<models>/{name}" for name in (kind.folder, *kind.extra_folders))
-        models.add_argument(f"--{flag}", help=f"folder name under {folders}, or a path")
+    add_model_flags(models)
     models.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     models.add_argument("--precision", default=Precision.AUTO.value, choices=Precision.values())
-    find = parser.add_argument_group("detect and match")
+    add_route_options(parser)
+    find = parser.add_argument_group("find and choose")
     find.add_argument(
         "--threshold",
         type=float,
-        help=f"detector confidence threshold (default {defaults.threshold}; 0 with --tiny)",
+        help=f"the finder's threshold (default {defaults.threshold} on detect; the route's own "
+        "on detect-by-text, heatmap and text-segmenter; 0 with --tiny)",
     )
     find.add_argument(
-        "--labels", default=defaults.labels, help='only these detector classes, e.g. "car, truck"'
+        "--labels",
+        default=defaults.labels,
+        help='detect, segments: only these classes of the model, e.g. "car, truck"',
     )
-    find.add_argument("--max-detections", type=int, default=defaults.max_detections)
+    find.add_argument(
+        "--max-detections",
+        type=int,
+        default=defaults.max_detections,
+        help="at most this many candidates per image",
+    )
     find.add_argument(
         "--pick",
         default=defaults.pick.value,
@@ -103,8 +108,9 @@ def _add_edit_options(parser: argparse.ArgumentParser, defaults: EditSettings) -
         "--scheduler",
         default=defaults.scheduler.value,
         choices=Scheduler.values(),
-        help="the sampler: the pipeline's own (SD 1.5 inpainting: PNDM, one UNet call more "
-        "than --steps), DDIM, Euler or DPM-Solver++ (one call per step)",
+        help="the sampler: DPM-Solver++ (one UNet call per step, good in 20 steps), DDIM or "
+        "Euler (one per step), or the pipeline's own (SD 1.5 inpainting: PNDM, one call more "
+        "than --steps)",
     )
     paint.add_argument(
         "--harmonise",
@@ -308,10 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def edit_settings(args: argparse.Namespace, command: str) -> EditSettings:
     """The edit settings the options give (every EditSettings field is an option of the same
-    name); random weights are never confident, so with --tiny the threshold defaults to 0."""
-    threshold = args.threshold
-    if threshold is None:
-        threshold = 0.0 if args.tiny else EditSettings.threshold
+    name); the threshold defaults to the route's finder's (see :func:`default_threshold`)."""
     given = {field.name: getattr(args, field.name) for field in dataclasses.fields(EditSettings)}
+    threshold = default_threshold(args)
+    given["threshold"] = EditSettings.threshold if threshold is None else threshold
     with reported_as(command):
-        return EditSettings(**given | dict(threshold=threshold))
+        return EditSettings(**given)

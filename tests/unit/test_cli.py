@@ -17,8 +17,8 @@ import pinpoint.pipeline
 from pinpoint.cli import main
 from pinpoint.cli.options import build_parser
 from pinpoint.detect import DetectRequest
-from pinpoint.diffusers_sampler import DiffusersSampler
-from pinpoint.edit_list import EditLine, EditSettings
+from pinpoint.diffusers_sampler import DiffusersSampler, Scheduler
+from pinpoint.edit_list import HEADLESS_SCHEDULER, EditLine, EditSettings
 from pinpoint.errors import PinpointError
 from pinpoint.guidance_settings import (
     CLIP_SCALE,
@@ -145,7 +145,6 @@ STAGE_DEFAULTS = {
     "steps": DiffusersSampler,
     "cfg": DiffusersSampler,
     "strength": DiffusersSampler,
-    "scheduler": DiffusersSampler,
     "seed": RepaintRequest,
     "context": RepaintRequest,
     "feather_px": RepaintRequest,
@@ -199,13 +198,17 @@ def test_parser_defaults_are_the_core_defaults():
 def test_edit_settings_defaults_are_the_stages_own():
     defaults = EditSettings()
     fields = {field.name for field in dataclasses.fields(EditSettings)}
-    assert set(STAGE_DEFAULTS) | {"if_nothing_found", "grow_px", "negative_prompt"} == fields
+    own = {"if_nothing_found", "grow_px", "negative_prompt", "scheduler"}
+    assert set(STAGE_DEFAULTS) | own == fields
     for name, request in STAGE_DEFAULTS.items():
         assert getattr(defaults, name) == getattr(request, name), name
     assert defaults.negative_prompt == Layer.negative
     assert defaults.if_nothing_found is IfNothingFound.ERROR
     assert DetectRequest.if_nothing_found is MatchRequest.if_nothing_found is IfNothingFound.ERROR
     assert defaults.grow_px == 8  # the pipeline's own: no stage request grows the box mask
+    # headless: one UNet call per step (issue 21); the diffusers node keeps the pipeline's own
+    assert defaults.scheduler is HEADLESS_SCHEDULER is Scheduler.DPM_SOLVER
+    assert DiffusersSampler.scheduler is Scheduler.OWN
 
 
 def test_choices_are_the_core_choices():
