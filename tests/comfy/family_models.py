@@ -3,12 +3,15 @@
 - FLUX.1, FLUX.1 Fill and FLUX.2 diffusion models: state dicts of ComfyUI's own FLUX class at
   hidden size 128 (one head, one double and one single block), written as safetensors and
   loaded by ``comfy.sd.load_diffusion_model`` (UNETLoader's loader), which detects their
-  family from the key shapes (``comfy/model_detection.py``).
-- SDXL, Qwen-Image and HiDream: ComfyUI detects these only at their full widths, so they are
-  built in code as its loaders build them: the family's ``comfy.supported_models`` class with a
-  small unet config, ``.get_model()``, random weights, a ``ModelPatcher``.
-- VAEs: a TAESD (4 channels for SDXL, 16 for FLUX.1 and HiDream), FLUX.2's 16x VAE (the SD
-  architecture with the 2x2 batch-norm latent) and the Wan 2.1 VAE (Qwen-Image's, 5-D latents),
+  family from the key shapes (``comfy/model_detection.py``; 0.3.64's detection fixes FLUX's
+  full width, so there they are built in code, as below).
+- SDXL, Qwen-Image, HiDream (and Wan 2.1, a video model, for the refusals): ComfyUI detects
+  these only at their full widths, so they are built in code as its loaders build them: the
+  family's ``comfy.supported_models`` class with a small unet config, ``.get_model()``, random
+  weights, a ``ModelPatcher``.
+- VAEs: a TAESD (4 channels for SDXL, 16 for FLUX.1 and HiDream; 128, FLUX.2's taef2, as the
+  two files Load VAE reads), FLUX.2's 16x VAE (the SD architecture with the 2x2 batch-norm
+  latent) and the Wan 2.1 VAE (Qwen-Image's, 5-D latents; 0.3.64 reads it only at full width),
   written as safetensors and read by ComfyUI's VAE class, which detects each from its keys.
   Their weights are *geometric*, not random: each layer passes its input's first channels
   through (stride-2 convolutions average 2x2 blocks, the convolutions after an upsample
@@ -216,12 +219,16 @@ def geometric_weights(module: torch.nn.Module, rules: Rules) -> dict[str, torch.
     return weights
 
 
-def write_taesd(path: Path, channels: int, scale: float, shift: float = 0.0) -> Path:
-    """A TAESD of ``channels`` latent channels and latent ``scale``/``shift`` as one VAE file."""
+def _taesd_weights(channels: int) -> dict[str, torch.Tensor]:
+    """Geometric weights of ComfyUI's TAESD with ``channels`` latent channels (128: FLUX.2's)."""
     import comfy.taesd.taesd as taesd
 
-    module = _meta(lambda: taesd.TAESD(latent_channels=channels))
-    weights = geometric_weights(module, TAESD_RULES)
+    return geometric_weights(_meta(lambda: taesd.TAESD(latent_channels=channels)), TAESD_RULES)
+
+
+def write_taesd(path: Path, channels: int, scale: float, shift: float = 0.0) -> Path:
+    """A TAESD of ``channels`` latent channels and latent ``scale``/``shift`` as one VAE file."""
+    weights = _taesd_weights(channels)
     weights["vae_scale"], weights["vae_shift"] = torch.tensor(scale), torch.tensor(shift)
     return _save(path, weights)
 
@@ -229,9 +236,7 @@ def write_taesd(path: Path, channels: int, scale: float, shift: float = 0.0) -> 
 def write_tae_files(folder: Path, name: str, channels: int) -> Path:
     """A TAESD of ``channels`` latent channels as the two files Load VAE reads by ``name``
     (``taef2_encoder.safetensors``, ``taef2_decoder.safetensors``) in a vae_approx ``folder``."""
-    import comfy.taesd.taesd as taesd
-
-    weights = geometric_weights(_meta(lambda: taesd.TAESD(latent_channels=channels)), TAESD_RULES)
+    weights = _taesd_weights(channels)
     for part in ("encoder", "decoder"):
         prefix = f"taesd_{part}."
         own = {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
@@ -347,9 +352,6 @@ class TinyFamily:
     @property
     def clip(self) -> StandInClip:
         return StandInClip(self.encode)
-
-
-FAMILY_NAMES = ("SDXL", "Flux", "FluxInpaint", "Flux2", "QwenImage", "HiDream")
 
 
 def make_family(name: str, folder: Path) -> TinyFamily:
