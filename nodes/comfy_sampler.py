@@ -1,10 +1,12 @@
 """The ComfyUI sampler: crops repainted with the user's own MODEL and VAE through ComfyUI's
-sampling functions (no other node is called), for the one crop → sample → stitch loop
-(``pinpoint.repaint``) of 'Inpaint Region · ComfyUI model' and 'Edit by Text'.
+sampling functions (and its InpaintModelConditioning, the one node called, for models with
+mask channels), for the one crop → sample → stitch loop (``pinpoint.repaint``) of 'Inpaint
+Region · ComfyUI model' and 'Edit by Text'.
 
-Everything the pack knows of ComfyUI sampling is here: a MODEL's native size, the latent step
-of its VAE, the conditioning of each crop (inpainting models' mask channels or a noise mask),
-the guider of guided crops, previews and Cancel.
+Everything the pack knows of ComfyUI sampling is here: the conditioning of each crop (the
+mask channels InpaintModelConditioning gives inpainting models, or a noise mask; FLUX
+guidance), the guider of guided crops, previews and Cancel; what it knows of each model family
+(native size, latent step, how a mask reaches it) is in ``comfy_families.py``.
 """
 
 from __future__ import annotations
@@ -18,18 +20,26 @@ import comfy.model_management as mm
 import comfy.sample
 import comfy.samplers
 import latent_preview
-import node_helpers
 import torch
-from comfy.model_base import ModelType
+
+import nodes  # ComfyUI's nodes.py (the pack's own nodes/ is this package)
 
 from ..pinpoint.choices import Choice, check_choice
 from ..pinpoint.errors import PinpointError
 from ..pinpoint.repaint import CROPS_PER_CALL, CropBatch, Layer, StepCallback
+from .comfy_families import (
+    Conditioning,
+    Family,
+    Inpaint,
+    check_vae,
+    crop_resolution,
+    crop_step,
+    guidance_notes,
+    reads_guidance,
+    repaint_family,
+    with_guidance,
+)
 from .guidance import ClipGuider
-
-Conditioning = list[list[Any]]
-"""ComfyUI's CONDITIONING: ``[[cross-attention tensor [B, L, D], {"pooled_output": ...}], ...]``."""
-
 
 COMFY_CFG = 7.0
 """The default guidance of the nodes that sample with ComfyUI (KSampler's 8 is for txt2img)."""
@@ -46,7 +56,9 @@ class MaskedStart(Choice):
 
 @dataclass(frozen=True)
 class Sampling:
-    """Checked sampler settings of a node (what KSampler takes, plus ``start``)."""
+    """Checked sampler settings of a node (what KSampler takes, plus ``start`` and the FLUX
+    guidance of guidance-distilled models: 0 = the family's default, FluxGuidance's value
+    where the conditioning carries one)."""
 
     steps: int
     cfg: float
@@ -54,6 +66,7 @@ class Sampling:
     scheduler: str
     denoise: float
     start: MaskedStart
+    flux_guidance: float = 0.0
 
     def __post_init__(self) -> None:
         check_choice(self.sampler_name, comfy.samplers.SAMPLER_NAMES, "sampler_name")
@@ -61,47 +74,10 @@ class Sampling:
         object.__setattr__(self, "start", MaskedStart.check(self.start, "masked_start"))
         if self.denoise <= 0.0:
             raise PinpointError("denoise is 0, so nothing would change", "raise denoise")
-
-
-NATIVE_SIZES = {
-    "SD15": 512,
-    "SD20": 768,
-    "SDXLRefiner": 1024,
-    "SDXL": 1024,
-    "SD3": 1024,
-    "AuraFlow": 1024,
-    "PixArtAlpha": 1024,
-    "HunyuanDiT": 1024,
-    "Flux": 1024,
-    "Lumina2": 1024,
-    "HiDream": 1024,
-    "Chroma": 1024,
-    "QwenImage": 1328,
-}
-"""ComfyUI model config class → the resolution its family was trained at (SD 2.x: 768 for the
-v-prediction models, 512 for the others)."""
-
-
-def crop_resolution(resolution: int, model: Any) -> int:
-    """``resolution``, or the native size of ``model`` (a ComfyUI MODEL) when it is 0."""
-    if resolution > 0:
-        return resolution
-    if model is None:
-        raise PinpointError(
-            "resolution is 0 (the model's native size) but no model is connected",
-            "connect the MODEL, or set resolution (512 for SD 1.5, 1024 for SDXL)",
-        )
-    base = model.model
-    for config_class in type(base.model_config).__mro__:
-        size = NATIVE_SIZES.get(config_class.__name__)
-        if size == 768 and base.model_type != ModelType.V_PREDICTION:
-            return 512
-        if size is not None:
-            return size
-    raise PinpointError(
-        f"the native size of {type(base.model_config).__name__} models is not known",
-        "set resolution to the size the model was trained at (e.g. 1024)",
-    )
+        if self.flux_guidance < 0.0:
+            raise PinpointError(
+                f"flux_guidance is {self.flux_guidance}", "use 0 (the model's default) or more"
+            )
 
 
 def check_clip(clip: Any) -> Any:
@@ -126,13 +102,18 @@ class ComfySampler:
     A layer's prompt and negative are CONDITIONINGs (CLIP Text Encode's), or text that
     ``clip`` encodes (once per text). Crops of one call are sampled in one latent batch when
     their conditionings join (:func:`batch_conditionings`), else one at a time; guided crops
-    are sampled one at a time with the CLIP Guider's guider.
+    are sampled one at a time with the CLIP Guider's guider. A model that cannot repaint crops
+    (a video model, an unknown family) or a VAE of another family is refused here, before any
+    model runs; ``notes`` say what to change (cfg on a guidance-distilled model).
     """
 
     crops_per_call = CROPS_PER_CALL
 
     def __init__(self, model: Any, vae: Any, sampling: Sampling, clip: Any = None):
+        self.family: Family = repaint_family(model)
+        check_vae(model, vae)
         self.model, self.vae, self.sampling, self.clip = model, vae, sampling, clip
+        self.notes = guidance_notes(model, self.family, sampling.cfg, sampling.flux_guidance)
         self._encoded: dict[str, Conditioning] = {}
 
     @property
@@ -142,17 +123,20 @@ class ComfySampler:
 
     @property
     def multiple(self) -> int:
-        """The VAE's downscale: crop sides are multiples of it."""
-        return int(self.vae.spacial_compression_encode())
+        """The family's latent step: crop sides are multiples of it."""
+        return crop_step(self.model, self.vae)
 
     def crop_sizes(self) -> tuple[tuple[int, int], ...]:
         """Any aspect at the native size."""
         return ()
 
     def check(self, layer: Layer) -> Layer:
-        """Text prompts need a CLIP to encode them."""
+        """Text prompts need a CLIP to encode them; a guidance decoder must decode this
+        family's latents."""
         if isinstance(layer.prompt, str) or isinstance(layer.negative, str):
             check_clip(self.clip)
+        if layer.guided and layer.guidance.decoder is not None:  # type: ignore[union-attr]
+            check_vae(self.model, layer.guidance.decoder, decoder=True)  # type: ignore[union-attr]
         return layer
 
     def _conditioning(self, prompt: Conditioning | str) -> Conditioning:
@@ -190,8 +174,12 @@ class ComfySampler:
         """One sampler call over ``batch`` with one conditioning each way (a tensor batch of 1
         applies to every crop, of N one per crop)."""
         model, vae, sampling, seeds = self.model, self.vae, self.sampling, batch.seeds
+        if reads_guidance(model, self.family):
+            default = self.family.guidance
+            positive = with_guidance(positive, sampling.flux_guidance, default)
+            negative = with_guidance(negative, sampling.flux_guidance, default)
         pos, neg, latent, noise_mask = _prepare(
-            model, vae, positive, negative, batch.crops, batch.areas, sampling
+            self.family, model, vae, positive, negative, batch.crops, batch.areas, sampling
         )
         noise = torch.cat(
             [comfy.sample.prepare_noise(latent[i : i + 1], seed) for i, seed in enumerate(seeds)]
@@ -256,12 +244,22 @@ def _joined(conditionings: Sequence[Conditioning]) -> Conditioning | None:
     return batch_conditionings(conditionings)
 
 
-def _inpainting_model(model: Any) -> bool:
-    """True for models that take the masked image as an extra input (SD 1.5/SDXL inpainting)."""
-    return len(getattr(model.model, "concat_keys", ())) > 0
+def _mask_channels(family: Family, model: Any) -> bool:
+    """True for models that take the masked crop and the mask as extra input channels: FLUX
+    Fill, and SD-style inpainting checkpoints (ComfyUI's ``concat_keys`` hold ``mask``)."""
+    return family.inpaint == Inpaint.MASK_CHANNELS or "mask" in model.model.concat_keys
+
+
+def _encode(vae: Any, pixels: torch.Tensor) -> torch.Tensor:
+    """Crops ``[N, h, w, 3]`` → latents ``[N, C, h', w']``, or ``[N, C, 1, h', w']`` from a
+    video-style VAE (encoded one by one: it reads a batch as the frames of one video)."""
+    if vae.latent_dim == 3:
+        return torch.cat([vae.encode(pixels[i : i + 1]) for i in range(len(pixels))])
+    return vae.encode(pixels)
 
 
 def _prepare(
+    family: Family,
     model: Any,
     vae: Any,
     positive: Conditioning,
@@ -273,25 +271,26 @@ def _prepare(
     """Latents, noise mask and conditionings for crops ``pixels`` ``[N, h, w, 3]`` whose areas
     to regenerate are ``area`` ``[N, h, w]``.
 
-    Inpainting models get the original latent and, in both conditionings, the crop with its
-    masked area painted neutral grey plus the mask (what InpaintModelConditioning attaches).
-    Other models start from the grey crop (denoise 1, like VAE Encode for Inpaint) or the
-    original (partial denoise, like Set Latent Noise Mask), as ``sampling.start`` says.
+    Models with mask channels get what ComfyUI's InpaintModelConditioning gives them (called
+    here): the original latent and, in both conditionings, the crop with its masked area
+    painted neutral grey plus the mask. Other models start from the grey crop (denoise 1, like
+    VAE Encode for Inpaint) or the original (partial denoise, like Set Latent Noise Mask), as
+    ``sampling.start`` says. The noise mask is ``[N, 1, h, w]`` (``[N, 1, 1, h, w]`` for 5-D
+    latents).
     """
-    keep = (1.0 - area.round())[..., None]
-    grey = (pixels - 0.5) * keep + 0.5
-    noise_mask = area.reshape(-1, 1, area.shape[-2], area.shape[-1])
-    start = sampling.start
-    if _inpainting_model(model):
-        extra = {"concat_latent_image": vae.encode(grey), "concat_mask": noise_mask}
-        positive = node_helpers.conditioning_set_values(positive, extra)
-        negative = node_helpers.conditioning_set_values(negative, extra)
-        start_pixels = pixels
-    elif start == MaskedStart.GREY or (start == MaskedStart.AUTO and sampling.denoise >= 1.0):
-        start_pixels = grey
+    if _mask_channels(family, model):
+        stock = nodes.InpaintModelConditioning()
+        positive, negative, latent = stock.encode(positive, negative, pixels, vae, area, True)
+        samples, noise_mask = latent["samples"], latent["noise_mask"]
     else:
-        start_pixels = pixels
-    latent = comfy.sample.fix_empty_latent_channels(model, vae.encode(start_pixels))
+        start, keep = sampling.start, (1.0 - area.round())[..., None]
+        if start == MaskedStart.GREY or (start == MaskedStart.AUTO and sampling.denoise >= 1.0):
+            pixels = (pixels - 0.5) * keep + 0.5
+        samples = _encode(vae, pixels)
+        noise_mask = area.reshape(-1, 1, area.shape[-2], area.shape[-1])
+    latent = comfy.sample.fix_empty_latent_channels(model, samples)
+    if latent.dim() == 5:
+        noise_mask = noise_mask.unsqueeze(2)
     return positive, negative, latent, noise_mask
 
 

@@ -12,7 +12,7 @@ from ..pinpoint.preview import draw_crops
 from ..pinpoint.stitch import stitch_crops
 from . import sockets
 from ._common import description, report_notes
-from .comfy_sampler import crop_resolution
+from .comfy_families import check_vae, crop_resolution, crop_step
 from .inputs import crop_inputs, harmonise_input
 
 TITLE = "Crop for Inpaint (Pinpoint)"
@@ -20,9 +20,10 @@ STITCH_TITLE = "Stitch (Pinpoint)"
 
 
 class PinpointCropForInpaint(io.ComfyNode):
-    """Cuts a context window around each masked area at the sampler's size (multiples of 8,
-    aspect kept) for stock inpainting nodes; 'Stitch' pastes the result back so pixels outside
-    the feathered mask stay bit-identical."""
+    """Cuts a context window around each masked area at the sampler's size (aspect kept, sides
+    multiples of the model's latent step: 8, 16 for FLUX and FLUX.2) for stock inpainting
+    nodes; 'Stitch' pastes the result back so pixels outside the feathered mask stay
+    bit-identical."""
 
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -42,7 +43,15 @@ class PinpointCropForInpaint(io.ComfyNode):
                 io.Model.Input(
                     "model",
                     optional=True,
-                    tooltip="Optional: only read for its native size when resolution is 0.",
+                    tooltip="Optional: read for its native size (when resolution is 0) and its "
+                    "latent step (crop sides are multiples of it); not connected: multiples of 8.",
+                ),
+                io.Vae.Input(
+                    "vae",
+                    optional=True,
+                    tooltip="Optional: the VAE the crops go through, read for its latent step "
+                    "when no MODEL is connected (checked against the MODEL's family when both "
+                    "are).",
                 ),
             ],
             outputs=[
@@ -66,10 +75,19 @@ class PinpointCropForInpaint(io.ComfyNode):
     @classmethod
     @reported_as(TITLE)
     def execute(
-        cls, image: torch.Tensor, mask: torch.Tensor, resolution: int, model=None, **settings
+        cls,
+        image: torch.Tensor,
+        mask: torch.Tensor,
+        resolution: int,
+        model=None,
+        vae=None,
+        **settings,
     ) -> io.NodeOutput:
         size = crop_resolution(resolution, model)
-        request = CropRequest(image, mask, resolution=size, **settings)
+        if model is not None and vae is not None:
+            check_vae(model, vae)
+        step = crop_step(model, vae)
+        request = CropRequest(image, mask, resolution=size, multiple=step, **settings)
         crops = crop_for_inpaint(request)
         device = mm.intermediate_device()
         shown = ui.PreviewImage(draw_crops(crops.plan).to(device), cls=cls).as_dict()

@@ -32,6 +32,7 @@ from .comfy_sampler import COMFY_CFG, ComfySampler, Sampling
 from .inputs import (
     candidates_input,
     crop_inputs,
+    flux_guidance_input,
     guidance_input,
     harmonise_input,
     if_nothing_found_input,
@@ -80,8 +81,9 @@ class PinpointEditByText(io.ComfyNode):
                 ),
                 io.Model.Input(
                     "model",
-                    tooltip="Any ComfyUI MODEL (LoRAs and patches applied); an inpainting "
-                    "checkpoint also gets the masked image.",
+                    tooltip="A ComfyUI image MODEL of any family Pinpoint knows (LoRAs and "
+                    "patches applied); an inpainting model (SD inpainting, FLUX Fill) also gets "
+                    "the masked image.",
                 ),
                 io.Clip.Input(
                     "clip", tooltip="The checkpoint's CLIP: it encodes each line's prompt."
@@ -129,6 +131,7 @@ class PinpointEditByText(io.ComfyNode):
                 ),
                 candidates_input(ranked_by="the matcher's CLIP, over every line"),
                 guidance_input("its line's prompt (the guidance's own text is replaced by it)"),
+                flux_guidance_input(),
             ],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The edited images, [B,H,W,3]."),
@@ -178,9 +181,12 @@ class PinpointEditByText(io.ComfyNode):
         regions: RegionBatch | None = None,
         candidates: int = 1,
         guidance: GuidanceRecipe | None = None,
+        flux_guidance: float = Sampling.flux_guidance,
     ) -> io.NodeOutput:
         # every check before any model moves
-        sampling = Sampling(steps, cfg, sampler_name, scheduler, denoise, masked_start)
+        sampling = Sampling(
+            steps, cfg, sampler_name, scheduler, denoise, masked_start, flux_guidance
+        )
         settings = EditSettings(
             threshold=threshold,
             max_detections=max_detections,
@@ -205,8 +211,9 @@ class PinpointEditByText(io.ComfyNode):
             )
             for line in lines
         )
+        sampler = ComfySampler(model, vae, sampling, clip)
         planned = RepaintRequest(
-            ComfySampler(model, vae, sampling, clip),
+            sampler,
             image,
             layers,
             seed=seed,
@@ -243,7 +250,8 @@ class PinpointEditByText(io.ComfyNode):
             before_clip=lambda request: on_device(matcher, match_bytes(request)),
         )
         result = repaint_on_node(with_masks(planned, [outcome.mask for outcome in outcomes]))
-        shown = report_notes((*notes, *result.notes, *filter(None, [result.ranking])), TITLE)
+        ranking = filter(None, [result.ranking])
+        shown = report_notes((*sampler.notes, *notes, *result.notes, *ranking), TITLE)
         device = mm.intermediate_device()
         return io.NodeOutput(
             result.images.to(device),

@@ -21,6 +21,7 @@ from ..pinpoint.guidance_settings import STYLE, GuidanceSettings
 from ..pinpoint.loading.models import ClipMatcher, PerceptualNet
 from ..pinpoint.memory import metrics_bytes
 from ._common import description
+from .comfy_families import check_vae
 from .guidance_inputs import (
     clip_inputs,
     guider_inputs,
@@ -36,9 +37,16 @@ from .managed import managed
 
 class ClipGuider(comfy.samplers.CFGGuider):
     """ComfyUI's CFG guider whose prediction of the clean latent is moved down Pinpoint's
-    guidance loss at the guided steps; everything else is the stock guider's."""
+    guidance loss at the guided steps; everything else is the stock guider's.
+
+    The stock guider's output is the clean-latent prediction whatever the model predicts:
+    ComfyUI's model sampling turns ε-, v- and flow (FLUX, SD3, Qwen-Image) outputs into it
+    (``calculate_denoised``) before classifier-free guidance mixes them. ``vae`` decodes the
+    guided steps: it must be of the MODEL's family (checked here).
+    """
 
     def __init__(self, model_patcher: Any, guidance: Guidance, vae: Any):
+        check_vae(model_patcher, vae, decoder=True)
         # the VAE and Pinpoint's networks load with the MODEL for the whole sampling run
         target = guidance.target
         scorers = [target.clip, target.lpips_net, target.vgg_net]
@@ -70,11 +78,14 @@ class ClipGuider(comfy.samplers.CFGGuider):
 
 def comfy_decoder(vae: Any, to_vae: Callable[[torch.Tensor], torch.Tensor]) -> Decode:
     """A ComfyUI VAE (the checkpoint's, or TAESD from Load VAE) as a differentiable decoder of
-    latents that ``to_vae`` turns into the VAE's own (unscaled) latents."""
+    latents that ``to_vae`` turns into the VAE's own (unscaled) latents: ``[B, C, h, w]`` or a
+    video-style VAE's ``[B, C, T, h, w]`` → ``[B·T, 3, H, W]``."""
 
     def decode(latent: torch.Tensor) -> torch.Tensor:
         decoder = differentiable(vae.first_stage_model)  # ComfyUI loads it in inference mode
         decoded = decoder.decode(to_vae(latent).to(vae.device, vae.vae_dtype))
+        if decoded.dim() == 5:  # [B, 3, T, H, W]: each frame a picture
+            decoded = decoded.movedim(2, 1).flatten(0, 1)
         return vae.process_output(decoded.to(torch.float32).clone())  # in place on a copy
 
     return decode

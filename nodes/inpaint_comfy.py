@@ -15,6 +15,7 @@ from .comfy_sampler import COMFY_CFG, ComfySampler, Sampling
 from .inputs import (
     candidate_inputs,
     crop_inputs,
+    flux_guidance_input,
     guidance_input,
     harmonise_input,
     sampler_inputs,
@@ -39,8 +40,10 @@ class PinpointInpaintComfy(io.ComfyNode):
             inputs=[
                 io.Model.Input(
                     "model",
-                    tooltip="Any ComfyUI MODEL (LoRAs and patches applied); an inpainting "
-                    "checkpoint also gets the masked image, as with InpaintModelConditioning.",
+                    tooltip="A ComfyUI image MODEL of any family Pinpoint knows (SD, SDXL, SD3, "
+                    "FLUX, FLUX.2, Qwen-Image, HiDream ...; LoRAs and patches applied); an "
+                    "inpainting model (SD inpainting, FLUX Fill) also gets the masked image, as "
+                    "with InpaintModelConditioning.",
                 ),
                 io.Vae.Input("vae", tooltip="The VAE of the same model family."),
                 io.Conditioning.Input(
@@ -55,6 +58,7 @@ class PinpointInpaintComfy(io.ComfyNode):
                 harmonise_input(),
                 *candidate_inputs(text=True),
                 guidance_input("the guidance text"),
+                flux_guidance_input(),
             ],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The edited images, [B,H,W,3].")
@@ -82,11 +86,13 @@ class PinpointInpaintComfy(io.ComfyNode):
         clip: ClipMatcher | None = None,
         text: str = "",
         guidance: GuidanceRecipe | None = None,
+        flux_guidance: float = Sampling.flux_guidance,
         **settings,
     ) -> io.NodeOutput:
-        sampler = ComfySampler(
-            model, vae, Sampling(steps, cfg, sampler_name, scheduler, denoise, masked_start)
+        sampling = Sampling(
+            steps, cfg, sampler_name, scheduler, denoise, masked_start, flux_guidance
         )
+        sampler = ComfySampler(model, vae, sampling)
         request = single_edit(
             sampler,
             image,
@@ -100,4 +106,4 @@ class PinpointInpaintComfy(io.ComfyNode):
             clip=clip,
             **settings,
         )
-        return repainted(repaint_on_node(request), TITLE)
+        return repainted(repaint_on_node(request), TITLE, sampler.notes)

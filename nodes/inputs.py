@@ -16,7 +16,8 @@ from ..pinpoint.repaint import RepaintRequest
 from ..pinpoint.seeds import SEED_MODULUS
 from ..pinpoint.selection import Pick, SelectRequest
 from . import sockets
-from .comfy_sampler import DENOISE, MaskedStart
+from .comfy_families import FAMILIES
+from .comfy_sampler import DENOISE, MaskedStart, Sampling
 
 PICK_TOOLTIP = (
     "Which candidates to keep. best: the top_k highest scores; all matches: every candidate that "
@@ -74,9 +75,10 @@ def crop_inputs(resolution: int) -> list[io.Input]:
             min=0,
             max=8192,
             step=8,
-            tooltip="Longer side of the crops in pixels (multiples of 8, aspect kept): small "
-            "objects are upscaled to it, large ones downscaled. 0 = the model's native size "
-            "(SD 1.5: 512, SD 2 768-v: 768, SDXL/SD3/Flux: 1024).",
+            tooltip="Longer side of the crops in pixels (aspect kept, sides multiples of the "
+            "model's latent step: 8, 16 for FLUX and FLUX.2): small objects are upscaled to it, "
+            "large ones downscaled. 0 = the model's native size (SD 1.5: 512, SD 2 768-v: 768, "
+            "SDXL/SD3/FLUX: 1024, Qwen-Image: 1328).",
         ),
         io.Int.Input(
             "feather_px",
@@ -271,6 +273,24 @@ def guidance_input(steers: str, note: str = "") -> io.Input:
         optional=True,
         tooltip="From 'CLIP Guidance' or 'Style Guidance (Pinpoint)': each crop is sampled with "
         f"CLIP steering its masked area towards {steers}{note}.",
+    )
+
+
+def flux_guidance_input() -> io.Float.Input:
+    """The FLUX guidance of guidance-distilled models (optional: older workflows load with the
+    family's default)."""
+    flux, fill, flux2 = (FAMILIES[name].guidance for name in ("Flux", "FluxInpaint", "Flux2"))
+    return io.Float.Input(
+        "flux_guidance",
+        default=Sampling.flux_guidance,
+        min=0.0,
+        max=100.0,
+        step=0.1,
+        optional=True,
+        tooltip="The guidance value guidance-distilled models read (FLUX.1 dev and Fill, FLUX.2 "
+        "dev; as FluxGuidance). 0 = the conditioning's own (FluxGuidance upstream) or the "
+        f"family's default: {flux:g}, FLUX Fill {fill:g}, FLUX.2 {flux2:g}. These models want cfg "
+        "1. Others ignore it.",
     )
 
 

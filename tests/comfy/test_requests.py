@@ -129,8 +129,9 @@ def test_the_loaders_default_to_auto_precision(comfyui):
 
 
 @pytest.fixture(scope="module")
-def loaded(comfyui):
-    """Every tiny model through its loader node (loading moves nothing to the device)."""
+def loaded(comfyui, checkpoints):
+    """Every tiny model through its loader node (loading moves nothing to the device), and the
+    tiny SD 1.5 MODEL (the ComfyUI samplers read its family before the settings' checks)."""
 
     def load(node_id: str, key: str):
         return run(comfyui.node(node_id), model_name=comfyui.models[key].name, precision="auto")[0]
@@ -145,6 +146,7 @@ def loaded(comfyui):
         "sam": load("PinpointLoadSAM", "sam"),
         "text_segmenter": load("PinpointLoadTextSegmenter", "text_segmenter"),
         "pipe": load("PinpointLoadInpaintPipeline", "inpaint"),
+        "model": checkpoints[False][0],
     }
 
 
@@ -162,7 +164,7 @@ def nothing_moves(comfyui, monkeypatch):
 class _Vae:
     """A VAE that must not be used: the crop's checks come first (an SD VAE's shape)."""
 
-    downscale_ratio, latent_channels = 8, 4
+    downscale_ratio, latent_channels, latent_dim, first_stage_model = 8, 4, 2, None
 
     def spacial_compression_encode(self) -> int:
         return 8
@@ -194,6 +196,10 @@ def _two_images(comfyui):
     return regions.RegionBatch((_regions(comfyui)[0],) * 2)
 
 
+SAMPLING_NODES = ("PinpointInpaintComfy", "PinpointEditByText")
+"""The nodes that sample with a ComfyUI MODEL (the crop node's is optional)."""
+
+
 def _valid_inputs(comfyui, loaded, node_id: str) -> dict:
     """Good inputs for ``node_id``: its schema's defaults plus models, tensors and text."""
     schema = comfyui.node(node_id).GET_SCHEMA()
@@ -219,7 +225,7 @@ def _valid_inputs(comfyui, loaded, node_id: str) -> dict:
         prompt="a cat",
         resolution=64,
         vae=_Vae(),
-        model=None,
+        model=loaded["model"] if node_id in SAMPLING_NODES else None,
         positive=[],
         negative=[],
         sampler_name="euler",
