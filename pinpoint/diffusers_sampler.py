@@ -49,8 +49,11 @@ through TAESD (benchmark 8 on CPU in float32: +6.5 GB and +0.9 GB)."""
 class Scheduler(Choice):
     """The diffusers route's sampler. The pipeline's own for SD 1.5 inpainting is PNDM, which
     spends one UNet call more than its steps; DDIM (S3's), Euler and DPM-Solver++ spend one per
-    step, and DPM-Solver++ is good in 20 steps or fewer."""
+    step, and DPM-Solver++ is good in 20 steps or fewer. Flow-matching families (FLUX, SD 3,
+    Qwen-Image ...) sample with their own flow-matching Euler only, one call per step; ``auto``
+    is DPM-Solver++ on the other families and that one on these."""
 
+    AUTO = "auto"
     OWN = "pipeline's own"
     DDIM = "DDIM"
     EULER = "Euler"
@@ -87,8 +90,8 @@ class DiffusersSampler(Request):
         pipe: from :func:`pinpoint.loading.load_model`.
         steps, cfg, strength: the usual diffusion settings (``strength`` < 1 keeps some of the
             original content under the mask); ``steps x strength`` must leave a step to run.
-        scheduler: the sampler (:class:`Scheduler`); a flow-matching family samples with its
-            own only.
+        scheduler: the sampler (:class:`Scheduler`; ``auto`` is resolved here, by the family); a
+            flow-matching family samples with its own only.
         distilled: a guidance-distilled family's guidance (FLUX.1 Fill, Kontext): 0 = the
             family's usual one (30 for Fill); ``cfg`` is then its true classifier-free scale,
             which FLUX.1 Fill does not have.
@@ -118,11 +121,13 @@ class DiffusersSampler(Request):
                 "use 0 (the family's usual one) or more",
             )
         scheduler = Scheduler.check(self.scheduler, "scheduler")
+        if scheduler == Scheduler.AUTO:
+            scheduler = Scheduler.OWN if self.family.flow else Scheduler.DPM_SOLVER
         if self.family.flow and scheduler != Scheduler.OWN:
             raise PinpointError(
                 f"{self.family.title} samples by flow matching, which the {scheduler.value} "
                 "scheduler does not do",
-                f"choose the scheduler '{Scheduler.OWN.value}'",
+                f"choose the scheduler '{Scheduler.OWN.value}' or '{Scheduler.AUTO.value}'",
             )
         self._normalise(scheduler=scheduler)
 

@@ -155,13 +155,15 @@ def parse_edit_list(
     return tuple(edits)
 
 
-HEADLESS_SCHEDULER = Scheduler.DPM_SOLVER
+HEADLESS_SCHEDULER = Scheduler.AUTO
 """The sampler of the headless diffusers route (``python -m pinpoint edit`` and ``eval``):
-DPM-Solver++ spends one UNet call per step where SD 1.5 inpainting's own PNDM spends one more
-than its steps, and as a second-order multistep solver it is good in 20 steps or fewer, where
-first-order DDIM needs more for the same detail; guidance reads it too. The diffusers node keeps
-the pipeline's own (:attr:`DiffusersSampler.scheduler`): a saved graph made before its
-``scheduler`` input existed carries no value and must sample as it did."""
+``auto``, DPM-Solver++ on SD-style families (a flow-matching family's own Euler on the others,
+one call per step already). DPM-Solver++ spends one UNet call per step where SD 1.5
+inpainting's own PNDM spends one more than its steps, and as a second-order multistep solver it
+is good in 20 steps or fewer, where first-order DDIM needs more for the same detail; guidance
+reads it too. The diffusers node keeps the pipeline's own (:attr:`DiffusersSampler.scheduler`):
+a saved graph made before its ``scheduler`` input existed carries no value and must sample as
+it did."""
 
 
 @dataclass(frozen=True)

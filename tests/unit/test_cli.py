@@ -207,7 +207,7 @@ def test_edit_settings_defaults_are_the_stages_own():
     assert DetectRequest.if_nothing_found is MatchRequest.if_nothing_found is IfNothingFound.ERROR
     assert defaults.grow_px == 8  # the pipeline's own: no stage request grows the box mask
     # headless: one UNet call per step (issue 21); the diffusers node keeps the pipeline's own
-    assert defaults.scheduler is HEADLESS_SCHEDULER is Scheduler.DPM_SOLVER
+    assert defaults.scheduler is HEADLESS_SCHEDULER is Scheduler.AUTO
     assert DiffusersSampler.scheduler is Scheduler.OWN
 
 

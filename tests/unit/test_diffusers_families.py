@@ -22,7 +22,7 @@ from rigs import Recorder
 from routes import diffusers_edit, inpaint
 
 from pinpoint.diffusers_families import BY_KEY, pack, unpack
-from pinpoint.diffusers_sampler import DiffusersSampler
+from pinpoint.diffusers_sampler import DiffusersSampler, Scheduler
 from pinpoint.errors import PinpointError
 from pinpoint.loading import load_model
 from pinpoint.loading.kinds import INPAINT
@@ -269,6 +269,7 @@ def test_settings_a_family_does_not_take_are_refused_before_sampling(tiny_models
         diffusers_edit(pipe, image, mask, "a fox", negative_prompt="blur")
     with pytest.raises(PinpointError, match="samples by flow matching.*pipeline's own"):
         diffusers_edit(pipe, image, mask, "a fox", scheduler="DDIM")
+    assert DiffusersSampler(pipe, scheduler="auto").scheduler is Scheduler.OWN  # its flow Euler
     with pytest.raises(PinpointError, match="distilled guidance is -1"):
         diffusers_edit(pipe, image, mask, "a fox", distilled=-1.0)
     assert recorder.calls == []

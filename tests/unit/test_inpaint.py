@@ -188,7 +188,8 @@ def test_each_scheduler_is_the_stock_pipeline_with_that_scheduler(pipe, schedule
         hook.remove()
     assert len(calls) == (4 if scheduler == Scheduler.OWN else 3)
     assert type(pipe.pipe.scheduler) is diffusers.PNDMScheduler  # the loaded one, untouched
-    expected_class = "PNDMScheduler" if scheduler == Scheduler.OWN else SCHEDULER_CLASSES[scheduler]
+    sd_auto = Scheduler.DPM_SOLVER if scheduler == Scheduler.AUTO else scheduler  # SD: not flow
+    expected_class = "PNDMScheduler" if scheduler == Scheduler.OWN else SCHEDULER_CLASSES[sd_auto]
     assert type(seen["scheduler"]).__name__ == expected_class
     chosen = type(seen["scheduler"]).from_config(pipe.pipe.scheduler.config)
     stock = diffusers.StableDiffusionInpaintPipeline(**pipe.pipe.components | {"scheduler": chosen})
