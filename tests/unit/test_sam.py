@@ -144,10 +144,10 @@ def test_find_model_errors_name_dirs_url_and_folder(tmp_path):
 def test_models_command_lists_sam_files_and_the_download(tmp_path, capsys, sam_file):
     assert main(["models", "--models-dir", str(sam_file.parents[1])]) == 0
     out = capsys.readouterr().out
-    assert f"{SAM.title}: {TINY_SAM_FILE}" in out
+    assert f"{SAM.title} [--refine]: {TINY_SAM_FILE}" in out
     assert main(["models", "--models-dir", str(tmp_path / "none")]) == 0
     out = capsys.readouterr().out
-    assert f"{SAM.title}: none" in out and URL in out and str(tmp_path / "none" / "sams") in out
+    assert f"{SAM.title} [--refine]: none" in out and URL in out and str(tmp_path / "none" / "sams") in out
 
 
 # The tiny builder -----------------------------------------------------------------------------
