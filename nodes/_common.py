@@ -105,9 +105,9 @@ def repaint_on_node(request: RepaintRequest) -> RepaintResult:
     return repaint(request, comfy_progress(), lambda: on_device(request.clip, metrics_bytes()))
 
 
-def repainted(result: RepaintResult, title: str, notes: Sequence[str] = ()) -> io.NodeOutput:
-    """An inpaint node's output: the edited images, with ``notes`` (the sampler's), the
-    result's and the candidates' ranking table shown on the node."""
+def repainted(result: RepaintResult, title: str) -> io.NodeOutput:
+    """An inpaint node's output: the edited images, with the result's notes and the
+    candidates' ranking table shown on the node."""
     ranking = [result.ranking] if result.ranking else []
-    shown = report_notes([*notes, *result.notes, *ranking], title)
+    shown = report_notes([*result.notes, *ranking], title)
     return io.NodeOutput(result.images.to(mm.intermediate_device()), ui=shown or None)

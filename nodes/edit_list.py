@@ -251,7 +251,7 @@ class PinpointEditByText(io.ComfyNode):
         )
         result = repaint_on_node(with_masks(planned, [outcome.mask for outcome in outcomes]))
         ranking = filter(None, [result.ranking])
-        shown = report_notes((*sampler.notes, *notes, *result.notes, *ranking), TITLE)
+        shown = report_notes((*notes, *result.notes, *ranking), TITLE)
         device = mm.intermediate_device()
         return io.NodeOutput(
             result.images.to(device),

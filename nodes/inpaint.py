@@ -8,6 +8,7 @@ import dataclasses
 import torch
 from comfy_api.latest import io
 
+from ..pinpoint.diffusers_families import SD_CFG
 from ..pinpoint.diffusers_sampler import DiffusersSampler, Scheduler
 from ..pinpoint.errors import reported_as
 from ..pinpoint.guidance import GuidanceRecipe
@@ -57,7 +58,7 @@ class PinpointInpaintDiffusers(io.ComfyNode):
                     placeholder="blurry, distorted",
                     tooltip="What to avoid; may be empty.",
                 ),
-                *sampling_inputs(cfg=DiffusersSampler.cfg),
+                *sampling_inputs(cfg=SD_CFG),
                 io.Float.Input(
                     "strength",
                     default=DiffusersSampler.strength,

@@ -106,4 +106,4 @@ class PinpointInpaintComfy(io.ComfyNode):
             clip=clip,
             **settings,
         )
-        return repainted(repaint_on_node(request), TITLE, sampler.notes)
+        return repainted(repaint_on_node(request), TITLE)

@@ -64,6 +64,11 @@ def _qwen_edit_sizes(step: int) -> tuple[tuple[int, int], ...]:
     return area_sizes(1024 * 1024, 32, step)
 
 
+SD_CFG = 7.5
+"""Stable Diffusion's usual classifier-free guidance scale (its pipelines' default), the
+default of families that set none and of the diffusers node's ``cfg``."""
+
+
 @dataclass(frozen=True)
 class Family:
     """One family of diffusers inpainting pipelines.
@@ -78,6 +83,8 @@ class Family:
         cfg_argument: the argument taking the sampler's ``cfg`` (classifier-free guidance:
             ``guidance_scale``, or ``true_cfg_scale``, which runs only with a negative prompt:
             1, off, without one); "" for none (FLUX Fill: ``cfg`` is not used).
+        cfg: the usual classifier-free guidance scale (the pipeline's own default): the
+            sampler's ``cfg`` when none is given (unused where ``cfg_argument`` is "").
         distilled: the usual distilled guidance, passed as ``guidance_scale`` when the sampler's
             ``distilled`` is 0; 0 where the family has none.
         flow: the pipeline samples with a flow-matching scheduler (only its own).
@@ -107,6 +114,7 @@ class Family:
     taesd: str = ""
     negative: bool = True
     cfg_argument: str = "guidance_scale"
+    cfg: float = SD_CFG
     distilled: float = 0.0
     flow: bool = True
     packed: bool = False
@@ -184,6 +192,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         key="sd3",
         title="SD 3.x",
+        cfg=7.0,
         pipeline="StableDiffusion3InpaintPipeline",
         folders=(
             "StableDiffusion3Pipeline",
@@ -206,6 +215,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         key="flux-kontext",
         title="FLUX.1 Kontext",
+        cfg=1.0,  # true CFG off: the distilled guidance steers it
         pipeline="FluxKontextInpaintPipeline",
         folders=("FluxKontextPipeline", "FluxKontextInpaintPipeline"),
         taesd="taef1_decoder",
@@ -218,6 +228,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         key="chroma",
         title="Chroma",
+        cfg=7.0,
         pipeline="ChromaInpaintPipeline",
         folders=("ChromaPipeline", "ChromaInpaintPipeline", "ChromaImg2ImgPipeline"),
         taesd="taef1_decoder",
@@ -227,6 +238,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         key="qwen-image",
         title="Qwen-Image",
+        cfg=4.0,
         pipeline="QwenImageInpaintPipeline",
         folders=("QwenImagePipeline", "QwenImageInpaintPipeline", "QwenImageImg2ImgPipeline"),
         cfg_argument="true_cfg_scale",
@@ -236,6 +248,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         key="qwen-image-edit",
         title="Qwen-Image-Edit",
+        cfg=4.0,
         pipeline="QwenImageEditInpaintPipeline",
         folders=("QwenImageEditPipeline", "QwenImageEditInpaintPipeline"),
         cfg_argument="true_cfg_scale",
@@ -247,6 +260,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         key="z-image",
         title="Z-Image",
+        cfg=5.0,  # Z-Image-Turbo wants 0 to 1
         pipeline="ZImageInpaintPipeline",
         folders=("ZImagePipeline", "ZImageInpaintPipeline", "ZImageImg2ImgPipeline"),
         taesd="taef1_decoder",

@@ -89,7 +89,8 @@ class DiffusersSampler(Request):
     Attributes:
         pipe: from :func:`pinpoint.loading.load_model`.
         steps, cfg, strength: the usual diffusion settings (``strength`` < 1 keeps some of the
-            original content under the mask); ``steps x strength`` must leave a step to run.
+            original content under the mask); ``steps x strength`` must leave a step to run;
+            ``cfg`` None: the family's usual (:attr:`Family.cfg`).
         scheduler: the sampler (:class:`Scheduler`; ``auto`` is resolved here, by the family); a
             flow-matching family samples with its own only.
         distilled: a guidance-distilled family's guidance (FLUX.1 Fill, Kontext): 0 = the
@@ -99,7 +100,7 @@ class DiffusersSampler(Request):
 
     pipe: InpaintPipe
     steps: int = 20
-    cfg: float = 7.5
+    cfg: float | None = None
     strength: float = 1.0
     scheduler: Scheduler = Scheduler.OWN
     distilled: float = 0.0
@@ -113,8 +114,10 @@ class DiffusersSampler(Request):
                 f"steps={steps} with strength={strength} leaves no denoising step to run",
                 "use at least 1 step and a strength in (0, 1] with steps x strength >= 1",
             )
-        if self.cfg < 0:
-            raise PinpointError(f"cfg is {self.cfg}", "use a cfg of 0 or more (7.5 is typical)")
+        if self.cfg is not None and self.cfg < 0:
+            raise PinpointError(
+                f"cfg is {self.cfg}", f"use a cfg of 0 or more ({self.family.cfg:g} is usual)"
+            )
         if self.distilled < 0:
             raise PinpointError(
                 f"the distilled guidance is {self.distilled}",
@@ -146,6 +149,23 @@ class DiffusersSampler(Request):
         """The VAE's downscale (times 2 for a model reading 2x2 patches): crop sides are
         multiples of it."""
         return self.pipe.multiple
+
+    @property
+    def guidance_scale(self) -> float:
+        """The classifier-free guidance scale the pipeline is given: ``cfg``, or the family's
+        usual one."""
+        return self.family.cfg if self.cfg is None else self.cfg
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the user should know of the settings: a ``cfg`` the family does not read."""
+        family = self.family
+        if self.cfg is not None and not family.cfg_argument:
+            return (
+                f"cfg {self.cfg:g} is not used: {family.title} has no classifier-free guidance "
+                f"(its distilled guidance, {self.distilled or family.distilled:g}, steers it)",
+            )
+        return ()
 
     def crop_sizes(self) -> tuple[tuple[int, int], ...]:
         """The sizes the family's crops take (Kontext's training resolutions, the sizes
@@ -227,7 +247,7 @@ class DiffusersSampler(Request):
             generator=[torch.Generator(device="cpu").manual_seed(seed) for seed in batch.seeds],
             output_type="pt",
             callback_on_step_end=self._reporter(on_step, len(batch)),
-            **family.arguments(self.cfg, self.distilled, negatives, height, width),
+            **family.arguments(self.guidance_scale, self.distilled, negatives, height, width),
         )
         return _to_crop(result.images, height, width).movedim(1, -1).to("cpu", torch.float32)
 

@@ -190,7 +190,8 @@ class EditSettings(Request):
     """The chosen boxes' mask grows by this many pixels before inpainting (covers edges)."""
     negative_prompt: str = Layer.negative
     steps: int = DiffusersSampler.steps
-    cfg: float = DiffusersSampler.cfg
+    cfg: float | None = DiffusersSampler.cfg
+    """None: the family's usual (7.5 for SD, 4 for Qwen-Image ...)."""
     strength: float = DiffusersSampler.strength
     seed: int = RepaintRequest.seed
     context: float = RepaintRequest.context

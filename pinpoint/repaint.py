@@ -111,6 +111,8 @@ class CropSampler(Protocol):
         multiple: every crop side is a multiple of this (its VAE's downscale), so no crop is
             trimmed or stretched on the way through the latent space.
         crops_per_call: the most crops one :meth:`sample` call takes.
+        notes: what the user should know of its settings (a value the model does not read),
+            the first notes of every result.
     """
 
     @property
@@ -121,6 +123,9 @@ class CropSampler(Protocol):
 
     @property
     def crops_per_call(self) -> int: ...
+
+    @property
+    def notes(self) -> tuple[str, ...]: ...
 
     def crop_sizes(self) -> tuple[tuple[int, int], ...]:
         """The ``(width, height)`` sizes the model prefers at its native size (FLUX Kontext's
@@ -275,7 +280,7 @@ def repaint(
         before = sum(len(call) for call in calls[:number])
         on_step = _call_progress(progress, before, len(pieces), len(plan.pieces))
         sampled.extend(request.sampler.sample(batch, on_step))
-    notes = plan.notes
+    notes = (*request.sampler.notes, *plan.notes)
     if request.settle.active:
         plan, sampled, settled = settle_crops(plan, sampled, request.settle)
         notes = (*notes, *settled)

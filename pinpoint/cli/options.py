@@ -125,7 +125,13 @@ def _add_edit_options(parser: argparse.ArgumentParser, defaults: EditSettings) -
         help="what the new content should avoid",
     )
     paint.add_argument("--steps", type=int, default=defaults.steps)
-    paint.add_argument("--cfg", type=float, default=defaults.cfg)
+    paint.add_argument(
+        "--cfg",
+        type=float,
+        default=defaults.cfg,
+        help="classifier-free guidance (default: the family's usual: 7.5 SD and SDXL, 7 SD 3 and "
+        "Chroma, 4 Qwen-Image, 5 Z-Image, 1 (off) FLUX.1 Kontext; FLUX.1 Fill has none)",
+    )
     paint.add_argument("--strength", type=float, default=defaults.strength)
     paint.add_argument("--seed", type=int, default=defaults.seed)
 

@@ -237,6 +237,10 @@ def test_each_family_gets_its_own_call_arguments(tiny_models):
     assert "negative_prompt" not in call and "true_cfg_scale" not in call
     assert call["guidance_scale"] == 30.0  # FLUX.1 Fill's usual distilled guidance
     assert arguments_of(fill, distilled=12.0)["guidance_scale"] == 12.0
+    image, mask = scene()
+    (note,) = repaint(diffusers_edit(spied(fill)[0], image, mask, "a", steps=1, cfg=3.0)).notes
+    assert note.startswith("cfg 3 is not used: FLUX.1 Fill has no classifier-free guidance")
+    assert DiffusersSampler(fill).notes == ()  # no cfg given: nothing dropped
     kontext = load_model(INPAINT, tiny_models["flux_kontext"])
     call = arguments_of(kontext, cfg=4.0, negative_prompt="blur")
     assert (call["true_cfg_scale"], call["guidance_scale"]) == (4.0, 2.5)
@@ -247,6 +251,11 @@ def test_each_family_gets_its_own_call_arguments(tiny_models):
     )
     assert (qwen["true_cfg_scale"], qwen["negative_prompt"]) == (4.0, ["x"])
     assert "guidance_scale" not in qwen  # not guidance-distilled
+    usual = {"sdxl_inpaint": 7.5, "sd3_inpaint": 7.0, "qwen_image": 4.0, "z_image_inpaint": 5.0}
+    for key, scale in usual.items():  # no cfg given: the family's usual (its pipeline's own)
+        call = arguments_of(load_model(INPAINT, tiny_models[key]), negative_prompt="x")
+        assert call.get("true_cfg_scale", call.get("guidance_scale")) == scale, key
+    assert arguments_of(kontext)["true_cfg_scale"] == 1.0  # off: the distilled guidance steers
     for key in ("sd3_inpaint", "chroma_inpaint", "z_image_inpaint"):
         call = arguments_of(load_model(INPAINT, tiny_models[key]), cfg=4.0, negative_prompt="x")
         assert (call["guidance_scale"], call["negative_prompt"]) == (4.0, ["x"])

@@ -24,6 +24,7 @@ class Painter:
     def __init__(self, native_size: int = 32, multiple: int = 16, crops_per_call: int = 4):
         self.native_size, self.multiple, self.crops_per_call = native_size, multiple, crops_per_call
         self.sizes: tuple[tuple[int, int], ...] = ()
+        self.notes: tuple[str, ...] = ()
         self.calls: list[dict] = []
 
     def crop_sizes(self) -> tuple[tuple[int, int], ...]:

@@ -147,7 +147,11 @@ def test_models_command_lists_sam_files_and_the_download(tmp_path, capsys, sam_f
     assert f"{SAM.title} [--refine]: {TINY_SAM_FILE}" in out
     assert main(["models", "--models-dir", str(tmp_path / "none")]) == 0
     out = capsys.readouterr().out
-    assert f"{SAM.title} [--refine]: none" in out and URL in out and str(tmp_path / "none" / "sams") in out
+    assert (
+        f"{SAM.title} [--refine]: none" in out
+        and URL in out
+        and str(tmp_path / "none" / "sams") in out
+    )
 
 
 # The tiny builder -----------------------------------------------------------------------------

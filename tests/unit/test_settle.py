@@ -76,6 +76,7 @@ class Mover:
     """
 
     native_size, multiple, crops_per_call = 96, 8, 4
+    notes: tuple[str, ...] = ()
 
     def __init__(self, dx: float = 0.0, dy: float = 0.0, scale: float = 1.0, tail: int = 0):
         self.dx, self.dy, self.scale, self.tail = dx, dy, scale, tail
