@@ -3,7 +3,8 @@ name of ComfyUI's model config class (``comfy.supported_models``), and what is r
 MODEL and VAE themselves (the latent step, the latent channels, the guidance embedding).
 
 A family either repaints crops (its native size, how a mask reaches it, the FLUX guidance its
-guidance-distilled models read) or is refused with the reason (video, audio, 3D models ...).
+guidance-distilled models read, how its editing models take a reference image and at which
+sizes) or is refused with the reason (video, audio, 3D models ...).
 A config class that is not in the table (nor a subclass of one that is) is unknown: refused
 too, never guessed.
 """
@@ -11,12 +12,15 @@ too, never guessed.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import node_helpers
+import torch
 from comfy.model_base import ModelType
 
+from ..pinpoint.diffusers_families import area_sizes
 from ..pinpoint.errors import PinpointError
 
 Conditioning = list[list[Any]]
@@ -34,6 +38,40 @@ class Inpaint(enum.Enum):
     builds them (FLUX Fill)."""
 
 
+class Reference(enum.Enum):
+    """How a family's instruction editors take the crop as their reference image."""
+
+    NONE = "none"
+    """They take none: instruction editing is refused."""
+    LATENT = "reference latent"
+    """The crop's latent appended to the conditioning's ``reference_latents``, as ComfyUI's
+    ReferenceLatent node does (FLUX.1 Kontext, FLUX.2, OmniGen2)."""
+    QWEN_EDIT = "Qwen-Image-Edit text encoding"
+    """The prompt re-encoded with the crop by ComfyUI's TextEncodeQwenImageEditPlus (its vision
+    tower sees the crop; it adds the crop's latent as the reference) where the prompt is text
+    and a CLIP is given; a ready conditioning gets the reference latent alone."""
+
+
+Sizes = Callable[[int], tuple[tuple[int, int], ...]]
+"""The ``(width, height)`` sizes a family's editors prefer, at a crop step."""
+
+
+def kontext_sizes(step: int) -> tuple[tuple[int, int], ...]:
+    """The resolutions FLUX.1 Kontext was trained at (ComfyUI's own list, as its
+    FluxKontextImageScale node picks from; 0.3.64 spells its name PREFERED), at ``step``."""
+    import comfy_extras.nodes_flux as flux
+
+    listed = getattr(flux, "PREFERRED_KONTEXT_RESOLUTIONS", None)
+    listed = listed or flux.PREFERED_KONTEXT_RESOLUTIONS
+    return tuple((w, h) for w, h in listed if w % step == h % step == 0)
+
+
+def megapixel_sizes(step: int) -> tuple[tuple[int, int], ...]:
+    """About one megapixel at every aspect from 1:3 to 3:1, sides multiples of ``step``
+    (Qwen-Image-Edit's reference size, TextEncodeQwenImageEditPlus's 1024x1024 area)."""
+    return area_sizes(1024 * 1024, step, step)
+
+
 @dataclass(frozen=True)
 class Family:
     """One ComfyUI model family.
@@ -45,10 +83,10 @@ class Family:
         guidance: the FLUX guidance its guidance-distilled checkpoints (a ``guidance_in``
             embedding) read from the conditioning by default (0: the family reads none).
         refused: why it cannot repaint part of a picture ("" when it can).
-
-    How a family edits by reference (Kontext, Qwen-Image-Edit: the crop handed as a reference
-    image) is a field of its own beside ``inpaint``, which ``ComfySampler`` applies after the
-    mask.
+        reference: how its instruction editors take the crop as their reference image
+            (``ComfySampler``'s instruct mode, ``comfy_reference.py``).
+        reference_sizes: the crop sizes its editors prefer at a crop step (``None``: any
+            aspect at the native size).
     """
 
     native_size: int = 0
@@ -56,6 +94,8 @@ class Family:
     inpaint: Inpaint = Inpaint.NOISE_MASK
     guidance: float = 0.0
     refused: str = ""
+    reference: Reference = Reference.NONE
+    reference_sizes: Sizes | None = None
 
 
 def _refused(reason: str, *names: str) -> dict[str, Family]:
@@ -66,20 +106,23 @@ MEGAPIXEL = (
     *("SDXL", "SDXLRefiner", "SSD1B", "KOALA_700M", "KOALA_1B", "Segmind_Vega", "SD3"),
     *("AuraFlow", "PixArtAlpha", "PixArtSigma", "HunyuanDiT", "HunyuanDiT1", "FluxSchnell"),
     *("Chroma", "ChromaRadiance", "LongCatImage", "HiDream", "Lumina2", "ZImage"),
-    *("ZImagePixelSpace", "PixelDiTT2I", "Omnigen2", "Boogu", "MageFlow", "JoyImage", "Krea2"),
+    *("ZImagePixelSpace", "PixelDiTT2I", "Boogu", "MageFlow", "JoyImage", "Krea2"),
     *("Ideogram4", "Anima", "ErnieImage", "Kandinsky5Image", "CosmosT2IPredict2"),
 )
 """The image families trained at about one megapixel (1024x1024) that take a noise mask and
-read no FLUX guidance."""
+read no FLUX guidance (and no reference image)."""
+LATENT = Reference.LATENT
 
 FAMILIES: dict[str, Family] = {
     "SD15": Family(512),
     **dict.fromkeys(("SD20", "SD21UnclipL", "SD21UnclipH"), Family(768, eps_size=512)),
     **dict.fromkeys(MEGAPIXEL, Family(1024)),
-    "Flux": Family(1024, guidance=3.5),  # FLUX.1 dev and Kontext (FluxGuidance's default)
+    # FLUX.1 dev and Kontext (one config; FluxGuidance's default)
+    "Flux": Family(1024, guidance=3.5, reference=LATENT, reference_sizes=kontext_sizes),
     "FluxInpaint": Family(1024, inpaint=Inpaint.MASK_CHANNELS, guidance=30.0),  # FLUX.1 Fill
-    "Flux2": Family(1024, guidance=4.0),  # FLUX.2 dev's default; Klein reads none
-    "QwenImage": Family(1328),
+    "Flux2": Family(1024, guidance=4.0, reference=LATENT),  # FLUX.2 dev's; Klein reads none
+    "Omnigen2": Family(1024, reference=LATENT),
+    "QwenImage": Family(1328, reference=Reference.QWEN_EDIT, reference_sizes=megapixel_sizes),
     "Lens": Family(1440),  # its schedule's shift is set for 1440x1440
     "HunyuanImage21": Family(2048),
     "HiDreamO1": Family(2048),  # ComfyUI's HiDream-O1 latent node's default
@@ -126,6 +169,8 @@ training resolutions (SD 1.5 512, SD 2.x 768-v, Qwen-Image 1328, HiDream-O1 and 
 ``comfy.supported_models.models`` has its line."""
 
 KNOWN = "SD 1.5, SDXL, SD3, FLUX.1, FLUX.2, Qwen-Image, HiDream ..."
+EDITORS = "FLUX.1 Kontext, FLUX.2, Qwen-Image-Edit or OmniGen2"
+"""The instruction editors ComfyUI hands a reference image to, for the remedies."""
 
 
 def family_of(model: Any) -> tuple[str, Family | None]:
@@ -240,6 +285,14 @@ def check_vae(model: Any, vae: Any, decoder: bool = False) -> None:
             if decoder
             else "connect the VAE of the MODEL's family (its checkpoint's, or its VAE file)",
         )
+
+
+def encode_crops(vae: Any, pixels: torch.Tensor) -> torch.Tensor:
+    """Crops ``[N, h, w, 3]`` → latents ``[N, C, h', w']``, or ``[N, C, 1, h', w']`` from a
+    video-style VAE (encoded one by one: it reads a batch as the frames of one video)."""
+    if vae.latent_dim == 3:
+        return torch.cat([vae.encode(pixels[i : i + 1]) for i in range(len(pixels))])
+    return vae.encode(pixels)
 
 
 def _is_taesd(vae: Any) -> bool:

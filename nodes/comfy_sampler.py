@@ -6,7 +6,8 @@ Region · ComfyUI model' and 'Edit by Text'.
 Everything the pack knows of ComfyUI sampling is here: the conditioning of each crop (the
 mask channels InpaintModelConditioning gives inpainting models, or a noise mask; FLUX
 guidance), the guider of guided crops, previews and Cancel; what it knows of each model family
-(native size, latent step, how a mask reaches it) is in ``comfy_families.py``.
+(native size, latent step, how a mask reaches it) is in ``comfy_families.py``; how an
+instruction editor takes each crop as its reference (instruct mode) in ``comfy_reference.py``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import nodes  # ComfyUI's nodes.py (the pack's own nodes/ is this package)
 from ..pinpoint.choices import Choice, check_choice
 from ..pinpoint.errors import PinpointError
 from ..pinpoint.repaint import CROPS_PER_CALL, CropBatch, Layer, StepCallback
+from ..pinpoint.settle import SettleSettings
 from .comfy_families import (
     Conditioning,
     Family,
@@ -34,10 +36,19 @@ from .comfy_families import (
     check_vae,
     crop_resolution,
     crop_step,
+    encode_crops,
+    family_of,
     guidance_notes,
     reads_guidance,
     repaint_family,
     with_guidance,
+)
+from .comfy_reference import (
+    INSTRUCT_SETTLE,
+    EditMode,
+    check_editor,
+    instruct_start,
+    reference_notes,
 )
 from .guidance import ClipGuider
 
@@ -105,16 +116,36 @@ class ComfySampler:
     are sampled one at a time with the CLIP Guider's guider. A model that cannot repaint crops
     (a video model, an unknown family) or a VAE of another family is refused here, before any
     model runs; ``notes`` say what to change (cfg on a guidance-distilled model).
+
+    ``mode`` instruct: each crop is the model's reference image (``comfy_reference.py``) and is
+    sampled alone from its own latent, without a noise mask; the request settles the results
+    (:attr:`settle`); a family without reference inputs is refused.
     """
 
     crops_per_call = CROPS_PER_CALL
 
-    def __init__(self, model: Any, vae: Any, sampling: Sampling, clip: Any = None):
+    def __init__(
+        self, model: Any, vae: Any, sampling: Sampling, clip: Any = None, mode: str = "inpaint"
+    ):
         self.family: Family = repaint_family(model)
+        self.mode = EditMode.check(mode, "mode")
+        if self.mode == EditMode.INSTRUCT:
+            check_editor(family_of(model)[0], self.family)
         check_vae(model, vae)
         self.model, self.vae, self.sampling, self.clip = model, vae, sampling, clip
         self.notes = guidance_notes(model, self.family, sampling.cfg, sampling.flux_guidance)
         self._encoded: dict[str, Conditioning] = {}
+
+    @property
+    def instruct(self) -> bool:
+        """Whether each crop is handed to the model as its reference image."""
+        return self.mode == EditMode.INSTRUCT
+
+    @property
+    def settle(self) -> SettleSettings:
+        """How the request settles this sampler's crops (instruct mode: the editor's motion
+        undone, the blend following the edit; otherwise not at all)."""
+        return INSTRUCT_SETTLE if self.instruct else SettleSettings()
 
     @property
     def native_size(self) -> int:
@@ -127,7 +158,10 @@ class ComfySampler:
         return crop_step(self.model, self.vae)
 
     def crop_sizes(self) -> tuple[tuple[int, int], ...]:
-        """Any aspect at the native size."""
+        """Instruct mode: the sizes the family's editors prefer (Kontext's resolutions, about
+        one megapixel for Qwen-Image-Edit); otherwise any aspect at the native size."""
+        if self.instruct and self.family.reference_sizes is not None:
+            return self.family.reference_sizes(self.multiple)
         return ()
 
     def check(self, layer: Layer) -> Layer:
@@ -135,6 +169,10 @@ class ComfySampler:
         family's latents."""
         if isinstance(layer.prompt, str) or isinstance(layer.negative, str):
             check_clip(self.clip)
+        if self.instruct:
+            self.notes = tuple(
+                dict.fromkeys((*self.notes, *reference_notes(self.family, layer.prompt)))
+            )
         if layer.guided and layer.guidance.decoder is not None:  # type: ignore[union-attr]
             check_vae(self.model, layer.guidance.decoder, decoder=True)  # type: ignore[union-attr]
         return layer
@@ -152,7 +190,8 @@ class ComfySampler:
         positives = [self._conditioning(layer.prompt) for layer in batch.layers]
         negatives = [self._conditioning(layer.negative) for layer in batch.layers]
         positive, negative = _joined(positives), _joined(negatives)
-        if len(batch) == 1 or (positive and negative and not any(batch.guides)):
+        joins = positive and negative and not any(batch.guides) and not self.instruct
+        if len(batch) == 1 or joins:
             return self._sample(batch, positive, negative, on_step)  # type: ignore[arg-type]
         count, decoded = len(batch), []
         for index in range(count):
@@ -178,9 +217,12 @@ class ComfySampler:
             default = self.family.guidance
             positive = with_guidance(positive, sampling.flux_guidance, default)
             negative = with_guidance(negative, sampling.flux_guidance, default)
-        pos, neg, latent, noise_mask = _prepare(
-            self.family, model, vae, positive, negative, batch.crops, batch.areas, sampling
-        )
+        if self.instruct:
+            pos, neg, latent, noise_mask = instruct_start(self, batch, positive, negative)
+        else:
+            pos, neg, latent, noise_mask = _prepare(
+                self.family, model, vae, positive, negative, batch.crops, batch.areas, sampling
+            )
         noise = torch.cat(
             [comfy.sample.prepare_noise(latent[i : i + 1], seed) for i, seed in enumerate(seeds)]
         )
@@ -250,14 +292,6 @@ def _mask_channels(family: Family, model: Any) -> bool:
     return family.inpaint == Inpaint.MASK_CHANNELS or "mask" in model.model.concat_keys
 
 
-def _encode(vae: Any, pixels: torch.Tensor) -> torch.Tensor:
-    """Crops ``[N, h, w, 3]`` → latents ``[N, C, h', w']``, or ``[N, C, 1, h', w']`` from a
-    video-style VAE (encoded one by one: it reads a batch as the frames of one video)."""
-    if vae.latent_dim == 3:
-        return torch.cat([vae.encode(pixels[i : i + 1]) for i in range(len(pixels))])
-    return vae.encode(pixels)
-
-
 def _prepare(
     family: Family,
     model: Any,
@@ -286,7 +320,7 @@ def _prepare(
         start, keep = sampling.start, (1.0 - area.round())[..., None]
         if start == MaskedStart.GREY or (start == MaskedStart.AUTO and sampling.denoise >= 1.0):
             pixels = (pixels - 0.5) * keep + 0.5
-        samples = _encode(vae, pixels)
+        samples = encode_crops(vae, pixels)
         noise_mask = area.reshape(-1, 1, area.shape[-2], area.shape[-1])
     latent = comfy.sample.fix_empty_latent_channels(model, samples)
     if latent.dim() == 5:

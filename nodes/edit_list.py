@@ -28,6 +28,7 @@ from ..pinpoint.regions import RegionBatch
 from ..pinpoint.repaint import Layer, RepaintRequest, with_masks
 from . import sockets
 from ._common import comfy_progress, description, on_device, repaint_on_node, report_notes
+from .comfy_reference import EditMode
 from .comfy_sampler import COMFY_CFG, ComfySampler, Sampling
 from .inputs import (
     candidates_input,
@@ -39,6 +40,7 @@ from .inputs import (
     labels_input,
     max_detections_input,
     min_probability_input,
+    mode_input,
     pick_inputs,
     sampler_inputs,
     sampling_inputs,
@@ -132,6 +134,7 @@ class PinpointEditByText(io.ComfyNode):
                 candidates_input(ranked_by="the matcher's CLIP, over every line"),
                 guidance_input("its line's prompt (the guidance's own text is replaced by it)"),
                 flux_guidance_input(),
+                mode_input(),
             ],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The edited images, [B,H,W,3]."),
@@ -182,6 +185,7 @@ class PinpointEditByText(io.ComfyNode):
         candidates: int = 1,
         guidance: GuidanceRecipe | None = None,
         flux_guidance: float = Sampling.flux_guidance,
+        mode: str = EditMode.INPAINT.value,
     ) -> io.NodeOutput:
         # every check before any model moves
         sampling = Sampling(
@@ -211,7 +215,7 @@ class PinpointEditByText(io.ComfyNode):
             )
             for line in lines
         )
-        sampler = ComfySampler(model, vae, sampling, clip)
+        sampler = ComfySampler(model, vae, sampling, clip, mode)
         planned = RepaintRequest(
             sampler,
             image,
@@ -224,6 +228,7 @@ class PinpointEditByText(io.ComfyNode):
             harmonise=harmonise,
             candidates=candidates,
             clip=matcher,
+            settle=sampler.settle,
         )
         if detector is not None and regions is not None:
             raise PinpointError(

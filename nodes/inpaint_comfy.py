@@ -11,6 +11,7 @@ from ..pinpoint.guidance import GuidanceRecipe
 from ..pinpoint.loading.models import ClipMatcher
 from ..pinpoint.repaint import single_edit
 from ._common import description, repaint_on_node, repainted
+from .comfy_reference import EditMode
 from .comfy_sampler import COMFY_CFG, ComfySampler, Sampling
 from .inputs import (
     candidate_inputs,
@@ -18,6 +19,7 @@ from .inputs import (
     flux_guidance_input,
     guidance_input,
     harmonise_input,
+    mode_input,
     sampler_inputs,
     sampling_inputs,
 )
@@ -59,6 +61,7 @@ class PinpointInpaintComfy(io.ComfyNode):
                 *candidate_inputs(text=True),
                 guidance_input("the guidance text"),
                 flux_guidance_input(),
+                mode_input(),
             ],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The edited images, [B,H,W,3].")
@@ -87,12 +90,13 @@ class PinpointInpaintComfy(io.ComfyNode):
         text: str = "",
         guidance: GuidanceRecipe | None = None,
         flux_guidance: float = Sampling.flux_guidance,
+        mode: str = EditMode.INPAINT.value,
         **settings,
     ) -> io.NodeOutput:
         sampling = Sampling(
             steps, cfg, sampler_name, scheduler, denoise, masked_start, flux_guidance
         )
-        sampler = ComfySampler(model, vae, sampling)
+        sampler = ComfySampler(model, vae, sampling, mode=mode)
         request = single_edit(
             sampler,
             image,
@@ -104,6 +108,7 @@ class PinpointInpaintComfy(io.ComfyNode):
             seed=seed,
             candidates=candidates,
             clip=clip,
+            settle=sampler.settle,
             **settings,
         )
         return repainted(repaint_on_node(request), TITLE)

@@ -16,7 +16,8 @@ from ..pinpoint.repaint import RepaintRequest
 from ..pinpoint.seeds import SEED_MODULUS
 from ..pinpoint.selection import Pick, SelectRequest
 from . import sockets
-from .comfy_families import FAMILIES
+from .comfy_families import EDITORS, FAMILIES
+from .comfy_reference import EditMode
 from .comfy_sampler import DENOISE, MaskedStart, Sampling
 
 PICK_TOOLTIP = (
@@ -309,4 +310,18 @@ def harmonise_input() -> io.Float.Input:
         "against the original and carried smoothly into the new area, so no seam shows; the "
         "edit's own colours and detail stay, and pixels outside the feathered mask stay "
         "bit-identical.",
+    )
+
+
+def mode_input() -> io.Combo.Input:
+    """How the ComfyUI sampler edits each crop (optional: older workflows load inpainting)."""
+    return io.Combo.Input(
+        "mode",
+        options=EditMode.values(),
+        default=EditMode.INPAINT.value,
+        optional=True,
+        tooltip="inpaint: regenerate the masked area. instruct: hand each crop to an "
+        f"instruction editor ({EDITORS}) as its reference image, the prompt being the "
+        "instruction ('make it a fox'); the editor's shift and zoom are undone and only the "
+        "object (and what the edit changed next to it) is pasted back.",
     )

@@ -317,12 +317,15 @@ CONDITIONINGS: dict[str, Callable[[str], Conditioning]] = {
 class StandInClip:
     """A CLIP that encodes text as :data:`CONDITIONINGS` does (in place of the stock text
     encoders, gigabytes each): what Edit by Text calls, ``tokenize`` then
-    ``encode_from_tokens_scheduled``."""
+    ``encode_from_tokens_scheduled``. The images a vision-language encoder would see
+    (TextEncodeQwenImageEditPlus hands them to ``tokenize``) are kept in ``images``."""
 
     def __init__(self, encode: Callable[[str], Conditioning]):
         self._encode = encode
+        self.images: list[torch.Tensor] = []
 
-    def tokenize(self, text: str) -> str:
+    def tokenize(self, text: str, images: list[torch.Tensor] = (), **template: Any) -> str:
+        self.images.extend(images)
         return text
 
     def encode_from_tokens_scheduled(self, tokens: str) -> Conditioning:
@@ -351,6 +354,7 @@ class TinyFamily:
 
     @property
     def clip(self) -> StandInClip:
+        """A fresh stand-in CLIP of the family's conditionings."""
         return StandInClip(self.encode)
 
 

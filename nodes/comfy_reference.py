@@ -1,0 +1,104 @@
+"""Instruction editing on the ComfyUI route: each crop is the model's reference image and the
+edit's prompt its instruction ("make it a fox"), for ``ComfySampler``'s instruct mode.
+
+The crop reaches the model through ComfyUI's own nodes, called here: ReferenceLatent (FLUX.1
+Kontext, FLUX.2, OmniGen2) or TextEncodeQwenImageEditPlus (Qwen-Image-Edit: the prompt is
+re-encoded with each crop, which its vision tower sees). The sampler then starts from the
+crop's own latent without a noise mask, and the loop settles the result into its window
+(:data:`INSTRUCT_SETTLE`): the editor's shift and zoom undone, the blend following the edit
+within a bounded ring; only the blend is pasted back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import comfy.sample
+import torch
+from comfy_extras.nodes_edit_model import ReferenceLatent
+from comfy_extras.nodes_qwen import TextEncodeQwenImageEditPlus
+
+from ..pinpoint.choices import Choice
+from ..pinpoint.errors import PinpointError
+from ..pinpoint.repaint import CropBatch
+from ..pinpoint.settle import SettleSettings
+from .comfy_families import EDITORS, Conditioning, Family, Reference, encode_crops
+
+INSTRUCT_SETTLE = SettleSettings(align=True, follow_px=16)
+"""How an instruction edit settles into its window: the editor's global shift and zoom are
+measured on the context and undone, and the blend takes the pixels the edit changed next to
+the object up to 16 px past the feathered mask (nothing farther away moves)."""
+
+
+class EditMode(Choice):
+    """How the ComfyUI sampler edits a crop."""
+
+    INPAINT = "inpaint"
+    """Regenerate the masked area (a noise mask, or an inpainting model's mask channels)."""
+    INSTRUCT = "instruct"
+    """Hand the crop to an instruction editor as its reference; the prompt is the instruction."""
+
+
+def check_editor(name: str, family: Family) -> None:
+    """Raise unless the ``name`` family's models take a reference image."""
+    if family.reference == Reference.NONE:
+        raise PinpointError(
+            f"mode is instruct but the MODEL is {name}, which takes no reference image (it "
+            "cannot edit a crop by instruction)",
+            f"use mode inpaint with this model, or connect an instruction editor ({EDITORS}) "
+            "and its VAE",
+        )
+
+
+def with_reference(
+    family: Family,
+    vae: Any,
+    conditioning: Conditioning,
+    crop: torch.Tensor,
+    latent: torch.Tensor,
+    clip: Any = None,
+    text: str | None = None,
+) -> Conditioning:
+    """``conditioning`` (of the prompt ``text`` where it was text) with ``crop`` as its
+    reference image.
+
+    Args:
+        crop: ``[1, h, w, 3]`` the crop in [0, 1]; latent: its VAE latent ``[1, C, h', w']``
+            (``[1, C, 1, h', w']`` from a video-style VAE).
+        clip, text: the CLIP and the text that made ``conditioning``: Qwen-Image-Edit
+            re-encodes ``text`` with the crop (its TextEncodeQwenImageEditPlus), which also
+            adds the crop's latent at about one megapixel.
+    """
+    if family.reference == Reference.QWEN_EDIT and clip is not None and text is not None:
+        return TextEncodeQwenImageEditPlus.execute(clip, text, vae, image1=crop).args[0]
+    return ReferenceLatent.execute(conditioning, {"samples": latent}).args[0]
+
+
+def instruct_start(
+    sampler: Any, batch: CropBatch, positive: Conditioning, negative: Conditioning
+) -> tuple[Conditioning, Conditioning, torch.Tensor, None]:
+    """What ``sampler`` (a ``ComfySampler`` in instruct mode) samples one crop from: both
+    conditionings with the crop as their reference, the crop's own latent (``[1, C, h', w']``)
+    and no noise mask."""
+    samples = encode_crops(sampler.vae, batch.crops)
+    layer = batch.layers[0]
+
+    def referenced(conditioning: Conditioning, prompt: Any) -> Conditioning:
+        text = prompt.strip() if isinstance(prompt, str) else None
+        return with_reference(
+            sampler.family, sampler.vae, conditioning, batch.crops, samples, sampler.clip, text
+        )
+
+    latent = comfy.sample.fix_empty_latent_channels(sampler.model, samples)
+    return referenced(positive, layer.prompt), referenced(negative, layer.negative), latent, None
+
+
+def reference_notes(family: Family, prompt: Any) -> tuple[str, ...]:
+    """What to tell the user about how the crop reaches a Qwen-Image-Edit model whose prompt
+    is a ready conditioning (its text encoding never saw the crop)."""
+    if family.reference == Reference.QWEN_EDIT and not isinstance(prompt, str):
+        return (
+            "Qwen-Image-Edit gets each crop as a reference latent only: the positive was "
+            "encoded without it (Edit by Text re-encodes each line's prompt with its crop)",
+        )
+    return ()
