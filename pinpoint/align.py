@@ -7,7 +7,8 @@ object): a similarity ``edited(c + s (p - c) + t) ≈ source(p)`` (``c`` the cro
 the zoom, ``t`` the shift in pixels) is fitted to the context's grey levels by least squares,
 coarse to fine on an image pyramid (so a shift of several pixels is found), and the edit is
 resampled by its inverse before the stitch. A motion below :data:`STILL` is left alone, so an
-edit that did not move comes back untouched, bit for bit.
+edit that did not move comes back untouched, bit for bit; so is one that does not explain the
+context's change (:data:`EXPLAINED`): an edit that relit or restyled the whole crop is not moved.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ MARGIN = 0.02
 """Context closer to the object than this fraction of the crop is not measured."""
 MIN_CONTEXT = 64
 """Context pixels needed to measure the motion at all."""
+EXPLAINED = 0.5
+"""A fitted motion is kept only when undoing it removes at least half of the context's squared
+difference; otherwise the context changed for another reason (light, style, a different
+picture) and no motion is reported."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,8 @@ def measure_motion(source: torch.Tensor, edited: torch.Tensor, context: torch.Te
         context: ``[h, w]`` 1 where the picture should not have changed (around the object).
 
     Returns:
-        The fitted :class:`Motion`; no motion when there is too little context to measure.
+        The fitted :class:`Motion`; no motion when there is too little context to measure or
+        the fit does not explain the context's change (:data:`EXPLAINED`).
     """
     height, width = int(source.shape[0]), int(source.shape[1])
     if int((context > 0.5).sum()) < MIN_CONTEXT:
@@ -125,6 +131,13 @@ def measure_motion(source: torch.Tensor, edited: torch.Tensor, context: torch.Te
         b_l = F.interpolate(b, size=size, mode="area")
         keep_l = (F.interpolate(keep, size=size, mode="area") > 0.999).to(torch.float32)
         motion = _refine(a_l, b_l, keep_l, motion, (size[1] / width, size[0] / height))
+    keep = (keep > 0.999).to(torch.float32) * _inside(motion, height, width)
+    if float(keep.sum()) < MIN_CONTEXT:
+        return Motion(size=max(height, width))
+    moved = float((((_warp(b, motion) - a) ** 2) * keep).sum())
+    unmoved = float((((b - a) ** 2) * keep).sum())
+    if moved > EXPLAINED * unmoved:
+        return Motion(size=max(height, width))
     dx, dy, log_scale = (float(value) for value in motion)
     return Motion(dx, dy, math.exp(log_scale), max(height, width))
 

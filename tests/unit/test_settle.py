@@ -65,6 +65,21 @@ def test_an_edit_that_did_not_move_comes_back_untouched():
     assert motion.still and str(motion) == "did not move the picture"
     assert undo_motion(edited, motion) is edited
     assert measure_motion(source, edited, torch.zeros(128, 128)).still  # no context: no motion
+
+
+@pytest.mark.parametrize("change", ["relit", "another picture"])
+def test_a_context_changed_by_more_than_a_motion_is_not_moved(change):
+    """An edit that relit the whole crop, or a model that returned another picture, is not a
+    shift: no motion is reported and the edit is left as it came."""
+    source = texture(192, 192, seed=1)
+    context = torch.ones(192, 192)
+    context[60:130, 60:130] = 0
+    if change == "relit":
+        edited = (0.35 + 0.5 * (1 - source)).clamp(0, 1)  # every tone turned
+    else:
+        edited = texture(192, 192, seed=9)
+    motion = measure_motion(source, edited, context)
+    assert motion.still and undo_motion(edited, motion) is edited
     assert str(Motion(2.0, -1.0, 1.02, 512)) == (
         "shifted the picture 2.0 px right and 1.0 px up, zoomed it 1.020x"
     )
