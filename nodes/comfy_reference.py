@@ -5,8 +5,8 @@ The crop reaches the model through ComfyUI's own nodes, called here: ReferenceLa
 Kontext, FLUX.2, OmniGen2) or TextEncodeQwenImageEditPlus (Qwen-Image-Edit: the prompt is
 re-encoded with each crop, which its vision tower sees). The sampler then starts from the
 crop's own latent without a noise mask, and the loop settles the result into its window
-(:data:`INSTRUCT_SETTLE`): the editor's shift and zoom undone, the blend following the edit
-within a bounded ring; only the blend is pasted back.
+(:data:`~pinpoint.settle.EDITOR_SETTLE`): the editor's shift and zoom undone, the blend
+following the edit within a bounded ring; only the blend is pasted back.
 """
 
 from __future__ import annotations
@@ -21,13 +21,7 @@ from comfy_extras.nodes_qwen import TextEncodeQwenImageEditPlus
 from ..pinpoint.choices import Choice
 from ..pinpoint.errors import PinpointError
 from ..pinpoint.repaint import CropBatch
-from ..pinpoint.settle import SettleSettings
 from .comfy_families import EDITORS, Conditioning, Family, Reference, encode_crops
-
-INSTRUCT_SETTLE = SettleSettings(align=True, follow_px=16)
-"""How an instruction edit settles into its window: the editor's global shift and zoom are
-measured on the context and undone, and the blend takes the pixels the edit changed next to
-the object up to 16 px past the feathered mask (nothing farther away moves)."""
 
 
 class EditMode(Choice):

@@ -28,7 +28,7 @@ import nodes  # ComfyUI's nodes.py (the pack's own nodes/ is this package)
 from ..pinpoint.choices import Choice, check_choice
 from ..pinpoint.errors import PinpointError
 from ..pinpoint.repaint import CROPS_PER_CALL, CropBatch, Layer, StepCallback
-from ..pinpoint.settle import SettleSettings
+from ..pinpoint.settle import EDITOR_SETTLE, SettleSettings
 from .comfy_families import (
     Conditioning,
     Family,
@@ -44,7 +44,6 @@ from .comfy_families import (
     with_guidance,
 )
 from .comfy_reference import (
-    INSTRUCT_SETTLE,
     EditMode,
     check_editor,
     instruct_start,
@@ -145,7 +144,7 @@ class ComfySampler:
     def settle(self) -> SettleSettings:
         """How the request settles this sampler's crops (instruct mode: the editor's motion
         undone, the blend following the edit; otherwise not at all)."""
-        return INSTRUCT_SETTLE if self.instruct else SettleSettings()
+        return EDITOR_SETTLE if self.instruct else SettleSettings()
 
     @property
     def native_size(self) -> int:

@@ -42,6 +42,7 @@ from .regions import IfNothingFound, ImageRegions, RegionBatch
 from .repaint import Layer, RepaintRequest
 from .request import Request
 from .selection import Pick, SelectRequest, check_top_k, choose_regions
+from .settle import EDITOR_SETTLE
 
 ARROW = "=>"
 EXAMPLE = "the cat => a small red fox"
@@ -198,6 +199,9 @@ class EditSettings(Request):
     feather_px: int = RepaintRequest.feather_px
     scheduler: Scheduler = HEADLESS_SCHEDULER
     harmonise: float = RepaintRequest.harmonise
+    settle: bool = False
+    """Settle each edit as an instruction editor's (:data:`~pinpoint.settle.EDITOR_SETTLE`):
+    its shift and zoom undone, the blend following it a little past the mask."""
 
     def __post_init__(self) -> None:
         self._normalise(
@@ -234,6 +238,7 @@ class EditSettings(Request):
             context=self.context,
             feather_px=self.feather_px,
             harmonise=self.harmonise,
+            settle=EDITOR_SETTLE if self.settle else RepaintRequest.settle,
         )
         return RepaintRequest(sampler, images, layers, **settings | changes)  # type: ignore[arg-type]
 

@@ -55,6 +55,13 @@ class SettleSettings(Request):
         return self.align or self.follow_px > 0
 
 
+EDITOR_SETTLE = SettleSettings(align=True, follow_px=16)
+"""How an instruction editor's edit settles into its window (the ComfyUI route's instruct
+mode, the CLI's ``--settle``): its global shift and zoom are measured on the context and undone,
+and the blend takes the pixels the edit changed next to the object up to 16 px past the
+feathered mask (nothing farther away moves)."""
+
+
 def _content(piece: CropPiece) -> torch.Tensor:
     """``[h, w]`` bool: the crop's pixels that come from the window (not edge padding)."""
     inside = torch.zeros(piece.height, piece.width, dtype=torch.bool)

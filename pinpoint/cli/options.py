@@ -108,9 +108,17 @@ def _add_edit_options(parser: argparse.ArgumentParser, defaults: EditSettings) -
         "--scheduler",
         default=defaults.scheduler.value,
         choices=Scheduler.values(),
-        help="the sampler: DPM-Solver++ (one UNet call per step, good in 20 steps), DDIM or "
-        "Euler (one per step), or the pipeline's own (SD 1.5 inpainting: PNDM, one call more "
-        "than --steps)",
+        help="the sampler: auto (DPM-Solver++ on SD-style families, the flow-matching Euler of "
+        "FLUX, SD 3, Qwen-Image ...), DPM-Solver++ (one UNet call per step, good in 20 steps), "
+        "DDIM or Euler (one per step), or the pipeline's own (SD 1.5 inpainting: PNDM, one call "
+        "more than --steps)",
+    )
+    paint.add_argument(
+        "--settle",
+        action="store_true",
+        help="for editors that move the whole picture (Qwen-Image-Edit, FLUX.1 Kontext): undo "
+        "their shift and zoom, measured on the context around the object, and let the blend "
+        "follow the edit up to 16 px past the mask; what was corrected is printed",
     )
     paint.add_argument(
         "--harmonise",

@@ -42,7 +42,7 @@ def settle_ring(comfyui, mask: torch.Tensor, feather: int) -> torch.Tensor:
     """``[H, W]`` bool: where an instruction edit may change pixels (the feathered mask grown
     by the settle ring)."""
     masks = pack_module(comfyui, "pinpoint.masks")
-    follow = pack_module(comfyui, "nodes.comfy_reference").INSTRUCT_SETTLE.follow_px
+    follow = pack_module(comfyui, "pinpoint.settle").EDITOR_SETTLE.follow_px
     return masks.grow_mask(masks.feather_mask(mask, feather), follow)[0] > 0
 
 

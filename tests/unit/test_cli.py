@@ -38,6 +38,7 @@ from pinpoint.ranking import RankSettings
 from pinpoint.regions import IfNothingFound
 from pinpoint.repaint import Layer, RepaintRequest
 from pinpoint.selection import Pick
+from pinpoint.settle import EDITOR_SETTLE
 from pinpoint.shards import Shard
 
 REPO = Path(__file__).resolve().parents[2]
@@ -198,7 +199,7 @@ def test_parser_defaults_are_the_core_defaults():
 def test_edit_settings_defaults_are_the_stages_own():
     defaults = EditSettings()
     fields = {field.name for field in dataclasses.fields(EditSettings)}
-    own = {"if_nothing_found", "grow_px", "negative_prompt", "scheduler"}
+    own = {"if_nothing_found", "grow_px", "negative_prompt", "scheduler", "settle"}
     assert set(STAGE_DEFAULTS) | own == fields
     for name, request in STAGE_DEFAULTS.items():
         assert getattr(defaults, name) == getattr(request, name), name
@@ -478,6 +479,35 @@ def test_a_model_of_the_wrong_kind_is_named_by_the_callers_place(tiny_models):
         load_run_models(paths, "cpu", "fp32", where="pinpoint eval")
     assert str(caught.value).startswith("pinpoint eval (object detector): ")
     assert "clip" in caught.value.problem
+
+
+def test_settle_settles_every_edit_as_an_editors_and_prints_what_it_undid(
+    tmp_path, capsys, models_root, monkeypatch
+):
+    """``--settle`` hands the loop the editor's settling (its shift and zoom undone, the blend
+    following the edit: :data:`EDITOR_SETTLE`, tested in test_settle) and prints its notes;
+    without it nothing is settled."""
+    import pinpoint.repaint
+
+    real, seen = pinpoint.repaint.settle_crops, []
+
+    def spied(plan, sampled, settings):
+        seen.append(settings)
+        plan, settled, _ = real(plan, sampled, settings)
+        return plan, settled, ("image 1: the model shifted the picture 3.0 px right; undone",)
+
+    monkeypatch.setattr(pinpoint.repaint, "settle_crops", spied)
+    source = write_input(tmp_path / "in.png")
+    models = ["--models-dir", str(models_root), "--detector", "tiny-random-detr"]
+    models += ["--clip", "tiny-random-clip", "--inpaint", "tiny-random-sd-inpaint"]
+    options = [*models, "--steps", "1", "--if-nothing-found", "whole image"]
+    assert main(edit_args(source, tmp_path / "a.png", *options)) == 0
+    assert seen == [] and "undone" not in capsys.readouterr().out
+    assert main(edit_args(source, tmp_path / "b.png", *options, "--settle")) == 0
+    assert seen == [EDITOR_SETTLE]
+    assert "note: image 1: the model shifted the picture 3.0 px right; undone" in (
+        capsys.readouterr().out
+    )
 
 
 def test_an_edit_runs_with_a_flux_fill_pipeline(tmp_path, capsys, models_root, monkeypatch):
