@@ -521,12 +521,13 @@ TEMPLATE_CARDS = """async ([names, width]) => {
             if (loaded(image)) found[name] = [image.naturalWidth, image.naturalHeight];
         }
         // the list shows a page of cards and adds more when scrolled to its end; it drops the
-        // cards scrolled far away, so at the end it goes round again from the top
+        // cards scrolled far away, so it is scrolled a screen at a time (a jump to the end
+        // skips the cards between) and at the end it goes round again from the top
         let box = [...document.querySelectorAll("img")].find((img) => names.includes(img.alt));
         while (box && box.scrollHeight <= box.clientHeight) box = box.parentElement;
         if (box) {
             const before = box.scrollTop;
-            box.scrollTop = box.scrollHeight;
+            box.scrollTop = before + Math.max(1, Math.floor(box.clientHeight * 0.6));
             await pause();
             if (box.scrollTop === before) box.scrollTop = 0;
         }
