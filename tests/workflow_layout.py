@@ -22,15 +22,56 @@ WORKFLOWS = REPO / "workflows"
 MODEL_SUFFIXES = (".safetensors", ".sft", ".ckpt", ".pth", ".pt", ".bin")
 """A widget value ending so names a single model file (the frontend checks such values)."""
 HF = "https://huggingface.co"
-CHECKPOINTS = {
-    "sd-v1-5-inpainting.ckpt": f"{HF}/stable-diffusion-v1-5/stable-diffusion-inpainting/resolve/"
-    "main/sd-v1-5-inpainting.ckpt",
-    "v1-5-pruned-emaonly.safetensors": f"{HF}/stable-diffusion-v1-5/stable-diffusion-v1-5/resolve/"
-    "main/v1-5-pruned-emaonly.safetensors",
-    "sam3.1_multiplex_fp16.safetensors": f"{HF}/Comfy-Org/sam3.1/resolve/main/checkpoints/"
-    "sam3.1_multiplex_fp16.safetensors",
+STOCK_MODELS = {
+    "sd-v1-5-inpainting.ckpt": (
+        "checkpoints",
+        f"{HF}/stable-diffusion-v1-5/stable-diffusion-inpainting/resolve/main/"
+        "sd-v1-5-inpainting.ckpt",
+    ),
+    "v1-5-pruned-emaonly.safetensors": (
+        "checkpoints",
+        f"{HF}/stable-diffusion-v1-5/stable-diffusion-v1-5/resolve/main/"
+        "v1-5-pruned-emaonly.safetensors",
+    ),
+    "sam3.1_multiplex_fp16.safetensors": (
+        "checkpoints",
+        f"{HF}/Comfy-Org/sam3.1/resolve/main/checkpoints/sam3.1_multiplex_fp16.safetensors",
+    ),
+    "sd_xl_base_1.0.safetensors": (
+        "checkpoints",
+        f"{HF}/stabilityai/stable-diffusion-xl-base-1.0/resolve/main/sd_xl_base_1.0.safetensors",
+    ),
+    "flux1-dev-kontext_fp8_scaled.safetensors": (
+        "diffusion_models",
+        f"{HF}/Comfy-Org/flux1-kontext-dev_ComfyUI/resolve/main/split_files/diffusion_models/"
+        "flux1-dev-kontext_fp8_scaled.safetensors",
+    ),
+    "flux1-fill-dev.safetensors": (
+        "diffusion_models",
+        f"{HF}/Comfy-Org/flux1-dev/resolve/main/split_files/diffusion_models/"
+        "flux1-fill-dev.safetensors",
+    ),
+    "clip_l.safetensors": (
+        "text_encoders",
+        f"{HF}/comfyanonymous/flux_text_encoders/resolve/main/clip_l.safetensors",
+    ),
+    "t5xxl_fp8_e4m3fn_scaled.safetensors": (
+        "text_encoders",
+        f"{HF}/comfyanonymous/flux_text_encoders/resolve/main/t5xxl_fp8_e4m3fn_scaled.safetensors",
+    ),
+    "ae.safetensors": (
+        "vae",
+        f"{HF}/Comfy-Org/Lumina_Image_2.0_Repackaged/resolve/main/split_files/vae/ae.safetensors",
+    ),
 }
-"""The stock checkpoints the workflows name (``models/checkpoints``) → their download URL."""
+"""The stock model files the workflows name → (their folder under ``models/``, their download
+URL), as ComfyUI's own templates name them."""
+
+
+def stock_model_command(name: str) -> str:
+    """The README's download line of a stock model file (also the workflows' notes')."""
+    directory, url = STOCK_MODELS[name]
+    return f"curl -L --create-dirs -o models/{directory}/{name} {url}"
 
 
 def model_files() -> dict[str, dict[str, str]]:
@@ -46,8 +87,8 @@ def model_files() -> dict[str, dict[str, str]]:
         for model in SUGGESTED
         if model.file
     }
-    for name, url in CHECKPOINTS.items():
-        files[name] = {"name": name, "url": url, "directory": "checkpoints"}
+    for name, (directory, url) in STOCK_MODELS.items():
+        files[name] = {"name": name, "url": url, "directory": directory}
     for network in NETWORKS.values():
         files[network.file] = {
             "name": network.file,

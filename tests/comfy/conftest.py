@@ -483,6 +483,34 @@ def sam3_checkpoint(comfy_models) -> Path:
     return write_sam3_checkpoint(comfy_models["root"] / "checkpoints" / SAM3_CHECKPOINT)
 
 
+FAMILY_FOLDERS = ("diffusion_models", "vae")
+"""Folders of the models root that :func:`family_files` fills (registered at server start)."""
+
+
+@pytest.fixture(scope="session")
+def family_files(comfyui, comfy_models) -> dict[str, str]:
+    """Tiny FLUX.1 (Kontext's config) and FLUX.1 Fill diffusion models and FLUX's 16-channel
+    TAESD (geometric weights) written by ``family_models.py`` in the models root's
+    ``diffusion_models/`` and ``vae/``, for UNETLoader and VAELoader: ``{"Flux",
+    "FluxInpaint", "vae"}`` → file name. Their text widths are the CLIP ViT-L's of the tiny
+    SD 1.5 checkpoint, whose CLIP stands in for FLUX's clip_l + T5-XXL (T5-XXL is 4.7 B
+    parameters at any file size: ComfyUI builds it from a fixed config). Skips where this
+    ComfyUI's detection fixes FLUX's full width (0.3.64), so no tiny FLUX file loads."""
+    from family_models import write_flux, write_taef1
+    from tiny_checkpoint import CONTEXT_DIM
+
+    root = comfy_models["root"]
+    files = {}
+    for family in ("Flux", "FluxInpaint"):
+        path = root / "diffusion_models" / f"tiny-{family.lower()}.safetensors"
+        widths = dict(context_in_dim=CONTEXT_DIM, vec_in_dim=CONTEXT_DIM)
+        if write_flux(path, family, **widths) is None:
+            pytest.skip("this ComfyUI detects FLUX only at its full width: no tiny FLUX loads")
+        files[family] = path.name
+    files["vae"] = write_taef1(root / "vae" / "tiny-ae.safetensors").name
+    return files
+
+
 def model_folders(comfy_models: dict[str, Path]) -> dict[str, Path]:
     """ComfyUI folder name → directory, for every tiny model (``pinpoint_detectors``, ``sams``)."""
     return {path.parent.name: path.parent for key, path in comfy_models.items() if key != "root"}
@@ -599,6 +627,15 @@ class Client:
         return np.asarray(Image.open(io.BytesIO(self.get(f"/view?{query}"))).convert("RGB"))
 
 
+STOCK_LOADERS = {
+    "CheckpointLoaderSimple": ("checkpoints", ("ckpt_name",)),
+    "UNETLoader": ("diffusion_models", ("unet_name",)),
+    "DualCLIPLoader": ("text_encoders", ("clip_name1", "clip_name2")),
+    "VAELoader": ("vae", ("vae_name",)),
+}
+"""ComfyUI's loader nodes the workflows use → (the model folder they read, their file inputs)."""
+
+
 def workflow_model_stand_ins(root: Path) -> dict[str, Path]:
     """Empty stand-ins, under ``root``, for every model the shipped workflows name (the real
     models cannot be downloaded here), so the editor shows the workflows as on a machine that
@@ -609,18 +646,20 @@ def workflow_model_stand_ins(root: Path) -> dict[str, Path]:
     folders: dict[str, Path] = {}
     for path in (REPO / "workflows" / "api").glob("*.json"):
         for node in json.loads(path.read_text()).values():
-            if node["class_type"] == "CheckpointLoaderSimple":
-                folder, name, marker = "checkpoints", node["inputs"]["ckpt_name"], ""
+            if node["class_type"] in STOCK_LOADERS:
+                folder, inputs = STOCK_LOADERS[node["class_type"]]
+                named = [(folder, node["inputs"][name], "") for name in inputs]
             elif node["class_type"] in LOADER_KINDS:
                 kind = kinds[LOADER_KINDS[node["class_type"]]]
-                folder, name, marker = kind.folder, node["inputs"]["model_name"], kind.marker
+                named = [(kind.folder, node["inputs"]["model_name"], kind.marker)]
             else:
                 continue
-            folders[folder] = root / folder
-            target = root / folder / name
-            target = target / marker if marker else target
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text("{}" if marker else "")
+            for folder, name, marker in named:
+                folders[folder] = root / folder
+                target = root / folder / name
+                target = target / marker if marker else target
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text("{}" if marker else "")
     return folders
 
 
@@ -633,6 +672,9 @@ def server(facts, comfy_models, tmp_path_factory):
     folders = {name: [path] for name, path in model_folders(comfy_models).items()}
     for name, path in workflow_model_stand_ins(base / "stand-ins").items():
         folders.setdefault(name, []).append(path)
+    for name in FAMILY_FOLDERS:  # filled by family_files when a test asks for it
+        (comfy_models["root"] / name).mkdir(exist_ok=True)
+        folders.setdefault(name, []).append(comfy_models["root"] / name)
     lines = ["pinpoint_tests:", f"  custom_nodes: {base / 'custom_nodes'}"]
     for name, paths in folders.items():
         lines += [f"  {name}: |"] + [f"    {path}" for path in paths]

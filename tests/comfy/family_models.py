@@ -97,20 +97,30 @@ def flux_config(family: str) -> dict[str, Any]:
     return {key: value for key, value in (FLUX_BASE | FLUX_CONFIGS[family]).items() if key in known}
 
 
-def load_flux(folder: Path, family: str) -> Any:
-    """A tiny FLUX.1 / FLUX.1 Fill / FLUX.2 MODEL (``family``: its config class) written as a
-    diffusion_models file and loaded by ``comfy.sd.load_diffusion_model``; where ComfyUI's
-    detection fixes FLUX's full width (0.3.64), built in code instead."""
+def write_flux(path: Path, family: str, **widths: int) -> Path | None:
+    """A tiny FLUX.1 / FLUX.1 Fill / FLUX.2 diffusion model (``family``: its config class;
+    ``widths``: other text widths, ``context_in_dim`` and ``vec_in_dim``) written at ``path``
+    as UNETLoader reads one; None where this ComfyUI's detection fixes FLUX's full width
+    (0.3.64), so no tiny file of it loads."""
     import comfy.ldm.flux.model as flux
     import comfy.model_detection
 
-    config = flux_config(family)
+    config = flux_config(family) | widths
     module = _meta(lambda: flux.Flux(**config, operations=comfy.ops.disable_weight_init))
     weights = random_weights(module)
     detected = comfy.model_detection.detect_unet_config(weights, "")
     if detected.get("hidden_size") != config["hidden_size"]:
-        return build_in_code(family, {"image_model": "flux", **config})
-    path = _save(folder / f"{family}.safetensors", weights)
+        return None
+    return _save(path, weights)
+
+
+def load_flux(folder: Path, family: str) -> Any:
+    """A tiny FLUX.1 / FLUX.1 Fill / FLUX.2 MODEL (``family``: its config class) written as a
+    diffusion_models file and loaded by ``comfy.sd.load_diffusion_model``; where ComfyUI's
+    detection fixes FLUX's full width (0.3.64), built in code instead."""
+    path = write_flux(folder / f"{family}.safetensors", family)
+    if path is None:
+        return build_in_code(family, {"image_model": "flux", **flux_config(family)})
     return comfy.sd.load_diffusion_model(str(path))
 
 
@@ -231,6 +241,11 @@ def write_taesd(path: Path, channels: int, scale: float, shift: float = 0.0) -> 
     weights = _taesd_weights(channels)
     weights["vae_scale"], weights["vae_shift"] = torch.tensor(scale), torch.tensor(shift)
     return _save(path, weights)
+
+
+def write_taef1(path: Path) -> Path:
+    """FLUX.1's TAESD (16 channels, FLUX's latent scale and shift) as one VAE file."""
+    return write_taesd(path, 16, 0.3611, 0.1159)
 
 
 def write_tae_files(folder: Path, name: str, channels: int) -> Path:
@@ -371,7 +386,7 @@ def make_family(name: str, folder: Path) -> TinyFamily:
     elif name == "QwenImage":
         vae_file = write_wan_vae(folder / "wan_2.1_vae.safetensors")
     else:
-        vae_file = write_taesd(folder / "taef1.safetensors", 16, 0.3611, 0.1159)
+        vae_file = write_taef1(folder / "taef1.safetensors")
     step = {"SDXL": 8, "Flux2": 16}.get(name, 16)
     encode = CONDITIONINGS["Flux" if name == "FluxInpaint" else name]
     return TinyFamily(name, model, load_vae(vae_file), step, encode)

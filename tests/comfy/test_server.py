@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import torch
 import workflow_layout
+from node_calls import pack_module
 from PIL import Image
 from sam3_checkpoint import SAM3_CHECKPOINT
 
@@ -194,8 +195,30 @@ SAMPLING = ("PinpointInpaintDiffusers", "PinpointInpaintComfy", "KSampler", "Pin
 CROPPING = ("PinpointInpaintComfy", "PinpointCropForInpaint", "PinpointEditByText")
 
 
+FAMILY_LOADERS = ("UNETLoader", "DualCLIPLoader", "VAELoader")
+"""Stock loaders of the family workflows (FLUX): their files are the ``family_files`` fixture's."""
+
+
+def tiny_text_encoders(prompt: dict, checkpoint: str) -> None:
+    """Each DualCLIPLoader of ``prompt`` becomes the tiny SD 1.5 ``checkpoint``'s loader, whose
+    CLIP (output 1) stands in for FLUX's clip_l + T5-XXL."""
+    for key, node in prompt.items():
+        if node["class_type"] != "DualCLIPLoader":
+            continue
+        prompt[key] = {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": checkpoint}}
+        for other in prompt.values():
+            for input_name, value in other["inputs"].items():
+                if value == [key, 0]:
+                    other["inputs"][input_name] = [key, 1]
+
+
 def tiny_prompt(
-    facts, comfy_models, name: str, image_name: str, size: tuple[int, int]
+    facts,
+    comfy_models,
+    name: str,
+    image_name: str,
+    size: tuple[int, int],
+    family_files: dict[str, str] | None = None,
 ) -> tuple[dict, dict[str, str]]:
     """A shipped API workflow on the tiny models, plus SaveImage of the input and of the mask
     that goes into the inpaint (or crop) node.
@@ -203,13 +226,18 @@ def tiny_prompt(
     The detector is the rigged DETR (a known box), or the tiny OWLv2 where it feeds 'Detect by
     Text'; 'Segment by Text' runs the tiny SAM 3 or Florence-2 (every instance kept, the whole
     image where random weights find nothing); checkpoints are the tiny SD 1.5 ones (the
-    inpainting one where the workflow names an inpainting checkpoint) and the random full-size
-    SAM 3 for ComfyUI's own SAM 3 (every instance kept); samplers run 2 steps on 64-pixel
-    crops. The route's mask is intersected with the picture (``size`` = width, height) less a
-    border of an eighth of each side (by the Mask Operations node, or by a stock mask node
-    before the inpaint), which is also the mask 'Mask to Regions' gets where the workflow's
-    mask is a painted one; 'Edit by Text' makes its own mask from the rigged box (not grown, it
-    stays inside that border). Returns the prompt and the ids of its nodes by role.
+    inpainting one where the workflow names an inpainting checkpoint; for SDXL too: ComfyUI
+    detects SDXL only at its full 2.6 B-parameter depths, the family is tested in-process in
+    test_families.py), the random full-size SAM 3 for ComfyUI's own SAM 3 (every instance
+    kept) and, for the FLUX workflows, ``family_files``'s tiny FLUX.1 / FLUX.1 Fill and VAE with
+    the tiny SD 1.5 CLIP as their text encoders (:func:`tiny_text_encoders`); samplers run 2
+    steps on 64-pixel crops. The route's mask is intersected with the picture (``size`` =
+    width, height) less a border of an eighth of each side, a quarter in instruct mode (whose
+    blend reaches farther), by the Mask Operations node or by a stock mask node before the
+    inpaint; this is also the mask 'Mask to Regions' gets where the workflow's mask is a
+    painted one; 'Edit by Text' makes its own mask from the rigged
+    box (not grown, it stays inside that border). Returns the prompt and the ids of its nodes
+    by role.
     """
     prompt = strip_meta(load_workflow(facts, f"api/{name}.json"))
     open_vocabulary = {
@@ -234,6 +262,11 @@ def tiny_prompt(
                 inpainting = "inpainting" in inputs["ckpt_name"]
                 key = "checkpoint_inpainting" if inpainting else "checkpoint"
                 inputs["ckpt_name"] = comfy_models[key].name
+        elif kind == "UNETLoader":
+            fill = "fill" in inputs["unet_name"]
+            inputs["unet_name"] = family_files["FluxInpaint" if fill else "Flux"]
+        elif kind == "VAELoader":
+            inputs["vae_name"] = family_files["vae"]
         elif kind in ("PinpointSegmentByText", "SAM3_Detect"):
             inputs["threshold"] = 0.0
             if kind == "SAM3_Detect":
@@ -244,6 +277,7 @@ def tiny_prompt(
             inputs["steps"] = 2
         if kind in CROPPING:
             inputs["resolution"] = 64
+    tiny_text_encoders(prompt, comfy_models["checkpoint"].name)
     load = node_of(prompt, "LoadImage")
     (taker,) = [
         key for key, node in prompt.items() if node["class_type"] in (*MASK_TAKERS, *MASK_MAKERS)
@@ -252,23 +286,29 @@ def tiny_prompt(
     edit_mask = [taker, 1] if made else prompt[taker]["inputs"]["mask"]
     prompt[load]["inputs"]["image"] = image_name
     # Random SAM/CLIPSeg masks are noise that, grown and hole-filled, can cover the whole picture;
-    # intersecting with a known box (stock mask nodes) keeps "outside the mask" non-empty.
+    # intersecting with a known box (stock mask nodes) keeps "outside the mask" non-empty; an
+    # instruction edit's blend reaches farther (the settle ring), so its box is smaller.
     width, height = size
+    share = 4 if prompt[taker]["inputs"].get("mode") == "instruct" else 8
     prompt["903"] = {
         "class_type": "SolidMask",
         "inputs": {"value": 0.0, "width": width, "height": height},
     }
     prompt["904"] = {
         "class_type": "SolidMask",
-        "inputs": {"value": 1.0, "width": width - width // 4, "height": height - height // 4},
+        "inputs": {
+            "value": 1.0,
+            "width": width - 2 * (width // share),
+            "height": height - 2 * (height // share),
+        },
     }
     prompt["905"] = {
         "class_type": "MaskComposite",
         "inputs": {
             "destination": ["903", 0],
             "source": ["904", 0],
-            "x": width // 8,
-            "y": height // 8,
+            "x": width // share,
+            "y": height // share,
             "operation": "add",
         },
     }
@@ -316,17 +356,20 @@ def tiny_prompt(
 def test_workflow_edits_only_inside_the_mask(
     server, object_info, facts, comfy_models, name, request
 ):
-    from pinpoint.masks import feather_mask
+    from pinpoint.masks import feather_mask, grow_mask
 
     api = load_workflow(facts, f"api/{name}.json")
     skip_without_stock_nodes(object_info, api, name)
     if any(node["class_type"] == "SAM3_Detect" for node in api.values()):
         request.getfixturevalue("sam3_checkpoint")  # written only for a ComfyUI that runs it
+    families = None
+    if any(node["class_type"] in FAMILY_LOADERS for node in api.values()):
+        families = request.getfixturevalue("family_files")  # skips where no tiny FLUX loads
     rng = np.random.default_rng(0)
     width, height = IMAGE_SIZE
     pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
     Image.fromarray(pixels).save(server.input / "pinpoint-test.png")
-    prompt, ids = tiny_prompt(facts, comfy_models, name, "pinpoint-test.png", IMAGE_SIZE)
+    prompt, ids = tiny_prompt(facts, comfy_models, name, "pinpoint-test.png", IMAGE_SIZE, families)
     entry = server.client.run_prompt(prompt)
     assert entry["status"]["status_str"] == "success", entry["status"]
     outputs = entry["outputs"]
@@ -336,9 +379,14 @@ def test_workflow_edits_only_inside_the_mask(
     assert np.array_equal(original, pixels)
     assert edited.shape == original.shape
 
-    feather = prompt[ids["inpaint"]]["inputs"]["feather_px"]
+    taker = prompt[ids["inpaint"]]["inputs"]
     touched = torch.from_numpy(mask[..., 0] > 0).to(torch.float32)[None]
-    outside = (feather_mask(touched, feather)[0] == 0).numpy()
+    blend = feather_mask(touched, taker["feather_px"])
+    if taker.get("mode") == "instruct":  # the blend follows the edit within the settle ring
+        comfyui = request.getfixturevalue("comfyui")
+        settle = pack_module(comfyui, "nodes.comfy_reference").INSTRUCT_SETTLE
+        blend = grow_mask(blend, settle.follow_px)
+    outside = (blend[0] == 0).numpy()
     assert 0 < outside.sum() < outside.size
     assert not mask[: height // 8].any() and not mask[:, : width // 8].any()  # the bound held
     assert np.array_equal(edited[outside], original[outside])

@@ -28,12 +28,9 @@ def readme_commands() -> list[str]:
 
 
 def test_the_readme_lists_each_suggested_model_with_its_command():
-    """Pinpoint's models, then the stock checkpoints the workflows name."""
-    checkpoints = [
-        f"curl -L --create-dirs -o models/checkpoints/{name} {url}"
-        for name, url in workflow_layout.CHECKPOINTS.items()
-    ]
-    assert readme_commands() == [model.command() for model in SUGGESTED] + checkpoints
+    """Pinpoint's models, then the stock model files the workflows name."""
+    stock = [workflow_layout.stock_model_command(name) for name in workflow_layout.STOCK_MODELS]
+    assert readme_commands() == [model.command() for model in SUGGESTED] + stock
     assert len({model.name for model in SUGGESTED}) == len(SUGGESTED)
 
 
