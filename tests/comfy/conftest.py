@@ -73,6 +73,7 @@ EXPECTED_NODES = {
     ),
     "PinpointLoadCLIPSeg": ("pinpoint/loaders", ["model_name", "precision"], ["PINPOINT_CLIPSEG"]),
     "PinpointLoadDINO": ("pinpoint/loaders", ["model_name", "precision"], ["PINPOINT_DINO"]),
+    "PinpointLoadMatte": ("pinpoint/loaders", ["model_name", "precision"], ["PINPOINT_MATTE"]),
     "PinpointLoadPerceptual": (
         "pinpoint/loaders",
         ["model_name", "precision"],
@@ -402,6 +403,7 @@ LOADER_KINDS = {
     "PinpointLoadSegmenter": "segmenter",
     "PinpointLoadCLIPSeg": "clipseg",
     "PinpointLoadDINO": "dino",
+    "PinpointLoadMatte": "matte",
     "PinpointLoadInpaintPipeline": "inpaint",
     "PinpointLoadPerceptual": "perceptual",
 }
