@@ -47,6 +47,18 @@ def trimap(mask: torch.Tensor, band_px: int) -> torch.Tensor:
     return out
 
 
+def check_band(band_px: int, height: int, width: int) -> None:
+    """Raise unless ``band_px`` is at least 1 and under half the shorter side of an image of
+    ``height`` x ``width`` pixels (a wider band would leave no sure object or background)."""
+    shorter = min(height, width)
+    if band_px < 1 or 2 * band_px >= shorter:
+        raise PinpointError(
+            f"band_px is {band_px} but the band must be at least 1 px and under half the "
+            f"image's shorter side ({shorter} px)",
+            f"use a band_px from 1 to {max(1, (shorter - 1) // 2)} for this image",
+        )
+
+
 @dataclass(frozen=True)
 class MatteRequest(Request):
     """A checked call of :func:`matte_edges`.
@@ -68,13 +80,7 @@ class MatteRequest(Request):
     def __post_init__(self) -> None:
         check_image(self.images)
         masks = as_mask_batch(self.masks, self.images)
-        shorter = min(int(self.images.shape[1]), int(self.images.shape[2]))
-        if self.band_px < 1 or 2 * self.band_px >= shorter:
-            raise PinpointError(
-                f"band_px is {self.band_px} but the band must be at least 1 px and under half "
-                f"the image's shorter side ({shorter} px)",
-                f"use a band_px from 1 to {max(1, (shorter - 1) // 2)} for this image",
-            )
+        check_band(self.band_px, int(self.images.shape[1]), int(self.images.shape[2]))
         self._normalise(masks=masks)
 
 

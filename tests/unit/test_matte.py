@@ -1,6 +1,7 @@
 """Edge matting: the trimap by construction, a tiny random ViTMatte through the real loader
 changing the mask only inside the band, a rigged ViTMatte whose alpha is known used exactly
-(by the matte and then by the stitch), and bad bands refused before the model runs."""
+(by the matte and then by the stitch), bad bands refused before the model runs, and
+``edit --matte`` end to end on the tiny models."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from contextlib import contextmanager
 import pytest
 import torch
 
+import pinpoint.pipeline
+from pinpoint.cli import main
 from pinpoint.crop import CropRequest, crop_for_inpaint
 from pinpoint.errors import PinpointError
+from pinpoint.images import load_image, save_image
 from pinpoint.loading import load_model
 from pinpoint.loading.kinds import MATTE
 from pinpoint.loading.models import VitMatte
-from pinpoint.masks import grow_mask
+from pinpoint.masks import grow_mask, regions_to_mask
 from pinpoint.matte import BACKGROUND, FOREGROUND_VALUE, UNKNOWN, MatteRequest, matte_edges, trimap
 from pinpoint.stitch import stitch_crops
 
@@ -134,3 +138,72 @@ def test_bad_bands_are_refused_before_the_model_runs(vitmatte, band_px, problem)
 def test_the_largest_band_below_half_the_image_is_accepted(vitmatte):
     request = MatteRequest(vitmatte, torch.rand(1, HEIGHT, WIDTH, 3), square_mask(), band_px=35)
     assert request.band_px == 35 and request.masks.shape == (1, HEIGHT, WIDTH)
+
+
+# --- the command line: --matte and --matte-band ----------------------------------------------
+
+
+def scene(path) -> torch.Tensor:
+    """A 96x128 grey picture with a bright disc (for the tiny detector's boxes), as read back."""
+    image = 0.4 + 0.2 * torch.rand(1, 96, 128, 3, generator=torch.Generator().manual_seed(3))
+    ys, xs = torch.meshgrid(torch.arange(96), torch.arange(128), indexing="ij")
+    image[0][(ys - 40) ** 2 + (xs - 40) ** 2 < 18**2] = torch.tensor([0.9, 0.8, 0.2])
+    save_image(image[0], path)
+    return load_image(path)
+
+
+def test_the_cli_mattes_each_edit_mask_before_inpainting(tmp_path, models_root, monkeypatch):
+    monkeypatch.setenv("PINPOINT_TINY_DIR", str(models_root))
+    real, calls = pinpoint.pipeline.edit, []
+
+    def recording(*args, **kwargs):
+        calls.append((real(*args, **kwargs), kwargs["route"], kwargs["matte"]))
+        return calls[-1][0]
+
+    monkeypatch.setattr(pinpoint.pipeline, "edit", recording)
+    source = scene(tmp_path / "in.png")
+    args = ["edit", "--tiny", "--image", str(tmp_path / "in.png"), "--out", str(tmp_path / "o.png")]
+    args += ["--find", "the disc", "--prompt", "a moon", "--steps", "2", "--grow", "2"]
+    assert (
+        main([*args, "--feather", "0", "--matte", "tiny-random-vitmatte", "--matte-band", "3"]) == 0
+    )
+    ((result, route, vitmatte),) = calls
+    assert isinstance(vitmatte, VitMatte) and route.matte_band_px == 3
+    (outcome,) = result.edits
+    hard = route.mask_ops(regions_to_mask(outcome.chosen), 2)
+    expected = matte_edges(MatteRequest(vitmatte, source, hard, 3))
+    assert torch.equal(outcome.mask, expected)
+    band = trimap(hard, 3) == UNKNOWN
+    assert bool(band.any()) and not torch.isin(outcome.mask[band], torch.tensor([0.0, 1.0])).any()
+    outside = outcome.mask[0] == 0
+    edited = load_image(tmp_path / "o.png")
+    assert bool(outside.any()) and torch.equal(edited[0][outside], source[0][outside])
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        (("--matte-band", "4"), "--matte-band is a setting of matting, which is off. Fix: add "
+         "--matte vitmatte-small-composition-1k"),
+        (("--matte", "x", "--matte-band", "36"), "pinpoint edit --matte-band: band_px is 36 but"),
+        (("--matte", "x", "--matte-band", "0"), "band_px is 0 but"),
+    ],
+)  # fmt: skip
+def test_bad_matte_options_are_refused_before_any_model_loads(
+    options, fragment, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("PINPOINT_TINY_DIR", str(tmp_path / "never-built"))
+    image = tmp_path / "in.png"
+    save_image(torch.rand(72, 120, 3), image)
+    args = ["edit", "--tiny", "--image", str(image), "--out", str(tmp_path / "o.png")]
+    assert main([*args, "--find", "a", "--prompt", "b", *options]) == 2
+    err = capsys.readouterr().err
+    assert fragment in err, err
+    assert not (tmp_path / "never-built").exists() and not (tmp_path / "o.png").exists()
+
+
+def test_models_lists_the_matting_kind(models_root, capsys):
+    assert main(["models", "--models-dir", str(models_root)]) == 0
+    assert (
+        "image matting model (ViTMatte) [--matte]: tiny-random-vitmatte" in capsys.readouterr().out
+    )
