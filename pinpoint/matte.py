@@ -9,7 +9,10 @@ pixel beyond the band's outer edge bit-identical.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +24,9 @@ from .loading.models import VitMatte, module_device, module_dtype
 from .masks import FOREGROUND, grow_mask
 from .progress import Progress, no_progress
 from .request import Request
+
+if TYPE_CHECKING:
+    from .edit_list import EditOutcome
 
 BACKGROUND, UNKNOWN, FOREGROUND_VALUE = 0, 128, 255
 """A trimap's values, as ViTMatte's processor reads them (uint8, rescaled by 1/255)."""
@@ -137,3 +143,20 @@ def matte_edges(request: MatteRequest, progress: Progress = no_progress) -> torc
                 area.copy_(torch.where(unknown[y0:y1, x0:x1], alpha, area))
             progress(index + 1, len(pictures))
     return out
+
+
+def matte_outcomes(
+    model: VitMatte,
+    images: torch.Tensor,
+    outcomes: Sequence[EditOutcome],
+    band_px: int,
+    before: Callable[[MatteRequest], None] = lambda request: None,
+) -> tuple[EditOutcome, ...]:
+    """Each edit's outcome with its ``[B, H, W]`` mask matted (:func:`matte_edges`);
+    ``before(request)`` runs before each matte (a node moves the model there)."""
+    matted = []
+    for outcome in outcomes:
+        request = MatteRequest(model, images, outcome.mask, band_px)
+        before(request)
+        matted.append(dataclasses.replace(outcome, mask=matte_edges(request)))
+    return tuple(matted)

@@ -31,7 +31,7 @@ from .errors import PinpointError, reported_as
 from .heatmap import HeatmapRequest, find_by_heat
 from .loading.models import ClipMatcher, SamFolder, SamModel, VitMatte
 from .masks import regions_to_mask
-from .matte import MatteRequest, check_band, matte_edges
+from .matte import check_band, matte_outcomes
 from .progress import Progress, no_progress
 from .refine import RefineRequest, check_points, refine_with_sam
 from .regions import ImageRegions, RegionBatch
@@ -240,18 +240,8 @@ def localise(
         )
     if models.matte is not None:
         with reported_as("Matte"):
-            outcomes = tuple(
-                dataclasses.replace(outcome, mask=_matted(models.matte, images, outcome, route))
-                for outcome in outcomes
-            )
+            outcomes = matte_outcomes(models.matte, images, outcomes, route.matte_band_px)
     return Localised(outcomes, _candidates(list(found.values())), tuple(notes))
-
-
-def _matted(
-    matte: VitMatte, images: torch.Tensor, outcome: EditOutcome, route: RouteSettings
-) -> torch.Tensor:
-    """An edit's ``[B, H, W]`` mask with its edge matted (Matte Edges)."""
-    return matte_edges(MatteRequest(matte, images, outcome.mask, route.matte_band_px))
 
 
 def _candidates(finds: Sequence[RegionBatch]) -> RegionBatch:

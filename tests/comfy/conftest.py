@@ -278,6 +278,11 @@ EXPECTED_NODES = {
         ["PINPOINT_REGIONS", "MASK", "STRING", "IMAGE"],
     ),
     "PinpointRegionsToMask": ("pinpoint/mask", ["regions", "grow_px", "feather_px"], ["MASK"]),
+    "PinpointMatteEdges": (
+        "pinpoint/mask",
+        ["matte", "image", "mask", "band_px"],
+        ["MASK", "IMAGE"],
+    ),
     "PinpointMaskOps": (
         "pinpoint/mask",
         [
@@ -388,6 +393,8 @@ EXPECTED_NODES = {
             "guidance",
             "flux_guidance",
             "mode",
+            "matte",
+            "matte_band_px",
         ],
         ["IMAGE", "MASK", "IMAGE", "STRING"],
     ),

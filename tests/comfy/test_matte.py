@@ -76,3 +76,23 @@ def test_a_band_larger_than_the_image_is_a_house_error(comfyui, vitmatte):
     assert_house_error(
         message, TITLE, "band_px is 200", "under half the image's shorter side (64 px)"
     )
+
+
+def test_edit_by_text_mattes_each_line_before_inpainting(comfyui, vitmatte, checkpoints):
+    from test_edit_by_text import edit_inputs, matcher, three_squares  # noqa: F401
+
+    image, regions, _ = three_squares(comfyui)
+    loaded_clip = run(
+        comfyui.node("PinpointLoadCLIP"), model_name=comfyui.models["clip"].name, precision="auto"
+    )[0]
+    inputs = edit_inputs(checkpoints[True], loaded_clip, image, "the red one => a fox")
+    inputs |= dict(regions=regions, feather_px=0, matte=vitmatte, matte_band_px=3)
+    edited, mask, _, _ = run(comfyui.node("PinpointEditByText"), **inputs).result
+    hard = torch.zeros(1, 96, 96)
+    hard[0, 12:36, 12:36] = 1.0  # the red square, the line's region
+    band = pack_module(comfyui, "pinpoint.matte").trimap(hard, 3) == 128
+    assert bool(band.any()) and not torch.isin(mask[band], torch.tensor([0.0, 1.0])).any()
+    assert torch.equal(mask[~band], hard[~band])
+    assert torch.equal(edited[mask == 0], image[mask == 0])
+    message = error_of(comfyui.node("PinpointEditByText"), **(inputs | dict(matte_band_px=48)))
+    assert_house_error(message, "Edit by Text (Pinpoint)", "band_px is 48")
