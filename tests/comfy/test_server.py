@@ -206,8 +206,9 @@ def tiny_prompt(
     inpainting one where the workflow names an inpainting checkpoint) and the random full-size
     SAM 3 for ComfyUI's own SAM 3 (every instance kept); samplers run 2 steps on 64-pixel
     crops. The route's mask is intersected with the picture (``size`` = width, height) less a
-    border of an eighth of each side (by the Mask Operations node, or by a stock mask node
-    before the inpaint), which is also the mask 'Mask to Regions' gets where the workflow's
+    border of an eighth of each side (by the Mask Operations node that feeds the inpaint, or by
+    a stock mask node before the inpaint: after Matte Edges, whose band reaches past its mask),
+    which is also the mask 'Mask to Regions' gets where the workflow's
     mask is a painted one; 'Edit by Text' makes its own mask from the rigged box (not grown, it
     stays inside that border). Returns the prompt and the ids of its nodes by role.
     """
@@ -275,7 +276,7 @@ def tiny_prompt(
     mask_ops = [key for key, node in prompt.items() if node["class_type"] == "PinpointMaskOps"]
     if made:
         prompt[taker]["inputs"]["grow_px"] = 0
-    elif mask_ops:
+    elif mask_ops and edit_mask[0] == mask_ops[0]:
         prompt[mask_ops[0]]["inputs"] |= {"operation": "intersect", "other": ["905", 0]}
     else:
         prompt["906"] = {
