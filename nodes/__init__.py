@@ -24,6 +24,7 @@ from .loading import (
     PinpointLoadDetector,
     PinpointLoadDINO,
     PinpointLoadInpaintPipeline,
+    PinpointLoadMatte,
     PinpointLoadPerceptual,
     PinpointLoadSAM,
     PinpointLoadSAMFolder,
@@ -32,6 +33,7 @@ from .loading import (
 )
 from .masks import PinpointMaskOps, PinpointRegionsToMask
 from .match import PinpointMatchText
+from .matte import PinpointMatteEdges
 from .metrics import PinpointRankEdits
 from .refine import PinpointRefineSAM
 from .segments import PinpointSegment
@@ -48,6 +50,7 @@ NODES: list[type[io.ComfyNode]] = [
     PinpointLoadTextSegmenter,
     PinpointLoadCLIPSeg,
     PinpointLoadDINO,
+    PinpointLoadMatte,
     PinpointLoadInpaintPipeline,
     PinpointLoadPerceptual,
     # 1 detect: candidate regions
@@ -65,6 +68,7 @@ NODES: list[type[io.ComfyNode]] = [
     PinpointRefineSAM,
     PinpointRegionsToMask,
     PinpointMaskOps,
+    PinpointMatteEdges,
     # 4 inpaint
     PinpointCropForInpaint,
     PinpointStitch,

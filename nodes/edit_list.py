@@ -22,8 +22,9 @@ from ..pinpoint.edit_list import (
 )
 from ..pinpoint.errors import PinpointError, reported_as
 from ..pinpoint.guidance import GuidanceRecipe
-from ..pinpoint.loading.models import ClipMatcher, Detector
-from ..pinpoint.memory import detect_bytes, match_bytes
+from ..pinpoint.loading.models import ClipMatcher, Detector, VitMatte
+from ..pinpoint.matte import MatteRequest, check_band, matte_outcomes
+from ..pinpoint.memory import detect_bytes, match_bytes, matte_bytes
 from ..pinpoint.regions import RegionBatch
 from ..pinpoint.repaint import Layer, RepaintRequest, with_masks
 from . import sockets
@@ -31,6 +32,7 @@ from ._common import comfy_progress, description, on_device, repaint_on_node, re
 from .comfy_reference import EditMode
 from .comfy_sampler import COMFY_CFG, ComfySampler, Sampling
 from .inputs import (
+    band_input,
     candidates_input,
     crop_inputs,
     flux_guidance_input,
@@ -135,6 +137,14 @@ class PinpointEditByText(io.ComfyNode):
                 guidance_input("its line's prompt (the guidance's own text is replaced by it)"),
                 flux_guidance_input(),
                 mode_input(),
+                sockets.Matte.Input(
+                    "matte",
+                    optional=True,
+                    tooltip="ViTMatte from 'Load ViTMatte (Pinpoint)': each line's mask edge "
+                    "becomes a soft matte before inpainting (set feather_px 0 to blend through "
+                    "it exactly).",
+                ),
+                band_input("matte_band_px", optional=True),
             ],
             outputs=[
                 io.Image.Output(display_name="image", tooltip="The edited images, [B,H,W,3]."),
@@ -186,6 +196,8 @@ class PinpointEditByText(io.ComfyNode):
         guidance: GuidanceRecipe | None = None,
         flux_guidance: float = Sampling.flux_guidance,
         mode: str = EditMode.INPAINT.value,
+        matte: VitMatte | None = None,
+        matte_band_px: int = MatteRequest.band_px,
     ) -> io.NodeOutput:
         # every check before any model moves
         sampling = Sampling(
@@ -242,6 +254,8 @@ class PinpointEditByText(io.ComfyNode):
                 "connect a detector from 'Load Detector (Pinpoint)' or the regions of another "
                 "route (Detect by Text, Segment Image, Mask to Regions ...)",
             )
+        if matte is not None:
+            check_band(matte_band_px, int(image.shape[1]), int(image.shape[2]))
         if detector is not None:
             request = settings.detect_request(detector, image)
             on_device(detector, detect_bytes(request))
@@ -254,6 +268,14 @@ class PinpointEditByText(io.ComfyNode):
             settings,
             before_clip=lambda request: on_device(matcher, match_bytes(request)),
         )
+        if matte is not None:
+            outcomes = matte_outcomes(
+                matte,
+                image,
+                outcomes,
+                matte_band_px,
+                lambda request: on_device(matte, matte_bytes(request)),
+            )
         result = repaint_on_node(with_masks(planned, [outcome.mask for outcome in outcomes]))
         ranking = filter(None, [result.ranking])
         shown = report_notes((*notes, *result.notes, *ranking), TITLE)

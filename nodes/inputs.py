@@ -10,6 +10,7 @@ from ..pinpoint.detect import DetectRequest
 from ..pinpoint.diffusers_sampler import DiffusersSampler
 from ..pinpoint.masks import MaskOpsRequest
 from ..pinpoint.match import MatchRequest
+from ..pinpoint.matte import MatteRequest
 from ..pinpoint.ranking import RankSettings
 from ..pinpoint.regions import IfNothingFound
 from ..pinpoint.repaint import RepaintRequest
@@ -324,4 +325,18 @@ def mode_input() -> io.Combo.Input:
         f"instruction editor ({EDITORS}) as its reference image, the prompt being the "
         "instruction ('make it a fox'); the editor's shift and zoom are undone and only the "
         "object (and what the edit changed next to it) is pasted back.",
+    )
+
+
+def band_input(name: str = "band_px", optional: bool = False) -> io.Int.Input:
+    """Matte Edges' ``band_px`` (Edit by Text's optional ``matte_band_px``)."""
+    return io.Int.Input(
+        name,
+        default=MatteRequest.band_px,
+        min=1,
+        max=256,
+        step=1,
+        optional=optional,
+        tooltip="ViTMatte decides the pixels this far inside and outside the mask's edge; "
+        "farther in stays 1, farther out stays 0. Under half the image's shorter side.",
     )

@@ -19,6 +19,7 @@ from ..pinpoint.loading.kinds import (
     DETECTOR,
     DINO,
     INPAINT,
+    MATTE,
     PERCEPTUAL,
     SAM,
     SAM_FOLDER,
@@ -166,6 +167,18 @@ class PinpointLoadCLIPSeg(_ModelLoader):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return cls.loader_schema(node_id="PinpointLoadCLIPSeg")
+
+
+class PinpointLoadMatte(_ModelLoader):
+    """Loads an image matting model (ViTMatte) from models/pinpoint_matting, which turns a
+    mask's border into a soft alpha matte."""
+
+    KIND, TITLE, OUTPUT = MATTE, "Load ViTMatte (Pinpoint)", "matte"
+    OUTPUT_TOOLTIP = "The matting model, for 'Matte Edges (Pinpoint)'."
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return cls.loader_schema(node_id="PinpointLoadMatte")
 
 
 class PinpointLoadSAM(_ModelLoader):

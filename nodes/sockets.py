@@ -13,6 +13,7 @@ from ..pinpoint.loading.kinds import (
     DINO,
     INPAINT,
     KINDS,
+    MATTE,
     PERCEPTUAL,
     SAM,
     SAM_FOLDER,
@@ -30,6 +31,7 @@ MODEL_TYPES = {
     SAM.key: "PINPOINT_SAM",
     SAM_FOLDER.key: "PINPOINT_SAM",  # Refine with SAM takes either engine
     TEXT_SEGMENTER.key: "PINPOINT_TEXT_SEGMENTER",
+    MATTE.key: "PINPOINT_MATTE",
     PERCEPTUAL.key: "PINPOINT_PERCEPTUAL",
 }
 """Kind key → the socket type that carries a loaded model of that kind."""
@@ -46,6 +48,7 @@ ClipSeg = MODELS[CLIPSEG.key]
 Dino = MODELS[DINO.key]
 TextSegmenter = MODELS[TEXT_SEGMENTER.key]
 Perceptual = MODELS[PERCEPTUAL.key]
+Matte = MODELS[MATTE.key]
 
 Regions = io.Custom("PINPOINT_REGIONS")
 """A ``pinpoint.regions.RegionBatch``: candidate boxes per image of the batch."""

@@ -24,6 +24,7 @@ from .loading.models import (
     PerceptualNet,
     SamFolder,
     SamModel,
+    VitMatte,
     module_device,
 )
 from .masks import feather_mask
@@ -42,6 +43,7 @@ class EvalModels:
         fid: the FID Inception for the summary's FID; None leaves it out.
         route: how each edit's area is found.
         sam: the refiner of ``route``, if it refines.
+        matte: ViTMatte, when the route mattes each mask's edge.
     """
 
     finder: Any
@@ -51,6 +53,7 @@ class EvalModels:
     fid: PerceptualNet | None = None
     route: RouteSettings = RouteSettings()
     sam: SamModel | SamFolder | None = None
+    matte: VitMatte | None = None
 
 
 def _peak_mb(device: torch.device) -> float:
@@ -87,6 +90,7 @@ def edit_and_measure(
             settings,
             route=models.route,
             sam=models.sam,
+            matte=models.matte,
         )
     except PinpointError as err:
         return make_row(item, FAILED, note=f"{err.problem}. Fix: {err.fix}")

@@ -16,6 +16,7 @@ from .images import IMAGES_PER_PASS
 from .loading.models import SamFolder, module_dtype
 from .loading.sam import GRID_SIZE
 from .match import MatchRequest
+from .matte import MatteRequest
 from .refine import PROMPTS_PER_CALL, RefineRequest
 from .segments import SegmentRequest
 from .text_segments import TextSegmentRequest
@@ -130,3 +131,21 @@ def refine_bytes(request: RefineRequest) -> int:
         element = torch.finfo(module_dtype(sam.model)).bits // 8
         encoder = 3 * heads * (grid * grid) ** 2 * element
     return max(encoder, PROMPTS_PER_CALL * SAM_DECODER_MB_PER_PROMPT * MB) + 64 * MB
+
+
+MATTE_BYTES_PER_PIXEL = 1024
+"""ViTMatte's detail decoder keeps a few dozen feature maps at full and half resolution: about
+1 KB per input pixel in fp32 (generous)."""
+
+
+def matte_bytes(request: MatteRequest) -> int:
+    """One ViTMatte pass over a whole image (the window it reads is never larger): the
+    backbone's global-attention scores, their softmax and relative-position sum (heads x
+    tokens x tokens each) beside the decoder's full-resolution maps."""
+    backbone = request.model.model.config.backbone_config
+    height, width = int(request.images.shape[1]), int(request.images.shape[2])
+    patch = int(backbone.patch_size)
+    tokens = -(-height // patch) * -(-width // patch)
+    element = torch.finfo(module_dtype(request.model.model)).bits // 8
+    encoder = 3 * int(backbone.num_attention_heads) * tokens * tokens * element
+    return encoder + height * width * MATTE_BYTES_PER_PIXEL + 64 * MB

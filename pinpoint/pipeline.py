@@ -25,7 +25,7 @@ from .errors import UNNAMED, reported_as
 from .guidance import GuidanceRecipe
 from .loading.kinds import CLIP, DETECTOR, INPAINT
 from .loading.model_kind import ModelKind
-from .loading.models import ClipMatcher, InpaintPipe, SamFolder, SamModel
+from .loading.models import ClipMatcher, InpaintPipe, SamFolder, SamModel, VitMatte
 from .loading.precision import Precision
 from .progress import Progress, no_progress
 from .ranking import RankSettings
@@ -80,6 +80,7 @@ def edit(
     guidance: GuidanceRecipe | None = None,
     route: RouteSettings = RouteSettings(),
     sam: SamModel | SamFolder | None = None,
+    matte: VitMatte | None = None,
 ) -> EditResult:
     """Find what each edit names in each image and repaint it as the edit's prompt describes.
 
@@ -98,6 +99,7 @@ def edit(
             each edit's prompt (the recipe's own text is replaced by it).
         route: how each edit's area is found (:mod:`pinpoint.route`).
         sam: Segment Anything to refine the chosen regions with (the route's refine step).
+        matte: ViTMatte to matte each edit's mask edge with (``route.matte_band_px``).
     """
     s = settings
     with reported_as("Inpaint"):  # checked before any model runs; the masks come later
@@ -117,7 +119,7 @@ def edit(
             pipe, images, layers, candidates=candidates, clip=clip, ranking=ranking
         )
     started = time.perf_counter()
-    found = localise(RouteModels(finder, clip, sam), images, edits, s, route)
+    found = localise(RouteModels(finder, clip, sam, matte), images, edits, s, route)
     located = time.perf_counter() - started
     with reported_as("Inpaint"):
         result = repaint(with_masks(planned, [o.mask for o in found.edits]), progress)

@@ -11,7 +11,8 @@ Florence-2: Segment by Text) or ``anchors`` (DINO: Attention Anchors). Finders t
 run once for every edit of a list; those that read text run once per query (an edit's ``query``,
 else its ``find`` text). Choosing is Match Text to Regions (CLIP) or Select Regions (the finder's
 score); refining all edits' chosen regions shares one image embedding per image (Refine with
-SAM); the mask is Regions to Mask then Mask Operations (fill holes, drop islands, grow, invert).
+SAM); the mask is Regions to Mask then Mask Operations (fill holes, drop islands, grow, invert),
+then, with a matting model, Matte Edges (ViTMatte's alpha in a band around the mask's edge).
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from .detect import DetectRequest, TextDetectRequest, detect_by_text, detect_obj
 from .edit_list import EditLine, EditOutcome, EditSettings, choose_edits
 from .errors import PinpointError, reported_as
 from .heatmap import HeatmapRequest, find_by_heat
-from .loading.models import ClipMatcher, SamFolder, SamModel
+from .loading.models import ClipMatcher, SamFolder, SamModel, VitMatte
 from .masks import regions_to_mask
+from .matte import check_band, matte_outcomes
 from .progress import Progress, no_progress
 from .refine import RefineRequest, check_points, refine_with_sam
 from .regions import ImageRegions, RegionBatch
@@ -48,11 +50,14 @@ class RouteModels:
         clip: the CLIP that chooses (``choose`` = match).
         sam: Segment Anything to refine the chosen regions with; None: the chosen regions'
             own masks, or their boxes.
+        matte: ViTMatte to matte each edit's mask edge with (``route.matte_band_px``); None:
+            the mask stays hard.
     """
 
     finder: Any
     clip: ClipMatcher | None = None
     sam: SamModel | SamFolder | None = None
+    matte: VitMatte | None = None
 
 
 @dataclass(frozen=True)
@@ -191,7 +196,7 @@ def localise(
 
     The finders' requests (and the points) are checked before any model runs, each later
     stage's request as soon as its inputs exist. Errors are reported as the stage (``Detect``,
-    ``Match``, ``Refine``, ``Mask``).
+    ``Match``, ``Refine``, ``Mask``, ``Matte``).
 
     Args:
         images: IMAGE ``[B, H, W, 3]`` float in [0, 1].
@@ -209,6 +214,9 @@ def localise(
         requests = {q: _find_request(models, images, settings, route, q) for q in queries}
     with reported_as("Refine"):
         check_points(route.points, int(images.shape[2]), int(images.shape[1]))
+    if models.matte is not None:
+        with reported_as("Matte"):
+            check_band(route.matte_band_px, int(images.shape[1]), int(images.shape[2]))
     with reported_as("Detect"):
         found = {
             query: FIND[type(request)](request, progress) for query, request in requests.items()
@@ -230,6 +238,9 @@ def localise(
             )
             for outcome, regions in zip(outcomes, chosen, strict=True)
         )
+    if models.matte is not None:
+        with reported_as("Matte"):
+            outcomes = matte_outcomes(models.matte, images, outcomes, route.matte_band_px)
     return Localised(outcomes, _candidates(list(found.values())), tuple(notes))
 
 

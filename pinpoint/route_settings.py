@@ -18,6 +18,7 @@ from .heatmap import HeatmapRequest
 from .loading.kinds import CLIPSEG, DETECTOR, DINO, SEGMENTER, TEXT_SEGMENTER, ModelKind
 from .masks import MaskOpsRequest, apply_mask_ops
 from .match import CropMode
+from .matte import MatteRequest
 from .refine import RefineRequest, parse_points
 from .request import Request
 from .segments import SegmentRequest
@@ -133,6 +134,7 @@ class RouteSettings(Request):
         multimask, points: Segment Anything's, when the chosen regions are refined; ``points``
             stored parsed.
         fill_holes, min_island_px, invert: Mask Operations' steps on each edit's mask.
+        matte_band_px: Matte Edges' band, when the mask's edge is matted (a matting model).
     """
 
     route: RouteKind = RouteKind.DETECT
@@ -150,6 +152,7 @@ class RouteSettings(Request):
     fill_holes: bool = MaskOpsRequest.fill_holes
     min_island_px: int = MaskOpsRequest.min_island_px
     invert: bool = MaskOpsRequest.invert
+    matte_band_px: int = MatteRequest.band_px
 
     def __post_init__(self) -> None:
         route = RouteKind.check(self.route, "route")

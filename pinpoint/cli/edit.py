@@ -18,6 +18,7 @@ from ..guidance_settings import SOURCE_TEXT, GuidanceSettings, guidance_settings
 from ..images import check_prompt
 from ..loading.kinds import PERCEPTUAL
 from ..loading.models import ClipMatcher, InpaintPipe, PerceptualNet
+from ..matte import check_band
 from ..ranking import RankSettings
 from ..refine import check_points
 from ..route_settings import Choose, RouteSettings
@@ -192,6 +193,9 @@ def run_edit(args: argparse.Namespace) -> int:
             first = load_image(items[0].source, convert_rgb=args.convert_rgb)
         with reported_as(f"{command} --points"):
             check_points(route.points, int(first.shape[2]), int(first.shape[1]))
+        if args.matte is not None:
+            with reported_as(f"{command} --matte-band"):
+                check_band(route.matte_band_px, int(first.shape[1]), int(first.shape[2]))
     choosing = route.choose is Choose.MATCH and bool(edits)
     paths, kinds = model_paths(args, command, route, clip=choosing or candidates > 1 or bool(guide))
     loaded = load_run_models(
@@ -221,6 +225,7 @@ def run_edit(args: argparse.Namespace) -> int:
                 guidance=guidance,
                 route=route,
                 sam=models.get("sam"),
+                matte=models.get("matte"),
             )
         if batch:
             print(f"{item.source.name}:")

@@ -116,7 +116,9 @@ def run_eval(args: argparse.Namespace) -> int:
     notes += [note for note in (lpips_note, fid_note) if note]
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
-    models = EvalModels(finder, clip, pipe, lpips, fid, route, by_key.get("sam"))
+    models = EvalModels(
+        finder, clip, pipe, lpips, fid, route, by_key.get("sam"), by_key.get("matte")
+    )
     mine = sum(shard.mine(position) for position in range(len(items)))
     print(
         f"{len(images)} images x {len(edits)} edits = {len(items)} items"

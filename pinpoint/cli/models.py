@@ -1,5 +1,5 @@
 """The models of ``python -m pinpoint``: the ``models`` and ``download`` commands, and the
-models a run names (its route's finder, ``--clip``, ``--inpaint`` and ``--refine``, or
+models a run names (its route's finder, ``--clip``, ``--inpaint``, ``--refine`` and ``--matte``, or
 ``--tiny``) found as paths."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from ..errors import PinpointError, reported_as
-from ..loading.kinds import CLIP, INPAINT, KINDS, PERCEPTUAL, SAM, SAM_FOLDER, ModelKind
+from ..loading.kinds import CLIP, INPAINT, KINDS, MATTE, PERCEPTUAL, SAM, SAM_FOLDER, ModelKind
 from ..loading.suggested import SUGGESTED, suggested
 from ..route_settings import NO_REFINER, RouteSettings
 from .routes import REFINER, ROUTE_MODELS, TINY_REFINERS, routes_reading
@@ -69,8 +69,8 @@ def model_paths(
 ) -> tuple[dict[str, Path], dict[str, ModelKind]]:
     """The models of a run as paths, checked, and their kinds, by key: the route's finder (its
     kind's key: ``"detector"``, ``"segmenter"`` ...), ``"clip"`` (when ``clip``),
-    ``"inpaint"``, and ``"sam"`` with ``--refine``. With --tiny, a name found among the tiny
-    models is that one, any other the tiny model of its kind."""
+    ``"inpaint"``, ``"sam"`` with ``--refine`` and ``"matte"`` with ``--matte``. With --tiny,
+    a name found among the tiny models is that one, any other the tiny model of its kind."""
     finder = route.finder.kind
     kinds = {finder.key: finder, **({CLIP.key: CLIP} if clip else {}), INPAINT.key: INPAINT}
     tiny = {finder.key: ROUTE_MODELS[route.route].tiny, CLIP.key: "clip", INPAINT.key: "inpaint"}
@@ -95,6 +95,15 @@ def model_paths(
                 paths[key] = _resolve(kind, name, root) if name else built[tiny[key]]
             except PinpointError:
                 paths[key] = built[tiny[key]]
+    if args.matte is not None:
+        with reported_as(f"{command} --matte"):
+            kinds[MATTE.key] = MATTE
+            try:
+                paths[MATTE.key] = _resolve(MATTE, args.matte, root)
+            except PinpointError:
+                if not args.tiny:
+                    raise
+                paths[MATTE.key] = built[MATTE.key]
     if args.refine != NO_REFINER:
         with reported_as(f"{command} --refine"):
             try:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..edit_list import MATCH_OPTIONS, QUERY
 from ..errors import PinpointError, reported_as
-from ..loading.kinds import CLIP, INPAINT, SAM, SAM_FOLDER
+from ..loading.kinds import CLIP, INPAINT, MATTE, SAM, SAM_FOLDER
 from ..loading.model_kind import ModelKind
 from ..match import CropMode
 from ..refine import POINTS_EXAMPLE
@@ -55,7 +55,7 @@ FINDER_FLAGS = {finder.kind.key: finder.kind for finder in FINDERS.values()}
 """``--detector``, ``--segmenter``, ``--clipseg``, ``--text-segmenter``, ``--dino`` → the kind
 each names (the flag is the kind's key with '-' for '_')."""
 MODEL_FLAGS = FINDER_FLAGS | {kind.key: kind for kind in (CLIP, INPAINT)}
-"""Every model flag of a run (``--refine`` is :data:`REFINE`'s own)."""
+"""Every model flag of a run (``--refine`` and ``--matte`` are their own)."""
 CHOICE_FIELDS = ("choose", "crop")
 """The route options every route reads (how its candidates are chosen)."""
 ROUTE_FIELDS = (
@@ -73,6 +73,7 @@ when not given, so the settings' own default holds and a route that does not rea
 bothered)."""
 REFINE_FIELDS = ("multimask", "points")
 MASK_FIELDS = ("fill_holes", "min_island_px", "invert")
+MATTE_FIELDS = ("matte_band_px",)
 
 
 def routes_reading(kind: ModelKind) -> str:
@@ -98,6 +99,13 @@ def add_model_flags(group: argparse._ArgumentGroup) -> None:
         f"`python -m pinpoint download {REFINER}`) or an original SAM file under "
         f"<models>/{SAM.folder} (sam_vit_b_01ec64.pth: about 5x slower), or a path; none: the "
         "chosen regions' own masks, or their boxes",
+    )
+    group.add_argument(
+        f"--{MATTE.key}",
+        metavar="NAME",
+        help=f"matte each edit's mask edge with ViTMatte (soft edges for hair, fur): a folder "
+        f"under <models>/{MATTE.folder} (suggested: {MATTE.example_dir}), or a path; use "
+        "--feather 0 to blend through the matte exactly",
     )
 
 
@@ -188,6 +196,13 @@ def add_route_options(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         help="edit everything but the found area",
     )
+    shape.add_argument(
+        "--matte-band",
+        dest="matte_band_px",
+        type=int,
+        help=f"with --matte: ViTMatte decides the pixels this far inside and outside the mask's "
+        f"edge (default {RouteSettings.matte_band_px})",
+    )
 
 
 def route_settings(args: argparse.Namespace, command: str) -> RouteSettings:
@@ -198,7 +213,7 @@ def route_settings(args: argparse.Namespace, command: str) -> RouteSettings:
     with reported_as(f"{command} --route {route.value}"):
         given = {
             name: getattr(args, name)
-            for name in (*ROUTE_FIELDS, *REFINE_FIELDS, *MASK_FIELDS)
+            for name in (*ROUTE_FIELDS, *REFINE_FIELDS, *MASK_FIELDS, *MATTE_FIELDS)
             if getattr(args, name) is not None
         }
         asked = [name for name in ROUTE_FIELDS if name in given and name not in CHOICE_FIELDS]
@@ -218,6 +233,11 @@ def route_settings(args: argparse.Namespace, command: str) -> RouteSettings:
             raise PinpointError(
                 f"--{refining[0]} is a setting of refining, which is off",
                 f"add --refine {REFINER} (or another SAM), or leave --{refining[0]} out",
+            )
+        if "matte_band_px" in given and args.matte is None:
+            raise PinpointError(
+                "--matte-band is a setting of matting, which is off",
+                f"add --matte {MATTE.example_dir} (a ViTMatte folder), or leave --matte-band out",
             )
         return RouteSettings(route=route, **given)
 

@@ -26,6 +26,7 @@ from .models import (
     SamModel,
     Segmenter,
     TextSegmenter,
+    VitMatte,
 )
 
 TOKENIZER_FILES = "tokenizer files (vocab.json, merges.txt or tokenizer.json)"
@@ -225,6 +226,21 @@ TEXT_SEGMENTER = ModelKind(
     ),
 )
 
+MATTE = ModelKind(
+    key="matte",
+    title="image matting model (ViTMatte)",
+    folder="pinpoint_matting",
+    format=Format.TRANSFORMERS,
+    result=VitMatte,
+    expected_files="config.json, model.safetensors, preprocessor_config.json",
+    example_repo="hustvl/vitmatte-small-composition-1k",
+    example_dir="vitmatte-small-composition-1k",
+    model_types=lambda: {"vitmatte"},
+    requirement=" (config.json model_type must be 'vitmatte')",
+    pick="pick a ViTMatte folder (e.g. hustvl/vitmatte-small-composition-1k); ",
+    transformers=lambda config: Transformers("VitMatteForImageMatting", complete_weights=True),
+)
+
 PERCEPTUAL = ModelKind(
     key="perceptual",
     title="perceptual network weights (LPIPS backbone, FID Inception)",
@@ -249,6 +265,7 @@ KINDS = (
     SAM,
     SAM_FOLDER,
     TEXT_SEGMENTER,
+    MATTE,
     PERCEPTUAL,
 )
 """Every kind, in the order the CLI lists them."""

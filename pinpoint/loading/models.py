@@ -66,6 +66,12 @@ class Dino(TransformersModel):
 
 
 @dataclass(eq=False)
+class VitMatte(TransformersModel):
+    """A ``VitMatteForImageMatting`` with its ``VitMatteImageProcessor``: an image and a trimap
+    in, an alpha matte out."""
+
+
+@dataclass(eq=False)
 class SamModel:
     """A ``segment_anything`` ``Sam`` model built from a single checkpoint file.
 

@@ -14,6 +14,7 @@ from .kinds import (
     DETECTOR,
     DINO,
     INPAINT,
+    MATTE,
     SAM,
     SAM_FOLDER,
     SEGMENTER,
@@ -116,6 +117,7 @@ SUGGESTED = (
     ),
     Suggested(CLIPSEG, "CIDAS/clipseg-rd64-refined", "clipseg-rd64-refined"),
     Suggested(DINO, "facebook/dino-vits16", "dino-vits16"),
+    Suggested(MATTE, "hustvl/vitmatte-small-composition-1k", "vitmatte-small-composition-1k"),
     # the other inpainting families (pinpoint/diffusers_families.py)
     Suggested(
         INPAINT,

@@ -26,6 +26,7 @@ from ..loading.kinds import (
     DETECTOR,
     DINO,
     INPAINT,
+    MATTE,
     PERCEPTUAL,
     SAM,
     SAM_FOLDER,
@@ -57,6 +58,7 @@ from .sam_folder import build_tiny_sam_folder
 from .sd_inpaint import build_tiny_inpaint
 from .segformer import build_tiny_segformer
 from .text import bytes_to_unicode
+from .vitmatte import build_tiny_vitmatte
 
 TINY_MODELS: dict[str, tuple[ModelKind, str, Callable[[Path], Path]]] = {
     "detector": (DETECTOR, "tiny-random-detr", build_tiny_detector),
@@ -78,6 +80,7 @@ TINY_MODELS: dict[str, tuple[ModelKind, str, Callable[[Path], Path]]] = {
     "sam_folder": (SAM_FOLDER, "tiny-random-sam2", build_tiny_sam_folder),
     "text_segmenter": (TEXT_SEGMENTER, "tiny-random-sam3", build_tiny_sam3),
     "florence": (TEXT_SEGMENTER, "tiny-random-florence2", build_tiny_florence),
+    "matte": (MATTE, "tiny-random-vitmatte", build_tiny_vitmatte),
     "perceptual": (PERCEPTUAL, TINY_PERCEPTUAL_FILE, build_tiny_perceptual),
 }
 """key → (kind, folder or file name under ``models/<kind.folder>``, builder)."""

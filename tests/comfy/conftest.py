@@ -73,6 +73,7 @@ EXPECTED_NODES = {
     ),
     "PinpointLoadCLIPSeg": ("pinpoint/loaders", ["model_name", "precision"], ["PINPOINT_CLIPSEG"]),
     "PinpointLoadDINO": ("pinpoint/loaders", ["model_name", "precision"], ["PINPOINT_DINO"]),
+    "PinpointLoadMatte": ("pinpoint/loaders", ["model_name", "precision"], ["PINPOINT_MATTE"]),
     "PinpointLoadPerceptual": (
         "pinpoint/loaders",
         ["model_name", "precision"],
@@ -277,6 +278,11 @@ EXPECTED_NODES = {
         ["PINPOINT_REGIONS", "MASK", "STRING", "IMAGE"],
     ),
     "PinpointRegionsToMask": ("pinpoint/mask", ["regions", "grow_px", "feather_px"], ["MASK"]),
+    "PinpointMatteEdges": (
+        "pinpoint/mask",
+        ["matte", "image", "mask", "band_px"],
+        ["MASK", "IMAGE"],
+    ),
     "PinpointMaskOps": (
         "pinpoint/mask",
         [
@@ -387,6 +393,8 @@ EXPECTED_NODES = {
             "guidance",
             "flux_guidance",
             "mode",
+            "matte",
+            "matte_band_px",
         ],
         ["IMAGE", "MASK", "IMAGE", "STRING"],
     ),
@@ -402,6 +410,7 @@ LOADER_KINDS = {
     "PinpointLoadSegmenter": "segmenter",
     "PinpointLoadCLIPSeg": "clipseg",
     "PinpointLoadDINO": "dino",
+    "PinpointLoadMatte": "matte",
     "PinpointLoadInpaintPipeline": "inpaint",
     "PinpointLoadPerceptual": "perceptual",
 }

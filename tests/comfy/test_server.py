@@ -233,11 +233,11 @@ def tiny_prompt(
     the tiny SD 1.5 CLIP as their text encoders (:func:`tiny_text_encoders`); samplers run 2
     steps on 64-pixel crops. The route's mask is intersected with the picture (``size`` =
     width, height) less a border of an eighth of each side, a quarter in instruct mode (whose
-    blend reaches farther), by the Mask Operations node or by a stock mask node before the
-    inpaint; this is also the mask 'Mask to Regions' gets where the workflow's mask is a
-    painted one; 'Edit by Text' makes its own mask from the rigged
-    box (not grown, it stays inside that border). Returns the prompt and the ids of its nodes
-    by role.
+    blend reaches farther), by the Mask Operations node that feeds the inpaint, or by a stock
+    mask node before the inpaint (after Matte Edges, whose band reaches past its mask); this is
+    also the mask 'Mask to Regions' gets where the workflow's mask is a painted one; 'Edit by
+    Text' makes its own mask from the rigged box (not grown, it stays inside that border).
+    Returns the prompt and the ids of its nodes by role.
     """
     prompt = strip_meta(load_workflow(facts, f"api/{name}.json"))
     open_vocabulary = {
@@ -315,7 +315,7 @@ def tiny_prompt(
     mask_ops = [key for key, node in prompt.items() if node["class_type"] == "PinpointMaskOps"]
     if made:
         prompt[taker]["inputs"]["grow_px"] = 0
-    elif mask_ops:
+    elif mask_ops and edit_mask[0] == mask_ops[0]:
         prompt[mask_ops[0]]["inputs"] |= {"operation": "intersect", "other": ["905", 0]}
     else:
         prompt["906"] = {

@@ -173,7 +173,7 @@ def test_load_model_loads_every_tiny_model_as_its_kind(key, tiny_models):
 def test_every_transformers_kind_has_a_tiny_model():
     transformers_kinds = {kind for kind in KINDS if kind.transformers is not None}
     tiny_kinds = {kind for kind, _, _ in TINY_MODELS.values() if kind.transformers is not None}
-    assert transformers_kinds == tiny_kinds and len(transformers_kinds) == 7
+    assert transformers_kinds == tiny_kinds and len(transformers_kinds) == 8
 
 
 @pytest.mark.parametrize(
