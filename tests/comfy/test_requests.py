@@ -11,6 +11,7 @@ import pytest
 import torch
 from node_calls import assert_house_error, error_of, pack_module, run
 
+from pinpoint.diffusers_families import SD_CFG
 from pinpoint.guidance_settings import CLIP_SCALE, STYLE_SCALE
 from pinpoint.ranking import RankSettings
 
@@ -64,6 +65,7 @@ OWN_DEFAULTS = {
     ("PinpointInpaintComfy", "resolution"): 0,  # the MODEL's native size, read from the model
     ("PinpointEditByText", "resolution"): 0,
     ("PinpointEditByText", "cfg"): 7.0,  # ComfyUI's sampling, not the diffusers pipeline's
+    ("PinpointInpaintDiffusers", "cfg"): SD_CFG,  # the core's None is "the family's usual"
     ("PinpointCLIPGuider", "scale"): CLIP_SCALE,  # the node guides; the core's 0 is "off"
     ("PinpointStyleGuider", "scale"): STYLE_SCALE,
     ("PinpointCLIPGuidance", "scale"): CLIP_SCALE,
