@@ -31,6 +31,11 @@ CHECKPOINTS = {
     "sam3.1_multiplex_fp16.safetensors",
 }
 """The stock checkpoints the workflows name (``models/checkpoints``) → their download URL."""
+DIFFUSION_MODELS = {
+    "rt_detr_v4-x-hgnet_fp16.safetensors": f"{HF}/Comfy-Org/SDPose/resolve/main/"
+    "diffusion_models/rt_detr_v4-x-hgnet_fp16.safetensors",
+}
+"""The stock diffusion models (``models/diffusion_models``: RT-DETR) → their download URL."""
 
 
 def model_files() -> dict[str, dict[str, str]]:
@@ -48,6 +53,8 @@ def model_files() -> dict[str, dict[str, str]]:
     }
     for name, url in CHECKPOINTS.items():
         files[name] = {"name": name, "url": url, "directory": "checkpoints"}
+    for name, url in DIFFUSION_MODELS.items():
+        files[name] = {"name": name, "url": url, "directory": "diffusion_models"}
     for network in NETWORKS.values():
         files[network.file] = {
             "name": network.file,

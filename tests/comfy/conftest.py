@@ -641,6 +641,8 @@ def workflow_model_stand_ins(root: Path) -> dict[str, Path]:
         for node in json.loads(path.read_text()).values():
             if node["class_type"] == "CheckpointLoaderSimple":
                 folder, name, marker = "checkpoints", node["inputs"]["ckpt_name"], ""
+            elif node["class_type"] == "UNETLoader":
+                folder, name, marker = "diffusion_models", node["inputs"]["unet_name"], ""
             elif node["class_type"] in LOADER_KINDS:
                 kind = kinds[LOADER_KINDS[node["class_type"]]]
                 folder, name, marker = kind.folder, node["inputs"]["model_name"], kind.marker

@@ -86,13 +86,15 @@ def strip_meta(prompt: dict) -> dict:
 # --- registration ------------------------------------------------------------------------------
 
 
-def test_pack_imports_without_failure(server):
+def test_pack_imports_without_failure(server, facts):
     log = server.startup_log
     ours = [line for line in log.splitlines() if "custom_nodes/pinpoint" in line]
     assert ours, log
     failures = ("IMPORT FAILED", "Cannot import", "Error while calling comfy_entrypoint")
     assert not [line for line in ours if any(failure in line for failure in failures)], log
     assert "Pinpoint failed to load" not in log, log
+    left_out = "left out 'Boxes to Regions (Pinpoint)' and 'Regions to Boxes (Pinpoint)'"
+    assert (left_out in log) == bool(facts.left_out), log  # said where ComfyUI lacks the type
 
 
 def test_object_info_lists_every_node_with_the_documented_inputs(object_info, facts):
@@ -149,11 +151,12 @@ def test_every_pinpoint_node_is_used_by_a_shipped_workflow(facts):
         assert any(title in text and file in text for text in notes), node
 
 
-def skip_without_stock_nodes(object_info: dict, api: dict, name: str) -> None:
-    """Skip a workflow that needs stock nodes of a newer ComfyUI than this one (SAM3 Detect)."""
+def skip_without_stock_nodes(object_info: dict, api: dict, name: str, left_out: set) -> None:
+    """Skip a workflow that needs stock nodes of a newer ComfyUI than this one (SAM3 Detect,
+    RT-DETR), and with them the Pinpoint nodes left out there (``left_out``: over its types)."""
     lacking = {node["class_type"] for node in api.values()} - set(object_info)
     if lacking:
-        assert not any(kind.startswith("Pinpoint") for kind in lacking), lacking
+        assert not any(kind.startswith("Pinpoint") for kind in lacking - left_out), lacking
         pytest.skip(f"{name} needs {', '.join(sorted(lacking))}, which this ComfyUI lacks")
 
 
@@ -161,7 +164,7 @@ def skip_without_stock_nodes(object_info: dict, api: dict, name: str) -> None:
 def test_ui_workflow_matches_its_api_twin_and_has_no_missing_nodes(object_info, facts, name):
     ui = load_workflow(facts, f"{name}.json")
     api = load_workflow(facts, f"api/{name}.json")
-    skip_without_stock_nodes(object_info, api, name)
+    skip_without_stock_nodes(object_info, api, name, facts.left_out)
     missing = {node["type"] for node in ui["nodes"]} - set(object_info)
     missing -= set(workflow_layout.NOTE_TYPES)
     assert not missing, f"missing node types: {missing}"
@@ -204,7 +207,8 @@ def tiny_prompt(
     Text'; 'Segment by Text' runs the tiny SAM 3 or Florence-2 (every instance kept, the whole
     image where random weights find nothing); checkpoints are the tiny SD 1.5 ones (the
     inpainting one where the workflow names an inpainting checkpoint) and the random full-size
-    SAM 3 for ComfyUI's own SAM 3 (every instance kept); samplers run 2 steps on 64-pixel
+    SAM 3 for ComfyUI's own SAM 3 (every instance kept) and the random RT-DETR for its RT-DETR
+    (every box kept); samplers run 2 steps on 64-pixel
     crops. The route's mask is intersected with the picture (``size`` = width, height) less a
     border of an eighth of each side (by the Mask Operations node, or by a stock mask node
     before the inpaint), which is also the mask 'Mask to Regions' gets where the workflow's
@@ -234,6 +238,10 @@ def tiny_prompt(
                 inpainting = "inpainting" in inputs["ckpt_name"]
                 key = "checkpoint_inpainting" if inpainting else "checkpoint"
                 inputs["ckpt_name"] = comfy_models[key].name
+        elif kind == "UNETLoader" and inputs["unet_name"].startswith("rt_detr"):
+            inputs["unet_name"] = comfy_models["rtdetr"].name
+        elif kind == "RTDETR_detect":
+            inputs["threshold"] = 0.0  # random weights: keep every box
         elif kind in ("PinpointSegmentByText", "SAM3_Detect"):
             inputs["threshold"] = 0.0
             if kind == "SAM3_Detect":
@@ -319,9 +327,11 @@ def test_workflow_edits_only_inside_the_mask(
     from pinpoint.masks import feather_mask
 
     api = load_workflow(facts, f"api/{name}.json")
-    skip_without_stock_nodes(object_info, api, name)
+    skip_without_stock_nodes(object_info, api, name, facts.left_out)
     if any(node["class_type"] == "SAM3_Detect" for node in api.values()):
         request.getfixturevalue("sam3_checkpoint")  # written only for a ComfyUI that runs it
+    if any(node["class_type"] == "RTDETR_detect" for node in api.values()):
+        request.getfixturevalue("rtdetr_checkpoint")
     rng = np.random.default_rng(0)
     width, height = IMAGE_SIZE
     pixels = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
