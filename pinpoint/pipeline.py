@@ -20,10 +20,9 @@ from typing import Any
 
 import torch
 
-from .clip_embed import clip_notes
 from .edit_list import EditLine, EditOutcome, EditSettings, draw_edits, edit_mask, edit_scores
 from .errors import UNNAMED, reported_as
-from .guidance import GuidanceRecipe
+from .guidance import GuidanceRecipe, guidance_notes
 from .loading.kinds import CLIP, DETECTOR, INPAINT
 from .loading.model_kind import ModelKind
 from .loading.models import ClipMatcher, InpaintPipe, SamFolder, SamModel
@@ -127,7 +126,11 @@ def edit(
         mask=edit_mask(found.edits),
         preview=draw_edits(images, found.candidates, found.edits),
         edits=found.edits,
-        notes=(*found.notes, *_guidance_notes(planned.layers), *result.notes),
+        notes=(
+            *found.notes,
+            *guidance_notes(layer.guidance for layer in planned.layers),
+            *result.notes,
+        ),
         ranking=result.ranking,
         localise_s=located,
     )
@@ -159,15 +162,8 @@ def restyle(
             pipe, images, (layer,), feather_px=0, harmonise=0.0, batched=False
         )
         result = repaint(request, progress)
-    notes = (*_guidance_notes(request.layers), *result.notes)
+    notes = (*guidance_notes(layer.guidance for layer in request.layers), *result.notes)
     return EditResult(result.images, whole, images, (), notes)
-
-
-def _guidance_notes(layers: Sequence[Layer]) -> tuple[str, ...]:
-    """How much of each guided text CLIP reads, for each it cuts (each note once)."""
-    recipes = [layer.guidance for layer in layers if layer.guidance is not None]
-    cut = (note for r in recipes for note in clip_notes(r.clip, r.text, r.source_text))
-    return tuple(f"guidance: {note}" for note in dict.fromkeys(cut))
 
 
 def load_run_models(

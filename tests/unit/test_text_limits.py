@@ -12,7 +12,7 @@ from rigs import point_text_at, solid
 from pinpoint.cli import main
 from pinpoint.clip_embed import clip_notes, embed_text
 from pinpoint.edit_list import EditLine, EditSettings, match_edits
-from pinpoint.guidance import GuidanceRecipe
+from pinpoint.guidance import GuidanceRecipe, guidance_notes
 from pinpoint.guidance_settings import GuidanceSettings
 from pinpoint.heatmap import HeatmapRequest, find_by_heat
 from pinpoint.images import save_image
@@ -20,10 +20,8 @@ from pinpoint.loading import load_model
 from pinpoint.loading.kinds import CLIP, CLIPSEG
 from pinpoint.match import MatchRequest, format_scores, match_text
 from pinpoint.metrics import MetricsRequest
-from pinpoint.pipeline import _guidance_notes
 from pinpoint.ranking import RankSettings, RankTarget, rank_candidates, rank_edits
 from pinpoint.regions import ImageRegions, Region, RegionBatch
-from pinpoint.repaint import Layer
 from pinpoint.text_limits import cut_note
 
 ROOM = 75
@@ -104,25 +102,29 @@ def test_clipseg_regions_say_which_alternative_was_cut(tiny_models):
 
 def test_guided_texts_are_noted_once_each(clip):
     recipe = GuidanceRecipe(clip, LONG, GuidanceSettings(scale=0.1))
-    mask = torch.zeros(1, 8, 8)
-    layers = [
-        Layer(mask, "p", guidance=recipe),
-        Layer(mask, "q", guidance=recipe),
-        Layer(mask, "r"),
-    ]
-    (note,) = _guidance_notes(layers)
+    (note,) = guidance_notes([recipe, None, recipe])
     assert note.startswith(f"guidance: {CUT}")
 
 
 def test_the_cli_prints_the_notes(tmp_path, capsys, models_root, monkeypatch):
     """A 20,000-character text through the CLI, as a new user would try it: the find text in
-    the score table, the prompt in the candidates' ranking table."""
+    the score table, the prompt in the candidates' ranking table and the guidance."""
     monkeypatch.setenv("PINPOINT_TINY_DIR", str(models_root))
     source = tmp_path / "in.png"
     save_image(torch.rand(1, 72, 120, 3, generator=torch.Generator().manual_seed(0)), source)
-    options = ["--edit", f"{LONG} => {LONG}", "--steps", "2", "--candidates", "2"]
+    options = [
+        "--edit",
+        f"{LONG} => {LONG}",
+        "--steps",
+        "2",
+        "--candidates",
+        "2",
+        "--guide",
+        "clip",
+    ]
     out_path = str(tmp_path / "out.png")
     assert main(["edit", "--tiny", "--image", str(source), "--out", out_path, *options]) == 0
     out = capsys.readouterr().out
     assert f"note: {CUT}: it read 'the green one ab ab ab … ab ab ab ab'" in out
     assert out.count(f"note: {CUT}") == 2  # the score table and the ranking table
+    assert f"note: guidance: {CUT}" in out
