@@ -28,10 +28,13 @@ def readme_commands() -> list[str]:
 
 
 def test_the_readme_lists_each_suggested_model_with_its_command():
-    """Pinpoint's models, then the stock checkpoints the workflows name."""
+    """Pinpoint's models, then the stock checkpoints and diffusion models the workflows name."""
     checkpoints = [
         f"curl -L --create-dirs -o models/checkpoints/{name} {url}"
         for name, url in workflow_layout.CHECKPOINTS.items()
+    ] + [
+        f"curl -L --create-dirs -o models/diffusion_models/{name} {url}"
+        for name, url in workflow_layout.DIFFUSION_MODELS.items()
     ]
     assert readme_commands() == [model.command() for model in SUGGESTED] + checkpoints
     assert len({model.name for model in SUGGESTED}) == len(SUGGESTED)
