@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+
 from comfy_api.latest import ComfyExtension, io
 
 from .anchors import PinpointAttentionAnchors
+from .box_lists import (
+    FROM_BOXES_TITLE,
+    TO_BOXES_TITLE,
+    PinpointBoxesToRegions,
+    PinpointRegionsToBoxes,
+)
 from .crop import PinpointCropForInpaint, PinpointStitch
 from .detect import PinpointDetect, PinpointDetectByText
 from .edit_list import PinpointEditByText
@@ -87,6 +95,23 @@ NODES: list[type[io.ComfyNode]] = [
     PinpointRegionsToSEGS,
     PinpointSEGSToRegions,
 ]
+
+
+def box_nodes() -> list[type[io.ComfyNode]]:
+    """The nodes over ComfyUI's ``BOUNDING_BOX`` type where this ComfyUI has it (0.33 and
+    later); elsewhere none, and the log says which nodes were left out and why."""
+    if hasattr(io, "BoundingBox"):
+        return [PinpointBoxesToRegions, PinpointRegionsToBoxes]
+    logging.getLogger("pinpoint").warning(
+        "Pinpoint: left out '%s' and '%s': this ComfyUI has no BOUNDING_BOX type (ComfyUI 0.33 "
+        "and later have it: update ComfyUI to use them)",
+        FROM_BOXES_TITLE,
+        TO_BOXES_TITLE,
+    )
+    return []
+
+
+NODES += box_nodes()
 
 
 class PinpointExtension(ComfyExtension):

@@ -21,7 +21,7 @@ from ..pinpoint.edit_list import (
     parse_edit_list,
 )
 from ..pinpoint.errors import PinpointError, reported_as
-from ..pinpoint.guidance import GuidanceRecipe
+from ..pinpoint.guidance import GuidanceRecipe, guidance_notes
 from ..pinpoint.loading.models import ClipMatcher, Detector, VitMatte
 from ..pinpoint.matte import MatteRequest, check_band, matte_outcomes
 from ..pinpoint.memory import detect_bytes, match_bytes, matte_bytes
@@ -278,7 +278,8 @@ class PinpointEditByText(io.ComfyNode):
             )
         result = repaint_on_node(with_masks(planned, [outcome.mask for outcome in outcomes]))
         ranking = filter(None, [result.ranking])
-        shown = report_notes((*notes, *result.notes, *ranking), TITLE)
+        guided = guidance_notes(layer.guidance for layer in layers)  # what CLIP cut
+        shown = report_notes((*notes, *guided, *result.notes, *ranking), TITLE)
         device = mm.intermediate_device()
         return io.NodeOutput(
             result.images.to(device),

@@ -15,12 +15,13 @@ import torch
 from comfy_api.latest import io
 
 from ..pinpoint.autograd import differentiable
+from ..pinpoint.clip_embed import clip_notes
 from ..pinpoint.errors import reported_as
 from ..pinpoint.guidance import Decode, Guidance, GuidanceRecipe, GuidanceTarget
 from ..pinpoint.guidance_settings import STYLE, GuidanceSettings
 from ..pinpoint.loading.models import ClipMatcher, PerceptualNet
 from ..pinpoint.memory import metrics_bytes
-from ._common import description
+from ._common import description, report_notes
 from .comfy_families import check_vae
 from .guidance_inputs import (
     clip_inputs,
@@ -125,7 +126,8 @@ class _Guider(io.ComfyNode):
             guider = ClipGuider(model, guidance, vae)
             guider.set_conds(positive, negative)
             guider.set_cfg(cfg)
-            return io.NodeOutput(guider)
+            shown = report_notes(clip_notes(clip, target.text, source_text), cls.TITLE)
+            return io.NodeOutput(guider, ui=shown or None)
 
 
 class _Recipe(io.ComfyNode):
@@ -157,7 +159,8 @@ class _Recipe(io.ComfyNode):
                 source_text=source_text,
                 vgg_net=vgg,
             )
-            return io.NodeOutput(recipe)
+            shown = report_notes(clip_notes(clip, recipe.text, source_text), cls.TITLE)
+            return io.NodeOutput(recipe, ui=shown or None)
 
 
 class PinpointCLIPGuidance(_Recipe):

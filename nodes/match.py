@@ -124,7 +124,7 @@ class PinpointMatchText(io.ComfyNode):
         result = match_text(request, comfy_progress())
         device = mm.intermediate_device()
         mask = regions_to_mask(result.chosen).to(device)
-        scores = format_scores(result.scored, result.chosen)
+        scores = format_scores(result.scored, result.chosen, result.note)
         preview = draw_regions(image, result.scored, result.chosen).to(device)
         log.info("%s:\n%s", TITLE, scores)  # on the node, js/pinpoint.js lists the candidates
         shown = ui.PreviewImage(preview, cls=cls).as_dict() | {

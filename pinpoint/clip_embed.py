@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from .autograd import differentiable
 from .loading.models import ClipMatcher, module_device, module_dtype
 from .progress import Progress, no_progress
+from .text_limits import cut_note
 
 MAX_CROPS_PER_FORWARD = 256
 """Crops per CLIP forward pass; only batches larger than this are split."""
@@ -62,6 +63,14 @@ def embed_texts(clip: ClipMatcher, texts: list[str]) -> torch.Tensor:
         )
         embeddings = model.text_projection(out.pooler_output).float()
     return F.normalize(embeddings, dim=-1).cpu()
+
+
+def clip_notes(clip: ClipMatcher, text: str, source_text: str = "") -> tuple[str, ...]:
+    """How much of ``text`` (and ``source_text``) CLIP reads, for each it cuts (see
+    :func:`pinpoint.text_limits.cut_note`); empty when it reads them all."""
+    tokenizer = clip.processor.tokenizer
+    notes = (cut_note(tokenizer, text), cut_note(tokenizer, source_text, what="the source text"))
+    return tuple(note for note in notes if note)
 
 
 def embed_text(clip: ClipMatcher, text: str) -> torch.Tensor:

@@ -352,7 +352,7 @@ def choose_edits(
                     min_score=line.min_probability,
                     if_nothing_found=settings.if_nothing_found,
                 )
-                scored, chosen = found, choose_regions(request)
+                scored, chosen, note = found, choose_regions(request), ""
             else:
                 matching = MatchRequest(
                     clip,
@@ -372,9 +372,11 @@ def choose_edits(
                         before_clip(matching)
                     embedded[id(found)] = embed_candidates(matching, progress)
                 matched = match_text(matching, candidates=embedded[id(found)])
-                scored, chosen = matched.scored, matched.chosen
+                scored, chosen, note = matched.scored, matched.chosen, matched.note
         mask = regions_to_mask(chosen, grow_px=settings.grow_px)
-        outcomes.append(EditOutcome(line, scored, chosen, mask, format_scores(scored, chosen)))
+        outcomes.append(
+            EditOutcome(line, scored, chosen, mask, format_scores(scored, chosen, note))
+        )
         notes.extend(
             f"{title + ': ' if title else ''}image {index}: {item.note}"
             for index, item in enumerate(chosen, start=1)

@@ -27,7 +27,7 @@ x̂0 untouched.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from .autograd import differentiable, plain
 from .boxes import mask_bounds
-from .clip_embed import embed_pixels, embed_text, embed_texts, neutral
+from .clip_embed import clip_notes, embed_pixels, embed_text, embed_texts, neutral
 from .errors import PinpointError
 from .guidance_settings import STYLE_WEIGHTS, GuidanceSettings
 from .images import as_mask_batch, check_image, check_prompt
@@ -168,6 +168,15 @@ class GuidanceRecipe(Request):
             vgg_net=self.vgg_net,
         )
         return Guidance(target, self.settings)
+
+
+def guidance_notes(recipes: Iterable[GuidanceRecipe | None]) -> tuple[str, ...]:
+    """How much of each guided text CLIP reads, for each it cuts (each note once; ``None``:
+    an unguided edit)."""
+    cut = (
+        note for r in recipes if r is not None for note in clip_notes(r.clip, r.text, r.source_text)
+    )
+    return tuple(f"guidance: {note}" for note in dict.fromkeys(cut))
 
 
 class Guidance:

@@ -28,6 +28,7 @@ from .regions import (
     resolve_nothing_found,
 )
 from .request import Request
+from .text_limits import cut_note
 
 MAX_PAIRS_PER_FORWARD = 8
 """(image, text) pairs per CLIPSeg forward pass: eight 352x352 inputs through a ViT-B/16 and the
@@ -109,7 +110,8 @@ class HeatmapResult:
         heat: ``[B, H, W]`` float32 in [0, 1] on the CPU (see :func:`text_heatmaps`).
         mask: ``[B, H, W]`` bool: heat at or above the threshold without pieces under
             ``min_area`` (see :func:`heat_mask`).
-        regions: the hot pieces as regions, or the given regions rescored or intersected.
+        regions: the hot pieces as regions, or the given regions rescored or intersected;
+            each image's ``note`` also says how much of a text CLIPSeg read where it cut it.
     """
 
     heat: torch.Tensor
@@ -136,7 +138,21 @@ def find_by_heat(request: HeatmapRequest, progress: Progress = no_progress) -> H
         regions = rescore_regions(request.regions, heat, request.heat_weight, policy)
     else:
         regions = intersect_regions(request.regions, mask, policy)
-    return HeatmapResult(heat, mask, regions)
+    cut = _cut_notes(request.clipseg, request.text)
+    noted = tuple(
+        dataclasses.replace(found, note="; ".join(filter(None, [*cut, found.note])))
+        for found in regions
+    )
+    return HeatmapResult(heat, mask, RegionBatch(noted))
+
+
+def _cut_notes(clipseg: ClipSeg, texts: Sequence[str]) -> list[str]:
+    """How much of each text (alternative) CLIPSeg reads, for each it cuts."""
+    notes = []
+    for number, text in enumerate(texts, start=1):
+        what = "the text" if len(texts) == 1 else f"alternative {number}"
+        notes.append(cut_note(clipseg.processor.tokenizer, text, "CLIPSeg", what))
+    return [note for note in notes if note]
 
 
 def _text_embeddings(clipseg: ClipSeg, texts: list[str], device: torch.device) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 
 from .boxes import pad_box, pixel_bounds
 from .choices import Choice
-from .clip_embed import embed_crops, embed_text, neutral
+from .clip_embed import clip_notes, embed_crops, embed_text, neutral
 from .errors import PinpointError
 from .images import check_image, check_prompt
 from .loading.models import ClipMatcher
@@ -44,11 +44,13 @@ class MatchResult:
         chosen: the selected regions per image (the pinned candidates, else top-k above
             ``min_probability``, or the "nothing found" policy's result).
         pinned: the candidate numbers pinned per image (empty sets where none).
+        note: how much of the text CLIP read where it was cut (``""`` where it read it all).
     """
 
     scored: RegionBatch
     chosen: RegionBatch
     pinned: tuple[frozenset[int], ...]
+    note: str = ""
 
 
 def crop_regions(
@@ -279,18 +281,20 @@ def match_text(
                 batch_size=regions.batch_size,
             )
         )
-    return MatchResult(RegionBatch(tuple(scored)), RegionBatch(tuple(chosen)), request.pinned)
+    note = "; ".join(clip_notes(request.clip, text))
+    return MatchResult(RegionBatch(tuple(scored)), RegionBatch(tuple(chosen)), request.pinned, note)
 
 
-def format_scores(scored: RegionBatch, chosen: RegionBatch) -> str:
-    """A plain-text table of every candidate's scores, best first, marking the chosen with ``*``.
+def format_scores(scored: RegionBatch, chosen: RegionBatch, note: str = "") -> str:
+    """A plain-text table of every candidate's scores, best first, marking the chosen with ``*``,
+    under ``note`` (how much of the text CLIP read, where it was cut).
 
     Each row starts with the candidate's number (``#2``, what a pin names; its position in the
     list for regions that were never matched). Chosen regions are recognised by identity
     (``match_text`` returns the scored objects), so two candidates with the same box are told
     apart.
     """
-    lines = []
+    lines = [f"note: {note}"] if note else []
     for index, (candidates, picked) in enumerate(zip(scored, chosen, strict=True), start=1):
         header = f"image {index}: {len(candidates)} candidate(s), {len(picked)} chosen"
         lines.append(header + (f" - {picked.note}" if picked.note else ""))

@@ -22,7 +22,7 @@ import torch
 
 from .edit_list import EditLine, EditOutcome, EditSettings, draw_edits, edit_mask, edit_scores
 from .errors import UNNAMED, reported_as
-from .guidance import GuidanceRecipe
+from .guidance import GuidanceRecipe, guidance_notes
 from .loading.kinds import CLIP, DETECTOR, INPAINT
 from .loading.model_kind import ModelKind
 from .loading.models import ClipMatcher, InpaintPipe, SamFolder, SamModel, VitMatte
@@ -128,7 +128,11 @@ def edit(
         mask=edit_mask(found.edits),
         preview=draw_edits(images, found.candidates, found.edits),
         edits=found.edits,
-        notes=(*found.notes, *result.notes),
+        notes=(
+            *found.notes,
+            *guidance_notes(layer.guidance for layer in planned.layers),
+            *result.notes,
+        ),
         ranking=result.ranking,
         localise_s=located,
     )
@@ -160,7 +164,8 @@ def restyle(
             pipe, images, (layer,), feather_px=0, harmonise=0.0, batched=False
         )
         result = repaint(request, progress)
-    return EditResult(result.images, whole, images, (), result.notes)
+    notes = (*guidance_notes(layer.guidance for layer in request.layers), *result.notes)
+    return EditResult(result.images, whole, images, (), notes)
 
 
 def load_run_models(

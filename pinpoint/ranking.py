@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .clip_embed import clip_notes
 from .errors import PinpointError
 from .loading.models import ClipMatcher
 from .metrics import MASK_THRESHOLD, EditMetrics, MetricsRequest, measure_edits
@@ -56,7 +57,8 @@ class RankResult:
             ``top_k``.
         scores: ``S`` of every candidate, in input order.
         metrics: every candidate's measures, in input order.
-        table: a text table of every candidate, best first, the kept ones marked.
+        table: a text table of every candidate, best first, the kept ones marked, under a
+            note for each text CLIP cut (how much it read).
     """
 
     order: tuple[int, ...]
@@ -71,7 +73,11 @@ def rank_edits(metrics: MetricsRequest, settings: RankSettings = RankSettings())
     scores = tuple(settings.score(m) for m in measured)
     ranked = sorted(range(len(scores)), key=lambda index: scores[index], reverse=True)
     kept = tuple(ranked[: settings.top_k])
-    return RankResult(kept, scores, tuple(measured), _table(ranked, kept, scores, measured))
+    notes = [
+        f"note: {note}" for note in clip_notes(metrics.clip, metrics.text, metrics.source_text)
+    ]
+    table = "\n".join([*notes, _table(ranked, kept, scores, measured)])
+    return RankResult(kept, scores, tuple(measured), table)
 
 
 def _table(
@@ -143,9 +149,15 @@ def rank_candidates(
             empty in its image of ``alpha * S_t2i + beta * S_i2i``.
 
     Returns:
-        Indices into ``candidates``, one per image, and the tables.
+        Indices into ``candidates``, one per image, and the tables (under a note for each
+        edit's text CLIP cut).
     """
     best, tables = [], []
+    for number, target in enumerate(targets, start=1):
+        edit = f"edit {number}: " if len(targets) > 1 else ""
+        tables.extend(
+            f"note: {edit}{note}" for note in clip_notes(clip, target.text, target.source_text)
+        )
     for index, source in enumerate(images):
         rows = slice(index * count, (index + 1) * count)
         totals, lines = torch.zeros(count, dtype=torch.float64), []

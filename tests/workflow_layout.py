@@ -63,6 +63,10 @@ STOCK_MODELS = {
         "vae",
         f"{HF}/Comfy-Org/Lumina_Image_2.0_Repackaged/resolve/main/split_files/vae/ae.safetensors",
     ),
+    "rt_detr_v4-x-hgnet_fp16.safetensors": (
+        "diffusion_models",
+        f"{HF}/Comfy-Org/SDPose/resolve/main/diffusion_models/rt_detr_v4-x-hgnet_fp16.safetensors",
+    ),
 }
 """The stock model files the workflows name → (their folder under ``models/``, their download
 URL), as ComfyUI's own templates name them."""

@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from rtdetr_checkpoint import RTDETR_CHECKPOINT, write_rtdetr_checkpoint
 from sam3_checkpoint import SAM3_CHECKPOINT, write_sam3_checkpoint
 from tiny_checkpoint import write_tiny_sd15_checkpoint
 
@@ -401,6 +402,23 @@ EXPECTED_NODES = {
 }
 
 
+BOX_NODES = {
+    "PinpointBoxesToRegions": (
+        "pinpoint/convert",
+        ["image", "bboxes", "label", "if_nothing_found"],
+        ["PINPOINT_REGIONS", "IMAGE"],
+    ),
+    "PinpointRegionsToBoxes": ("pinpoint/convert", ["regions"], ["BOUNDING_BOX", "BOUNDING_BOX"]),
+}
+"""The nodes over ComfyUI's ``BOUNDING_BOX`` type, registered only where ComfyUI has it."""
+
+
+def has_bounding_boxes(root: Path) -> bool:
+    """Whether the ComfyUI checkout at ``root`` declares the ``BOUNDING_BOX`` io type (0.33 and
+    later; 0.3.64 does not)."""
+    return 'io_type="BOUNDING_BOX"' in (root / "comfy_api" / "latest" / "_io.py").read_text()
+
+
 LOADER_KINDS = {
     "PinpointLoadDetector": "detector",
     "PinpointLoadCLIP": "clip",
@@ -435,10 +453,13 @@ def _logit(p: float) -> float:
 @pytest.fixture(scope="session")
 def facts() -> SimpleNamespace:
     """What the tests expect: node schemas, the rigged detector's box, paths."""
+    root = comfyui_root()
+    boxes = has_bounding_boxes(root)
     return SimpleNamespace(
-        comfyui=comfyui_root(),
+        comfyui=root,
         repo=REPO,
-        nodes=EXPECTED_NODES,
+        nodes=EXPECTED_NODES | (BOX_NODES if boxes else {}),
+        left_out=set() if boxes else set(BOX_NODES),
         known_box=KNOWN_BOX,
         rigged_detector=RIGGED_DETECTOR,
         loader_kinds=LOADER_KINDS,
@@ -482,6 +503,8 @@ def comfy_models(tiny_models, tmp_path_factory) -> dict[str, Path]:
             models[key] = link
     for key, name, inpaint in CHECKPOINTS:
         models[key] = write_tiny_sd15_checkpoint(root / "checkpoints" / name, inpaint=inpaint)
+    models["rtdetr"] = root / "diffusion_models" / RTDETR_CHECKPOINT  # see rtdetr_checkpoint
+    models["rtdetr"].parent.mkdir()
     return models
 
 
@@ -518,6 +541,13 @@ def family_files(comfyui, comfy_models) -> dict[str, str]:
         files[family] = path.name
     files["vae"] = write_taef1(root / "vae" / "tiny-ae.safetensors").name
     return files
+
+
+@pytest.fixture(scope="session")
+def rtdetr_checkpoint(facts, comfy_models) -> Path:
+    """The random RT-DETR v4 checkpoint for ComfyUI's own RT-DETR node, in the models root's
+    ``diffusion_models/`` (which the server lists); written only when a test asks for it."""
+    return write_rtdetr_checkpoint(facts.comfyui, comfy_models["rtdetr"])
 
 
 def model_folders(comfy_models: dict[str, Path]) -> dict[str, Path]:
@@ -683,7 +713,8 @@ def server(facts, comfy_models, tmp_path_factory):
         folders.setdefault(name, []).append(path)
     for name in FAMILY_FOLDERS:  # filled by family_files when a test asks for it
         (comfy_models["root"] / name).mkdir(exist_ok=True)
-        folders.setdefault(name, []).append(comfy_models["root"] / name)
+        if comfy_models["root"] / name not in folders.setdefault(name, []):  # RT-DETR's too
+            folders[name].append(comfy_models["root"] / name)
     lines = ["pinpoint_tests:", f"  custom_nodes: {base / 'custom_nodes'}"]
     for name, paths in folders.items():
         lines += [f"  {name}: |"] + [f"    {path}" for path in paths]

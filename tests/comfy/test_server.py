@@ -87,13 +87,15 @@ def strip_meta(prompt: dict) -> dict:
 # --- registration ------------------------------------------------------------------------------
 
 
-def test_pack_imports_without_failure(server):
+def test_pack_imports_without_failure(server, facts):
     log = server.startup_log
     ours = [line for line in log.splitlines() if "custom_nodes/pinpoint" in line]
     assert ours, log
     failures = ("IMPORT FAILED", "Cannot import", "Error while calling comfy_entrypoint")
     assert not [line for line in ours if any(failure in line for failure in failures)], log
     assert "Pinpoint failed to load" not in log, log
+    left_out = "left out 'Boxes to Regions (Pinpoint)' and 'Regions to Boxes (Pinpoint)'"
+    assert (left_out in log) == bool(facts.left_out), log  # said where ComfyUI lacks the type
 
 
 def test_object_info_lists_every_node_with_the_documented_inputs(object_info, facts):
@@ -150,11 +152,12 @@ def test_every_pinpoint_node_is_used_by_a_shipped_workflow(facts):
         assert any(title in text and file in text for text in notes), node
 
 
-def skip_without_stock_nodes(object_info: dict, api: dict, name: str) -> None:
-    """Skip a workflow that needs stock nodes of a newer ComfyUI than this one (SAM3 Detect)."""
+def skip_without_stock_nodes(object_info: dict, api: dict, name: str, left_out: set) -> None:
+    """Skip a workflow that needs stock nodes of a newer ComfyUI than this one (SAM3 Detect,
+    RT-DETR), and with them the Pinpoint nodes left out there (``left_out``: over its types)."""
     lacking = {node["class_type"] for node in api.values()} - set(object_info)
     if lacking:
-        assert not any(kind.startswith("Pinpoint") for kind in lacking), lacking
+        assert not any(kind.startswith("Pinpoint") for kind in lacking - left_out), lacking
         pytest.skip(f"{name} needs {', '.join(sorted(lacking))}, which this ComfyUI lacks")
 
 
@@ -162,7 +165,7 @@ def skip_without_stock_nodes(object_info: dict, api: dict, name: str) -> None:
 def test_ui_workflow_matches_its_api_twin_and_has_no_missing_nodes(object_info, facts, name):
     ui = load_workflow(facts, f"{name}.json")
     api = load_workflow(facts, f"api/{name}.json")
-    skip_without_stock_nodes(object_info, api, name)
+    skip_without_stock_nodes(object_info, api, name, facts.left_out)
     missing = {node["type"] for node in ui["nodes"]} - set(object_info)
     missing -= set(workflow_layout.NOTE_TYPES)
     assert not missing, f"missing node types: {missing}"
@@ -195,8 +198,9 @@ SAMPLING = ("PinpointInpaintDiffusers", "PinpointInpaintComfy", "KSampler", "Pin
 CROPPING = ("PinpointInpaintComfy", "PinpointCropForInpaint", "PinpointEditByText")
 
 
-FAMILY_LOADERS = ("UNETLoader", "DualCLIPLoader", "VAELoader")
-"""Stock loaders of the family workflows (FLUX): their files are the ``family_files`` fixture's."""
+FAMILY_LOADERS = ("DualCLIPLoader", "VAELoader")
+"""Stock loaders only the family workflows (FLUX) use: their files are the ``family_files``
+fixture's (UNETLoader also loads RT-DETR)."""
 
 
 def tiny_text_encoders(prompt: dict, checkpoint: str) -> None:
@@ -229,8 +233,9 @@ def tiny_prompt(
     inpainting one where the workflow names an inpainting checkpoint; for SDXL too: ComfyUI
     detects SDXL only at its full 2.6 B-parameter depths, the family is tested in-process in
     test_families.py), the random full-size SAM 3 for ComfyUI's own SAM 3 (every instance
-    kept) and, for the FLUX workflows, ``family_files``'s tiny FLUX.1 / FLUX.1 Fill and VAE with
-    the tiny SD 1.5 CLIP as their text encoders (:func:`tiny_text_encoders`); samplers run 2
+    kept), the random RT-DETR for its RT-DETR (every box kept) and, for the FLUX workflows,
+    ``family_files``'s tiny FLUX.1 / FLUX.1 Fill and VAE with the tiny SD 1.5 CLIP as their
+    text encoders (:func:`tiny_text_encoders`); samplers run 2
     steps on 64-pixel crops. The route's mask is intersected with the picture (``size`` =
     width, height) less a border of an eighth of each side, a quarter in instruct mode (whose
     blend reaches farther), by the Mask Operations node that feeds the inpaint, or by a stock
@@ -262,6 +267,10 @@ def tiny_prompt(
                 inpainting = "inpainting" in inputs["ckpt_name"]
                 key = "checkpoint_inpainting" if inpainting else "checkpoint"
                 inputs["ckpt_name"] = comfy_models[key].name
+        elif kind == "UNETLoader" and inputs["unet_name"].startswith("rt_detr"):
+            inputs["unet_name"] = comfy_models["rtdetr"].name
+        elif kind == "RTDETR_detect":
+            inputs["threshold"] = 0.0  # random weights: keep every box
         elif kind == "UNETLoader":
             fill = "fill" in inputs["unet_name"]
             inputs["unet_name"] = family_files["FluxInpaint" if fill else "Flux"]
@@ -359,9 +368,11 @@ def test_workflow_edits_only_inside_the_mask(
     from pinpoint.masks import feather_mask, grow_mask
 
     api = load_workflow(facts, f"api/{name}.json")
-    skip_without_stock_nodes(object_info, api, name)
+    skip_without_stock_nodes(object_info, api, name, facts.left_out)
     if any(node["class_type"] == "SAM3_Detect" for node in api.values()):
         request.getfixturevalue("sam3_checkpoint")  # written only for a ComfyUI that runs it
+    if any(node["class_type"] == "RTDETR_detect" for node in api.values()):
+        request.getfixturevalue("rtdetr_checkpoint")
     families = None
     if any(node["class_type"] in FAMILY_LOADERS for node in api.values()):
         families = request.getfixturevalue("family_files")  # skips where no tiny FLUX loads
