@@ -395,7 +395,7 @@ def test_workflow_edits_only_inside_the_mask(
     blend = feather_mask(touched, taker["feather_px"])
     if taker.get("mode") == "instruct":  # the blend follows the edit within the settle ring
         comfyui = request.getfixturevalue("comfyui")
-        settle = pack_module(comfyui, "nodes.comfy_reference").INSTRUCT_SETTLE
+        settle = pack_module(comfyui, "pinpoint.settle").EDITOR_SETTLE
         blend = grow_mask(blend, settle.follow_px)
     outside = (blend[0] == 0).numpy()
     assert 0 < outside.sum() < outside.size
