@@ -508,7 +508,7 @@ TEMPLATE_CARDS = """async ([names, width]) => {
     const pause = () => new Promise((done) => setTimeout(done, 100));
     // 1.49 first shows a 224-pixel stand-in, then ours through a blob URL
     const loaded = (image) => image.isConnected && image.complete && image.naturalWidth === width;
-    const deadline = Date.now() + 120000;  // a busy machine renders the cards slowly
+    const deadline = Date.now() + 400000;  // 1.27 loads the pictures slowly: 24 took ~4 min
     while (Date.now() < deadline && Object.keys(found).length < names.length) {
         // top to bottom, as a person scrolls (jumping about makes the list drop pictures it
         // was loading); looked up afresh each round, as the list re-renders its cards
