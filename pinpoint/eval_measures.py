@@ -17,6 +17,8 @@ from .edit_list import EditLine, EditSettings
 from .errors import PinpointError
 from .eval_items import EvalItem
 from .eval_runner import FAILED, MASKS, NOTHING_FOUND, OK, make_row, output_path, row_route
+from .eval_settings import EvalSetting
+from .guidance import GuidanceRecipe
 from .images import load_image, save_image
 from .loading.models import (
     ClipMatcher,
@@ -44,6 +46,7 @@ class EvalModels:
         route: how each edit's area is found.
         sam: the refiner of ``route``, if it refines.
         matte: ViTMatte, when the route mattes each mask's edge.
+        guidance: the guidance each edit is steered by (towards its own prompt); None unguided.
     """
 
     finder: Any
@@ -54,6 +57,7 @@ class EvalModels:
     route: RouteSettings = RouteSettings()
     sam: SamModel | SamFolder | None = None
     matte: VitMatte | None = None
+    guidance: GuidanceRecipe | None = None
 
 
 def _peak_mb(device: torch.device) -> float:
@@ -69,8 +73,10 @@ def edit_and_measure(
     settings: EditSettings,
     out: Path,
     convert_rgb: bool = False,
+    setting: EvalSetting = EvalSetting(),
 ) -> dict[str, str]:
-    """Edit one item, write its image and mask, and measure it; the row says how it went (a
+    """Edit one item (with ``setting``'s guidance, ``models.guidance``, and candidates), write
+    its image and mask, and measure it; the row says how it went and how it was made (a
     :class:`PinpointError` of the item is its ``failed`` row, not a stop)."""
     from .pipeline import edit
 
@@ -88,16 +94,19 @@ def edit_and_measure(
             image,
             [line],
             settings,
+            candidates=setting.candidates,
+            ranking=setting.ranking,
+            guidance=models.guidance,
             route=models.route,
             sam=models.sam,
             matte=models.matte,
         )
     except PinpointError as err:
-        return make_row(item, FAILED, note=f"{err.problem}. Fix: {err.fix}")
+        return make_row(item, FAILED, note=f"{err.problem}. Fix: {err.fix}", made=setting.row())
     ms = (time.perf_counter() - began) * 1000
     mask = result.edits[0].mask
     if not bool((mask >= MASK_THRESHOLD).any()):
-        return make_row(item, NOTHING_FOUND, ms=ms, peak_mb=_peak_mb(device))
+        return make_row(item, NOTHING_FOUND, ms=ms, peak_mb=_peak_mb(device), made=setting.row())
     blend = feather_mask(mask, settings.feather_px)  # what the stitch may change: all of it
     save_image(result.images[0], output_path(out, item))
     save_image(blend[0, ..., None].expand(-1, -1, 3), output_path(out, item, MASKS))
@@ -120,7 +129,8 @@ def edit_and_measure(
     if target is not None:
         union = int((edited | target).sum())
         overlap = int((edited & target).sum()) / union if union else None
-    return make_row(item, OK, "", ms, _peak_mb(device), measured, iou, overlap)
+    made = setting.row(result.kept)
+    return make_row(item, OK, "", ms, _peak_mb(device), measured, iou, overlap, made)
 
 
 def set_fid(
