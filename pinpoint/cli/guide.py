@@ -53,8 +53,18 @@ def guide_files(args: argparse.Namespace, command: str) -> dict[str, Path]:
 
 
 def guide_settings(args: argparse.Namespace, command: str) -> GuidanceSettings | None:
-    """The guidance ``--guide`` and its options ask for (checked before any model loads)."""
+    """The guidance ``--guide`` and its options ask for (checked before any model loads); its
+    options given with ``--guide none`` are refused, not dropped."""
     if args.guide == "none":
+        given = sorted(set(getattr(args, "guide_given", ())))
+        if given:
+            with reported_as(f"{command} --guide none"):
+                raise PinpointError(
+                    f"{', '.join(given)} {'is an option' if len(given) == 1 else 'are options'}"
+                    " of guidance, which is off",
+                    "add --guide clip (or --guide style), or leave "
+                    f"{'it' if len(given) == 1 else 'them'} out",
+                )
         return None
     with reported_as(f"{command} --guide {args.guide}"):
         settings = guidance_settings(

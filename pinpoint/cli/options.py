@@ -144,6 +144,15 @@ def _add_edit_options(parser: argparse.ArgumentParser, defaults: EditSettings) -
     paint.add_argument("--seed", type=int, default=defaults.seed)
 
 
+class _GuideOption(argparse.Action):
+    """Stores a guidance option's value and notes that it was given, so that ``--guide none``
+    can refuse it rather than drop it (:func:`pinpoint.cli.guide.guide_settings`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.guide_given = (*getattr(namespace, "guide_given", ()), option_string)
+
+
 def _add_guide_options(parser: argparse.ArgumentParser, guide: str, scale: float) -> None:
     """The options of CLIP guidance (:mod:`pinpoint.guided_scheduler`), ``guide`` by default."""
     folder = f"<models>/{PERCEPTUAL.folder}"
@@ -158,16 +167,28 @@ def _add_guide_options(parser: argparse.ArgumentParser, guide: str, scale: float
     base = GuidanceSettings()
     group.add_argument(
         "--guide-scale",
+        action=_GuideOption,
         type=float,
         default=scale,
         help="how far each guided step moves the prediction (RMS in latent units; 0.02 gentle, "
         "0.1 strong)",
     )
-    group.add_argument("--guide-start", type=float, default=base.start, help="first guided step")
-    group.add_argument("--guide-end", type=float, default=base.end, help="last guided step")
-    group.add_argument("--guide-every", type=int, default=base.every, help="guide every n-th")
+    group.add_argument(
+        "--guide-start",
+        action=_GuideOption,
+        type=float,
+        default=base.start,
+        help="first guided step",
+    )
+    group.add_argument(
+        "--guide-end", action=_GuideOption, type=float, default=base.end, help="last guided step"
+    )
+    group.add_argument(
+        "--guide-every", action=_GuideOption, type=int, default=base.every, help="guide every n-th"
+    )
     group.add_argument(
         "--guide-decoder",
+        action=_GuideOption,
         metavar="TAESD_DECODER",
         help="decode the guided steps with this TAESD decoder file (e.g. ComfyUI's "
         "models/vae_approx/taesd_decoder.safetensors): far less memory and time than the "
@@ -182,6 +203,7 @@ def _add_guide_options(parser: argparse.ArgumentParser, guide: str, scale: float
     )
     group.add_argument(
         "--source-text",
+        action=_GuideOption,
         default=SOURCE_TEXT,
         help="style: what the area shows now; the style runs from this text to the prompt",
     )
@@ -192,7 +214,11 @@ def _add_guide_options(parser: argparse.ArgumentParser, guide: str, scale: float
         f"this file (under {folder} or a path: vgg16-397923af.pth)",
     )
     group.add_argument(
-        "--content-weight", type=float, default=1.0, help="style: the content loss's weight"
+        "--content-weight",
+        action=_GuideOption,
+        type=float,
+        default=1.0,
+        help="style: the content loss's weight",
     )
 
 

@@ -428,6 +428,8 @@ def test_guided_edits_and_styles_run_end_to_end_on_the_tiny_models(
         (("--guide", "style", "--source-text", " "), "the --source-text is empty"),
         (("--guide", "clip", "--guide-lpips", "none.pth"), "'none.pth' was not found"),
         (("--guide", "clip", "--guide-decoder", "none.pth"), "none.pth' does not exist"),
+        (("--guide-scale", "0.1"), "--guide none: --guide-scale is an option of guidance"),
+        (("--guide-end", "1", "--source-text", "a"), "--guide-end, --source-text are options"),
     ],
 )
 def test_bad_guidance_is_refused_before_any_model_loads(
