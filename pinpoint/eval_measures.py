@@ -12,14 +12,17 @@ from typing import Any
 
 import torch
 
+from .benchmark_metrics import BenchmarkRequest, mask_iou, measure_benchmark
 from .boxes import box_iou, mask_box
 from .edit_list import EditLine, EditSettings
 from .errors import PinpointError
-from .eval_items import EvalItem
+from .eval_benchmarks import BENCHMARK_MASK
+from .eval_items import BenchmarkTruth, EvalItem
 from .eval_runner import FAILED, MASKS, NOTHING_FOUND, OK, make_row, output_path, row_route
 from .images import load_image, save_image
 from .loading.models import (
     ClipMatcher,
+    Dino,
     InpaintPipe,
     PerceptualNet,
     SamFolder,
@@ -29,6 +32,7 @@ from .loading.models import (
 )
 from .masks import feather_mask
 from .metrics import MASK_THRESHOLD, MetricsRequest, frechet_distance, measure_edits
+from .repaint import Layer, repaint
 from .route_settings import RouteSettings
 
 
@@ -44,6 +48,7 @@ class EvalModels:
         route: how each edit's area is found.
         sam: the refiner of ``route``, if it refines.
         matte: ViTMatte, when the route mattes each mask's edge.
+        dino: a DINO model for DINO-I against a benchmark's edited image; None leaves it out.
     """
 
     finder: Any
@@ -54,6 +59,7 @@ class EvalModels:
     route: RouteSettings = RouteSettings()
     sam: SamModel | SamFolder | None = None
     matte: VitMatte | None = None
+    dino: Dino | None = None
 
 
 def _peak_mb(device: torch.device) -> float:
@@ -80,47 +86,84 @@ def edit_and_measure(
     began = time.perf_counter()
     try:
         image = load_image(item.image.path, convert_rgb=convert_rgb)
+        case = item.image.case
+        truth = case.truth(*image.shape[1:3]) if case else None
         line = EditLine(item.edit.find, item.edit.prompt)
-        result = edit(
-            models.finder,
-            models.clip,
-            models.pipe,
-            image,
-            [line],
-            settings,
-            route=models.route,
-            sam=models.sam,
-            matte=models.matte,
-        )
+        if item.route == BENCHMARK_MASK:
+            if truth is None:
+                raise PinpointError(
+                    "this image has no benchmark mask", "give --benchmark with --mask benchmark"
+                )
+            edited, mask = _edit_in(models.pipe, image, truth, line, settings)
+        else:
+            result = edit(
+                models.finder,
+                models.clip,
+                models.pipe,
+                image,
+                [line],
+                settings,
+                route=models.route,
+                sam=models.sam,
+                matte=models.matte,
+            )
+            edited, mask = result.images, result.edits[0].mask
     except PinpointError as err:
         return make_row(item, FAILED, note=f"{err.problem}. Fix: {err.fix}")
     ms = (time.perf_counter() - began) * 1000
-    mask = result.edits[0].mask
     if not bool((mask >= MASK_THRESHOLD).any()):
         return make_row(item, NOTHING_FOUND, ms=ms, peak_mb=_peak_mb(device))
     blend = feather_mask(mask, settings.feather_px)  # what the stitch may change: all of it
-    save_image(result.images[0], output_path(out, item))
+    save_image(edited[0], output_path(out, item))
     save_image(blend[0, ..., None].expand(-1, -1, 3), output_path(out, item, MASKS))
     measured = measure_edits(
         MetricsRequest(
             models.clip,
             image,
-            result.images,
+            edited,
             blend,
             item.edit.prompt,
             item.edit.source_text,
             lpips=models.lpips,
         )
     )[0]
-    edited = mask[0] >= MASK_THRESHOLD
-    box = mask_box(edited)
+    inside = mask[0] >= MASK_THRESHOLD
+    bench = given = None
+    if truth is not None:  # a benchmark's image: its protocols' measures, its mask's IoU
+        bench = measure_benchmark(
+            BenchmarkRequest(
+                models.clip,
+                image,
+                edited,
+                item.edit.prompt,
+                truth.edit_area,
+                truth.unedited,
+                truth.target,
+                models.lpips,
+                models.dino,
+            )
+        )
+        given = mask_iou(inside, truth.edit_area)
+    box = mask_box(inside)
     iou = box_iou(box, item.image.box) if box is not None and item.image.box else None
-    target = item.image.target_mask(*edited.shape)
-    overlap = None
-    if target is not None:
-        union = int((edited | target).sum())
-        overlap = int((edited & target).sum()) / union if union else None
-    return make_row(item, OK, "", ms, _peak_mb(device), measured, iou, overlap)
+    target = item.image.target_mask(*inside.shape)
+    overlap = mask_iou(inside, target) if target is not None else None
+    peak = _peak_mb(device)
+    return make_row(item, OK, "", ms, peak, measured, iou, overlap, bench, given)
+
+
+def _edit_in(
+    pipe: InpaintPipe,
+    image: torch.Tensor,
+    truth: BenchmarkTruth,
+    line: EditLine,
+    settings: EditSettings,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``image`` ``[1, H, W, 3]`` repainted inside the benchmark's own mask (editing alone, no
+    finding): the edited image and the mask ``[1, H, W]``."""
+    mask = truth.edit_area[None].to(torch.float32)
+    layer = Layer(mask, line.prompt, settings.negative_prompt, line.prompt, line.find)
+    return repaint(settings.repaint_request(pipe, image, (layer,))).images, mask
 
 
 def set_fid(

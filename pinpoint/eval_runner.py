@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+from .benchmark_metrics import BenchmarkMetrics
 from .errors import PinpointError
 from .eval_items import DEFAULT_ROUTE, EvalItem, route_label
 from .metrics import EditMetrics
@@ -24,12 +25,20 @@ from .route_settings import NO_REFINER
 ROW_HEAD = ("image", "type", "route", "refiner", "find", "prompt", "source_text", "status")
 ROW_HEAD = (*ROW_HEAD, "note", "ms", "peak_mb")
 ROW_TAIL = ("target_iou", "target_mask_iou")
-ROW_COLUMNS = (*ROW_HEAD, *(f.name for f in dataclasses.fields(EditMetrics)), *ROW_TAIL)
+ROW_BENCHMARK = (*(f.name for f in dataclasses.fields(BenchmarkMetrics)), "bench_mask_iou")
+ROW_COLUMNS = (
+    *ROW_HEAD,
+    *(f.name for f in dataclasses.fields(EditMetrics)),
+    *ROW_TAIL,
+    *ROW_BENCHMARK,
+)
 """The columns of ``rows.csv``: the item and its route and refiner, how it went (``ok``,
 ``nothing found`` or ``failed`` with the reason in ``note``), its time in ms (the edit, not the
-measuring) and peak memory in MB, every :class:`~pinpoint.metrics.EditMetrics` field, and with
+measuring) and peak memory in MB, every :class:`~pinpoint.metrics.EditMetrics` field, with
 COCO annotations the IoU of the edited area's box with the target object's box, and of the
-edit's mask with the object's outline where the annotations give one."""
+edit's mask with the object's outline where the annotations give one; then every
+:class:`~pinpoint.benchmark_metrics.BenchmarkMetrics` field and the IoU of the edit's mask with
+the benchmark's (a benchmark's rows only; empty where not measurable)."""
 OK, NOTHING_FOUND, FAILED = "ok", "nothing found", "failed"
 
 
@@ -42,6 +51,8 @@ def make_row(
     metrics: EditMetrics | None = None,
     target_iou: float | None = None,
     target_mask_iou: float | None = None,
+    bench: BenchmarkMetrics | None = None,
+    bench_mask_iou: float | None = None,
 ) -> dict[str, str]:
     """One row of ``rows.csv`` (every value as written; empty where not measured)."""
     route, _, refiner = item.route.partition("+")
@@ -59,9 +70,11 @@ def make_row(
         "peak_mb": f"{peak_mb:.1f}",
         "target_iou": target_iou,
         "target_mask_iou": target_mask_iou,
+        "bench_mask_iou": bench_mask_iou,
     }
-    if metrics is not None:
-        values |= dataclasses.asdict(metrics)
+    for measured in (metrics, bench):
+        if measured is not None:
+            values |= dataclasses.asdict(measured)
     return {name: _cell(values.get(name)) for name in ROW_COLUMNS}
 
 
