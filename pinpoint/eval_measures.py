@@ -90,10 +90,7 @@ def edit_and_measure(
         truth = case.truth(*image.shape[1:3]) if case else None
         line = EditLine(item.edit.find, item.edit.prompt)
         if item.route == BENCHMARK_MASK:
-            if truth is None:
-                raise PinpointError(
-                    "this image has no benchmark mask", "give --benchmark with --mask benchmark"
-                )
+            assert truth is not None  # the CLI refuses --mask benchmark without a benchmark
             edited, mask = _edit_in(models.pipe, image, truth, line, settings)
         else:
             result = edit(
