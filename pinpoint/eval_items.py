@@ -7,7 +7,8 @@ from a CSV file with the columns ``type,find,prompt[,source_text]`` or from a pr
 the four edits of S1's COCO protocol). Every (image, edit) is one item
 (:func:`plan_eval_items`) of a route: edited once, measured once
 (:mod:`pinpoint.eval_measures`), written as one row (:mod:`pinpoint.eval_runner`). Runs of
-several routes into one folder add their rows side by side, each keyed by its route.
+several routes or settings (:mod:`pinpoint.eval_settings`) into one folder add their rows side
+by side, each keyed by its run's label (:func:`run_label`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ def route_label(route: str, refiner: str = NO_REFINER) -> str:
     """How rows and folders name a route with its refiner: ``detect``,
     ``segments+sam2.1-hiera-small``."""
     return route if refiner == NO_REFINER else f"{route}+{refiner}"
+
+
+def run_label(route: str, setting: str = "") -> str:
+    """How rows, the summary and folders name a run: its route (:func:`route_label`), then
+    its setting where it has one (:attr:`pinpoint.eval_settings.EvalSetting.label`):
+    ``detect``, ``detect guide=clip``, ``segments+sam2.1-hiera-small candidates=4``."""
+    return f"{route} {setting}" if setting else route
 
 
 @dataclass(frozen=True)
@@ -311,24 +319,31 @@ def sample(images: Sequence[EvalImage], limit: int | None, seed: int) -> list[Ev
 
 @dataclass(frozen=True)
 class EvalItem:
-    """One (image, edit) of a run, on a route (:func:`route_label`)."""
+    """One (image, edit) of a run, on a route (:func:`route_label`) with a setting (empty: the
+    default one; see :func:`run_label`)."""
 
     image: EvalImage
     edit: EvalEdit
     route: str = DEFAULT_ROUTE
+    setting: str = ""
+
+    @property
+    def label(self) -> str:
+        """Its run's label: the route, and the setting where there is one."""
+        return run_label(self.route, self.setting)
 
     @property
     def key(self) -> tuple[str, str, str]:
-        """What identifies its row: (image name, edit type, route)."""
-        return (self.image.name, self.edit.type, self.route)
+        """What identifies its row: (image name, edit type, run label)."""
+        return (self.image.name, self.edit.type, self.label)
 
     @property
     def folder(self) -> str:
-        """The folder its outputs go in: the edit type's, ``<type>@<route>`` off the default
-        route (a type's folder never holds an ``@``)."""
-        if self.route == DEFAULT_ROUTE:
+        """The folder its outputs go in: the edit type's, ``<type>@<run label>`` off the
+        default route and setting (a type's folder never holds an ``@``)."""
+        if self.label == DEFAULT_ROUTE:
             return self.edit.folder
-        return f"{self.edit.folder}@{re.sub(r'[^A-Za-z0-9_.+-]+', '_', self.route)}"
+        return f"{self.edit.folder}@{re.sub(r'[^A-Za-z0-9_.+-]+', '_', self.label)}"
 
     @property
     def stem(self) -> str:
@@ -337,10 +352,14 @@ class EvalItem:
 
 
 def plan_eval_items(
-    images: Sequence[EvalImage], edits: Sequence[EvalEdit], route: str = DEFAULT_ROUTE
+    images: Sequence[EvalImage],
+    edits: Sequence[EvalEdit],
+    route: str = DEFAULT_ROUTE,
+    setting: str = "",
 ) -> list[EvalItem]:
-    """Every (image, edit) on ``route``, image by image, ``{category}`` filled in; a
-    benchmark's image (:attr:`EvalImage.case`) gets its own edit instead of ``edits``.
+    """Every (image, edit) on ``route`` with ``setting``, image by image, ``{category}``
+    filled in; a benchmark's image (:attr:`EvalImage.case`) gets its own edit instead of
+    ``edits``.
 
     Raises:
         PinpointError: an edit names ``{category}`` but an image has none (a folder), or two
@@ -369,7 +388,7 @@ def plan_eval_items(
                 "give --coco ANNOTATIONS.json, or write the object's name in the edit",
             )
     return [
-        EvalItem(image, edit.for_image(image.category), route)
+        EvalItem(image, edit.for_image(image.category), route, setting)
         for image in images
         for edit in ((image.case.edit,) if image.case else edits)
     ]

@@ -3,6 +3,7 @@ set of edits against their sources."""
 
 from __future__ import annotations
 
+import dataclasses
 import resource
 import time
 from collections.abc import Sequence
@@ -19,6 +20,8 @@ from .errors import PinpointError
 from .eval_benchmarks import BENCHMARK_MASK
 from .eval_items import BenchmarkTruth, EvalItem
 from .eval_runner import FAILED, MASKS, NOTHING_FOUND, OK, make_row, output_path, row_route
+from .eval_settings import EvalSetting
+from .guidance import GuidanceRecipe
 from .images import load_image, save_image
 from .loading.models import (
     ClipMatcher,
@@ -32,6 +35,7 @@ from .loading.models import (
 )
 from .masks import feather_mask
 from .metrics import MASK_THRESHOLD, MetricsRequest, frechet_distance, measure_edits
+from .ranking import Kept
 from .repaint import Layer, repaint
 from .route_settings import RouteSettings
 
@@ -48,6 +52,7 @@ class EvalModels:
         route: how each edit's area is found.
         sam: the refiner of ``route``, if it refines.
         matte: ViTMatte, when the route mattes each mask's edge.
+        guidance: the guidance each edit is steered by (towards its own prompt); None unguided.
         dino: a DINO model for DINO-I against a benchmark's edited image; None leaves it out.
     """
 
@@ -59,6 +64,7 @@ class EvalModels:
     route: RouteSettings = RouteSettings()
     sam: SamModel | SamFolder | None = None
     matte: VitMatte | None = None
+    guidance: GuidanceRecipe | None = None
     dino: Dino | None = None
 
 
@@ -75,8 +81,10 @@ def edit_and_measure(
     settings: EditSettings,
     out: Path,
     convert_rgb: bool = False,
+    setting: EvalSetting = EvalSetting(),
 ) -> dict[str, str]:
-    """Edit one item, write its image and mask, and measure it; the row says how it went (a
+    """Edit one item (with ``setting``'s guidance, ``models.guidance``, and candidates), write
+    its image and mask, and measure it; the row says how it went and how it was made (a
     :class:`PinpointError` of the item is its ``failed`` row, not a stop)."""
     from .pipeline import edit
 
@@ -91,7 +99,7 @@ def edit_and_measure(
         line = EditLine(item.edit.find, item.edit.prompt)
         if item.route == BENCHMARK_MASK:
             assert truth is not None  # the CLI refuses --mask benchmark without a benchmark
-            edited, mask = _edit_in(models.pipe, image, truth, line, settings)
+            edited, mask, kept = _edit_in(models, image, truth, line, settings, setting)
         else:
             result = edit(
                 models.finder,
@@ -100,16 +108,19 @@ def edit_and_measure(
                 image,
                 [line],
                 settings,
+                candidates=setting.candidates,
+                ranking=setting.ranking,
+                guidance=models.guidance,
                 route=models.route,
                 sam=models.sam,
                 matte=models.matte,
             )
-            edited, mask = result.images, result.edits[0].mask
+            edited, mask, kept = result.images, result.edits[0].mask, result.kept
     except PinpointError as err:
-        return make_row(item, FAILED, note=f"{err.problem}. Fix: {err.fix}")
+        return make_row(item, FAILED, note=f"{err.problem}. Fix: {err.fix}", made=setting.row())
     ms = (time.perf_counter() - began) * 1000
     if not bool((mask >= MASK_THRESHOLD).any()):
-        return make_row(item, NOTHING_FOUND, ms=ms, peak_mb=_peak_mb(device))
+        return make_row(item, NOTHING_FOUND, ms=ms, peak_mb=_peak_mb(device), made=setting.row())
     blend = feather_mask(mask, settings.feather_px)  # what the stitch may change: all of it
     save_image(edited[0], output_path(out, item))
     save_image(blend[0, ..., None].expand(-1, -1, 3), output_path(out, item, MASKS))
@@ -145,22 +156,36 @@ def edit_and_measure(
     iou = box_iou(box, item.image.box) if box is not None and item.image.box else None
     target = item.image.target_mask(*inside.shape)
     overlap = mask_iou(inside, target) if target is not None else None
+    made = setting.row(kept)
     peak = _peak_mb(device)
-    return make_row(item, OK, "", ms, peak, measured, iou, overlap, bench, given)
+    return make_row(item, OK, "", ms, peak, measured, iou, overlap, made, bench, given)
 
 
 def _edit_in(
-    pipe: InpaintPipe,
+    models: EvalModels,
     image: torch.Tensor,
     truth: BenchmarkTruth,
     line: EditLine,
     settings: EditSettings,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    setting: EvalSetting,
+) -> tuple[torch.Tensor, torch.Tensor, tuple[Kept, ...]]:
     """``image`` ``[1, H, W, 3]`` repainted inside the benchmark's own mask (editing alone, no
-    finding): the edited image and the mask ``[1, H, W]``."""
+    finding) with ``setting``'s guidance and candidates: the edited image, the mask
+    ``[1, H, W]`` and the kept candidate (empty with one)."""
     mask = truth.edit_area[None].to(torch.float32)
-    layer = Layer(mask, line.prompt, settings.negative_prompt, line.prompt, line.find)
-    return repaint(settings.repaint_request(pipe, image, (layer,))).images, mask
+    guidance = models.guidance
+    guided = dataclasses.replace(guidance, text=line.prompt) if guidance else None
+    layer = Layer(mask, line.prompt, settings.negative_prompt, line.prompt, line.find, guided)
+    request = settings.repaint_request(
+        models.pipe,
+        image,
+        (layer,),
+        candidates=setting.candidates,
+        clip=models.clip,
+        ranking=setting.ranking,
+    )
+    result = repaint(request)
+    return result.images, mask, result.kept
 
 
 def set_fid(

@@ -1,7 +1,7 @@
 """What an evaluation found: a summary per edit type (printed, ``summary.json``) and a
 self-contained HTML report (``report.html``: the tables, each metric's distribution per edit
 type, and the best and worst edits of each type with their masks); with the rows of several
-routes in one folder, each of these per route, side by side."""
+runs (routes, settings) in one folder, each of these per run, side by side."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .eval_items import DEFAULT_ROUTE, EvalItem
+from .eval_items import DEFAULT_ROUTE, EvalItem, run_label
 from .eval_runner import (
     FAILED,
     MASKS,
@@ -69,21 +69,24 @@ def summarise(
     types: Sequence[str],
     fid: Callable[[str | None], float | None] = lambda edit_type: None,
     route: str = DEFAULT_ROUTE,
+    setting: str = "",
 ) -> dict[str, dict[str, object]]:
-    """Per edit type (and :data:`ALL`) of ``route``'s rows (the others are left out): the route
-    and its refiner, items, how many were ``ok``/``nothing found``/``failed``, the success rate
-    over every item (an edit that found nothing or failed did not succeed), each measured
-    column's mean and standard deviation, and the FID of the edited set against its sources
-    (``fid(type)``, ``fid(None)`` for all; None where not measured).
+    """Per edit type (and :data:`ALL`) of the rows of ``route`` with ``setting`` (the others
+    are left out): the route, its refiner and the setting, items, how many were
+    ``ok``/``nothing found``/``failed``, the success rate over every item (an edit that found
+    nothing or failed did not succeed), each measured column's mean and standard deviation,
+    and the FID of the edited set against its sources (``fid(type)``, ``fid(None)`` for all;
+    None where not measured).
     """
     summary: dict[str, dict[str, object]] = {}
-    mine = [row for row in rows if row_route(row) == route]
+    mine = [row for row in rows if row_route(row) == run_label(route, setting)]
     name, _, refiner = route.partition("+")
     for edit_type in (*types, ALL):
         chosen = [row for row in mine if edit_type == ALL or row["type"] == edit_type]
         entry: dict[str, object] = {
             "route": name,
             "refiner": refiner or "none",
+            "setting": setting,
             "items": len(chosen),
             OK: sum(row["status"] == OK for row in chosen),
             NOTHING_FOUND: sum(row["status"] == NOTHING_FOUND for row in chosen),
@@ -104,7 +107,7 @@ def summarise(
 
 
 def routes_text(routes: Mapping[str, Mapping[str, Mapping[str, object]]]) -> str:
-    """Every route's summary (:func:`summary_text`) under a line naming the route."""
+    """Every run's summary (:func:`summary_text`) under a line naming its route and setting."""
     return "\n\n".join(
         f"route {route}:\n{summary_text(summary)}" for route, summary in routes.items()
     )
@@ -145,8 +148,8 @@ def write_summary(
     notes: Sequence[str],
     routes: Mapping[str, object] | None = None,
 ) -> Path:
-    """``<out>/summary.json`` (written whole): this run's route's ``summary``, every route's
-    summary in the folder by route (``routes``), and the notes."""
+    """``<out>/summary.json`` (written whole): this run's ``summary``, every run's summary in
+    the folder by its label (``routes``: route and setting), and the notes."""
     text = json.dumps({"summary": summary, "routes": routes or {}, "notes": list(notes)}, indent=2)
     return write_whole(out / "summary.json", text)
 
@@ -220,10 +223,11 @@ def write_report(
     notes: Sequence[str],
     ranking: RankSettings = RankSettings(),
 ) -> Path:
-    """``<out>/report.html``: each route's summary table (see :func:`summarise`), the
-    distributions (one outline per edit type, and route where there are several), and per
-    route and edit type the :data:`THUMBNAILS` best and worst edits by
-    ``alpha * S_t2i + beta * S_i2i``; ``items``: every route's."""
+    """``<out>/report.html``: each run's summary table (see :func:`summarise`; ``routes``: by
+    run label, route and setting), the distributions (one outline per edit type, and run where
+    there are several), and per run and edit type the :data:`THUMBNAILS` best and worst edits
+    by ``alpha * S_t2i + beta * S_i2i`` (a best-of-N edit's caption says which candidate it
+    kept); ``items``: every run's."""
     by_key = {item.key: item for item in items}
     several = len(routes) > 1
     types = [t for t in next(iter(routes.values())) if t != ALL]
@@ -273,6 +277,8 @@ def write_report(
             for score, row in chosen:
                 item = by_key[(row["image"], row["type"], route)]
                 caption = f"{row['image']}: S={score:.3f} t2i={float(row['t2i']):.3f}"
+                if row.get("kept"):
+                    caption += f" (candidate {row['kept']} of {row['candidates']} kept)"
                 body.append(
                     f"<figure>{_thumbnail(out, item)}<figcaption>{html.escape(caption)}<br>"
                     f"{html.escape(row['prompt'])}</figcaption></figure>"

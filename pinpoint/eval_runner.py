@@ -13,30 +13,34 @@ import csv
 import dataclasses
 import io
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from .benchmark_metrics import BenchmarkMetrics
 from .errors import PinpointError
-from .eval_items import DEFAULT_ROUTE, EvalItem, route_label
+from .eval_items import DEFAULT_ROUTE, EvalItem, route_label, run_label
 from .metrics import EditMetrics
 from .route_settings import NO_REFINER
 
 ROW_HEAD = ("image", "type", "route", "refiner", "find", "prompt", "source_text", "status")
 ROW_HEAD = (*ROW_HEAD, "note", "ms", "peak_mb")
+ROW_MADE = ("setting", "guide", "guide_scale", "candidates", "kept", "kept_score")
 ROW_TAIL = ("target_iou", "target_mask_iou")
 ROW_BENCHMARK = (*(f.name for f in dataclasses.fields(BenchmarkMetrics)), "bench_mask_iou")
 ROW_COLUMNS = (
     *ROW_HEAD,
+    *ROW_MADE,
     *(f.name for f in dataclasses.fields(EditMetrics)),
     *ROW_TAIL,
     *ROW_BENCHMARK,
 )
 """The columns of ``rows.csv``: the item and its route and refiner, how it went (``ok``,
 ``nothing found`` or ``failed`` with the reason in ``note``), its time in ms (the edit, not the
-measuring) and peak memory in MB, every :class:`~pinpoint.metrics.EditMetrics` field, with
-COCO annotations the IoU of the edited area's box with the target object's box, and of the
-edit's mask with the object's outline where the annotations give one; then every
+measuring) and peak memory in MB, how it was made (its run's setting label, empty for the
+default, see :mod:`pinpoint.eval_settings`; the guidance kind and scale; how many candidates
+were ranked and which was kept, with its S), every :class:`~pinpoint.metrics.EditMetrics`
+field, with COCO annotations the IoU of the edited area's box with the target object's box,
+and of the edit's mask with the object's outline where the annotations give one; then every
 :class:`~pinpoint.benchmark_metrics.BenchmarkMetrics` field and the IoU of the edit's mask with
 the benchmark's (a benchmark's rows only; empty where not measurable)."""
 OK, NOTHING_FOUND, FAILED = "ok", "nothing found", "failed"
@@ -51,16 +55,20 @@ def make_row(
     metrics: EditMetrics | None = None,
     target_iou: float | None = None,
     target_mask_iou: float | None = None,
+    made: Mapping[str, object] | None = None,
     bench: BenchmarkMetrics | None = None,
     bench_mask_iou: float | None = None,
 ) -> dict[str, str]:
-    """One row of ``rows.csv`` (every value as written; empty where not measured)."""
+    """One row of ``rows.csv`` (every value as written; empty where not measured); ``made``:
+    how it was made (:meth:`pinpoint.eval_settings.EvalSetting.row`)."""
     route, _, refiner = item.route.partition("+")
     values: dict[str, object] = {
+        **(made or {}),
         "image": item.image.name,
         "type": item.edit.type,
         "route": route,
         "refiner": refiner or NO_REFINER,
+        "setting": item.setting,
         "find": item.edit.find,
         "prompt": item.edit.prompt,
         "source_text": item.edit.source_text,
@@ -110,10 +118,16 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     return [row for row in reader if None not in row and None not in row.values()]
 
 
-def row_route(row: dict[str, str]) -> str:
-    """The route of a row (:func:`~pinpoint.eval_items.route_label`); a row written before
-    routes were columns is the default route's."""
-    return route_label(row.get("route") or DEFAULT_ROUTE, row.get("refiner") or NO_REFINER)
+def row_run(row: Mapping[str, str]) -> tuple[str, str]:
+    """The route (:func:`~pinpoint.eval_items.route_label`) and setting of a row; a row
+    written before routes or settings were columns is the default route's, or setting's."""
+    route = route_label(row.get("route") or DEFAULT_ROUTE, row.get("refiner") or NO_REFINER)
+    return route, row.get("setting") or ""
+
+
+def row_route(row: Mapping[str, str]) -> str:
+    """The label of the run that made a row (:func:`~pinpoint.eval_items.run_label`)."""
+    return run_label(*row_run(row))
 
 
 def done_rows(out: Path) -> dict[tuple[str, str, str], dict[str, str]]:
@@ -125,12 +139,33 @@ def done_rows(out: Path) -> dict[tuple[str, str, str], dict[str, str]]:
     return rows
 
 
+def _header(path: Path) -> tuple[str, ...] | None:
+    """The columns of a rows file's header; None for a missing or empty file."""
+    try:
+        with path.open(encoding="utf-8", newline="") as file:
+            header = next(csv.reader(file), None)
+    except FileNotFoundError:
+        return None
+    return tuple(header) if header else None
+
+
 def append_row(path: Path, row: dict[str, str]) -> None:
-    """Append ``row`` to ``path`` in one write, flushed to disk (a header first if new)."""
+    """Append ``row`` to ``path`` in one write, flushed to disk (a header first if new). A
+    file an earlier version wrote with fewer columns is rewritten whole under this version's
+    header first (its rows keep their values; the new columns are empty); one with columns
+    this version does not know is refused by :func:`check_out_folder` before any model loads.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, ROW_COLUMNS, lineterminator="\n")
-    if not path.exists() or path.stat().st_size == 0:
+    header = _header(path)
+    if header is not None and header != ROW_COLUMNS:
+        writer.writeheader()
+        writer.writerows({c: old.get(c, "") for c in ROW_COLUMNS} for old in read_rows(path))
+        writer.writerow(row)
+        write_whole(path, buffer.getvalue())
+        return
+    if header is None:
         writer.writeheader()
     writer.writerow(row)
     with path.open("a", encoding="utf-8", newline="") as file:
@@ -140,13 +175,26 @@ def append_row(path: Path, row: dict[str, str]) -> None:
 
 
 def check_out_folder(out: str | Path) -> Path:
-    """``out`` as a folder for a run's outputs (created)."""
+    """``out`` as a folder for a run's outputs (created).
+
+    Raises:
+        PinpointError: ``out`` is a file, or holds rows with columns this version does not
+            know (a newer version wrote them: they would be lost, or mis-read).
+    """
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise PinpointError(
             f"--out {path} is a file, but a report needs a folder",
             "give --out a folder (it is created if missing)",
         )
+    for rows in sorted((path / SHARDS).glob("rows-*.csv")):
+        unknown = [column for column in _header(rows) or () if column not in ROW_COLUMNS]
+        if unknown:
+            raise PinpointError(
+                f"{rows} has the columns {', '.join(unknown)}, which this version of Pinpoint "
+                "does not know",
+                "give --out another folder, or run the version that wrote it",
+            )
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -175,7 +223,7 @@ def run_eval_items(
         append_row(shard_path(out, shard), row)
         outcome = row["status"] + (f": {row['note']}" if row["note"] else "")
         where = f"{item.image.name} / {item.edit.type}"
-        where += "" if item.route == DEFAULT_ROUTE else f" / {item.route}"
+        where += "" if item.label == DEFAULT_ROUTE else f" / {item.label}"
         report(f"[{count}/{len(todo)}] {where}: {outcome} ({row['ms']} ms)")
     return len(todo)
 
@@ -224,7 +272,8 @@ def output_path(out: Path, item: EvalItem, what: str = EDITS) -> Path:
     return out / what / item.folder / f"{item.stem}.png"
 
 
-def folder_routes(out: Path) -> list[str]:
-    """Every route with rows in the output folder, the default first, then by name."""
-    found = {key[2] for key in done_rows(out)}
-    return sorted(found, key=lambda route: (route != DEFAULT_ROUTE, route))
+def folder_routes(out: Path) -> list[tuple[str, str]]:
+    """Every run (route and setting, see :func:`row_run`) with rows in the output folder, the
+    default route's default setting first, then by route and setting."""
+    found = {row_run(row) for row in done_rows(out).values()}
+    return sorted(found, key=lambda run: (run != (DEFAULT_ROUTE, ""), run))

@@ -28,8 +28,8 @@ from .loading.model_kind import ModelKind
 from .loading.models import ClipMatcher, InpaintPipe, SamFolder, SamModel, VitMatte
 from .loading.precision import Precision
 from .progress import Progress, no_progress
-from .ranking import RankSettings
-from .repaint import Layer, repaint, with_masks
+from .ranking import Kept, RankSettings
+from .repaint import Layer, RepaintRequest, repaint, with_masks
 from .route import RouteModels, localise
 from .route_settings import RouteSettings
 from .shards import Shard
@@ -51,6 +51,7 @@ class EditResult:
         ranking: with several candidates, each image's candidates ranked (see
             :func:`rank_candidates`); empty otherwise.
         localise_s: the seconds spent finding the edits' areas (find, choose, refine, mask).
+        kept: with several candidates, the one kept for each image; empty otherwise.
     """
 
     images: torch.Tensor
@@ -60,6 +61,7 @@ class EditResult:
     notes: tuple[str, ...]
     ranking: str = ""
     localise_s: float = 0.0
+    kept: tuple[Kept, ...] = ()
 
     @property
     def scores(self) -> str:
@@ -101,25 +103,9 @@ def edit(
         sam: Segment Anything to refine the chosen regions with (the route's refine step).
         matte: ViTMatte to matte each edit's mask edge with (``route.matte_band_px``).
     """
-    s = settings
-    with reported_as("Inpaint"):  # checked before any model runs; the masks come later
-        empty = torch.zeros(images.shape[:3])
-        layers = tuple(
-            Layer(
-                empty,
-                line.prompt,
-                s.negative_prompt,
-                line.prompt,
-                line.find,
-                dataclasses.replace(guidance, text=line.prompt) if guidance else None,
-            )
-            for line in edits
-        )
-        planned = s.repaint_request(
-            pipe, images, layers, candidates=candidates, clip=clip, ranking=ranking
-        )
+    planned = plan_edit(pipe, images, edits, settings, candidates, ranking, guidance, clip)
     started = time.perf_counter()
-    found = localise(RouteModels(finder, clip, sam, matte), images, edits, s, route)
+    found = localise(RouteModels(finder, clip, sam, matte), images, edits, settings, route)
     located = time.perf_counter() - started
     with reported_as("Inpaint"):
         result = repaint(with_masks(planned, [o.mask for o in found.edits]), progress)
@@ -135,7 +121,39 @@ def edit(
         ),
         ranking=result.ranking,
         localise_s=located,
+        kept=result.kept,
     )
+
+
+def plan_edit(
+    pipe: InpaintPipe,
+    images: torch.Tensor,
+    edits: Sequence[EditLine],
+    settings: EditSettings,
+    candidates: int = 1,
+    ranking: RankSettings = RankSettings(),
+    guidance: GuidanceRecipe | None = None,
+    clip: ClipMatcher | None = None,
+) -> RepaintRequest:
+    """The inpainting :func:`edit` asks of ``pipe`` for ``edits`` on ``images`` (IMAGE
+    ``[B, H, W, 3]``), every setting checked before any model runs (the prompts, the sampler,
+    whether the guidance can steer it, the candidates); the masks are empty until found."""
+    with reported_as("Inpaint"):
+        empty = torch.zeros(images.shape[:3])
+        layers = tuple(
+            Layer(
+                empty,
+                line.prompt,
+                settings.negative_prompt,
+                line.prompt,
+                line.find,
+                dataclasses.replace(guidance, text=line.prompt) if guidance else None,
+            )
+            for line in edits
+        )
+        return settings.repaint_request(
+            pipe, images, layers, candidates=candidates, clip=clip, ranking=ranking
+        )
 
 
 def restyle(

@@ -118,6 +118,21 @@ def check_candidates(
 
 
 @dataclass(frozen=True)
+class Kept:
+    """The candidate kept for one image (:func:`rank_candidates`).
+
+    Attributes:
+        index: its index into the candidates (``[B * count, H, W, 3]``, image by image).
+        number: its number among its image's candidates (1-based, as the table prints it).
+        score: its ``S`` (summed over the edits found in the image; 0 where none was).
+    """
+
+    index: int
+    number: int
+    score: float
+
+
+@dataclass(frozen=True)
 class RankTarget:
     """What candidates are ranked on: one edit's masks and texts.
 
@@ -139,7 +154,7 @@ def rank_candidates(
     targets: Sequence[RankTarget],
     count: int,
     ranking: RankSettings,
-) -> tuple[list[int], str]:
+) -> tuple[list[Kept], str]:
     """The best candidate of each image and every image's ranking table.
 
     Args:
@@ -149,8 +164,8 @@ def rank_candidates(
             empty in its image of ``alpha * S_t2i + beta * S_i2i``.
 
     Returns:
-        Indices into ``candidates``, one per image, and the tables (under a note for each
-        edit's text CLIP cut).
+        The kept candidate of each image, and the tables (under a note for each edit's text
+        CLIP cut).
     """
     best, tables = [], []
     for number, target in enumerate(targets, start=1):
@@ -174,7 +189,7 @@ def rank_candidates(
             totals += torch.tensor(scores, dtype=torch.float64)
             lines.append(f"edit {number}: " + " ".join(f"{v:.3f}" for v in scores))
         winner = int(totals.argmax()) if lines else 0
-        best.append(index * count + winner)
+        best.append(Kept(index * count + winner, winner + 1, float(totals[winner])))
         header = f"image {index + 1}: candidate {winner + 1} of {count} kept"
         tables.append("\n".join([header, *lines]))
     return best, "\n".join(tables)

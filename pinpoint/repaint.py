@@ -29,7 +29,7 @@ from .harmonise import check_harmonise
 from .images import as_mask_batch, check_image, check_prompt
 from .loading.models import ClipMatcher
 from .progress import Progress, no_progress
-from .ranking import RankSettings, RankTarget, check_candidates, rank_candidates
+from .ranking import Kept, RankSettings, RankTarget, check_candidates, rank_candidates
 from .request import Request
 from .seeds import image_seed
 from .settle import SettleSettings, settle_crops
@@ -237,11 +237,13 @@ class RepaintResult:
         images: ``[B, H, W, 3]`` float32, the edited images (each image's best candidate).
         notes: remarks for the user, e.g. images whose masks were all empty (left unchanged).
         ranking: with several candidates, each image's ranking table; empty otherwise.
+        kept: with several candidates, the one kept for each image; empty otherwise.
     """
 
     images: torch.Tensor
     notes: tuple[str, ...]
     ranking: str = ""
+    kept: tuple[Kept, ...] = ()
 
 
 def repaint(
@@ -285,14 +287,14 @@ def repaint(
         plan, sampled, settled = settle_crops(plan, sampled, request.settle)
         notes = (*notes, *settled)
     images = stitch_crops(plan, sampled, request.harmonise)
-    count, table = request.candidates, ""
+    count, table, kept = request.candidates, "", []
     if count > 1:
         before_ranking()
         targets = [
             RankTarget(as_mask_batch(layer.masks, request.images), layer.text, layer.find)
             for layer in request.layers
         ]
-        best, table = rank_candidates(
+        kept, table = rank_candidates(
             request.clip,  # type: ignore[arg-type]  # the request requires it
             request.images,
             images,
@@ -300,8 +302,8 @@ def repaint(
             count,
             request.ranking,
         )
-        images = images[best]
-    return RepaintResult(images, notes, table)
+        images = images[[candidate.index for candidate in kept]]
+    return RepaintResult(images, notes, table, tuple(kept))
 
 
 def _call_progress(progress: Progress, before: int, crops: int, total: int) -> StepCallback:

@@ -1,6 +1,6 @@
 """``python -m pinpoint edit`` and ``style``: one image or many edited (or restyled) as the
-options say, the edit list read from ``--find``/``--prompt``, ``--edit`` and ``--edits``, and
-the guidance ``--guide`` asks for built from its options."""
+options say, the edit list read from ``--find``/``--prompt``, ``--edit`` and ``--edits``, the
+guidance and candidates from their options (:mod:`pinpoint.cli.guide`)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,13 @@ from pathlib import Path
 from ..batch import Item
 from ..edit_list import EXAMPLE, EditLine, EditSettings, parse_edit_list
 from ..errors import PinpointError, reported_as
-from ..guidance import GuidanceRecipe
-from ..guidance_settings import SOURCE_TEXT, GuidanceSettings, guidance_settings
 from ..images import check_prompt
-from ..loading.kinds import PERCEPTUAL
-from ..loading.models import ClipMatcher, InpaintPipe, PerceptualNet
 from ..matte import check_band
-from ..ranking import RankSettings
 from ..refine import check_points
 from ..route_settings import Choose, RouteSettings
 from ..shards import current_shard
-from .models import model_paths, models_root
+from .guide import candidate_settings, guidance_recipe, guide_files, guide_settings
+from .models import model_paths
 from .options import edit_settings
 from .routes import line_keys, route_settings
 
@@ -78,92 +74,12 @@ def _show_progress(done: int, total: int) -> None:
         print(f"inpainting: {total} steps done", file=sys.stderr)
 
 
-def _guide_files(args: argparse.Namespace, command: str) -> dict[str, Path]:
-    """The files the guidance options name, found before any model loads."""
-    from ..loading import default_search_dirs, find_model
-    from ..loading.taesd import check_taesd_path
-
-    search = default_search_dirs(PERCEPTUAL, models_root(args.models_dir))
-    files = {}
-    for flag, wanted in (("lpips", "clip"), ("vgg", "style")):
-        name = getattr(args, f"guide_{flag}")
-        if name is None:
-            continue
-        with reported_as(f"{command} --guide-{flag}"):
-            if args.guide != wanted:
-                raise PinpointError(
-                    f"--guide-{flag} is a loss of --guide {wanted}, not of --guide {args.guide}",
-                    f"add --guide {wanted}, or leave --guide-{flag} out",
-                )
-            files[flag] = find_model(name, search, PERCEPTUAL)
-    if args.guide_decoder is not None:
-        with reported_as(f"{command} --guide-decoder"):
-            files["decoder"] = check_taesd_path(Path(args.guide_decoder))
-    return files
-
-
-def _guide_settings(args: argparse.Namespace, command: str) -> GuidanceSettings | None:
-    """The guidance ``--guide`` and its options ask for (checked before any model loads)."""
-    if args.guide == "none":
-        return None
-    with reported_as(f"{command} --guide {args.guide}"):
-        settings = guidance_settings(
-            args.guide,
-            args.guide_scale,
-            args.guide_start,
-            args.guide_end,
-            args.guide_every,
-            lpips=bool(args.guide_lpips),
-            content_weight=args.content_weight if args.guide_vgg else 0.0,
-        )
-        check_prompt(args.source_text, "--source-text", SOURCE_TEXT)
-    return settings
-
-
-def _guidance(
-    args: argparse.Namespace,
-    command: str,
-    settings: GuidanceSettings | None,
-    files: dict[str, Path],
-    clip: ClipMatcher | None,
-    pipe: InpaintPipe,
-    text: str,
-) -> GuidanceRecipe | None:
-    """The guidance recipe, its networks and decoder loaded where the pipeline runs."""
-    from ..loading import load_model
-    from ..loading.taesd import load_taesd
-
-    if settings is None or clip is None:  # run_edit loads CLIP whenever guidance is asked for
-        return None
-    device, dtype = pipe.device, pipe.dtype
-    nets: dict[str, PerceptualNet | None] = {"lpips": None, "vgg": None}
-    for flag in nets:
-        if flag in files:
-            with reported_as(f"{command} --guide-{flag}"):
-                nets[flag] = load_model(PERCEPTUAL, files[flag], device)
-    decoder = None
-    if "decoder" in files:
-        with reported_as(f"{command} --guide-decoder"):
-            decoder = load_taesd(files["decoder"], device, dtype)
-    with reported_as(f"{command} --guide {args.guide}"):
-        return GuidanceRecipe(
-            clip,
-            text,
-            settings,
-            lpips_net=nets["lpips"],
-            decoder=decoder,
-            source_text=args.source_text,
-            vgg_net=nets["vgg"],
-        )
-
-
 def run_edit(args: argparse.Namespace) -> int:
     """``edit``, and ``style`` (the same run: with --find an edit whose prompt is the style,
     else each whole image restyled)."""
     from ..batch import plan_folder_edits, run_folder_edits
     from ..images import load_image, save_image
     from ..pipeline import edit, load_run_models, restyle
-    from ..ranking import check_candidates
 
     command = f"pinpoint {args.command}"
     styling = args.command == "style"
@@ -172,10 +88,7 @@ def run_edit(args: argparse.Namespace) -> int:
     with reported_as(command):
         items, batch = plan_folder_edits(args.image, args.out, args.preview)
         shard = current_shard()
-    candidates = 1 if styling else args.candidates
-    with reported_as(f"{command} --candidates"):
-        check_candidates(candidates, "--candidates")
-        ranking = RankSettings() if styling else RankSettings(alpha=args.alpha, beta=args.beta)
+    candidates, ranking = candidate_settings(args, command)
     if styling:
         with reported_as(f"{command} --style"):
             text = check_prompt(args.style, "--style", "a watercolor painting")
@@ -185,8 +98,8 @@ def run_edit(args: argparse.Namespace) -> int:
     else:
         edits = _edit_list(args, settings, route)
         text = edits[0].prompt
-    guide = _guide_settings(args, command)
-    files = _guide_files(args, command)
+    guide = guide_settings(args, command)
+    files = guide_files(args, command)
     first = None
     if not batch:  # a single image is read before the models load: a bad path fails at once
         with reported_as(command):
@@ -203,7 +116,7 @@ def run_edit(args: argparse.Namespace) -> int:
     )
     models = dict(zip(kinds, loaded, strict=True))
     finder, clip, pipe = models[route.finder.kind.key], models.get("clip"), models["inpaint"]
-    guidance = _guidance(args, command, guide, files, clip, pipe, text)
+    guidance = guidance_recipe(args, command, guide, files, clip, pipe, text)
 
     def work(item: Item) -> None:
         began = time.perf_counter()

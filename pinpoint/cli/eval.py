@@ -2,10 +2,12 @@
 measured, into a report folder (:mod:`pinpoint.eval_items`, :mod:`pinpoint.eval_runner`,
 :mod:`pinpoint.eval_measures`, :mod:`pinpoint.eval_report`).
 
-Routes are compared by running eval once per route (``--route``, ``--refine``) into the same
-``--out``: each run adds its rows, keyed by its route, and rewrites the summary and report of
-every route in the folder side by side. One run is one route's familiar eval (its models only,
-resumable, shared by several processes); nothing else is needed to join them."""
+Routes and settings are compared by running eval once per route (``--route``, ``--refine``)
+or setting (``--guide ...``, ``--candidates``) into the same ``--out``: each run adds its rows,
+keyed by its route and setting (:func:`pinpoint.eval_items.run_label`), and rewrites the
+summary and report of every run in the folder side by side. One run is one route's familiar
+eval (its models only, resumable, shared by several processes); nothing else is needed to join
+them."""
 
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from ..diffusers_sampler import DiffusersSampler, with_scheduler
+from ..edit_list import EditLine
 from ..errors import PinpointError, reported_as
 from ..eval_benchmarks import BENCHMARK_MASK, BENCHMARKS, MAGICBRUSH, MASK_CHOICES
 from ..eval_items import (
@@ -26,11 +30,14 @@ from ..eval_items import (
     plan_eval_items,
     read_edits,
     route_label,
+    run_label,
     sample,
 )
+from ..eval_settings import EvalSetting
 from ..loading.kinds import DINO, PERCEPTUAL
-from ..loading.models import Dino, PerceptualNet
+from ..loading.models import Dino, InpaintPipe, PerceptualNet
 from ..shards import current_shard
+from .guide import candidate_settings, guidance_recipe, guide_files, guide_settings
 from .models import model_paths, models_root
 from .options import edit_settings
 from .routes import route_settings
@@ -118,9 +125,18 @@ def _dino(args: argparse.Namespace, device: torch.device) -> tuple[Dino | None, 
         return load_model(DINO, path, device), ""
 
 
+def _inpainting(pipe: InpaintPipe, sampler: DiffusersSampler) -> str:
+    """A note naming the inpainting family, pipeline, scheduler and steps ``sampler`` runs."""
+    scheduler = type(with_scheduler(pipe.pipe, sampler.scheduler).scheduler).__name__
+    return (
+        f"inpainting: {sampler.family.title} ({pipe.name}) with {scheduler}, {sampler.steps} steps"
+    )
+
+
 def run_eval(args: argparse.Namespace) -> int:
     """``eval``: every edit on every image, each measured; the report once all are done (by
-    whichever process of several finishes last), of every route with rows in the folder."""
+    whichever process of several finishes last), of every run (route and setting) with rows in
+    the folder."""
     from ..eval_measures import EvalModels, edit_and_measure, set_fid
     from ..eval_report import routes_text, summarise, summary_text, write_report, write_summary
     from ..eval_runner import (
@@ -134,10 +150,15 @@ def run_eval(args: argparse.Namespace) -> int:
     )
     from ..loading.models import module_device
     from ..loading.perceptual import FID, LPIPS
-    from ..pipeline import load_run_models
+    from ..pipeline import load_run_models, plan_edit
 
     settings = edit_settings(args, EVAL)
     route = route_settings(args, EVAL)
+    candidates, ranking = candidate_settings(args, EVAL)
+    guide = guide_settings(args, EVAL)
+    files = guide_files(args, EVAL)
+    names = tuple((flag, path.name) for flag, path in files.items())
+    setting = EvalSetting(args.guide, guide, names, args.source_text, candidates, ranking)
     if args.edits:
         with reported_as(f"{EVAL} --edits {args.edits}"):
             edits = read_edits(args.edits)
@@ -147,10 +168,11 @@ def run_eval(args: argparse.Namespace) -> int:
     with reported_as(EVAL):
         images = sample(images, args.limit, args.sample_seed)
         refiner = NO_REFINER if args.refine == NO_REFINER else Path(args.refine).name
-        label = route_label(route.route.value, refiner)
+        routed = route_label(route.route.value, refiner)
         if args.mask == BENCHMARK:
-            label = BENCHMARK_MASK
-        items = plan_eval_items(images, edits, label)
+            routed = BENCHMARK_MASK
+        label = run_label(routed, setting.label)
+        items = plan_eval_items(images, edits, routed, setting.label)
         out = check_out_folder(args.out)
         shard = current_shard()
     paths, kinds = model_paths(args, EVAL, route)
@@ -159,6 +181,13 @@ def run_eval(args: argparse.Namespace) -> int:
     )
     by_key = dict(zip(kinds, loaded, strict=True))
     finder, clip, pipe = by_key[route.finder.kind.key], by_key["clip"], by_key["inpaint"]
+    first = items[0].edit
+    guidance = guidance_recipe(args, EVAL, guide, files, clip, pipe, first.prompt)
+    with reported_as(EVAL):  # what every item would fail on, refused once, before any edit
+        probe = torch.zeros(1, 64, 64, 3)
+        line = EditLine(first.find, first.prompt)
+        probed = plan_edit(pipe, probe, [line], settings, candidates, ranking, guidance, clip)
+    notes.append(_inpainting(pipe, probed.sampler))  # type: ignore[arg-type]
     device = module_device(clip.model)
     lpips, lpips_note = _perceptual(args, LPIPS, args.lpips, device)
     fid, fid_note = _perceptual(args, FID, args.fid, device)
@@ -169,14 +198,23 @@ def run_eval(args: argparse.Namespace) -> int:
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     models = EvalModels(
-        finder, clip, pipe, lpips, fid, route, by_key.get("sam"), by_key.get("matte"), dino
+        finder,
+        clip,
+        pipe,
+        lpips,
+        fid,
+        route,
+        by_key.get("sam"),
+        by_key.get("matte"),
+        guidance,
+        dino,
     )
     mine = sum(shard.mine(position) for position in range(len(items)))
-    planned = f"{len(images)} images x {len(edits)} edits = {len(items)} items"
+    counted = f"{len(images)} images x {len(edits)} edits = {len(items)} items"
     if args.benchmark:
-        planned = f"{len(items)} items of {args.benchmark}, each with its own edit"
+        counted = f"{len(items)} items of {args.benchmark}, each with its own edit"
     print(
-        planned + (f"; {shard} takes {mine}" if shard.count > 1 else ""),
+        counted + (f"; {shard} takes {mine}" if shard.count > 1 else ""),
         file=sys.stderr,
     )
     run_eval_items(
@@ -184,7 +222,7 @@ def run_eval(args: argparse.Namespace) -> int:
         shard.mine,
         out,
         shard.index,
-        lambda item: edit_and_measure(models, item, settings, out, args.convert_rgb),
+        lambda item: edit_and_measure(models, item, settings, out, args.convert_rgb, setting),
         lambda line: print(line, file=sys.stderr),
     )
     done = done_rows(out)
@@ -192,8 +230,11 @@ def run_eval(args: argparse.Namespace) -> int:
     if left:  # another process is still at work: the last to finish writes the report
         print(f"{shard}: done; {left} items of other processes are still running")
         return 0
-    every = {other: plan_eval_items(images, edits, other) for other in folder_routes(out)}
-    rows = merge_rows(out, [item for planned in every.values() for item in planned])
+    every = {
+        run_label(*run): (run, plan_eval_items(images, edits, *run)) for run in folder_routes(out)
+    }
+    planned_items = [item for _, planned in every.values() for item in planned]
+    rows = merge_rows(out, planned_items)
 
     def measure_fid(planned: list, edit_type: str | None) -> float | None:
         chosen = [item for item in planned if edit_type in (None, item.edit.type)]
@@ -201,11 +242,11 @@ def run_eval(args: argparse.Namespace) -> int:
 
     types = list(dict.fromkeys(item.edit.type for item in items))
     routes = {
-        other: summarise(rows, types, lambda t, p=planned: measure_fid(p, t), other)
-        for other, planned in every.items()
+        other: summarise(rows, types, lambda t, p=planned: measure_fid(p, t), *run)
+        for other, (run, planned) in every.items()
     }
     write_summary(out, routes[label], notes, routes)
-    report = write_report(out, rows, [i for p in every.values() for i in p], routes, notes)
+    report = write_report(out, rows, planned_items, routes, notes)
     print(routes_text(routes) if len(routes) > 1 else summary_text(routes[label]))
     print(f"wrote {out / 'rows.csv'}, {out / 'summary.json'} and {report}")
     if args.tiny:

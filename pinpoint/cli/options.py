@@ -197,6 +197,23 @@ def _add_guide_options(parser: argparse.ArgumentParser, guide: str, scale: float
     )
 
 
+def _add_candidate_options(parser: argparse.ArgumentParser, told: str) -> None:
+    """``--candidates`` and the ranking weights (:class:`~pinpoint.ranking.RankSettings`);
+    ``told``: what the command says of the ranking."""
+    ranking = RankSettings()
+    rank = parser.add_argument_group("candidates")
+    rank.add_argument(
+        "--candidates",
+        type=int,
+        default=1,
+        help="repaint each image this many times (seeds seed, seed+1, ...) in the same sampling "
+        "passes and keep the best by alpha * S_t2i + beta * S_i2i (CLIP: how well the area says "
+        f"the prompt, how much it keeps of the source); {told}",
+    )
+    rank.add_argument("--alpha", type=float, default=ranking.alpha, help="weight of S_t2i")
+    rank.add_argument("--beta", type=float, default=ranking.beta, help="weight of S_i2i")
+
+
 DESCRIPTION = "``python -m pinpoint``: the edit pipeline without ComfyUI."
 """What ``--help`` says the CLI is (the package docstring's first line)."""
 
@@ -240,18 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--preview", help="also write the detection/match preview here")
     _add_edit_options(edit, defaults)
     _add_guide_options(edit, "none", CLIP_SCALE)
-    ranking = RankSettings()
-    rank = edit.add_argument_group("candidates")
-    rank.add_argument(
-        "--candidates",
-        type=int,
-        default=1,
-        help="repaint each image this many times (seeds seed, seed+1, ...) in the same sampling "
-        "passes and keep the best by alpha * S_t2i + beta * S_i2i (CLIP: how well the area says "
-        "the prompt, how much it keeps of the source); prints the ranking",
-    )
-    rank.add_argument("--alpha", type=float, default=ranking.alpha, help="weight of S_t2i")
-    rank.add_argument("--beta", type=float, default=ranking.beta, help="weight of S_i2i")
+    _add_candidate_options(edit, "prints the ranking")
 
     style = commands.add_parser(
         "style", help="restyle an image (or the object --find names) as a text says (S3)"
@@ -270,7 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_guide_options(style, "style", STYLE_SCALE)
 
     evaluation = commands.add_parser(
-        "eval", help="run edits on a set of images and measure every result (report folder)"
+        "eval",
+        help="run edits on a set of images and measure every result (report folder)",
+        description="Run edits on a set of images and measure every result. To compare routes "
+        "or settings, run it once per route (--route, --refine) or setting (--guide ..., "
+        "--candidates) into the same --out: each run's rows are keyed by its route and setting "
+        "(e.g. 'detect', 'detect guide=clip', 'detect candidates=4') and the summary and report "
+        "show every run side by side.",
     )
     evaluation.add_argument(
         "--images", help="a folder of images (with --coco: the annotated images)"
@@ -327,6 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
         "weights-inception-2015-12-05-6726825d.pth if there; else FID is not measured)",
     )
     _add_edit_options(evaluation, EditSettings(if_nothing_found=IfNothingFound.EMPTY_MASK))
+    _add_guide_options(evaluation, "none", CLIP_SCALE)
+    _add_candidate_options(
+        evaluation, "each row says which was kept (kept, kept_score: its number and S)"
+    )
 
     listing = commands.add_parser("models", help="list installed models and what to download")
     listing.add_argument("--models-dir", help="models root (default: $PINPOINT_MODELS or ./models)")

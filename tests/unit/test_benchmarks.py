@@ -297,6 +297,11 @@ def test_pie_bench_found_and_given_masks_side_by_side(tmp_path, models_root, mon
     assert set(summary["routes"]) == {"detect", "benchmark-mask"}
     assert summary["routes"]["benchmark-mask"]["change object"]["bench_mask_iou"]["mean"] == 1
     assert (report / "edits" / "change_object@benchmark-mask" / "111000000000.png").is_file()
+    assert main([*args, "--steps", "1", "--mask", "benchmark", "--candidates", "2"]) == 1
+    with (report / "rows.csv").open(encoding="utf-8") as file:
+        best = [row for row in csv.DictReader(file) if row["setting"] == "candidates=2"]
+    assert [row["status"] for row in best] == ["ok", "ok", "failed"]  # beside the others
+    assert all(row["kept"] in ("1", "2") and row["bench_mask_iou"] == "1" for row in best[:2])
 
 
 def test_magicbrush_end_to_end_measures_against_the_target(tmp_path, models_root, monkeypatch):
