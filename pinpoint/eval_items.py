@@ -19,7 +19,7 @@ import io
 import json
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,6 +169,38 @@ def read_edits(path: str | Path) -> tuple[EvalEdit, ...]:
 
 
 @dataclass(frozen=True)
+class BenchmarkTruth:
+    """What a benchmark gives one image to measure an edit against.
+
+    Attributes:
+        edit_area: ``[H, W]`` bool, the benchmark's mask: where the edit is meant.
+        unedited: ``[H, W]`` bool, the part the benchmark measures as unedited (outside its mask;
+            PIE-Bench also leaves out the image's outer rows and columns).
+        target: IMAGE ``[1, H, W, 3]``, the benchmark's edited image (resized to the source's
+            size); None where it gives none.
+    """
+
+    edit_area: torch.Tensor
+    unedited: torch.Tensor
+    target: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class BenchmarkCase:
+    """An image's own edit and truth, from a benchmark (:mod:`pinpoint.eval_benchmarks`).
+
+    Attributes:
+        edit: the edit the benchmark asks of this image.
+        truth: ``(height, width)`` → its :class:`BenchmarkTruth`, read when the item is worked;
+            raises :class:`~pinpoint.errors.PinpointError` for a broken mask or a missing file
+            (that item's failed row).
+    """
+
+    edit: EvalEdit
+    truth: Callable[[int, int], BenchmarkTruth]
+
+
+@dataclass(frozen=True)
 class EvalImage:
     """One image of the set.
 
@@ -179,6 +211,7 @@ class EvalImage:
         box: COCO: its target object's box ``(x0, y0, x1, y1)`` in pixels.
         outline: COCO: its target object's ``segmentation`` as the file gives it (polygons, or
             an uncompressed RLE); None without one.
+        case: a benchmark's image: its own edit and truth; None otherwise.
     """
 
     path: Path
@@ -186,6 +219,7 @@ class EvalImage:
     category: str = ""
     box: tuple[float, float, float, float] | None = None
     outline: object = None
+    case: BenchmarkCase | None = None
 
     def target_mask(self, height: int, width: int) -> torch.Tensor | None:
         """``[H, W]`` bool: the target object's pixels, from its outline; None without one (or
@@ -324,7 +358,8 @@ def plan_eval_items(
     setting: str = "",
 ) -> list[EvalItem]:
     """Every (image, edit) on ``route`` with ``setting``, image by image, ``{category}``
-    filled in.
+    filled in; a benchmark's image (:attr:`EvalImage.case`) gets its own edit instead of
+    ``edits``.
 
     Raises:
         PinpointError: an edit names ``{category}`` but an image has none (a folder), or two
@@ -355,5 +390,5 @@ def plan_eval_items(
     return [
         EvalItem(image, edit.for_image(image.category), route, setting)
         for image in images
-        for edit in edits
+        for edit in ((image.case.edit,) if image.case else edits)
     ]

@@ -3,6 +3,7 @@ set of edits against their sources."""
 
 from __future__ import annotations
 
+import dataclasses
 import resource
 import time
 from collections.abc import Sequence
@@ -12,16 +13,19 @@ from typing import Any
 
 import torch
 
+from .benchmark_metrics import BenchmarkRequest, mask_iou, measure_benchmark
 from .boxes import box_iou, mask_box
 from .edit_list import EditLine, EditSettings
 from .errors import PinpointError
-from .eval_items import EvalItem
+from .eval_benchmarks import BENCHMARK_MASK
+from .eval_items import BenchmarkTruth, EvalItem
 from .eval_runner import FAILED, MASKS, NOTHING_FOUND, OK, make_row, output_path, row_route
 from .eval_settings import EvalSetting
 from .guidance import GuidanceRecipe
 from .images import load_image, save_image
 from .loading.models import (
     ClipMatcher,
+    Dino,
     InpaintPipe,
     PerceptualNet,
     SamFolder,
@@ -31,6 +35,8 @@ from .loading.models import (
 )
 from .masks import feather_mask
 from .metrics import MASK_THRESHOLD, MetricsRequest, frechet_distance, measure_edits
+from .ranking import Kept
+from .repaint import Layer, repaint
 from .route_settings import RouteSettings
 
 
@@ -47,6 +53,7 @@ class EvalModels:
         sam: the refiner of ``route``, if it refines.
         matte: ViTMatte, when the route mattes each mask's edge.
         guidance: the guidance each edit is steered by (towards its own prompt); None unguided.
+        dino: a DINO model for DINO-I against a benchmark's edited image; None leaves it out.
     """
 
     finder: Any
@@ -58,6 +65,7 @@ class EvalModels:
     sam: SamModel | SamFolder | None = None
     matte: VitMatte | None = None
     guidance: GuidanceRecipe | None = None
+    dino: Dino | None = None
 
 
 def _peak_mb(device: torch.device) -> float:
@@ -86,51 +94,98 @@ def edit_and_measure(
     began = time.perf_counter()
     try:
         image = load_image(item.image.path, convert_rgb=convert_rgb)
+        case = item.image.case
+        truth = case.truth(*image.shape[1:3]) if case else None
         line = EditLine(item.edit.find, item.edit.prompt)
-        result = edit(
-            models.finder,
-            models.clip,
-            models.pipe,
-            image,
-            [line],
-            settings,
-            candidates=setting.candidates,
-            ranking=setting.ranking,
-            guidance=models.guidance,
-            route=models.route,
-            sam=models.sam,
-            matte=models.matte,
-        )
+        if item.route == BENCHMARK_MASK:
+            assert truth is not None  # the CLI refuses --mask benchmark without a benchmark
+            edited, mask, kept = _edit_in(models, image, truth, line, settings, setting)
+        else:
+            result = edit(
+                models.finder,
+                models.clip,
+                models.pipe,
+                image,
+                [line],
+                settings,
+                candidates=setting.candidates,
+                ranking=setting.ranking,
+                guidance=models.guidance,
+                route=models.route,
+                sam=models.sam,
+                matte=models.matte,
+            )
+            edited, mask, kept = result.images, result.edits[0].mask, result.kept
     except PinpointError as err:
         return make_row(item, FAILED, note=f"{err.problem}. Fix: {err.fix}", made=setting.row())
     ms = (time.perf_counter() - began) * 1000
-    mask = result.edits[0].mask
     if not bool((mask >= MASK_THRESHOLD).any()):
         return make_row(item, NOTHING_FOUND, ms=ms, peak_mb=_peak_mb(device), made=setting.row())
     blend = feather_mask(mask, settings.feather_px)  # what the stitch may change: all of it
-    save_image(result.images[0], output_path(out, item))
+    save_image(edited[0], output_path(out, item))
     save_image(blend[0, ..., None].expand(-1, -1, 3), output_path(out, item, MASKS))
     measured = measure_edits(
         MetricsRequest(
             models.clip,
             image,
-            result.images,
+            edited,
             blend,
             item.edit.prompt,
             item.edit.source_text,
             lpips=models.lpips,
         )
     )[0]
-    edited = mask[0] >= MASK_THRESHOLD
-    box = mask_box(edited)
+    inside = mask[0] >= MASK_THRESHOLD
+    bench = given = None
+    if truth is not None:  # a benchmark's image: its protocols' measures, its mask's IoU
+        bench = measure_benchmark(
+            BenchmarkRequest(
+                models.clip,
+                image,
+                edited,
+                item.edit.prompt,
+                truth.edit_area,
+                truth.unedited,
+                truth.target,
+                models.lpips,
+                models.dino,
+            )
+        )
+        given = mask_iou(inside, truth.edit_area)
+    box = mask_box(inside)
     iou = box_iou(box, item.image.box) if box is not None and item.image.box else None
-    target = item.image.target_mask(*edited.shape)
-    overlap = None
-    if target is not None:
-        union = int((edited | target).sum())
-        overlap = int((edited & target).sum()) / union if union else None
-    made = setting.row(result.kept)
-    return make_row(item, OK, "", ms, _peak_mb(device), measured, iou, overlap, made)
+    target = item.image.target_mask(*inside.shape)
+    overlap = mask_iou(inside, target) if target is not None else None
+    made = setting.row(kept)
+    peak = _peak_mb(device)
+    return make_row(item, OK, "", ms, peak, measured, iou, overlap, made, bench, given)
+
+
+def _edit_in(
+    models: EvalModels,
+    image: torch.Tensor,
+    truth: BenchmarkTruth,
+    line: EditLine,
+    settings: EditSettings,
+    setting: EvalSetting,
+) -> tuple[torch.Tensor, torch.Tensor, tuple[Kept, ...]]:
+    """``image`` ``[1, H, W, 3]`` repainted inside the benchmark's own mask (editing alone, no
+    finding) with ``setting``'s guidance and candidates: the edited image, the mask
+    ``[1, H, W]`` and the kept candidate (empty with one)."""
+    mask = truth.edit_area[None].to(torch.float32)
+    guidance = models.guidance
+    guided = dataclasses.replace(guidance, text=line.prompt) if guidance else None
+    layer = Layer(mask, line.prompt, settings.negative_prompt, line.prompt, line.find, guided)
+    request = settings.repaint_request(
+        models.pipe,
+        image,
+        (layer,),
+        candidates=setting.candidates,
+        clip=models.clip,
+        ranking=setting.ranking,
+    )
+    result = repaint(request)
+    return result.images, mask, result.kept
 
 
 def set_fid(

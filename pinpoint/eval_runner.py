@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
+from .benchmark_metrics import BenchmarkMetrics
 from .errors import PinpointError
 from .eval_items import DEFAULT_ROUTE, EvalItem, route_label, run_label
 from .metrics import EditMetrics
@@ -25,19 +26,23 @@ ROW_HEAD = ("image", "type", "route", "refiner", "find", "prompt", "source_text"
 ROW_HEAD = (*ROW_HEAD, "note", "ms", "peak_mb")
 ROW_MADE = ("setting", "guide", "guide_scale", "candidates", "kept", "kept_score")
 ROW_TAIL = ("target_iou", "target_mask_iou")
+ROW_BENCHMARK = (*(f.name for f in dataclasses.fields(BenchmarkMetrics)), "bench_mask_iou")
 ROW_COLUMNS = (
     *ROW_HEAD,
     *ROW_MADE,
     *(f.name for f in dataclasses.fields(EditMetrics)),
     *ROW_TAIL,
+    *ROW_BENCHMARK,
 )
 """The columns of ``rows.csv``: the item and its route and refiner, how it went (``ok``,
 ``nothing found`` or ``failed`` with the reason in ``note``), its time in ms (the edit, not the
 measuring) and peak memory in MB, how it was made (its run's setting label, empty for the
 default, see :mod:`pinpoint.eval_settings`; the guidance kind and scale; how many candidates
 were ranked and which was kept, with its S), every :class:`~pinpoint.metrics.EditMetrics`
-field, and with COCO annotations the IoU of the edited area's box with the target object's
-box, and of the edit's mask with the object's outline where the annotations give one."""
+field, with COCO annotations the IoU of the edited area's box with the target object's box,
+and of the edit's mask with the object's outline where the annotations give one; then every
+:class:`~pinpoint.benchmark_metrics.BenchmarkMetrics` field and the IoU of the edit's mask with
+the benchmark's (a benchmark's rows only; empty where not measurable)."""
 OK, NOTHING_FOUND, FAILED = "ok", "nothing found", "failed"
 
 
@@ -51,6 +56,8 @@ def make_row(
     target_iou: float | None = None,
     target_mask_iou: float | None = None,
     made: Mapping[str, object] | None = None,
+    bench: BenchmarkMetrics | None = None,
+    bench_mask_iou: float | None = None,
 ) -> dict[str, str]:
     """One row of ``rows.csv`` (every value as written; empty where not measured); ``made``:
     how it was made (:meth:`pinpoint.eval_settings.EvalSetting.row`)."""
@@ -71,9 +78,11 @@ def make_row(
         "peak_mb": f"{peak_mb:.1f}",
         "target_iou": target_iou,
         "target_mask_iou": target_mask_iou,
+        "bench_mask_iou": bench_mask_iou,
     }
-    if metrics is not None:
-        values |= dataclasses.asdict(metrics)
+    for measured in (metrics, bench):
+        if measured is not None:
+            values |= dataclasses.asdict(measured)
     return {name: _cell(values.get(name)) for name in ROW_COLUMNS}
 
 

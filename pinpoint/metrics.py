@@ -183,7 +183,7 @@ def _ssim_maps(edits: torch.Tensor, sources: torch.Tensor) -> torch.Tensor:
     return maps
 
 
-def _lpips_outside(
+def lpips_outside(
     net: PerceptualNet, edits: torch.Tensor, sources: torch.Tensor, masks: torch.Tensor
 ) -> list[float]:
     """LPIPS of each edit against its source, both ``[B, H, W, 3]``, with all but the outside
@@ -242,7 +242,7 @@ def measure_edits(request: MetricsRequest) -> list[EditMetrics]:
     delta = (edits - sources).abs().amax(dim=-1)
     lpips = None
     if request.lpips is not None:
-        lpips = _lpips_outside(request.lpips, edits, sources, masks)
+        lpips = lpips_outside(request.lpips, edits, sources, masks)
     measured = []
     for index in range(count):
         directional = success = None

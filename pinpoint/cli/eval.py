@@ -19,10 +19,12 @@ import torch
 
 from ..diffusers_sampler import DiffusersSampler, with_scheduler
 from ..edit_list import EditLine
-from ..errors import reported_as
+from ..errors import PinpointError, reported_as
+from ..eval_benchmarks import BENCHMARK_MASK, BENCHMARKS, MAGICBRUSH, MASK_CHOICES
 from ..eval_items import (
     NO_REFINER,
     PRESETS,
+    EvalImage,
     coco_images,
     eval_folder,
     plan_eval_items,
@@ -32,8 +34,8 @@ from ..eval_items import (
     sample,
 )
 from ..eval_settings import EvalSetting
-from ..loading.kinds import PERCEPTUAL
-from ..loading.models import InpaintPipe, PerceptualNet
+from ..loading.kinds import DINO, PERCEPTUAL
+from ..loading.models import Dino, InpaintPipe, PerceptualNet
 from ..shards import current_shard
 from .guide import candidate_settings, guidance_recipe, guide_files, guide_settings
 from .models import model_paths, models_root
@@ -42,6 +44,8 @@ from .routes import route_settings
 
 EVAL = "pinpoint eval"
 """How the eval command names itself in errors."""
+BENCHMARK = MASK_CHOICES[1]
+"""``--mask benchmark``: edit inside the benchmark's own mask."""
 
 
 def _perceptual(
@@ -71,6 +75,54 @@ def _perceptual(
         net = load_model(PERCEPTUAL, path, device)
         check_use(net, use, flag)
     return net, ""
+
+
+def _images(args: argparse.Namespace) -> tuple[list[EvalImage], list[str]]:
+    """The images of the run: a benchmark's (``--benchmark``, ``--data``), a COCO set's or a
+    folder's, and notes on what was left out; refused before any model loads."""
+    if args.benchmark:
+        with reported_as(f"{EVAL} --benchmark {args.benchmark} --data"):
+            if not args.data:
+                raise PinpointError("no --data folder", "give --data the benchmark's folder")
+            if args.images or args.coco:
+                raise PinpointError(
+                    "--images and --coco name other images", "leave them out: --data gives them"
+                )
+            return BENCHMARKS[args.benchmark](args.data), []
+    with reported_as(f"{EVAL} --mask"):
+        if args.mask == BENCHMARK:
+            raise PinpointError(
+                "--mask benchmark needs a benchmark's masks",
+                f"give --benchmark ({', '.join(sorted(BENCHMARKS))}) and --data",
+            )
+    with reported_as(f"{EVAL} --coco {args.coco}" if args.coco else f"{EVAL} --images"):
+        if not args.images:
+            raise PinpointError("no --images folder", "give --images a folder of images")
+        if args.coco:
+            return coco_images(args.coco, args.images)
+        return eval_folder(args.images), []
+
+
+def _dino(args: argparse.Namespace, device: torch.device) -> tuple[Dino | None, str]:
+    """The DINO that measures DINO-I: ``--dino``, else the first installed (with --tiny: the
+    tiny one); and a note when there is none."""
+    from ..loading import default_search_dirs, find_model, list_installed, load_model
+
+    search = default_search_dirs(DINO, models_root(args.models_dir))
+    with reported_as(f"{EVAL} --dino"):
+        if args.dino:
+            path = find_model(args.dino, search, DINO)
+        elif args.tiny:
+            from ..tiny import build_tiny_models, default_tiny_root
+
+            path = build_tiny_models(default_tiny_root())[DINO.key]
+        else:
+            found = list_installed(search, DINO)
+            if not found:
+                hint = DINO.download_hint(search[0] / DINO.example_dir)
+                return None, f"DINO-I not measured: {hint}"
+            path = find_model(found[0], search, DINO)
+        return load_model(DINO, path, device), ""
 
 
 def _inpainting(pipe: InpaintPipe, sampler: DiffusersSampler) -> str:
@@ -111,17 +163,14 @@ def run_eval(args: argparse.Namespace) -> int:
         with reported_as(f"{EVAL} --edits {args.edits}"):
             edits = read_edits(args.edits)
     else:
-        edits = PRESETS[args.preset]
-    notes: list[str] = []
-    with reported_as(f"{EVAL} --coco {args.coco}" if args.coco else f"{EVAL} --images"):
-        if args.coco:
-            images, notes = coco_images(args.coco, args.images)
-        else:
-            images = eval_folder(args.images)
+        edits = PRESETS.get(args.preset, ())  # a benchmark gives each image its own edit
+    images, notes = _images(args)
     with reported_as(EVAL):
         images = sample(images, args.limit, args.sample_seed)
         refiner = NO_REFINER if args.refine == NO_REFINER else Path(args.refine).name
         routed = route_label(route.route.value, refiner)
+        if args.mask == BENCHMARK:
+            routed = BENCHMARK_MASK
         label = run_label(routed, setting.label)
         items = plan_eval_items(images, edits, routed, setting.label)
         out = check_out_folder(args.out)
@@ -142,16 +191,30 @@ def run_eval(args: argparse.Namespace) -> int:
     device = module_device(clip.model)
     lpips, lpips_note = _perceptual(args, LPIPS, args.lpips, device)
     fid, fid_note = _perceptual(args, FID, args.fid, device)
-    notes += [note for note in (lpips_note, fid_note) if note]
+    dino, dino_note = by_key.get(DINO.key), ""
+    if args.benchmark == MAGICBRUSH and dino is None:  # DINO-I against its edited images
+        dino, dino_note = _dino(args, device)
+    notes += [note for note in (lpips_note, fid_note, dino_note) if note]
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     models = EvalModels(
-        finder, clip, pipe, lpips, fid, route, by_key.get("sam"), by_key.get("matte"), guidance
+        finder,
+        clip,
+        pipe,
+        lpips,
+        fid,
+        route,
+        by_key.get("sam"),
+        by_key.get("matte"),
+        guidance,
+        dino,
     )
     mine = sum(shard.mine(position) for position in range(len(items)))
+    counted = f"{len(images)} images x {len(edits)} edits = {len(items)} items"
+    if args.benchmark:
+        counted = f"{len(items)} items of {args.benchmark}, each with its own edit"
     print(
-        f"{len(images)} images x {len(edits)} edits = {len(items)} items"
-        + (f"; {shard} takes {mine}" if shard.count > 1 else ""),
+        counted + (f"; {shard} takes {mine}" if shard.count > 1 else ""),
         file=sys.stderr,
     )
     run_eval_items(
@@ -177,7 +240,7 @@ def run_eval(args: argparse.Namespace) -> int:
         chosen = [item for item in planned if edit_type in (None, item.edit.type)]
         return set_fid(fid, out, chosen, rows) if fid is not None else None
 
-    types = [edit.type for edit in edits]
+    types = list(dict.fromkeys(item.edit.type for item in items))
     routes = {
         other: summarise(rows, types, lambda t, p=planned: measure_fid(p, t), *run)
         for other, (run, planned) in every.items()

@@ -10,6 +10,7 @@ import dataclasses
 from ..diffusers_sampler import Scheduler
 from ..edit_list import ARROW, EXAMPLE, EditSettings
 from ..errors import reported_as
+from ..eval_benchmarks import BENCHMARK_MASK, BENCHMARKS, MASK_CHOICES
 from ..eval_items import PRESETS
 from ..guidance_settings import CLIP_SCALE, GUIDE_KINDS, SOURCE_TEXT, STYLE_SCALE, GuidanceSettings
 from ..loading.kinds import PERCEPTUAL
@@ -310,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
         "show every run side by side.",
     )
     evaluation.add_argument(
-        "--images", required=True, help="a folder of images (with --coco: the annotated images)"
+        "--images", help="a folder of images (with --coco: the annotated images)"
     )
     evaluation.add_argument(
         "--coco",
@@ -329,6 +330,22 @@ def build_parser() -> argparse.ArgumentParser:
         choices=sorted(PRESETS),
         help="a named edit set: s1 = S1's COCO protocol (colour, tilt left, face front, "
         "upside down; needs --coco)",
+    )
+    edits.add_argument(
+        "--benchmark",
+        choices=sorted(BENCHMARKS),
+        help="a public benchmark in --data, each image with its own edit: pie = PIE-Bench "
+        "(mapping_file.json, annotation_images/), magicbrush = MagicBrush's test split "
+        "(edit_sessions.json, images/)",
+    )
+    evaluation.add_argument("--data", metavar="DIR", help="the benchmark's folder")
+    evaluation.add_argument(
+        "--mask",
+        choices=MASK_CHOICES,
+        default=MASK_CHOICES[0],
+        help="with --benchmark: found = Pinpoint finds the area from the benchmark's words; "
+        f"benchmark = edit inside the benchmark's own mask (editing alone, route "
+        f"'{BENCHMARK_MASK}')",
     )
     evaluation.add_argument(
         "--out", required=True, help="report folder (rows.csv, summary.json, report.html, edits/)"

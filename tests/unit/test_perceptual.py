@@ -21,7 +21,7 @@ from pinpoint.errors import PinpointError, reported_as
 from pinpoint.loading import PerceptualNet, load_model, module_device, module_dtype
 from pinpoint.loading.kinds import PERCEPTUAL
 from pinpoint.loading.perceptual import EXPECTED_FILES, NETWORKS, identify, lpips_module
-from pinpoint.metrics import _lpips_outside
+from pinpoint.metrics import lpips_outside
 from pinpoint.tiny import TINY_MODELS
 from pinpoint.tiny._build import stamp_file
 from pinpoint.tiny.perceptual import TINY_PERCEPTUAL_FILE, build_tiny_perceptual
@@ -220,7 +220,7 @@ def test_lpips_outside_equals_torchmetrics_lpips_on_the_masked_images(
     file = request.getfixturevalue(fixture)
     net = load_model(PERCEPTUAL, file)
     sources, edits, masks = masked_pairs()
-    measured = _lpips_outside(net, edits, sources, masks)
+    measured = lpips_outside(net, edits, sources, masks)
     assert measured[:2] == [0.0, 0.0] and measured[2] > 0  # untouched outside: exactly 0
     assert lpips_module(net) is lpips_module(net)  # built once per loaded network
 
@@ -243,7 +243,7 @@ def test_lpips_runs_in_the_backbones_dtype_and_the_fid_inception_stays_float32(
     half = load_model(PERCEPTUAL, squeeze_file, dtype=torch.bfloat16)
     assert module_dtype(half.model) == module_dtype(lpips_module(half)) == torch.bfloat16
     sources, edits, masks = masked_pairs()
-    assert _lpips_outside(half, edits, sources, masks)[2] > 0
+    assert lpips_outside(half, edits, sources, masks)[2] > 0
     inception = load_model(PERCEPTUAL, inception_file, dtype=torch.bfloat16)
     assert module_dtype(inception.model) == torch.float32
 
