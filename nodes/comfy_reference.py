@@ -50,13 +50,17 @@ def check_editor(name: str, family: Family, model: Any) -> None:
             "cannot edit a crop by instruction)",
             remedy,
         )
-    forward = inspect.signature(model.model.diffusion_model.forward).parameters
-    if family.reference == Reference.INPUT_IMAGE and "image_cond" not in forward:
+    if family.reference == Reference.INPUT_IMAGE and not _reads_input_image(model):
         raise PinpointError(
             f"mode is instruct but this {name} MODEL takes no input image (its diffusion model "
             "reads no image_cond: a ComfyUI from before HiDream-E1, or another pack's model)",
             f"update ComfyUI and load HiDream-E1, or {remedy}",
         )
+
+
+def _reads_input_image(model: Any) -> bool:
+    """Whether ``model``'s diffusion model takes an input image (an ``image_cond`` argument)."""
+    return "image_cond" in inspect.signature(model.model.diffusion_model.forward).parameters
 
 
 def with_reference(
@@ -87,8 +91,8 @@ def instruct_start(
     sampler: Any, batch: CropBatch, positive: Conditioning, negative: Conditioning
 ) -> tuple[Conditioning, Conditioning, torch.Tensor, None]:
     """What ``sampler`` (a ``ComfySampler`` in instruct mode) samples one crop from: both
-    conditionings with the crop as their reference (or input image), the crop's own latent
-    (``[1, C, h', w']``) and no noise mask."""
+    conditionings with the crop as their reference (or input image: InstructPixToPixConditioning
+    encodes the crop itself), the crop's own latent (``[1, C, h', w']``) and no noise mask."""
     samples = encode_crops(sampler.vae, batch.crops)
     latent = comfy.sample.fix_empty_latent_channels(sampler.model, samples)
     if sampler.family.reference == Reference.INPUT_IMAGE:
