@@ -46,6 +46,10 @@ class Reference(enum.Enum):
     LATENT = "reference latent"
     """The crop's latent appended to the conditioning's ``reference_latents``, as ComfyUI's
     ReferenceLatent node does (FLUX.1 Kontext, FLUX.2, OmniGen2)."""
+    INPUT_IMAGE = "input image"
+    """The crop's latent as the model's input image (``concat_latent_image``), as ComfyUI's
+    InstructPixToPixConditioning sets it: HiDream-E1 reads it beside the noise, at the size of
+    the latent it samples."""
     QWEN_EDIT = "Qwen-Image-Edit text encoding"
     """The prompt re-encoded with the crop by ComfyUI's TextEncodeQwenImageEditPlus (its vision
     tower sees the crop; it adds the crop's latent as the reference) where the prompt is text
@@ -70,6 +74,12 @@ def megapixel_sizes(step: int) -> tuple[tuple[int, int], ...]:
     """About one megapixel at every aspect from 1:3 to 3:1, sides multiples of ``step``
     (Qwen-Image-Edit's reference size, TextEncodeQwenImageEditPlus's 1024x1024 area)."""
     return area_sizes(1024 * 1024, step, step)
+
+
+def hidream_e1_sizes(step: int) -> tuple[tuple[int, int], ...]:
+    """768x768, the one size HiDream-E1-Full was trained at (HiDream-E1.1 takes sizes up to about
+    one megapixel: set resolution for it; ComfyUI cannot tell the two, nor HiDream-I1, apart)."""
+    return ((768, 768),) if 768 % step == 0 else ()
 
 
 @dataclass(frozen=True)
@@ -105,7 +115,7 @@ def _refused(reason: str, *names: str) -> dict[str, Family]:
 MEGAPIXEL = (
     *("SDXL", "SDXLRefiner", "SSD1B", "KOALA_700M", "KOALA_1B", "Segmind_Vega", "SD3"),
     *("AuraFlow", "PixArtAlpha", "PixArtSigma", "HunyuanDiT", "HunyuanDiT1", "FluxSchnell"),
-    *("Chroma", "ChromaRadiance", "LongCatImage", "HiDream", "Lumina2", "ZImage"),
+    *("Chroma", "ChromaRadiance", "LongCatImage", "Lumina2", "ZImage"),
     *("ZImagePixelSpace", "PixelDiTT2I", "Boogu", "MageFlow", "JoyImage", "Krea2"),
     *("Ideogram4", "Anima", "ErnieImage", "Kandinsky5Image", "CosmosT2IPredict2"),
 )
@@ -123,6 +133,8 @@ FAMILIES: dict[str, Family] = {
     "Flux2": Family(1024, guidance=4.0, reference=LATENT),  # FLUX.2 dev's; Klein reads none
     "Omnigen2": Family(1024, reference=LATENT),
     "QwenImage": Family(1328, reference=Reference.QWEN_EDIT, reference_sizes=megapixel_sizes),
+    # HiDream-I1 and -E1 (one config); E1 reads the crop as its input image
+    "HiDream": Family(1024, reference=Reference.INPUT_IMAGE, reference_sizes=hidream_e1_sizes),
     "Lens": Family(1440),  # its schedule's shift is set for 1440x1440
     "HunyuanImage21": Family(2048),
     "HiDreamO1": Family(2048),  # ComfyUI's HiDream-O1 latent node's default
@@ -169,8 +181,8 @@ training resolutions (SD 1.5 512, SD 2.x 768-v, Qwen-Image 1328, HiDream-O1 and 
 ``comfy.supported_models.models`` has its line."""
 
 KNOWN = "SD 1.5, SDXL, SD3, FLUX.1, FLUX.2, Qwen-Image, HiDream ..."
-EDITORS = "FLUX.1 Kontext, FLUX.2, Qwen-Image-Edit or OmniGen2"
-"""The instruction editors ComfyUI hands a reference image to, for the remedies."""
+EDITORS = "FLUX.1 Kontext, FLUX.2, Qwen-Image-Edit, HiDream-E1 or OmniGen2"
+"""The instruction editors ComfyUI hands a reference (or input) image to, for the remedies."""
 
 
 def family_of(model: Any) -> tuple[str, Family | None]:

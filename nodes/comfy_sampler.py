@@ -129,7 +129,7 @@ class ComfySampler:
         self.family: Family = repaint_family(model)
         self.mode = EditMode.check(mode, "mode")
         if self.mode == EditMode.INSTRUCT:
-            check_editor(family_of(model)[0], self.family)
+            check_editor(family_of(model)[0], self.family, model)
         check_vae(model, vae)
         self.model, self.vae, self.sampling, self.clip = model, vae, sampling, clip
         self.notes = guidance_notes(model, self.family, sampling.cfg, sampling.flux_guidance)

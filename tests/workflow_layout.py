@@ -67,6 +67,20 @@ STOCK_MODELS = {
         "diffusion_models",
         f"{HF}/Comfy-Org/SDPose/resolve/main/diffusion_models/rt_detr_v4-x-hgnet_fp16.safetensors",
     ),
+    "qwen_image_edit_2509_fp8_e4m3fn.safetensors": (
+        "diffusion_models",
+        f"{HF}/Comfy-Org/Qwen-Image-Edit_ComfyUI/resolve/main/split_files/diffusion_models/"
+        "qwen_image_edit_2509_fp8_e4m3fn.safetensors",
+    ),
+    "qwen_2.5_vl_7b_fp8_scaled.safetensors": (
+        "text_encoders",
+        f"{HF}/Comfy-Org/Qwen-Image_ComfyUI/resolve/main/split_files/text_encoders/"
+        "qwen_2.5_vl_7b_fp8_scaled.safetensors",
+    ),
+    "qwen_image_vae.safetensors": (
+        "vae",
+        f"{HF}/Comfy-Org/Qwen-Image_ComfyUI/resolve/main/split_files/vae/qwen_image_vae.safetensors",
+    ),
 }
 """The stock model files the workflows name → (their folder under ``models/``, their download
 URL), as ComfyUI's own templates name them."""

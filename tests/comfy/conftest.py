@@ -669,6 +669,7 @@ class Client:
 STOCK_LOADERS = {
     "CheckpointLoaderSimple": ("checkpoints", ("ckpt_name",)),
     "UNETLoader": ("diffusion_models", ("unet_name",)),
+    "CLIPLoader": ("text_encoders", ("clip_name",)),
     "DualCLIPLoader": ("text_encoders", ("clip_name1", "clip_name2")),
     "VAELoader": ("vae", ("vae_name",)),
 }

@@ -390,3 +390,30 @@ def make_family(name: str, folder: Path) -> TinyFamily:
     step = {"SDXL": 8, "Flux2": 16}.get(name, 16)
     encode = CONDITIONINGS["Flux" if name == "FluxInpaint" else name]
     return TinyFamily(name, model, load_vae(vae_file), step, encode)
+
+
+# --- Qwen-Image-Edit at the width ComfyUI detects (the shipped workflow's models) ---------------
+
+QWEN_TEXT_WIDTH = 3584
+"""The text width a Qwen-Image diffusion model ComfyUI detects reads (its ``joint_attention_dim``:
+Qwen2.5-VL 7B's hidden size; detection reads only the depth and the input channels)."""
+
+
+def write_qwen_image(path: Path) -> Path:
+    """A Qwen-Image(-Edit) diffusion model at the full width ComfyUI's detection fixes (hidden
+    3072, 24 heads, text 3584) and depth 1, random weights in bf16, written at ``path`` as
+    UNETLoader reads one: 380 M parameters, 761 MB, about 10 s to write here."""
+    import comfy.ldm.qwen_image.model as qwen
+
+    module = _meta(
+        lambda: qwen.QwenImageTransformer2DModel(
+            num_layers=1, operations=comfy.ops.disable_weight_init
+        )
+    )
+    return _save(path, {k: v.to(torch.bfloat16) for k, v in random_weights(module).items()})
+
+
+def qwen_stand_in_clip() -> StandInClip:
+    """A stand-in for Qwen2.5-VL 7B (Qwen-Image's text encoder, 7.7 B parameters): 8 tokens
+    :data:`QWEN_TEXT_WIDTH` wide per text, made by hand; it keeps the images it is handed."""
+    return StandInClip(lambda text: [[_tensor(text, 1, 8, QWEN_TEXT_WIDTH), {}]])

@@ -1,6 +1,6 @@
 """Instruction editing on the ComfyUI route (``mode`` instruct of 'Inpaint Region · ComfyUI
-model' and 'Edit by Text'), in-process on tiny FLUX.1 (Kontext's config), FLUX.2 and
-Qwen-Image models made as ComfyUI makes them (``family_models.py``; conditionings by hand, a
+model' and 'Edit by Text'), in-process on tiny FLUX.1 (Kontext's config), FLUX.2, Qwen-Image
+and HiDream models made as ComfyUI makes them (``family_models.py``; conditionings by hand, a
 stand-in CLIP where a node encodes text: Qwen2.5-VL is gigabytes).
 
 What each test proves is in its docstring. ComfyUI 0.3.64 has no FLUX.2 and reads the Wan VAE
@@ -46,22 +46,29 @@ def settle_ring(comfyui, mask: torch.Tensor, feather: int) -> torch.Tensor:
     return masks.grow_mask(masks.feather_mask(mask, feather), follow)[0] > 0
 
 
-@pytest.mark.parametrize("name", ["Flux", "Flux2"])
+@pytest.mark.parametrize(
+    ("name", "key"), [("Flux", "ref_latents"), ("Flux2", "ref_latents"), ("HiDream", "image_cond")]
+)
 def test_the_crop_reaches_the_model_as_its_reference_and_only_the_ring_changes(
     comfyui,
     families,
     name,
+    key,
 ):
-    """In instruct mode the diffusion model receives ``ref_latents``: the VAE latent of the
-    crop Crop for Inpaint cuts (as ReferenceLatent hands it on), at every step; no pixel
-    outside the feathered mask grown by the settle ring moves. In inpaint mode it gets none."""
+    """In instruct mode the diffusion model receives the VAE latent of the crop Crop for
+    Inpaint cuts at every step: in ``ref_latents`` (FLUX.1 Kontext and FLUX.2, as
+    ReferenceLatent hands it on) or as its input image ``image_cond`` (HiDream-E1, what
+    ComfyUI's HiDream makes of InstructPixToPixConditioning's ``concat_latent_image``); no
+    pixel outside the feathered mask grown by the settle ring moves. In inpaint mode it gets
+    none."""
     family = families(name)
     image, mask = object_in()
     seen: list[list[torch.Tensor]] = []
     watched = family.model.clone()
 
     def watch(apply, args):
-        seen.append(list(args["c"].get("ref_latents", [])))
+        given = args["c"].get(key)
+        seen.append(list(given) if isinstance(given, list) else [] if given is None else [given])
         return apply(args["input"], args["timestep"], **args["c"])
 
     watched.set_model_unet_function_wrapper(watch)
@@ -71,7 +78,8 @@ def test_the_crop_reaches_the_model_as_its_reference_and_only_the_ring_changes(
     expected = family.model.model.process_latent_in(family.vae.encode(crops))
     assert len(seen) == inputs["steps"]
     for refs in seen:
-        assert len(refs) == 1 and torch.allclose(refs[0].to(expected), expected, atol=1e-5)
+        assert len(refs) == 1 and refs[0].shape == expected.shape
+        assert torch.allclose(refs[0].to(expected), expected, atol=1e-5)
     keep = ~settle_ring(comfyui, mask, inputs["feather_px"])
     assert torch.equal(edited[0][keep], image[0][keep])
     assert not torch.allclose(edited[mask > 0], image[mask > 0], atol=1e-3)
@@ -254,3 +262,46 @@ def test_qwen_image_edit_reencodes_each_lines_prompt_with_its_crop(
         **inpaint_inputs(family, image, mask, mode="instruct", resolution=64),
     )
     assert any("reference latent only" in line for line in ui_dict(output)["text"])
+
+
+def test_hidream_e1_crops_are_768_square_and_a_model_without_input_image_is_refused(
+    comfyui,
+    families,
+    monkeypatch,
+):
+    """Resolution 0 in instruct mode on HiDream: the crop the VAE encodes is 768x768,
+    HiDream-E1-Full's size, for a wide object too (inpaint mode: 1024 on the long side, the
+    object's aspect). A HiDream whose diffusion model reads no input image (ComfyUI's before
+    HiDream-E1: no ``image_cond``) is refused with the house error before any encode."""
+    import comfy.ldm.hidream.model as hidream
+    import comfy.sd
+    import family_models
+
+    def encode(vae, pixels, *args, **kwargs):
+        raise Encoded(tuple(pixels.shape))
+
+    monkeypatch.setattr(comfy.sd.VAE, "encode", encode)
+    family = families("HiDream")
+    image, mask = object_in()
+    node = comfyui.node("PinpointInpaintComfy")
+    shapes = {}
+    for mode in ("instruct", "inpaint"):
+        with pytest.raises(Encoded) as stopped:
+            run(node, **inpaint_inputs(family, image, mask, mode=mode, resolution=0))
+        shapes[mode] = stopped.value.args[0][1:3]
+    assert shapes["instruct"] == (768, 768)
+    assert max(shapes["inpaint"]) == 1024 and shapes["inpaint"][0] != shapes["inpaint"][1]
+
+    class BeforeE1(hidream.HiDreamImageTransformer2DModel):
+        """HiDream's diffusion model as ComfyUI had it before HiDream-E1: no ``image_cond``."""
+
+        def forward(self, x, t, y=None, context=None, encoder_hidden_states_llama3=None, **rest):
+            return super().forward(x, t, y, context, encoder_hidden_states_llama3, **rest)
+
+    older = family_models.build_in_code("HiDream")
+    older.model.diffusion_model.__class__ = BeforeE1
+    inputs = inpaint_inputs(family, image, mask, model=older, mode="instruct")
+    message = error_of(node, **inputs)
+    assert_house_error(message, INPAINT, "this HiDream MODEL takes no input image", "HiDream-E1")
+    with pytest.raises(Encoded):  # it still inpaints
+        run(node, **inputs | dict(mode="inpaint"))

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import workflow_layout
 from node_calls import pack_module
 from PIL import Image
+from route_checks import check_edited_only_inside
 from sam3_checkpoint import SAM3_CHECKPOINT
 
 if not os.environ.get("COMFYUI_DIR"):
@@ -235,7 +235,8 @@ def tiny_prompt(
     test_families.py), the random full-size SAM 3 for ComfyUI's own SAM 3 (every instance
     kept), the random RT-DETR for its RT-DETR (every box kept) and, for the FLUX workflows,
     ``family_files``'s tiny FLUX.1 / FLUX.1 Fill and VAE with the tiny SD 1.5 CLIP as their
-    text encoders (:func:`tiny_text_encoders`); samplers run 2
+    text encoders (:func:`tiny_text_encoders`; its ``QwenImage`` file, where given, for the
+    Qwen-Image-Edit workflow, run in-process: see :data:`IN_PROCESS`); samplers run 2
     steps on 64-pixel crops. The route's mask is intersected with the picture (``size`` =
     width, height) less a border of an eighth of each side, a quarter in instruct mode (whose
     blend reaches farther), by the Mask Operations node that feeds the inpaint, or by a stock
@@ -272,8 +273,9 @@ def tiny_prompt(
         elif kind == "RTDETR_detect":
             inputs["threshold"] = 0.0  # random weights: keep every box
         elif kind == "UNETLoader":
-            fill = "fill" in inputs["unet_name"]
-            inputs["unet_name"] = family_files["FluxInpaint" if fill else "Flux"]
+            named = inputs["unet_name"]
+            family = "FluxInpaint" if "fill" in named else "Flux"
+            inputs["unet_name"] = family_files["QwenImage" if "qwen" in named else family]
         elif kind == "VAELoader":
             inputs["vae_name"] = family_files["vae"]
         elif kind in ("PinpointSegmentByText", "SAM3_Detect"):
@@ -361,12 +363,24 @@ def tiny_prompt(
     return prompt, {"edited": edited, "inpaint": taker, "input": "900", "mask": "902"}
 
 
+IN_PROCESS = {
+    "qwen_image_edit_found_object": (
+        "Qwen-Image-Edit reads 3584-wide text (ComfyUI detects Qwen-Image only at its full "
+        "widths), which only Qwen2.5-VL 7B makes, and CLIPLoader builds it at its fixed size "
+        "(7.7 B parameters, 15.5 GB in bf16) whatever the file: no tiny text encoder loads. "
+        "test_qwen_edit_workflow.py runs this workflow in-process through ComfyUI's executor "
+        "with a stand-in text encoder"
+    ),
+}
+"""Workflows that cannot run through /prompt here, and why."""
+
+
 @pytest.mark.parametrize("name", WORKFLOWS)
 def test_workflow_edits_only_inside_the_mask(
     server, object_info, facts, comfy_models, name, request
 ):
-    from pinpoint.masks import feather_mask, grow_mask
-
+    if name in IN_PROCESS:
+        pytest.skip(IN_PROCESS[name])
     api = load_workflow(facts, f"api/{name}.json")
     skip_without_stock_nodes(object_info, api, name, facts.left_out)
     if any(node["class_type"] == "SAM3_Detect" for node in api.values()):
@@ -384,24 +398,15 @@ def test_workflow_edits_only_inside_the_mask(
     entry = server.client.run_prompt(prompt)
     assert entry["status"]["status_str"] == "success", entry["status"]
     outputs = entry["outputs"]
-    edited, original, mask = (
-        server.client.image(outputs[ids[role]]["images"][0]) for role in ("edited", "input", "mask")
-    )
-    assert np.array_equal(original, pixels)
-    assert edited.shape == original.shape
-
-    taker = prompt[ids["inpaint"]]["inputs"]
-    touched = torch.from_numpy(mask[..., 0] > 0).to(torch.float32)[None]
-    blend = feather_mask(touched, taker["feather_px"])
-    if taker.get("mode") == "instruct":  # the blend follows the edit within the settle ring
+    images = {
+        role: server.client.image(outputs[ids[role]]["images"][0])
+        for role in ("edited", "input", "mask")
+    }
+    follow_px = 0
+    if prompt[ids["inpaint"]]["inputs"].get("mode") == "instruct":
         comfyui = request.getfixturevalue("comfyui")
-        settle = pack_module(comfyui, "pinpoint.settle").EDITOR_SETTLE
-        blend = grow_mask(blend, settle.follow_px)
-    outside = (blend[0] == 0).numpy()
-    assert 0 < outside.sum() < outside.size
-    assert not mask[: height // 8].any() and not mask[:, : width // 8].any()  # the bound held
-    assert np.array_equal(edited[outside], original[outside])
-    assert not np.array_equal(edited[~outside], original[~outside])
+        follow_px = pack_module(comfyui, "pinpoint.settle").EDITOR_SETTLE.follow_px
+    check_edited_only_inside(prompt, ids, images, pixels, follow_px)
     previews = [key for key, node in prompt.items() if node["class_type"] == "PreviewImage"]
     assert previews and all(outputs[key]["images"] for key in previews)
 
