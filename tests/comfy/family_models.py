@@ -390,3 +390,18 @@ def make_family(name: str, folder: Path) -> TinyFamily:
     step = {"SDXL": 8, "Flux2": 16}.get(name, 16)
     encode = CONDITIONINGS["Flux" if name == "FluxInpaint" else name]
     return TinyFamily(name, model, load_vae(vae_file), step, encode)
+
+
+# --- OmniGen2 (appended: the zero-shift tests) --------------------------------------------------
+
+IN_CODE["Omnigen2"] = dict(
+    image_model="omnigen2", patch_size=2, in_channels=16, hidden_size=64, num_layers=1,
+    num_refiner_layers=1, num_attention_heads=2, num_kv_heads=2, multiple_of=16,
+    axes_dim_rope=[8, 12, 12], axes_lens=[300, 512, 512], text_feat_dim=32,
+    timestep_scale=1000.0,
+)  # fmt: skip
+"""OmniGen2 (FLUX.1's latents, 2x2 patches, the crop as a reference latent), built in code:
+ComfyUI's detection fixes its full width."""
+CONDITIONINGS["Omnigen2"] = lambda t: [
+    [_tensor(t, 1, 8, 32), {"attention_mask": torch.ones(1, 8, dtype=torch.long)}]
+]
