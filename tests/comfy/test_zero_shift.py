@@ -148,17 +148,18 @@ def tiny(families, checkpoints, tmp_path_factory):
     """``tiny(name)``: the tiny family ``name`` of :data:`STEPS` (SD 1.5's from its
     checkpoints), skipping where this ComfyUI cannot load it."""
     import family_models
+    import more_families
 
     def get(name: str):
         if name.startswith("SD15"):
             model, clip, vae = checkpoints[name.endswith("inpainting")]
             return family_models.TinyFamily("SD15", model, vae, 8, lambda text: encode(clip, text))
-        if name not in family_models.MORE:
+        if name not in more_families.MORE:
             return families(name)
         reason = skip_reason(name)
         if reason:
             pytest.skip(reason)
-        return family_models.make_in_code(name, tmp_path_factory.mktemp(name), STEPS[name])
+        return more_families.make_more(name, tmp_path_factory.mktemp(name), STEPS[name])
 
     return get
 
