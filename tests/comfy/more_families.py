@@ -2,7 +2,7 @@
 (``family_models.build_in_code``: the family's ``comfy.supported_models`` class with a small
 unet config; ComfyUI detects these only at their full widths), each with a TAESD of its
 latents and a conditioning of its shapes made by hand (the stock text encoders are
-gigabytes): OmniGen2, SD3, FLUX.1 schnell, Chroma, Lumina 2 and Z-Image.
+gigabytes): OmniGen2, SD3, FLUX.1 schnell, Chroma, Lumina 2, Z-Image and AuraFlow.
 
 Import after ComfyUI (the ``comfyui`` fixture).
 """
@@ -63,6 +63,10 @@ def configs() -> dict[str, dict[str, Any]]:
         ),
         "FluxSchnell": {"image_model": "flux", **flux_config("Flux"), "guidance_embed": False},
         "Chroma": chroma_config(),
+        "AuraFlow": dict(
+            in_channels=4, out_channels=4, patch_size=2, dim=64, n_layers=2, n_double_layers=1,
+            n_heads=2, global_conddim=64, cond_seq_dim=32, max_seq=32 * 32,
+        ),
         "Lumina2": NEXT_DIT,
         "ZImage": NEXT_DIT | dict(
             dim=256, axes_dims=[32, 48, 48], z_image_modulation=True, time_scale=1000.0,
@@ -83,6 +87,7 @@ ENCODINGS = {
     "Chroma": CONDITIONINGS["Flux"],  # its T5 only; 0.3.64 reads a pooled output all the same
     "Lumina2": _with_mask,
     "ZImage": _with_mask,
+    "AuraFlow": CONDITIONINGS["Flux2"],
 }
 """Family → a conditioning of its shapes for a text."""
 MORE = tuple(ENCODINGS)
