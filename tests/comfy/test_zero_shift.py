@@ -45,9 +45,10 @@ NOT_BUILT = {
     "diffusion model class is written here": (
         *("HunyuanDiT", "HunyuanDiT1", "ChromaRadiance", "LongCatImage", "ZImagePixelSpace"),
         *("PixelDiTT2I", "Boogu", "MageFlow", "JoyImage", "Krea2", "Ideogram4", "Anima"),
-        *("ErnieImage", "Kandinsky5Image", "CosmosT2IPredict2", "Lens", "HunyuanImage21"),
-        "HiDreamO1",
+        *("ErnieImage", "Kandinsky5Image", "CosmosT2IPredict2", "Lens", "HiDreamO1"),
     ),
+    "its 32x VAE (HunyuanImage 2.1's, 64 channels) loads only at full width (1024 channels "
+    "wide): no tiny one": ("HunyuanImage21",),
     "ComfyUI's PixArt position embedding divides by its base size, which rounds to 0 below "
     "32 latent cells (a 256 px crop): this scene's 96x160 crop is too small for it": (
         "PixArtAlpha",
