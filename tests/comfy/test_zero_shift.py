@@ -1,7 +1,9 @@
 """No shift, no drift on the ComfyUI routes, proven per family (issue 19, point 5).
 
 The rig, the same on every route and family: the MODEL's sampler post-CFG step makes every
-step's clean prediction a known latent, and the VAE's own encoder and decoder (the modules
+step's clean prediction a known latent (the tiny diffusion model itself still runs, with its
+patching and reference tokens, on conditionings made by hand as in ``family_models.py``:
+the stock text encoders are gigabytes), and the VAE's own encoder and decoder (the modules
 inside ComfyUI's VAE, which still trims pixels to its step, batches and scales as it does) are
 swapped for exact ones: a latent cell is the mean of its pixels (first three channels), a
 decoded pixel is its cell. The picture and an off-centre pattern painted over the masked area
