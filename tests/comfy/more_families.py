@@ -2,7 +2,8 @@
 (``family_models.build_in_code``: the family's ``comfy.supported_models`` class with a small
 unet config; ComfyUI detects these only at their full widths), each with a TAESD of its
 latents and a conditioning of its shapes made by hand (the stock text encoders are
-gigabytes): OmniGen2, SD3, FLUX.1 schnell, Chroma, Lumina 2, Z-Image and AuraFlow.
+gigabytes): OmniGen2, SD3, FLUX.1 schnell, Chroma, Lumina 2, Z-Image, AuraFlow and
+LongCat-Image.
 
 Import after ComfyUI (the ``comfyui`` fixture).
 """
@@ -62,6 +63,10 @@ def configs() -> dict[str, dict[str, Any]]:
             pos_embed_max_size=64, num_patches=64 * 64, pos_embed_scaling_factor=None,
         ),
         "FluxSchnell": {"image_model": "flux", **flux_config("Flux"), "guidance_embed": False},
+        "LongCatImage": {
+            "image_model": "flux", **flux_config("Flux"), "guidance_embed": False,
+            "vec_in_dim": None, "txt_ids_dims": [1, 2],
+        },
         "Chroma": chroma_config(),
         "AuraFlow": dict(
             in_channels=4, out_channels=4, patch_size=2, dim=64, n_layers=2, n_double_layers=1,
@@ -88,6 +93,7 @@ ENCODINGS = {
     "Lumina2": _with_mask,
     "ZImage": _with_mask,
     "AuraFlow": CONDITIONINGS["Flux2"],
+    "LongCatImage": CONDITIONINGS["Flux2"],
 }
 """Family → a conditioning of its shapes for a text."""
 MORE = tuple(ENCODINGS)

@@ -33,7 +33,7 @@ FIXTURES = (families, recorded)
 STEPS = {
     "SD15": 8, "SD15 inpainting": 8, "SDXL": 8, "Flux": 16, "FluxInpaint": 16, "Flux2": 16,
     "QwenImage": 16, "HiDream": 16, "Omnigen2": 16, "SD3": 16, "FluxSchnell": 16,
-    "Chroma": 16, "Lumina2": 16, "ZImage": 16, "AuraFlow": 16,
+    "Chroma": 16, "Lumina2": 16, "ZImage": 16, "AuraFlow": 16, "LongCatImage": 16,
 }  # fmt: skip
 """The tiny families built here (SD 1.5's two checkpoints) and their latent steps, known by
 construction: 8x VAEs, under 2x2 patches on every transformer but FLUX.2's, whose VAE is 16x
@@ -45,7 +45,7 @@ latents, no patches) is SD 1.5's and SDXL's, proven here (asserted below)."""
 NOT_BUILT = {
     "no tiny model yet: ComfyUI detects it only at full width and no small config of its "
     "diffusion model class is written here": (
-        *("HunyuanDiT", "HunyuanDiT1", "ChromaRadiance", "LongCatImage", "ZImagePixelSpace"),
+        *("HunyuanDiT", "HunyuanDiT1", "ChromaRadiance", "ZImagePixelSpace"),
         *("PixelDiTT2I", "Boogu", "MageFlow", "JoyImage", "Krea2", "Ideogram4", "Anima"),
         *("ErnieImage", "Kandinsky5Image", "CosmosT2IPredict2", "Lens", "HiDreamO1"),
     ),
