@@ -119,7 +119,7 @@ def model_latent(pipe, latent: torch.Tensor) -> torch.Tensor:
     if not BY_KEY[pipe.family].packed:
         return scaled
     batch, channels, height, width = scaled.shape
-    return type(diffusers_pipe)._pack_latents(scaled, batch, channels, height, width)
+    return diffusers_pipe._pack_latents(scaled, batch, channels, height, width)
 
 
 def rig(pipe, monkeypatch, height: int, width: int) -> dict:
@@ -171,21 +171,34 @@ def rig(pipe, monkeypatch, height: int, width: int) -> dict:
     return seen
 
 
-def painted(pipe, monkeypatch, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The stitched picture's and the expected pattern's middle of the mask (greyscale). The
-    crop is the whole picture; a pipeline that samples another size (Qwen-Image-Edit: about
-    1 MP) has its picture stretched back to the crop (bicubic)."""
+def paint(
+    pipe, monkeypatch, height: int, width: int, resolution: int = 0, **settings
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Edit :func:`scene` with the pipeline rigged to paint :data:`PATTERN` (:func:`rig`),
+    the crop the whole picture (``resolution``: its longer side, the picture's width by
+    default); return the stitched picture ``[H, W, 3]`` and the pattern as it should lie in it
+    (a pipeline that samples another size, Qwen-Image-Edit's about 1 MP, has its picture
+    stretched back to the crop: bicubic)."""
     seen = rig(pipe, monkeypatch, height, width)
     image, mask = scene(height, width)
-    out = inpaint(pipe, image, mask, "a fox", steps=3, resolution=width, context=4.0, seed=2)
+    out = inpaint(
+        pipe, image, mask, "a fox", steps=3, resolution=resolution or width, context=4.0,
+        seed=2, **settings,
+    )  # fmt: skip
     scale, (rows, columns) = int(pipe.pipe.vae_scale_factor), seen["grid"]
     cells = PATTERN[:, :rows, :columns] / 2 + 0.5
     expected = cells.repeat_interleave(scale, -1).repeat_interleave(scale, -2)
     if expected.shape[-2:] != (height, width):
         expected = F.interpolate(expected[None], size=(height, width), mode="bicubic")[0]
+    return out.images[0], expected.clamp(0, 1).permute(1, 2, 0)
+
+
+def painted(pipe, monkeypatch, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The stitched picture's and the expected pattern's middle of the mask (greyscale), as
+    :func:`paint` gives them."""
+    got, expected = paint(pipe, monkeypatch, height, width)
     inside = (slice(32, 64), slice(40, width - 40))  # the mask less a cell and a feather
-    expected = expected.clamp(0, 1).permute(1, 2, 0)[inside].mean(-1)
-    return out.images[0][inside].mean(-1), expected
+    return got[inside].mean(-1), expected[inside].mean(-1)
 
 
 @pytest.mark.parametrize("key", RIGGED)
