@@ -89,6 +89,12 @@ def _images(args: argparse.Namespace) -> tuple[list[EvalImage], list[str]]:
                     "--images and --coco name other images", "leave them out: --data gives them"
                 )
             return BENCHMARKS[args.benchmark](args.data), []
+    if args.data:
+        with reported_as(f"{EVAL} --data"):
+            raise PinpointError(
+                "--data names a benchmark's folder, but no --benchmark is given",
+                f"add --benchmark ({', '.join(sorted(BENCHMARKS))}), or leave --data out",
+            )
     with reported_as(f"{EVAL} --mask"):
         if args.mask == BENCHMARK:
             raise PinpointError(

@@ -334,4 +334,8 @@ def test_benchmark_options_are_checked_before_any_model_loads(tmp_path, capsys):
     )
     assert main(["eval", "--tiny", "--preset", "s1", *out]) == 2
     assert "pinpoint eval --images: no --images folder" in capsys.readouterr().err
+    assert main(["eval", "--tiny", "--preset", "s1", "--data", "d", *out]) == 2
+    assert "eval --data: --data names a benchmark's folder, but no --benchmark" in (
+        capsys.readouterr().err
+    )
     assert not (tmp_path / "report").exists()
