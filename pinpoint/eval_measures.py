@@ -3,7 +3,6 @@ set of edits against their sources."""
 
 from __future__ import annotations
 
-import dataclasses
 import resource
 import time
 from collections.abc import Sequence
@@ -36,7 +35,7 @@ from .loading.models import (
 from .masks import feather_mask
 from .metrics import MASK_THRESHOLD, MetricsRequest, frechet_distance, measure_edits
 from .ranking import Kept
-from .repaint import Layer, repaint
+from .repaint import repaint, with_masks
 from .route_settings import RouteSettings
 
 
@@ -172,19 +171,20 @@ def _edit_in(
     """``image`` ``[1, H, W, 3]`` repainted inside the benchmark's own mask (editing alone, no
     finding) with ``setting``'s guidance and candidates: the edited image, the mask
     ``[1, H, W]`` and the kept candidate (empty with one)."""
+    from .pipeline import plan_edit
+
     mask = truth.edit_area[None].to(torch.float32)
-    guidance = models.guidance
-    guided = dataclasses.replace(guidance, text=line.prompt) if guidance else None
-    layer = Layer(mask, line.prompt, settings.negative_prompt, line.prompt, line.find, guided)
-    request = settings.repaint_request(
+    planned = plan_edit(
         models.pipe,
         image,
-        (layer,),
-        candidates=setting.candidates,
-        clip=models.clip,
-        ranking=setting.ranking,
+        [line],
+        settings,
+        setting.candidates,
+        setting.ranking,
+        models.guidance,
+        models.clip,
     )
-    result = repaint(request)
+    result = repaint(with_masks(planned, [mask]))
     return result.images, mask, result.kept
 
 
