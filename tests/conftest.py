@@ -52,6 +52,15 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return build_tiny_models(tmp_path_factory.mktemp("models"))
 
 
+@pytest.fixture(scope="module")
+def clip(tiny_models: dict[str, Path]):
+    """The tiny CLIP matcher, loaded once per test module (a module may rig it)."""
+    from pinpoint.loading import load_model
+    from pinpoint.loading.kinds import CLIP
+
+    return load_model(CLIP, tiny_models["clip"])
+
+
 @pytest.fixture(scope="session")
 def models_root(tiny_models: dict[str, Path]) -> Path:
     """The models root holding the tiny models (like ``ComfyUI/models``)."""

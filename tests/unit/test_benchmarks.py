@@ -26,7 +26,7 @@ from pinpoint.errors import PinpointError
 from pinpoint.eval_benchmarks import decode_rle, magicbrush, pie_bench, read_mask_picture
 from pinpoint.images import save_image, to_uint8_arrays
 from pinpoint.loading import load_model
-from pinpoint.loading.kinds import CLIP, DINO
+from pinpoint.loading.kinds import DINO
 
 HEIGHT, WIDTH = 40, 48
 SQUARE = (8, 24, 12, 36)  # y0, y1, x0, x1 of the red square
@@ -73,11 +73,6 @@ def test_magicbrush_masks_are_their_transparent_pixels_at_the_images_size(tmp_pa
     Image.fromarray(np.zeros((20, 16), dtype=np.uint8), "L").save(tmp_path / "black.png")
     with pytest.raises(PinpointError, match="marks no pixel"):
         read_mask_picture(tmp_path / "black.png", 20, 16)
-
-
-@pytest.fixture(scope="module")
-def clip(tiny_models):
-    return load_model(CLIP, tiny_models["clip"])
 
 
 @pytest.fixture(scope="module")

@@ -25,11 +25,6 @@ SIZE = 32
 
 
 @pytest.fixture(scope="module")
-def clip(tiny_models):
-    return load_model(CLIP, tiny_models["clip"])
-
-
-@pytest.fixture(scope="module")
 def rigged(clip):
     """ "a red fox" is the embedding of a solid red picture."""
     return point_text_at(clip, solid("red"), "a red fox")

@@ -12,7 +12,7 @@ from torchmetrics.functional.image import structural_similarity_index_measure
 
 from pinpoint.errors import PinpointError
 from pinpoint.loading import load_model
-from pinpoint.loading.kinds import CLIP, PERCEPTUAL
+from pinpoint.loading.kinds import PERCEPTUAL
 from pinpoint.loading.perceptual import NETWORKS
 from pinpoint.metrics import (
     FID_CHUNK,
@@ -28,11 +28,6 @@ from pinpoint.ranking import RankSettings, rank_edits
 
 HEIGHT, WIDTH = 48, 64
 INSIDE = (slice(10, 30), slice(20, 44))
-
-
-@pytest.fixture(scope="module")
-def clip(tiny_models):
-    return load_model(CLIP, tiny_models["clip"])
 
 
 @pytest.fixture(scope="module")

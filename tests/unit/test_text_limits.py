@@ -5,7 +5,6 @@ is letters, so a word of two letters is two tokens)."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 from rigs import point_text_at, solid
 
@@ -28,11 +27,6 @@ ROOM = 75
 """Tokens CLIP reads between its start and end tokens."""
 LONG = "the green one " + "ab " * 10_000  # about 20,000 characters: "ab" is 2 tokens here
 CUT = "the text was cut to CLIP's 77 tokens"
-
-
-@pytest.fixture(scope="module")
-def clip(tiny_models):
-    return load_model(CLIP, tiny_models["clip"])
 
 
 def test_a_short_text_gets_no_note_and_a_long_one_says_how_much_was_read(clip):
